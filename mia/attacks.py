@@ -1,0 +1,145 @@
+"""Membership inference attacks on per-sample scores, and the attacker's sampling.
+
+The attacker knows ``p%`` of the members and ``p%`` of the non-members (drawn at random);
+it fits its attack on them and is evaluated on a balanced set disjoint from them.
+
+An attack is a class with ``fit(member_scores, nonmember_scores) -> self`` and
+``predict(scores) -> bool array (True = member)``; register it in ``ATTACKS`` with
+``@register``. Scores are losses: lower means more likely a member.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import gaussian_kde
+
+from .errors import UserError
+
+ATTACKS: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    ATTACKS[cls.name] = cls
+    return cls
+
+
+@dataclass
+class Split:
+    """Indices into the member and non-member arrays for one repeat of the attack."""
+
+    attacker_members: np.ndarray
+    attacker_nonmembers: np.ndarray
+    eval_members: np.ndarray
+    eval_nonmembers: np.ndarray
+
+
+def attacker_counts(n_members: int, n_nonmembers: int, percentage: float) -> tuple[int, int]:
+    k_m = int(round(n_members * percentage / 100))
+    k_n = int(round(n_nonmembers * percentage / 100))
+    if min(k_m, k_n) < 2:
+        raise UserError(f"sampling percentage {percentage:g} gives the attacker {min(k_m, k_n)} "
+                        f"samples of a class; need at least 2")
+    return k_m, k_n
+
+
+def sample_split(n_members: int, n_nonmembers: int, percentage: float,
+                 rng: np.random.Generator) -> Split:
+    """Draw the attacker's p% of each class, then a balanced evaluation set from the rest.
+
+    The evaluation set holds all remaining non-members and as many remaining members
+    (fewer of both only if fewer members than non-members remain).
+    """
+    k_m, k_n = attacker_counts(n_members, n_nonmembers, percentage)
+    members, nonmembers = rng.permutation(n_members), rng.permutation(n_nonmembers)
+    n_eval = min(n_members - k_m, n_nonmembers - k_n)
+    if n_eval < 1:
+        raise UserError(f"sampling percentage {percentage:g} leaves no samples to evaluate on")
+    return Split(np.sort(members[:k_m]), np.sort(nonmembers[:k_n]),
+                 np.sort(members[k_m:k_m + n_eval]), np.sort(nonmembers[k_n:k_n + n_eval]))
+
+
+def split_seed(seed: int, percentage: float, repeat: int) -> list[int]:
+    """RNG seed of one (percentage, repeat): shared by all scores, so they see the same samples."""
+    return [seed, int(round(percentage * 1000)), repeat]
+
+
+def balanced_accuracy(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
+                      ) -> np.ndarray:
+    """(TPR + TNR) / 2 of "member iff score < t" for each t in ``threshold``."""
+    t = np.atleast_1d(threshold)
+    m, n = np.sort(members), np.sort(nonmembers)
+    tpr = np.searchsorted(m, t, side="left") / len(m)
+    tnr = 1 - np.searchsorted(n, t, side="left") / len(n)
+    return (tpr + tnr) / 2
+
+
+@register
+@dataclass
+class KDEThreshold:
+    """Threshold where the kernel density estimates of member and non-member scores cross.
+
+    f_m, f_n = gaussian_kde(member scores), gaussian_kde(non-member scores), each integrating
+    to 1, so the crossing f_m(t) = f_n(t) is the Bayes decision boundary for equal priors,
+    which matches the balanced evaluation. Crossings are searched between the two modes;
+    if there are several, the one with the best balanced accuracy on the attacker's own
+    sample wins. With no crossing between the modes any crossing on the grid is used, and
+    with none at all (or a degenerate sample) the best threshold on the attacker's sample.
+    Predict member when score < threshold.
+    """
+
+    name = "kde_threshold"
+    grid_points: int = 2048
+    threshold: float = float("nan")
+    method: str = ""
+    grid: np.ndarray = field(default=None, repr=False)
+    member_density: np.ndarray = field(default=None, repr=False)
+    nonmember_density: np.ndarray = field(default=None, repr=False)
+
+    def fit(self, member_scores: np.ndarray, nonmember_scores: np.ndarray) -> "KDEThreshold":
+        m, n = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
+        lo, hi = min(m.min(), n.min()), max(m.max(), n.max())
+        self.grid = np.linspace(lo, hi, self.grid_points)
+        try:
+            self.member_density = gaussian_kde(m)(self.grid)
+            self.nonmember_density = gaussian_kde(n)(self.grid)
+        except (np.linalg.LinAlgError, ValueError):  # e.g. all scores equal: no density
+            self.member_density = self.nonmember_density = None
+            return self._fallback(m, n)
+        diff = self.member_density - self.nonmember_density
+        i_m, i_n = int(np.argmax(self.member_density)), int(np.argmax(self.nonmember_density))
+        a, b = sorted((i_m, i_n))
+        candidates = _crossings(self.grid, diff, a, b)
+        self.method = "kde_crossing_between_modes"
+        if not candidates.size:
+            candidates = _crossings(self.grid, diff, 0, len(self.grid) - 1)
+            self.method = "kde_crossing"
+        if not candidates.size:
+            return self._fallback(m, n)
+        self.threshold = float(candidates[np.argmax(balanced_accuracy(m, n, candidates))])
+        return self
+
+    def _fallback(self, m: np.ndarray, n: np.ndarray) -> "KDEThreshold":
+        values = np.unique(np.concatenate([m, n]))
+        candidates = np.concatenate([values, [np.nextafter(values[-1], np.inf)]])
+        self.threshold = float(candidates[np.argmax(balanced_accuracy(m, n, candidates))])
+        self.method = "best_on_attacker_sample"
+        return self
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        return np.asarray(scores) < self.threshold
+
+
+def _crossings(grid: np.ndarray, diff: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Points in grid[a..b] where ``diff`` changes sign, linearly interpolated."""
+    d0, d1 = diff[a:b], diff[a + 1:b + 1]
+    idx = np.nonzero((d0 == 0) | (d0 * d1 < 0))[0]
+    g0, g1 = grid[a:b][idx], grid[a + 1:b + 1][idx]
+    x0, x1 = d0[idx], d1[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(x0 == 0, 0.0, x0 / (x0 - x1))
+    return g0 + frac * (g1 - g0)
+
+
+def build(name: str, **kwargs):
+    return ATTACKS[name](**kwargs)

@@ -1,0 +1,191 @@
+"""Experiment definitions: TOML files in ``experiments/``, validated into dataclasses.
+
+An experiment file looks like ``experiments/baseline.toml``; every key has a default
+here, so a file only states what differs. Unknown keys are errors (a typo must not be
+silently ignored).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .io import sha256_json
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "cifar10"
+    max_train: int = 0  # 0 = all 50,000 training images (the members)
+    max_test: int = 0  # 0 = all 10,000 test images (the non-members)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    architecture: str = "lenet5"
+    epochs: int = 100
+    # 128: the classic small-CNN setting; large enough that a CPU epoch is a few seconds,
+    # small enough that LeNet-5 overfits CIFAR-10 the way the reference study did.
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    # Adam's coupled L2 penalty: the gradient gets ``weight_decay * w`` added.
+    weight_decay: float = 0.0
+    checkpoint_every: int = 1
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    attack: str = "kde_threshold"
+    scores: tuple[str, ...] = ("cross_entropy", "probability_loss", "normalized_probability_loss")
+    sampling_percentages: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 50)
+    repeats: int = 10
+    # Grid on which the two KDEs are evaluated to find where they cross.
+    kde_grid_points: int = 2048
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    description: str = ""
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        return sha256_json(self.to_dict())
+
+    def training_key(self) -> dict[str, Any]:
+        """Everything that determines the trained weights (the attack settings do not)."""
+        return {"seed": self.seed, "data": dataclasses.asdict(self.data),
+                "train": dataclasses.asdict(self.train)}
+
+
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig}
+_TOP_KEYS = {"name", "description", "seed"}
+
+
+def _build(cls, table: dict[str, Any], where: str):
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in table.items():
+        if key not in known:
+            raise UserError(f"unknown key '{key}' in [{where}] (known: {', '.join(known)})")
+        default = known[key].default
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise UserError(f"[{where}] {key} must be a list, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif default is not dataclasses.MISSING and type(value) is not type(default):
+            raise UserError(f"[{where}] {key} must be {type(default).__name__}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def from_dict(raw: dict[str, Any], name: str) -> ExperimentConfig:
+    raw = dict(raw)
+    raw.setdefault("name", name)
+    sections = {}
+    for key in list(raw):
+        if key in _SECTIONS:
+            value = raw.pop(key)
+            if not isinstance(value, dict):
+                raise UserError(f"[{key}] must be a table, got {value!r}")
+            sections[key] = _build(_SECTIONS[key], value, key)
+        elif key not in _TOP_KEYS:
+            raise UserError(f"unknown key '{key}' in experiment '{name}'")
+    if not isinstance(raw.get("seed", 0), int):
+        raise UserError(f"seed must be an integer, got {raw['seed']!r}")
+    config = ExperimentConfig(**raw, **sections)
+    validate(config)
+    return config
+
+
+def validate(config: ExperimentConfig) -> None:
+    """Raise ``UserError`` naming the first bad value. Imports stay local to avoid cycles."""
+    from .attacks import ATTACKS
+    from .models import ARCHITECTURES
+    from .scores import SCORES
+
+    if not config.name or not all(c.isalnum() or c in "-_" for c in config.name):
+        raise UserError(f"experiment name must be letters, digits, '-' or '_', got {config.name!r}")
+    if config.data.dataset != "cifar10":
+        raise UserError(f"unknown dataset {config.data.dataset!r} (known: cifar10)")
+    for key in ("max_train", "max_test"):
+        if getattr(config.data, key) < 0:
+            raise UserError(f"[data] {key} must be >= 0, got {getattr(config.data, key)}")
+    t = config.train
+    if t.architecture not in ARCHITECTURES:
+        raise UserError(f"unknown architecture {t.architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    if t.epochs <= 0:
+        raise UserError(f"epochs must be > 0, got {t.epochs}")
+    if t.batch_size <= 0:
+        raise UserError(f"batch_size must be > 0, got {t.batch_size}")
+    if not t.learning_rate > 0:
+        raise UserError(f"learning_rate must be > 0, got {t.learning_rate}")
+    if t.weight_decay < 0:
+        raise UserError(f"weight_decay must be >= 0, got {t.weight_decay}")
+    if t.checkpoint_every <= 0:
+        raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
+    a = config.attack
+    if a.attack not in ATTACKS:
+        raise UserError(f"unknown attack {a.attack!r} (known: {', '.join(ATTACKS)})")
+    if not a.scores:
+        raise UserError("[attack] scores must name at least one score")
+    for s in a.scores:
+        if s not in SCORES:
+            raise UserError(f"unknown score name {s!r} (known: {', '.join(SCORES)})")
+    if len(set(a.scores)) != len(a.scores):
+        raise UserError(f"[attack] scores has duplicates: {list(a.scores)}")
+    if not a.sampling_percentages:
+        raise UserError("[attack] sampling_percentages must not be empty")
+    for p in a.sampling_percentages:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 100:
+            raise UserError(f"sampling percentage must be in (0, 100), got {p!r}")
+    if a.repeats <= 0:
+        raise UserError(f"repeats must be > 0, got {a.repeats}")
+    if a.kde_grid_points < 16:
+        raise UserError(f"kde_grid_points must be >= 16, got {a.kde_grid_points}")
+
+
+def load(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"experiment file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"malformed TOML in {path}: {e}") from None
+    return from_dict(raw, path.stem)
+
+
+def available(directory: Path = EXPERIMENTS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def load_named(name: str, directory: Path = EXPERIMENTS_DIR) -> ExperimentConfig:
+    names = available(directory)
+    if name not in names:
+        raise UserError(f"unknown experiment {name!r} (known: {', '.join(names) or 'none'})")
+    return load(directory / f"{name}.toml")
+
+
+def quick(config: ExperimentConfig) -> ExperimentConfig:
+    """A tiny version of ``config`` for smoke tests: minutes become seconds."""
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, max_train=2000, max_test=500),
+        train=dataclasses.replace(config.train, epochs=2),
+        attack=dataclasses.replace(config.attack, sampling_percentages=(10, 50), repeats=2,
+                                   kde_grid_points=256),
+    )

@@ -1,0 +1,304 @@
+"""Run experiments stage by stage: train -> scores -> attack -> plots -> report.
+
+Stage outputs that are expensive live in a run directory keyed by the hash of what
+determines them (``.cache/runs/<experiment>-<training hash>/``): ``model.pt``,
+``history.json``, ``scores.npz``, ``target.json``, ``timings.json``. A stage whose
+outputs exist is reused, so changing only the attack settings reruns only the attack.
+The results directory is assembled in a staging folder and swapped in at the end, so
+``results/<experiment>/`` is always either the complete old or the complete new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import attacks, config as config_mod, data as data_mod, metrics as metrics_mod
+from . import plots, report, scores as scores_mod, train as train_mod
+from .config import ExperimentConfig
+from .errors import UserError
+from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz,
+                 write_text)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_RESULTS = REPO / "results"
+DEFAULT_CACHE = REPO / ".cache"
+REFERENCE_ACCURACY = {"train_accuracy": 0.9284, "test_accuracy": 0.5152}
+
+
+def percentage_key(p: float) -> str:
+    """'16' for 16, '0.5' for 0.5: used in metrics.json keys and figure names (p16.png)."""
+    return f"{p:g}"
+
+
+def training_hash(config: ExperimentConfig, dataset: data_mod.Dataset) -> str:
+    return sha256_json({"training": config.training_key(), "data_sha256": dataset.source["sha256"]})
+
+
+@contextlib.contextmanager
+def _timed(timings: dict, stage: str):
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
+
+
+# ---------------------------------------------------------------- stage: train
+def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                device: torch.device, progress: bool) -> None:
+    """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
+    x_tr, x_te = (train_mod.to_tensor(x, device) for x in (dataset.x_train, dataset.x_test))
+    y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
+    model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
+                                     run_dir, progress=progress)
+    write_json(run_dir / "history.json", history)
+    with atomic_path(run_dir / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+
+
+def load_model(config: ExperimentConfig, path: Path, device: torch.device) -> torch.nn.Module:
+    from .models import build
+
+    model = build(config.train.architecture)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:
+        raise UserError(f"corrupt model file {path} ({type(e).__name__}); delete it or run with "
+                        f"--retrain") from None
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------- stage: scores
+def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                 device: torch.device) -> None:
+    """Per-sample scores of every registered score: training set first, then test set."""
+    model = load_model(config, run_dir / "model.pt", device)
+    x = torch.cat([train_mod.to_tensor(dataset.x_train, device),
+                   train_mod.to_tensor(dataset.x_test, device)])
+    labels = np.concatenate([dataset.y_train, dataset.y_test])
+    logits = train_mod.predict_logits(model, x)
+    y = torch.from_numpy(labels).to(device)
+    arrays = scores_mod.compute(list(scores_mod.SCORES), logits, y)
+    n_train = len(dataset.y_train)
+    is_member = np.arange(len(labels)) < n_train
+    correct = (logits.argmax(1) == y).cpu().numpy()
+    ce = arrays["cross_entropy"]
+    target = {
+        "train_accuracy": float(correct[:n_train].mean()), "test_accuracy": float(correct[n_train:].mean()),
+        "train_loss": float(ce[:n_train].mean()), "test_loss": float(ce[n_train:].mean()),
+        "n_train": int(n_train), "n_test": int(len(labels) - n_train),
+    }
+    write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64))
+    write_json(run_dir / "target.json", target)
+
+
+def load_scores(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+# ---------------------------------------------------------------- stage: attack
+def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool) -> dict:
+    """Run the attack for every score, sampling percentage and repeat; aggregate the metrics."""
+    from tqdm.auto import tqdm
+
+    a = config.attack
+    is_member = scores["is_member"]
+    jobs = [(s, p) for p in a.sampling_percentages for s in a.scores]
+    results: dict = {s: {} for s in a.scores}
+    bar = tqdm(total=len(jobs) * a.repeats, desc="attack", unit="fit", disable=not progress)
+    for p in a.sampling_percentages:
+        splits = [attacks.sample_split(int(is_member.sum()), int((~is_member).sum()), p,
+                                       np.random.default_rng(attacks.split_seed(config.seed, p, r)))
+                  for r in range(a.repeats)]
+        for s in a.scores:
+            member_scores, nonmember_scores = scores[s][is_member], scores[s][~is_member]
+            runs = []
+            for r, split in enumerate(splits):
+                attack = attacks.build(a.attack, grid_points=a.kde_grid_points)
+                attack.fit(member_scores[split.attacker_members],
+                           nonmember_scores[split.attacker_nonmembers])
+                eval_scores = np.concatenate([member_scores[split.eval_members],
+                                              nonmember_scores[split.eval_nonmembers]])
+                truth = np.r_[np.ones(len(split.eval_members), bool),
+                              np.zeros(len(split.eval_nonmembers), bool)]
+                run = {"repeat": r, "threshold": attack.threshold, "threshold_method": attack.method}
+                run.update(metrics_mod.thresholded(truth, attack.predict(eval_scores)))
+                free = metrics_mod.threshold_free(truth, -eval_scores)
+                free["best_threshold"] = -free["best_threshold"]  # back on the loss scale
+                run.update(free)
+                runs.append(run)
+                bar.update(1)
+            results[s][percentage_key(p)] = _aggregate(p, splits[0], runs)
+    bar.close()
+    return {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
+            "prediction": "member when score < threshold",
+            "confusion_matrix_labels": list(metrics_mod.CONFUSION_LABELS), "results": results}
+
+
+def _aggregate(p: float, split: attacks.Split, runs: list[dict]) -> dict:
+    scalar = [k for k, v in runs[0].items() if isinstance(v, float)]
+    cms = np.array([r["confusion_matrix"] for r in runs], dtype=float)
+    mean_cm = cms.mean(axis=0)
+    return {
+        "sampling_percentage": p,
+        "n_attacker_members": len(split.attacker_members),
+        "n_attacker_nonmembers": len(split.attacker_nonmembers),
+        "n_eval_per_class": len(split.eval_members),
+        "summary": {k: metrics_mod.mean_std([r[k] for r in runs]) for k in scalar},
+        "confusion_matrix": {"mean_counts": mean_cm.tolist(),
+                             "mean_normalized": (mean_cm / mean_cm.sum(axis=1, keepdims=True)).tolist()},
+        "repeats": runs,
+    }
+
+
+def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> dict:
+    """Threshold-free metrics over all samples (all members vs all non-members)."""
+    y = scores["is_member"]
+    return {s: metrics_mod.threshold_free(y, -scores[s]) for s in config.attack.scores}
+
+
+# ---------------------------------------------------------------- the experiment
+def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
+    """Fail before any work if a sampling percentage cannot be drawn from this data."""
+    n_m, n_n = len(dataset.y_train), len(dataset.y_test)
+    for p in config.attack.sampling_percentages:
+        attacks.attacker_counts(n_m, n_n, p)
+        if n_n - round(n_n * p / 100) < 1:
+            raise UserError(f"sampling percentage {p:g} leaves no non-members to evaluate on")
+
+
+def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_root: Path,
+                   cache_root: Path, device: torch.device, retrain: bool = False,
+                   progress: bool = True, log=print) -> Path:
+    dataset = dataset.subset(config.data.max_train, config.data.max_test)
+    check_sizes(config, dataset)
+    train_hash = training_hash(config, dataset)
+    run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
+    final = results_root / config.name
+    if retrain and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timings = read_json(run_dir / "timings.json") if (run_dir / "timings.json").exists() else {}
+
+    def reused(stage: str) -> None:
+        timings[stage] = dict(timings.get(stage, {"seconds": None}), reused=True)
+        log(f"[{config.name}] {stage}: reusing {run_dir}")
+
+    _seed_cache_from_results(final, run_dir, train_hash, retrain, log)
+    if (run_dir / "model.pt").exists() and (run_dir / "history.json").exists():
+        reused("train")
+    else:
+        for stale in ("scores.npz", "target.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
+            f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
+        with _timed(timings, "train"):
+            train_stage(config, dataset, run_dir, device, progress)
+        write_json(run_dir / "timings.json", timings)
+
+    have = load_scores(run_dir / "scores.npz") if (run_dir / "scores.npz").exists() else {}
+    if all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists():
+        reused("scores")
+    else:
+        with _timed(timings, "scores"):
+            scores_stage(config, dataset, run_dir, device)
+        write_json(run_dir / "timings.json", timings)
+    scores = load_scores(run_dir / "scores.npz")
+
+    log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
+        f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
+    with _timed(timings, "attack"):
+        attack = attack_stage(config, scores, progress)
+        roc_all = full_roc_stage(config, scores)
+    target = read_json(run_dir / "target.json")
+    target["reference"] = REFERENCE_ACCURACY
+    history = read_json(run_dir / "history.json")
+    metrics = {
+        "experiment": config.name, "description": config.description,
+        "config_hash": config.hash(), "training_hash": train_hash,
+        "data_notes": dataset.source.get("notes", ""),
+        "target": target, "all_samples": roc_all, "attack": attack,
+    }
+
+    staging = results_root / f".{config.name}.staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        with _timed(timings, "plots"):
+            plots.experiment_figures(config, scores, history, metrics, staging / "figures",
+                                     progress=progress)
+        with _timed(timings, "report"):
+            write_json(staging / "metrics.json", metrics)
+            report.write_summary(metrics, staging)
+            write_json(staging / "history.json", history)
+            shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
+            shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
+            write_json(staging / "config.json", config.to_dict())
+        manifest = {
+            "experiment": config.name, "created": report.now(),
+            "command": " ".join(sys.argv),
+            "config": config.to_dict(), "config_hash": config.hash(),
+            "training_hash": train_hash, "seed": config.seed,
+            "git": report.git_commit(REPO),
+            **report.environment(device),
+            "data": dataset.source,
+            "wall_seconds": timings,
+        }
+        write_json(staging / "manifest.json", manifest)
+        write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
+                                              if k in ("train", "scores")})
+        replace_directory(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    log(f"[{config.name}] wrote {final}")
+    return final
+
+
+def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log) -> None:
+    """A fresh checkout has results/ but no cache: reuse its model if the training hash matches."""
+    if retrain or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
+        return
+    try:
+        manifest = read_json(final / "manifest.json")
+    except ValueError:
+        return
+    if manifest.get("training_hash") != train_hash:
+        return
+    for name in ("model.pt", "history.json"):
+        if not (final / name).exists():
+            return
+    shutil.copyfile(final / "history.json", run_dir / "history.json")
+    shutil.copyfile(final / "model.pt", run_dir / "model.pt")
+    write_json(run_dir / "timings.json", {k: v for k, v in manifest.get("wall_seconds", {}).items()
+                                          if k == "train"})
+    log(f"[{final.name}] found a model with the same training hash in {final}")
+
+
+def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
+        results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
+        progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
+        log=print) -> list[Path]:
+    """Everything ``invoke experiments`` does. All input is validated before anything runs."""
+    names = names or config_mod.available(experiments_dir)
+    if not names:
+        raise UserError(f"no experiments in {experiments_dir}")
+    configs = [config_mod.load_named(n, experiments_dir) for n in names]
+    if quick:
+        configs = [config_mod.quick(c) for c in configs]
+    if results_root is None:
+        results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
+    dev = train_mod.resolve_device(device)
+    dataset = data_mod.load_cifar10(data_dir)
+    for c in configs:
+        check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))
+    if dataset.source.get("notes"):
+        log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
+    return [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log)
+            for c in configs]

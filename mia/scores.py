@@ -1,0 +1,66 @@
+"""Per-sample membership scores computed from a model's logits.
+
+Each score is a loss: low for samples the model fits well, so *low score = member*.
+All are computed in float64 from the logits ``z`` (N, C) and labels ``y`` (N,), with
+``p = softmax(z)``:
+
+- ``cross_entropy``:               -log p_y
+- ``probability_loss``:            1 - p_y
+- ``normalized_probability_loss``: 1 - (p_y - min_k p_k) / (max_k p_k - min_k p_k)
+
+Adding a score: write a function ``(logits, labels) -> (N,) float64 array`` and decorate
+it with ``@register("name")``. Nothing else changes.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SCORES: dict[str, ScoreFn] = {}
+
+
+def register(name: str) -> Callable[[ScoreFn], ScoreFn]:
+    def deco(fn: ScoreFn) -> ScoreFn:
+        SCORES[name] = fn
+        return fn
+    return deco
+
+
+def _log_p_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits.double(), dim=1).gather(1, labels.view(-1, 1)).squeeze(1)
+
+
+@register("cross_entropy")
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log p_y, the usual training loss of each sample."""
+    return -_log_p_true(logits, labels)
+
+
+@register("probability_loss")
+def probability_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1 - p_y, computed as -expm1(log p_y) so that p_y close to 1 keeps its precision."""
+    return -torch.expm1(_log_p_true(logits, labels))
+
+
+@register("normalized_probability_loss")
+def normalized_probability_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1 - (p_y - min_k p_k) / (max_k p_k - min_k p_k): the probability vector min-max normalised.
+
+    0 when the true class has the top probability, 1 when it has the lowest.
+    A constant probability vector (max = min) leaves the ratio undefined; it is set to 0.5.
+    """
+    p = torch.softmax(logits.double(), dim=1)
+    p_y = p.gather(1, labels.view(-1, 1)).squeeze(1)
+    lo, hi = p.min(dim=1).values, p.max(dim=1).values
+    span = hi - lo
+    normalized = torch.where(span > 0, (p_y - lo) / torch.where(span > 0, span, 1.0), 0.5)
+    return 1.0 - normalized
+
+
+def compute(names: list[str] | tuple[str, ...], logits: torch.Tensor, labels: torch.Tensor
+            ) -> dict[str, np.ndarray]:
+    """Each named score as a float64 numpy array of shape (N,)."""
+    return {name: SCORES[name](logits, labels).cpu().numpy() for name in names}

@@ -1,0 +1,51 @@
+"""Project tasks: ``invoke experiments``, ``invoke test``, ``invoke clean``.
+
+Only option parsing here; the work is in the ``mia`` package.
+"""
+import shutil
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent
+
+
+@task(help={
+    "only": "run just this experiment (a file name in experiments/ without .toml)",
+    "quick": "tiny config for smoke tests (2 epochs, 2000/500 images); writes results/quick/",
+    "data_dir": "CIFAR-10 as an .npz file or a torchvision folder (else $MIA_DATA_DIR, else download)",
+    "device": "auto (cuda when present), cpu or cuda",
+    "results_dir": "where results go (default results/, or results/quick/ with --quick)",
+    "retrain": "ignore cached models and checkpoints and train again",
+    "no_progress": "no progress bars",
+})
+def experiments(c, only=None, quick=False, data_dir=None, device="auto", results_dir=None,
+                retrain=False, no_progress=False):
+    """Train the targets, score every sample, attack, and write results/<experiment>/."""
+    from mia import pipeline
+    from mia.errors import UserError
+
+    try:
+        pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
+                     results_root=Path(results_dir) if results_dir else None, retrain=retrain,
+                     progress=not no_progress)
+    except UserError as e:
+        raise Exit(f"error: {e}", code=2)
+
+
+@task(help={"k": "only tests matching this expression (pytest -k)"})
+def test(c, k=None):
+    """Run the test suite."""
+    args = f" -k {k!r}" if k else ""
+    c.run(f"{sys.executable} -m pytest -q{args}", pty=False)
+
+
+@task
+def clean(c):
+    """Remove caches, quick results and build outputs (keeps results/ of full runs)."""
+    for p in (ROOT / ".cache", ROOT / "results" / "quick", ROOT / "slides" / "build",
+              ROOT / ".pytest_cache"):
+        if p.exists():
+            shutil.rmtree(p)
+            print(f"removed {p.relative_to(ROOT)}")
