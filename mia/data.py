@@ -18,7 +18,7 @@ import numpy as np
 from .errors import UserError
 from .io import sha256_file
 
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "data"
+DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", Path(__file__).resolve().parent.parent / ".cache")) / "data"
 ENV_VAR = "MIA_DATA_DIR"
 NUM_CLASSES = 10
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -128,8 +128,8 @@ def load_cifar10(data_dir: str | os.PathLike | None = None) -> Dataset:
             if root is not None:
                 return load_torchvision(root, download=False)
         raise UserError(
-            f"no CIFAR-10 at {path}: expected an .npz file, a folder holding cifar10.npz, "
-            f"or a torchvision folder holding cifar-10-batches-py/")
+            f"no CIFAR-10 at {path} (from --data-dir or ${ENV_VAR}): expected an .npz file, a "
+            f"folder holding cifar10.npz, or a torchvision folder holding cifar-10-batches-py/")
     root = DEFAULT_CACHE
     if _torchvision_root(root) is not None:
         return load_torchvision(root, download=False)

@@ -10,6 +10,7 @@ The results directory is assembled in a staging folder and swapped in at the end
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 import time
@@ -27,7 +28,7 @@ from .io import (atomic_path, read_json, replace_directory, sha256_json, write_j
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "results"
-DEFAULT_CACHE = REPO / ".cache"
+DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", REPO / ".cache"))
 REFERENCE_ACCURACY = {"train_accuracy": 0.9284, "test_accuracy": 0.5152}
 
 

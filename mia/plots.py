@@ -91,7 +91,7 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     ax.axhline(threshold, color="k", ls="--", lw=1, label="threshold")
     ax.set(xlabel="sample index", ylabel=pretty(score),
            title=f"attacker's sample, p = {key}%: {pretty(score)}")
-    ax.legend(fontsize=8, markerscale=4)
+    ax.legend(fontsize=8, markerscale=4, loc="upper right")
     save(fig, out_dir / f"losses_sample_p{key}")
 
     fig, ax = plt.subplots(figsize=(6, 4))

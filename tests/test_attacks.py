@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from mia import attacks
+from mia.errors import UserError
+
+
+def test_kde_threshold_lands_on_the_analytic_crossing():
+    """Members ~ N(0, 1), non-members ~ N(2, 1): the densities cross at 1."""
+    rng = np.random.default_rng(0)
+    attack = attacks.KDEThreshold().fit(rng.normal(0, 1, 20000), rng.normal(2, 1, 20000))
+    assert attack.method == "kde_crossing_between_modes"
+    assert attack.threshold == pytest.approx(1.0, abs=0.05)
+
+
+def test_kde_threshold_unequal_variances_picks_the_crossing_between_the_modes():
+    """N(0, 1) vs N(3, 2): two crossings; the one between the modes solves
+    -x^2/2 = -log 2 - (x-3)^2/8, i.e. 3x^2 + 6x - 9 - 8 log 2 = 0."""
+    rng = np.random.default_rng(1)
+    attack = attacks.KDEThreshold().fit(rng.normal(0, 1, 40000), rng.normal(3, 2, 40000))
+    a, b, c = 3.0, 6.0, -9 - 8 * np.log(2)
+    expected = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+    assert 0 < expected < 3
+    assert attack.threshold == pytest.approx(expected, abs=0.08)
+
+
+def test_prediction_is_member_below_threshold():
+    attack = attacks.KDEThreshold(threshold=1.0)
+    assert attack.predict(np.array([0.5, 1.0, 1.5])).tolist() == [True, False, False]
+
+
+def test_degenerate_sample_falls_back_to_best_threshold_on_attacker_sample():
+    attack = attacks.KDEThreshold().fit(np.zeros(10), np.ones(10))
+    assert attack.method == "best_on_attacker_sample"
+    assert attack.predict(np.zeros(1))[0] and not attack.predict(np.ones(1))[0]
+
+
+def test_sampling_is_balanced_and_disjoint():
+    rng = np.random.default_rng(0)
+    split = attacks.sample_split(50000, 10000, 16, rng)
+    assert len(split.attacker_members) == 8000 and len(split.attacker_nonmembers) == 1600
+    assert len(split.eval_members) == len(split.eval_nonmembers) == 10000 - 1600
+    assert not set(split.attacker_members) & set(split.eval_members)
+    assert not set(split.attacker_nonmembers) & set(split.eval_nonmembers)
+    for part in (split.attacker_members, split.eval_members):
+        assert len(np.unique(part)) == len(part) and part.max() < 50000
+    assert split.eval_nonmembers.max() < 10000
+
+
+def test_sampling_is_seeded_and_differs_between_repeats():
+    def draw(r):
+        return attacks.sample_split(1000, 500, 10,
+                                    np.random.default_rng(attacks.split_seed(0, 10, r)))
+    assert np.array_equal(draw(0).attacker_members, draw(0).attacker_members)
+    assert not np.array_equal(draw(0).attacker_members, draw(1).attacker_members)
+
+
+def test_too_small_a_sample_is_an_error():
+    with pytest.raises(UserError, match="sampling percentage 0.1"):
+        attacks.sample_split(1000, 500, 0.1, np.random.default_rng(0))

@@ -1,0 +1,102 @@
+"""The command line as a user meets it: bad input gives one line, exit 2, nothing overwritten."""
+import numpy as np
+import pytest
+
+from conftest import TINY_EXPERIMENT, invoke, make_npz, write_experiment
+from mia import config, data, pipeline
+from mia.errors import UserError
+
+SENTINEL = '{"earlier": "results"}\n'
+
+
+@pytest.fixture
+def workspace(tmp_path, tiny_npz):
+    """An experiments folder, a results folder holding earlier results, a private cache."""
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "tiny", TINY_EXPERIMENT)
+    results = tmp_path / "results"
+    (results / "tiny").mkdir(parents=True)
+    (results / "tiny" / "metrics.json").write_text(SENTINEL)
+    return {"exp": exp, "results": results, "data": tiny_npz,
+            "env": {"MIA_CACHE_DIR": str(tmp_path / "cache")}}
+
+
+def run_cli(ws, *extra):
+    return invoke("experiments", "--no-progress", "--experiments-dir", str(ws["exp"]),
+                  "--results-dir", str(ws["results"]), "--data-dir", str(ws["data"]), *extra,
+                  env=ws["env"])
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def assert_untouched(ws):
+    assert (ws["results"] / "tiny" / "metrics.json").read_text() == SENTINEL
+    assert sorted(p.name for p in ws["results"].iterdir()) == ["tiny"]
+
+
+@pytest.mark.parametrize("replace, fragments", [
+    (("[10, 50]", "[0, 50]"), ("sampling percentage must be in (0, 100)", "got 0")),
+    (("[10, 50]", "[10, 100]"), ("sampling percentage must be in (0, 100)", "got 100")),
+    (("[10, 50]", "[-5]"), ("sampling percentage", "got -5")),
+    (("repeats = 2", 'repeats = 2\nscores = ["loss3"]'), ("unknown score name 'loss3'",)),
+    (("epochs = 2", "epochs = 0"), ("epochs must be > 0, got 0",)),
+    (("epochs = 2", "epochs = [2"), ("malformed TOML", "tiny.toml")),
+    (("epochs = 2", "epoch = 2"), ("unknown key 'epoch'",)),
+])
+def test_bad_experiment_file(workspace, replace, fragments):
+    path = workspace["exp"] / "tiny.toml"
+    path.write_text(path.read_text().replace(*replace))
+    assert_one_line_error(run_cli(workspace), *fragments)
+    assert_untouched(workspace)
+
+
+def test_unknown_experiment(workspace):
+    assert_one_line_error(run_cli(workspace, "--only", "nope"), "unknown experiment 'nope'", "tiny")
+    assert_untouched(workspace)
+
+
+def test_bad_npz(workspace, tmp_path):
+    bad = make_npz(tmp_path / "bad.npz", y_train=np.full(600, 12, np.uint8))
+    workspace["data"] = bad
+    assert_one_line_error(run_cli(workspace), "label 12 outside 0..9", str(bad))
+    assert_untouched(workspace)
+
+
+def test_missing_data_offline(workspace, tmp_path):
+    workspace["data"] = tmp_path / "no-such-dir"
+    assert_one_line_error(run_cli(workspace), str(tmp_path / "no-such-dir"), "--data-dir")
+    assert_untouched(workspace)
+
+
+def test_corrupt_checkpoint_leaves_results_intact(workspace, tmp_path):
+    cfg = config.load(workspace["exp"] / "tiny.toml")
+    ds = data.load_cifar10(workspace["data"]).subset(cfg.data.max_train, cfg.data.max_test)
+    run_dir = tmp_path / "cache" / "runs" / f"tiny-{pipeline.training_hash(cfg, ds)[:16]}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"\x00garbage")
+    proc = run_cli(workspace)
+    assert_one_line_error(proc, "corrupt checkpoint", str(run_dir / "checkpoint.pt"))
+    assert_untouched(workspace)
+
+
+def test_percentage_too_small_for_the_data_fails_before_training(workspace):
+    path = workspace["exp"] / "tiny.toml"
+    path.write_text(path.read_text().replace("[10, 50]", "[0.2]"))
+    assert_one_line_error(run_cli(workspace), "sampling percentage 0.2")
+    assert_untouched(workspace)
+    assert not (workspace["results"].parent / "cache" / "runs").exists()
+
+
+def test_config_validation_through_the_api():
+    with pytest.raises(UserError, match="got 'x'"):
+        config.from_dict({"attack": {"sampling_percentages": ["x"]}}, "t")
+    with pytest.raises(UserError, match="repeats must be > 0"):
+        config.from_dict({"attack": {"repeats": 0}}, "t")
+    assert config.from_dict({}, "t").train.epochs == 100
