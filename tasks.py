@@ -51,3 +51,21 @@ def clean(c):
         if p.exists():
             shutil.rmtree(p)
             print(f"removed {p.relative_to(ROOT)}")
+
+
+@task(help={
+    "quick": "build from results/quick/ (after `invoke experiments --quick`) into slides/build/quick/",
+    "results_dir": "results to build from (default results/)",
+    "no_pdf": "skip the PDF even when Chromium is available",
+    "check_overflow": "check in headless Chromium that no slide's content is cut off",
+})
+def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True):
+    """Render slides/deck.md from results/ and build slides/build/deck.html (and .pdf)."""
+    from mia import slides as deck
+    from mia.errors import UserError
+
+    try:
+        deck.main(quick=quick, results_dir=Path(results_dir) if results_dir else None,
+                  pdf=not no_pdf, check_overflow=check_overflow)
+    except UserError as e:
+        raise Exit(f"error: {e}", code=2)

@@ -233,7 +233,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     try:
         with _timed(timings, "plots"):
             plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                     progress=progress)
+                                     progress=progress, dataset=dataset)
         with _timed(timings, "report"):
             write_json(staging / "metrics.json", metrics)
             report.write_summary(metrics, staging)

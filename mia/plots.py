@@ -3,7 +3,8 @@
 Per score and sampling percentage p (from repeat 0 of the attack, whose samples are
 re-drawn from the same seed): ``losses_sample_p{p}``, ``training_densities_p{p}``,
 ``testing_densities_p{p}``, ``confusion_matrix_p{p}`` (mean over repeats), in
-``figures/<score>/``. Per experiment: ``training_curve``, ``metrics_vs_percentage``, ``roc``.
+``figures/<score>/``. Per experiment: ``training_curve``, ``metrics_vs_percentage``, ``roc``,
+``data_examples`` (the first training images of each class).
 """
 from __future__ import annotations
 
@@ -160,10 +161,31 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
     save(fig, out)
 
 
+def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path,
+                  per_class: int = 8) -> None:
+    """The first ``per_class`` training images of each class, one row per class."""
+    classes = range(len(class_names))
+    fig, axes = plt.subplots(len(class_names), per_class, figsize=(per_class * 0.8, len(class_names) * 0.8))
+    for c in classes:
+        idx = np.flatnonzero(labels == c)[:per_class]
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.axis("off")
+            if j < len(idx):
+                ax.imshow(images[idx[j]], interpolation="nearest")
+        axes[c, 0].text(-4, 16, class_names[c], ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.18)
+    save(fig, out)
+
+
 def experiment_figures(config, scores: dict, history: list[dict], metrics: dict, out_dir: Path,
-                       progress: bool = True) -> None:
+                       progress: bool = True, dataset=None) -> None:
     from tqdm.auto import tqdm
 
+    from .data import CLASSES
+
+    if dataset is not None:
+        data_examples(dataset.x_train, dataset.y_train, CLASSES, out_dir / "data_examples")
     training_curve(history, f"{config.name}: {config.description}", out_dir / "training_curve")
     metrics_vs_percentage(metrics, out_dir / "metrics_vs_percentage")
     n_m, n_n = int(scores["is_member"].sum()), int((~scores["is_member"]).sum())

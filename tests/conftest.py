@@ -30,6 +30,17 @@ def tiny_npz(tmp_path_factory) -> Path:
     return make_npz(tmp_path_factory.mktemp("data") / "tiny.npz")
 
 
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory, tiny_npz) -> Path:
+    """Results of ``--quick`` on the tiny dataset, shared by the tests that only read them."""
+    from mia import pipeline
+
+    root = tmp_path_factory.mktemp("quick")
+    pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=root / "results",
+                 cache_root=root / "cache", progress=False, log=lambda *_: None)
+    return root / "results"
+
+
 def write_experiment(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.toml"

@@ -1,0 +1,93 @@
+"""The deck built from a --quick run: links resolve, numbers match metrics.json, HTML renders."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import invoke
+from mia import slides
+
+
+@pytest.fixture(scope="module")
+def deck(quick_results, tmp_path_factory):
+    out = tmp_path_factory.mktemp("deck")
+    outputs = slides.main(results_dir=quick_results, out_dir=out, pdf=False,
+                          check_overflow=slides.find_chromium() is not None, log=lambda *_: None)
+    return {"md": out / "deck.md", "html": outputs["html"], "results": quick_results,
+            "outputs": outputs}
+
+
+def test_every_image_link_resolves(deck):
+    text = deck["md"].read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) > 20
+    for link in links:
+        assert (deck["md"].parent / link).resolve().is_file(), link
+
+
+def test_summary_tables_equal_metrics_json(deck):
+    text = deck["md"].read_text()
+    metrics = {e: json.loads((deck["results"] / e / "metrics.json").read_text())
+               for e in slides.EXPERIMENTS}
+    checked = 0
+    for score in slides.SCORES:
+        section = text.split(f"## Summary: {slides.PRETTY[score].lower()}")[1].split("\n---")[0]
+        rows = [line for line in section.splitlines() if re.match(r"\| \d", line)]
+        assert len(rows) == len(metrics["baseline"]["attack"]["results"][score])
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            p = cells[0]
+            cell = {e: metrics[e]["attack"]["results"][score][p]["summary"] for e in slides.EXPERIMENTS}
+            expected = [
+                f"{cell['baseline']['accuracy']['mean']:.3f} ± {cell['baseline']['accuracy']['std']:.3f}",
+                f"{cell['defended']['accuracy']['mean']:.3f} ± {cell['defended']['accuracy']['std']:.3f}",
+            ]
+            for m in ("f1", "auc", "tpr_at_1pct_fpr"):
+                expected += [f"{cell[e][m]['mean']:.3f}" for e in slides.EXPERIMENTS]
+            assert cells[1:] == expected
+            checked += 1
+    assert checked == 3 * 2
+
+
+def test_target_accuracy_on_the_deck_is_the_measured_one(deck):
+    text = deck["md"].read_text()
+    target = json.loads((deck["results"] / "baseline" / "metrics.json").read_text())["target"]
+    assert f"Train accuracy **{100 * target['train_accuracy']:.2f}%**" in text
+    assert f"Test accuracy **{100 * target['test_accuracy']:.2f}%**" in text
+
+
+def test_html_renders(deck):
+    html = deck["html"].read_text()
+    assert html.count("<section") >= 25
+    assert "Membership Inference Attacks" in html
+
+
+def test_no_slide_overflows_in_chromium(deck):
+    chromium = slides.find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (CI installs it)")
+    report = slides.overflow_report(deck["html"], chromium)
+    assert report["slides"] >= 25
+    assert report["overflow"] == []
+
+
+def test_judgements_follow_the_numbers(deck):
+    r = slides.load_results(deck["results"])
+    for name in slides.EXPERIMENTS:  # make every attack exactly chance...
+        for by_p in r[name]["metrics"]["attack"]["results"].values():
+            for c in by_p.values():
+                c["summary"]["accuracy"] = {"mean": 0.5, "std": 0.0}
+    j = slides.judgements(r, "50")
+    assert "close to chance" in j["leak"] and "close to chance" in j["defense"]
+    for c in r["baseline"]["metrics"]["attack"]["results"]["cross_entropy"].values():
+        c["summary"]["accuracy"] = {"mean": 0.7, "std": 0.01}  # ...then one strong one
+    j = slides.judgements(r, "50")
+    assert "70.0%" in j["leak"] and "falls from 70.0% to 50.0%" in j["defense"]
+
+
+def test_slides_without_results_says_what_to_run(tmp_path):
+    proc = invoke("slides", "--results-dir", str(tmp_path / "empty"))
+    assert proc.returncode == 2
+    assert "run `invoke experiments` first" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
