@@ -12,6 +12,7 @@ synchronisation inside the step loop).
 from __future__ import annotations
 
 import time
+from itertools import repeat
 from pathlib import Path
 from typing import Callable
 
@@ -69,6 +70,98 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     return float(loss), float(acc)
 
 
+def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bool = False
+               ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The model initialised from ``seed`` and its Adam optimizer (L2 penalty = weight_decay)."""
+    torch.manual_seed(seed)
+    model = build(cfg.architecture).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate,
+                                 weight_decay=cfg.weight_decay, capturable=capturable)
+    return model, optimizer
+
+
+class Step:
+    """One Adam step on the batch ``x[idx], y[idx]``; accumulates loss sum and correct count.
+
+    Accumulators live on the device and are read once per epoch, never inside the loop.
+    """
+
+    def __init__(self, model, optimizer, x, y):
+        self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
+        self.loss_sum = torch.zeros((), device=x.device)
+        self.correct = torch.zeros((), device=x.device, dtype=torch.long)
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        xb, yb = self.x[idx], self.y[idx]
+        logits = self.model(xb)
+        loss = F.cross_entropy(logits, yb)
+        self.optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach() * len(idx)
+        self.correct += (logits.detach().argmax(1) == yb).sum()
+
+    def reset(self) -> None:
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+
+class GraphedStep(Step):
+    """``Step`` captured once in a CUDA graph and replayed for every full-size batch.
+
+    The batch indices are copied into a static buffer before each replay. Warm-up steps
+    needed for the capture run on copies of the model and optimizer state, which are
+    restored in place afterwards, so the result equals the eager step's.
+    """
+
+    def __init__(self, model, optimizer, x, y, batch_size: int):
+        super().__init__(model, optimizer, x, y)
+        self.batch_size = batch_size
+        self.idx = torch.arange(batch_size, device=x.device)
+        params = [p.detach().clone() for p in model.parameters()]
+        fresh = not optimizer.state  # a fresh Adam creates zeroed state at its first step
+        state = [] if fresh else [t.detach().clone() for t in self._optimizer_tensors()]
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                super().__call__(self.idx)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            super().__call__(self.idx)
+        with torch.no_grad():  # undo the warm-up, in place: the graph holds these tensors
+            for p, saved in zip(model.parameters(), params):
+                p.copy_(saved)
+            for t, saved in zip(self._optimizer_tensors(), state or repeat(None)):
+                t.zero_() if fresh else t.copy_(saved)
+        self.reset()
+
+    def _optimizer_tensors(self):
+        for state in self.optimizer.state.values():
+            yield from (v for v in state.values() if torch.is_tensor(v))
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        if len(idx) != self.batch_size:
+            return super().__call__(idx)  # the epoch's last, smaller batch runs eagerly
+        self.idx.copy_(idx)
+        self.graph.replay()
+
+
+def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool) -> Step:
+    if cuda_graph and x.device.type == "cuda" and len(x) >= batch_size:
+        return GraphedStep(model, optimizer, x, y, batch_size)
+    return Step(model, optimizer, x, y)
+
+
+def run_epoch(step: Step, perm: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over ``perm`` in batches; returns (loss sum, correct count) as device tensors."""
+    step.reset()
+    for i in range(0, len(perm), batch_size):
+        step(perm[i:i + batch_size])
+    return step.loss_sum.clone(), step.correct.clone()
+
+
 def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -85,17 +178,18 @@ def train(
     run_dir: Path,
     on_epoch_end: Callable[[int], None] | None = None,
     progress: bool = True,
+    cuda_graph: bool | None = None,
 ) -> tuple[torch.nn.Module, list[dict]]:
     """Train ``cfg.architecture`` for ``cfg.epochs`` with Adam; resume from ``run_dir`` if possible.
 
     Returns the model and the history: one record per epoch with ``epoch``, ``train_loss``,
     ``train_acc`` (averaged over the epoch's batches), ``test_loss``, ``test_acc`` and ``seconds``.
+    ``cuda_graph`` (default: on CUDA) replays each full-size training step from a CUDA graph.
     """
     device = x_train.device
-    torch.manual_seed(seed)
-    model = build(cfg.architecture).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate,
-                                 weight_decay=cfg.weight_decay)
+    if cuda_graph is None:
+        cuda_graph = device.type == "cuda"
+    model, optimizer = init_model(cfg, seed, device, capturable=cuda_graph)
     history: list[dict] = []
     start = 0
     ckpt_path = run_dir / CHECKPOINT
@@ -110,24 +204,14 @@ def train(
             raise UserError(f"corrupt checkpoint {ckpt_path} ({type(e).__name__}); delete it or "
                             f"run with --retrain") from None
 
-    n, bs = len(x_train), cfg.batch_size
+    n = len(x_train)
+    step = make_step(model, optimizer, x_train, y_train, cfg.batch_size, cuda_graph)
     bar = tqdm(total=cfg.epochs, initial=start, desc="train", unit="epoch", disable=not progress)
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        perm = epoch_permutation(seed, epoch, n, device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            xb, yb = x_train[idx], y_train[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
+        loss_sum, correct = run_epoch(step, epoch_permutation(seed, epoch, n, device),
+                                      cfg.batch_size)
         test_loss, test_acc = evaluate(model, x_test, y_test)
         history.append({
             "epoch": epoch,
