@@ -69,3 +69,26 @@ def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True):
                   pdf=not no_pdf, check_overflow=check_overflow)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
+
+
+@task(help={
+    "device": "auto, cpu or cuda",
+    "out": "JSON file to write (default results/bench/cpu-<cores>core.json or <gpu>.json)",
+    "contended": "also time the trainer while another process spins one core",
+    "steps": "timed steps per variant",
+})
+def bench(c, device="auto", out=None, contended=False, steps=None):
+    """Throughput of the reference loop, the trainers, scoring and the attack (synthetic data)."""
+    import os
+
+    import torch
+
+    from mia import bench as bench_mod
+
+    if out is None:
+        on_gpu = device != "cpu" and torch.cuda.is_available()
+        name = (torch.cuda.get_device_name().split()[-1].lower() if on_gpu
+                else f"cpu-{os.cpu_count()}core")
+        out = ROOT / "results" / "bench" / f"{name}.json"
+    argv = ["--device", device, "--out", str(out)] + (["--contended"] if contended else [])
+    bench_mod.main(argv + (["--steps", str(steps)] if steps else []))

@@ -52,8 +52,9 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
     strategy = choose_strategy(strategy, x.device)
     subsets = subsets_from_keep(keep.to(x.device))
     if strategy == "loop":
-        return [_train_one(cfg, s, x[idx], y[idx], max_steps, progress)
-                for s, idx in zip(seeds, subsets)]
+        return [_train_one(cfg, s, subset, x, y, max_steps)
+                for s, subset in zip(tqdm(seeds, desc=f"train {len(seeds)} models", unit="model",
+                                          disable=not progress), subsets)]
     return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress)
 
 
@@ -61,16 +62,16 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def _train_one(cfg, seed, x, y, max_steps, progress) -> dict[str, torch.Tensor]:
+def _train_one(cfg, seed, subset, x, y, max_steps) -> dict[str, torch.Tensor]:
+    """The single-model trainer on x[subset], indexing the shared pool instead of copying it."""
     model, optimizer = init_model(cfg, seed, x.device, capturable=x.device.type == "cuda")
     step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=x.device.type == "cuda")
-    n, bs = len(x), cfg.batch_size
+    n, bs = len(subset), cfg.batch_size
     total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
     done, epoch = 0, 0
     while done < total:
         epoch += 1
-        perm = epoch_permutation(seed, epoch, n, x.device)
-        perm = perm[: (total - done) * bs]
+        perm = subset[epoch_permutation(seed, epoch, n, x.device)][: (total - done) * bs]
         run_epoch(step, perm, bs)
         done += _steps_per_epoch(len(perm), bs)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

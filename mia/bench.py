@@ -1,0 +1,285 @@
+"""``invoke bench``: training, scoring and attack throughput on synthetic CIFAR-shaped data.
+
+Runs anywhere (synthetic data needs no download). Every variant is timed in the same run,
+and its samples/s is reported as a ratio to the reference loop typical of the field: a
+torchvision-style per-sample transform pipeline through a ``DataLoader`` at batch 64.
+
+    python -m mia.bench [--device auto] [--out results/bench/NAME.json] [--contended] [--full]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import attacks as attacks_mod  # noqa: F401  (registers the attack)
+from .config import AttackConfig, ExperimentConfig, TrainConfig
+from .data import CHANNEL_MEAN, CHANNEL_STD
+from .io import write_json
+from .many_models import train_many
+from .report import environment, now
+from .train import (epoch_permutation, init_model, make_step, predict_logits, resolve_device,
+                    run_epoch, to_tensor)
+
+N_TRAIN, N_TEST = 50_000, 10_000
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def bench_reference(images, labels, device, steps: int, batch_size: int = 64) -> dict:
+    """The field's usual loop: per-sample ToTensor + Normalize in a DataLoader, copy per batch."""
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms
+
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CHANNEL_MEAN, CHANNEL_STD)])
+
+    class Images(Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            return tf(images[i]), int(labels[i])
+
+    workers = 2 if (os.cpu_count() or 1) > 4 else 0
+    loader = DataLoader(Images(), batch_size=batch_size, shuffle=True, num_workers=workers,
+                        pin_memory=device.type == "cuda", drop_last=True)
+    model, opt = init_model(TrainConfig(), 0, device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run(n):
+        for i, (xb, yb) in enumerate(loader):
+            if i == n:
+                break
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            loss.item()  # the usual per-step logging sync
+    run(5)
+    seconds = timed(lambda: run(steps), device)
+    return {"batch_size": batch_size, "steps": steps, "seconds": seconds,
+            "samples_per_s": steps * batch_size / seconds, "dataloader_workers": workers}
+
+
+def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | None = None) -> dict:
+    cfg = TrainConfig(batch_size=batch_size)
+    graph = device.type == "cuda" if cuda_graph is None else cuda_graph
+    model, opt = init_model(cfg, 0, device, capturable=graph)
+    step = make_step(model, opt, x, y, batch_size, graph)
+    perm = epoch_permutation(0, 1, len(x), device)
+    run_epoch(step, perm[: 5 * batch_size], batch_size)
+    seconds = timed(lambda: run_epoch(step, perm[: steps * batch_size], batch_size), device)
+    return {"batch_size": batch_size, "steps": steps, "seconds": seconds, "cuda_graph": graph,
+            "samples_per_s": steps * batch_size / seconds}
+
+
+def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128) -> dict:
+    """K models, each on its own half of the pool; samples/s counts every model's samples."""
+    g = torch.Generator().manual_seed(0)
+    keep = torch.zeros(k, len(x), dtype=torch.bool)
+    for row in keep:
+        row[torch.randperm(len(x), generator=g)[: len(x) // 2]] = True
+    cfg = TrainConfig(batch_size=batch_size)
+    train_many(cfg, list(range(k)), keep, x, y, strategy=strategy, max_steps=3, progress=False)
+    seconds = timed(lambda: train_many(cfg, list(range(k)), keep, x, y, strategy=strategy,
+                                       max_steps=steps, progress=False), device)
+    return {"k": k, "strategy": strategy, "batch_size": batch_size, "steps": steps,
+            "seconds": seconds, "samples_per_s": k * steps * batch_size / seconds,
+            "samples_per_s_per_model": steps * batch_size / seconds}
+
+
+def bench_scoring(x_all, y_all, device) -> dict:
+    from .scores import SCORES, compute
+
+    model, _ = init_model(TrainConfig(), 0, device)
+
+    def run():
+        compute(list(SCORES), predict_logits(model, x_all), y_all)
+    run()
+    seconds = timed(run, device)
+    return {"samples": len(x_all), "seconds": seconds, "samples_per_s": len(x_all) / seconds}
+
+
+def bench_attack(repeats: int) -> dict:
+    """The study's attack stage (3 scores x 7 percentages) on synthetic member/non-member losses."""
+    from .pipeline import attack_stage
+
+    rng = np.random.default_rng(0)
+    is_member = np.r_[np.ones(N_TRAIN, bool), np.zeros(N_TEST, bool)]
+    base = np.where(is_member, rng.gamma(1.0, 0.3, len(is_member)), rng.gamma(2.0, 0.6, len(is_member)))
+    scores = {"cross_entropy": base, "probability_loss": -np.expm1(-base),
+              "normalized_probability_loss": np.clip(base / base.max(), 0, 1), "is_member": is_member}
+    cfg = ExperimentConfig(name="bench", attack=AttackConfig(repeats=repeats))
+    t0 = time.perf_counter()
+    attack_stage(cfg, scores, progress=False)
+    seconds = time.perf_counter() - t0
+    fits = len(cfg.attack.scores) * len(cfg.attack.sampling_percentages) * repeats
+    return {"repeats": repeats, "fits": fits, "seconds": seconds, "seconds_per_fit": seconds / fits}
+
+
+def bench_full_gpu(x, y, device) -> dict:
+    """The GPU targets: one model x 100 epochs x 50k; 64 models x 100 epochs x 25k each."""
+    cfg = TrainConfig(epochs=100, batch_size=128)
+    model, opt = init_model(cfg, 0, device, capturable=True)
+    step = make_step(model, opt, x, y, cfg.batch_size, True)
+
+    def single():
+        for epoch in range(1, cfg.epochs + 1):
+            run_epoch(step, epoch_permutation(0, epoch, len(x), device), cfg.batch_size)
+    out = {"single_100_epochs_s": timed(single, device)}
+    g = torch.Generator().manual_seed(0)
+    keep = torch.zeros(64, len(x), dtype=torch.bool)
+    for row in keep:
+        row[torch.randperm(len(x), generator=g)[: len(x) // 2]] = True
+    out["many_64_models_100_epochs_s"] = timed(
+        lambda: train_many(cfg, list(range(64)), keep, x, y, strategy="vmap", progress=False), device)
+    return out
+
+
+def contended(args) -> dict:
+    """The single-model trainer idle and while another process spins one core, in fresh
+    processes (OpenMP reads its wait policy at start-up): default settings and spin-waiting."""
+    results = {}
+    for policy in ("PASSIVE", "ACTIVE"):
+        env = dict(os.environ, OMP_WAIT_POLICY=policy)
+        for load in ("idle", "contended"):
+            spinner = None
+            if load == "contended":
+                spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                proc = subprocess.run([sys.executable, "-m", "mia.bench", "--worker-single",
+                                       "--steps", str(args.steps), "--device", "cpu"],
+                                      capture_output=True, text=True, env=env, timeout=1200)
+            finally:
+                if spinner:
+                    spinner.kill()
+            results[f"{policy.lower()}_{load}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for policy in ("passive", "active"):
+        results[f"{policy}_slowdown"] = (results[f"{policy}_idle"]["samples_per_s"]
+                                         / results[f"{policy}_contended"]["samples_per_s"])
+    return results
+
+
+def attempt(fn, *args, **kwargs) -> dict:
+    """Run one measurement; a failure is recorded in the report instead of ending the run."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the bench must report what it could measure
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def table(report: dict) -> str:
+    ref = report["variants"]["reference_dataloader_b64"]["samples_per_s"]
+    lines = [f"{'variant':<34} {'samples/s':>11} {'s/epoch(50k)':>13} {'x reference':>12}"]
+    for name, v in report["variants"].items():
+        if "error" in v:
+            lines.append(f"{name:<34} failed: {v['error']}")
+            continue
+        sps = v["samples_per_s"]
+        per_model = v.get("samples_per_s_per_model", sps)
+        lines.append(f"{name:<34} {sps:>11.0f} {N_TRAIN / per_model:>13.2f} {sps / ref:>12.2f}")
+    for key in ("scoring", "attack"):
+        if "error" in report[key]:
+            lines.append(f"{key}: failed: {report[key]['error']}")
+            continue
+        lines.append(f"{key}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[key].items()})}")
+    if "contended" in report:
+        c = report["contended"]
+        lines.append(f"contended: default (passive) slowdown {c['passive_slowdown']:.2f}x, "
+                     f"spin-waiting (active) slowdown {c['active_slowdown']:.2f}x")
+    if "full_gpu" in report:
+        lines.append(f"full GPU runs: {report['full_gpu']}")
+    if report.get("notes"):
+        lines += [f"note: {n}" for n in report["notes"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per variant")
+    ap.add_argument("--ks", default="4,16,64")
+    ap.add_argument("--attack-repeats", type=int, default=10)
+    ap.add_argument("--contended", action="store_true")
+    ap.add_argument("--full", action="store_true", help="also the 100-epoch GPU targets")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--worker-single", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    cpu = device.type == "cpu"
+    args.steps = args.steps or (60 if cpu else 300)
+    images, labels = synthetic(N_TRAIN)
+    x = to_tensor(images, device)
+    y = torch.from_numpy(labels).to(device)
+    if args.worker_single:
+        print(json.dumps(bench_single(x, y, device, args.steps, 128)))
+        return {}
+
+    report = {"created": now(), "machine": platform.node(), **environment(device),
+              "data": "synthetic, 50,000 CIFAR-shaped uint8 images", "variants": {}, "notes": []}
+    v = report["variants"]
+    v["reference_dataloader_b64"] = bench_reference(images, labels, device, args.steps)
+    v["single_b64"] = attempt(bench_single, x, y, device, args.steps, 64)
+    v["single_b128"] = attempt(bench_single, x, y, device, args.steps, 128)
+    if not cpu:
+        v["single_b128_eager"] = attempt(bench_single, x, y, device, args.steps, 128, cuda_graph=False)
+    many_steps = max(5, args.steps // 4) if cpu else args.steps // 2
+    for k in (int(s) for s in args.ks.split(",")):
+        v[f"many_k{k}_vmap"] = attempt(bench_many, x, y, device, k, many_steps, "vmap")
+        v[f"many_k{k}_loop"] = attempt(bench_many, x, y, device, k, many_steps, "loop")
+    if cpu:
+    ratios = {k: v[f"many_k{k}_vmap"]["samples_per_s"] / v[f"many_k{k}_loop"]["samples_per_s"]
+              for k in (int(s) for s in args.ks.split(","))
+              if "error" not in v[f"many_k{k}_vmap"] and "error" not in v[f"many_k{k}_loop"]}
+    report["vmap_over_loop"] = ratios
+    report["notes"].append(
+        f"{device.type}: per-model speed of vmap / loop: "
+        + ", ".join(f"K={k}: {r:.2f}x" for k, r in ratios.items())
+        + f"; strategy 'auto' uses {'loop' if cpu else 'vmap'} on {device.type}")
+    x_all = torch.cat([x, to_tensor(synthetic(N_TEST, 1)[0], device)])
+    y_all = torch.cat([y, torch.from_numpy(synthetic(N_TEST, 1)[1]).to(device)])
+    report["scoring"] = attempt(bench_scoring, x_all, y_all, device)
+    report["attack"] = attempt(bench_attack, args.attack_repeats)
+    if args.contended:
+        report["contended"] = contended(args)
+    if args.full and not cpu:
+        report["full_gpu"] = attempt(bench_full_gpu, x, y, device)
+    ref = v["reference_dataloader_b64"]["samples_per_s"]
+    for r in (r for r in v.values() if "error" not in r):
+        r["ratio_to_reference"] = r["samples_per_s"] / ref
+        if "samples_per_s_per_model" in r:
+            r["per_model_ratio_to_reference"] = r["samples_per_s_per_model"] / ref
+    print(table(report))
+    if args.out:
+        write_json(args.out, report)
+        print(f"wrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
