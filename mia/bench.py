@@ -24,7 +24,7 @@ from . import attacks as attacks_mod  # noqa: F401  (registers the attack)
 from .config import AttackConfig, ExperimentConfig, TrainConfig
 from .data import CHANNEL_MEAN, CHANNEL_STD
 from .io import write_json
-from .many_models import train_many
+from .many_models import VMAP_MIN_MODELS, train_many
 from .report import environment, now
 from .train import (epoch_permutation, init_model, make_step, predict_logits, resolve_device,
                     run_epoch, to_tensor)
@@ -259,7 +259,8 @@ def main(argv=None) -> dict:
     report["notes"].append(
         f"{device.type}: per-model speed of vmap / loop: "
         + ", ".join(f"K={k}: {r:.2f}x" for k, r in ratios.items())
-        + f"; strategy 'auto' uses {'loop' if cpu else 'vmap'} on {device.type}")
+        + f"; strategy 'auto' uses {'loop' if cpu else f'vmap from K={VMAP_MIN_MODELS}, else loop'}"
+          f" on {device.type}")
     x_all = torch.cat([x, to_tensor(synthetic(N_TEST, 1)[0], device)])
     y_all = torch.cat([y, torch.from_numpy(synthetic(N_TEST, 1)[1]).to(device)])
     report["scoring"] = attempt(bench_scoring, x_all, y_all, device)

@@ -92,6 +92,7 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
         "train_accuracy": float(correct[:n_train].mean()), "test_accuracy": float(correct[n_train:].mean()),
         "train_loss": float(ce[:n_train].mean()), "test_loss": float(ce[n_train:].mean()),
         "n_train": int(n_train), "n_test": int(len(labels) - n_train),
+        "scores_version": scores_mod.VERSION,
     }
     write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64))
     write_json(run_dir / "target.json", target)
@@ -203,7 +204,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
         write_json(run_dir / "timings.json", timings)
 
     have = load_scores(run_dir / "scores.npz") if (run_dir / "scores.npz").exists() else {}
-    if all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists():
+    if (all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists()
+            and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION):
         reused("scores")
     else:
         with _timed(timings, "scores"):

@@ -9,7 +9,13 @@ All are computed in float64 from the logits ``z`` (N, C) and labels ``y`` (N,), 
 - ``normalized_probability_loss``: 1 - (p_y - min_k p_k) / (max_k p_k - min_k p_k)
 
 Adding a score: write a function ``(logits, labels) -> (N,) float64 array`` and decorate
-it with ``@register("name")``. Nothing else changes.
+it with ``@register("name")``, and bump ``VERSION`` when a score's values change (cached
+scores of another version are recomputed).
+
+Precision: for a confidently classified sample p_y rounds to 1 and ``-log p_y`` to exactly 0,
+which would tie thousands of samples at the bottom of the ranking (and zero out TPR at low
+FPR). So both losses are computed from a = log sum_{k != y} exp(z_k - z_y), without
+cancellation: -log p_y = log(1 + e^a) = softplus(a) and 1 - p_y = e^a / (1 + e^a) = sigmoid(a).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+VERSION = 2
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCORES: dict[str, ScoreFn] = {}
 
@@ -29,20 +36,24 @@ def register(name: str) -> Callable[[ScoreFn], ScoreFn]:
     return deco
 
 
-def _log_p_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.log_softmax(logits.double(), dim=1).gather(1, labels.view(-1, 1)).squeeze(1)
+def _log_odds_against_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """a = log sum_{k != y} exp(z_k - z_y), shape (N,), in float64."""
+    z = logits.double()
+    margin = z - z.gather(1, labels.view(-1, 1))
+    margin.scatter_(1, labels.view(-1, 1), float("-inf"))  # leave out k = y
+    return torch.logsumexp(margin, dim=1)
 
 
 @register("cross_entropy")
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """-log p_y, the usual training loss of each sample."""
-    return -_log_p_true(logits, labels)
+    """-log p_y, the usual training loss of each sample (= softplus(a), see module doc)."""
+    return torch.nn.functional.softplus(_log_odds_against_true(logits, labels))
 
 
 @register("probability_loss")
 def probability_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """1 - p_y, computed as -expm1(log p_y) so that p_y close to 1 keeps its precision."""
-    return -torch.expm1(_log_p_true(logits, labels))
+    """1 - p_y (= sigmoid(a), see module doc)."""
+    return torch.sigmoid(_log_odds_against_true(logits, labels))
 
 
 @register("normalized_probability_loss")

@@ -40,11 +40,22 @@ def test_normalized_probability_loss_constant_vector_is_defined():
     assert got.tolist() == [0.5]
 
 
-def test_probability_loss_keeps_precision_near_one():
-    # p_y = 1 - 1e-12: float32 softmax would round 1 - p_y to 0.
-    logits = torch.tensor([[0.0, -30.0, -30.0]])
-    got = scores.probability_loss(logits, torch.tensor([0])).item()
-    assert got == pytest.approx(2 * math.exp(-30), rel=1e-6)
+def test_losses_keep_precision_when_the_model_is_sure():
+    """p_y = 1 - 2e-26 rounds to 1 even in float64; the losses must not round to 0."""
+    logits = torch.tensor([[0.0, -60.0, -60.0], [0.0, -61.0, -61.0]])
+    labels = torch.tensor([0, 0])
+    ce = scores.cross_entropy(logits, labels).numpy()
+    pl = scores.probability_loss(logits, labels).numpy()
+    np.testing.assert_allclose(ce, [2 * math.exp(-60), 2 * math.exp(-61)], rtol=1e-12)
+    np.testing.assert_allclose(pl, [2 * math.exp(-60), 2 * math.exp(-61)], rtol=1e-12)
+    assert ce[0] > ce[1] > 0  # no ties: the ranking of confident samples survives
+
+
+def test_large_losses_are_exact_too():
+    logits = torch.tensor([[-50.0, 0.0]])
+    assert scores.cross_entropy(logits, torch.tensor([0])).item() == pytest.approx(
+        50 + math.log1p(math.exp(-50)), rel=1e-12)
+    assert scores.probability_loss(logits, torch.tensor([0])).item() == pytest.approx(1.0)
 
 
 def test_compute_returns_every_requested_score():
