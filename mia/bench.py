@@ -277,8 +277,25 @@ def main(argv=None) -> dict:
     print(table(report))
     if args.out:
         write_json(args.out, report)
+        update_manifest(args.out, report)
         print(f"wrote {args.out}")
     return report
+
+
+def update_manifest(out: Path, report: dict) -> None:
+    """results/bench/manifest.json: how each bench file in the folder was made."""
+    from .io import read_json
+    from .report import git_commit
+
+    path = out.parent / "manifest.json"
+    manifest = read_json(path) if path.exists() else {"description": __doc__.splitlines()[0],
+                                                      "files": {}}
+    manifest["files"][out.name] = {
+        "created": report["created"], "command": " ".join(sys.argv),
+        "git": git_commit(Path(__file__).resolve().parent.parent),
+        "packages": report["packages"], "device": report["device"], "data": report["data"],
+    }
+    write_json(path, manifest)
 
 
 if __name__ == "__main__":
