@@ -179,6 +179,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
                    progress: bool = True, log=print) -> Path:
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
     check_sizes(config, dataset)
+    git = report.git_commit(REPO)  # the code this run starts from
+    started = report.now()
     train_hash = training_hash(config, dataset)
     run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
     final = results_root / config.name
@@ -244,11 +246,11 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
             write_json(staging / "config.json", config.to_dict())
         manifest = {
-            "experiment": config.name, "created": report.now(),
+            "experiment": config.name, "started": started, "finished": report.now(),
             "command": " ".join(sys.argv),
             "config": config.to_dict(), "config_hash": config.hash(),
             "training_hash": train_hash, "seed": config.seed,
-            "git": report.git_commit(REPO),
+            "git": git,
             **report.environment(device),
             "data": dataset.source,
             "wall_seconds": timings,

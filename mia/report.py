@@ -75,7 +75,7 @@ def git_commit(repo: Path) -> dict:
         dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "mia", "experiments",
                          "tasks.py", "pyproject.toml"))
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return {"commit": None, "code_dirty": None}
     return {"commit": commit or None, "code_dirty": dirty}
 
 
