@@ -23,7 +23,7 @@ import torch
 from . import attacks as attacks_mod  # noqa: F401  (registers the attack)
 from .config import AttackConfig, ExperimentConfig, TrainConfig
 from .data import CHANNEL_MEAN, CHANNEL_STD
-from .io import write_json
+from .io import write_json, write_text
 from .many_models import VMAP_MIN_MODELS, train_many
 from .report import environment, now
 from .train import (epoch_permutation, init_model, make_step, predict_logits, resolve_device,
@@ -64,6 +64,8 @@ def bench_reference(images, labels, device, steps: int, batch_size: int = 64) ->
         def __getitem__(self, i):
             return tf(images[i]), int(labels[i])
 
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)  # PyTorch's default, as users run it
     workers = 2 if (os.cpu_count() or 1) > 4 else 0
     loader = DataLoader(Images(), batch_size=batch_size, shuffle=True, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=True)
@@ -86,7 +88,13 @@ def bench_reference(images, labels, device, steps: int, batch_size: int = 64) ->
             "samples_per_s": steps * batch_size / seconds, "dataloader_workers": workers}
 
 
-def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | None = None) -> dict:
+def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | None = None,
+                 threads: int | None = None) -> dict:
+    """The project's trainer; ``threads`` (CPU) defaults to the pipeline's default."""
+    from .pipeline import DEFAULT_CPU_THREADS
+
+    if device.type == "cpu":
+        torch.set_num_threads(threads or DEFAULT_CPU_THREADS)
     cfg = TrainConfig(batch_size=batch_size)
     graph = device.type == "cuda" if cuda_graph is None else cuda_graph
     model, opt = init_model(cfg, 0, device, capturable=graph)
@@ -95,11 +103,15 @@ def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | N
     run_epoch(step, perm[: 5 * batch_size], batch_size)
     seconds = timed(lambda: run_epoch(step, perm[: steps * batch_size], batch_size), device)
     return {"batch_size": batch_size, "steps": steps, "seconds": seconds, "cuda_graph": graph,
-            "samples_per_s": steps * batch_size / seconds}
+            "torch_threads": torch.get_num_threads(), "samples_per_s": steps * batch_size / seconds}
 
 
 def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128) -> dict:
     """K models, each on its own half of the pool; samples/s counts every model's samples."""
+    from .pipeline import DEFAULT_CPU_THREADS
+
+    if device.type == "cpu":
+        torch.set_num_threads(DEFAULT_CPU_THREADS)
     g = torch.Generator().manual_seed(0)
     keep = torch.zeros(k, len(x), dtype=torch.bool)
     for row in keep:
@@ -162,10 +174,12 @@ def bench_full_gpu(x, y, device) -> dict:
 
 
 def contended(args) -> dict:
-    """The single-model trainer idle and while another process spins one core, in fresh
-    processes (OpenMP reads its wait policy at start-up): default settings and spin-waiting."""
+    """The single-model trainer idle and while another process spins one core, each in a fresh
+    process (OpenMP reads its wait policy at start-up): the project's defaults (1 thread,
+    passive waiting) against PyTorch's (one thread per core, spin-waiting)."""
+    settings = {"project_default": ("PASSIVE", 1), "pytorch_default": ("ACTIVE", os.cpu_count() or 1)}
     results = {}
-    for policy in ("PASSIVE", "ACTIVE"):
+    for name, (policy, threads) in settings.items():
         env = dict(os.environ, OMP_WAIT_POLICY=policy)
         for load in ("idle", "contended"):
             spinner = None
@@ -173,15 +187,15 @@ def contended(args) -> dict:
                 spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             try:
                 proc = subprocess.run([sys.executable, "-m", "mia.bench", "--worker-single",
-                                       "--steps", str(args.steps), "--device", "cpu"],
-                                      capture_output=True, text=True, env=env, timeout=1200)
+                                       "--threads", str(threads), "--steps", str(args.steps),
+                                       "--device", "cpu"],
+                                      capture_output=True, text=True, env=env, timeout=1800)
             finally:
                 if spinner:
                     spinner.kill()
-            results[f"{policy.lower()}_{load}"] = json.loads(proc.stdout.strip().splitlines()[-1])
-    for policy in ("passive", "active"):
-        results[f"{policy}_slowdown"] = (results[f"{policy}_idle"]["samples_per_s"]
-                                         / results[f"{policy}_contended"]["samples_per_s"])
+            results[f"{name}_{load}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[f"{name}_slowdown"] = (results[f"{name}_idle"]["samples_per_s"]
+                                       / results[f"{name}_contended"]["samples_per_s"])
     return results
 
 
@@ -210,8 +224,9 @@ def table(report: dict) -> str:
         lines.append(f"{key}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[key].items()})}")
     if "contended" in report:
         c = report["contended"]
-        lines.append(f"contended: default (passive) slowdown {c['passive_slowdown']:.2f}x, "
-                     f"spin-waiting (active) slowdown {c['active_slowdown']:.2f}x")
+        lines.append(f"contended: project defaults (1 thread, passive) slowdown "
+                     f"{c['project_default_slowdown']:.2f}x, PyTorch defaults (all cores, spin) "
+                     f"slowdown {c['pytorch_default_slowdown']:.2f}x")
     if "full_gpu" in report:
         lines.append(f"full GPU runs: {report['full_gpu']}")
     if report.get("notes"):
@@ -228,8 +243,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--contended", action="store_true")
     ap.add_argument("--full", action="store_true", help="also the 100-epoch GPU targets")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--doc-only", action="store_true",
+                    help="only regenerate docs/performance.md from results/bench/*.json")
     ap.add_argument("--worker-single", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    repo = Path(__file__).resolve().parent.parent
+    if args.doc_only:
+        write_text(repo / "docs" / "performance.md",
+                   performance_doc(repo / "results" / "bench", repo / "results"))
+        return {}
     device = resolve_device(args.device)
     cpu = device.type == "cpu"
     args.steps = args.steps or (60 if cpu else 300)
@@ -237,7 +260,7 @@ def main(argv=None) -> dict:
     x = to_tensor(images, device)
     y = torch.from_numpy(labels).to(device)
     if args.worker_single:
-        print(json.dumps(bench_single(x, y, device, args.steps, 128)))
+        print(json.dumps(bench_single(x, y, device, args.steps, 128, threads=args.threads)))
         return {}
 
     report = {"created": now(), "machine": platform.node(), **environment(device),
@@ -248,6 +271,9 @@ def main(argv=None) -> dict:
     v["single_b128"] = attempt(bench_single, x, y, device, args.steps, 128)
     if not cpu:
         v["single_b128_eager"] = attempt(bench_single, x, y, device, args.steps, 128, cuda_graph=False)
+    else:
+        v["single_b128_all_cores"] = attempt(bench_single, x, y, device, args.steps, 128,
+                                             threads=os.cpu_count())
     many_steps = max(5, args.steps // 4) if cpu else args.steps // 2
     for k in (int(s) for s in args.ks.split(",")):
         v[f"many_k{k}_vmap"] = attempt(bench_many, x, y, device, k, many_steps, "vmap")
@@ -278,8 +304,82 @@ def main(argv=None) -> dict:
     if args.out:
         write_json(args.out, report)
         update_manifest(args.out, report)
-        print(f"wrote {args.out}")
+        write_text(repo / "docs" / "performance.md", performance_doc(args.out.parent, repo / "results"))
+        print(f"wrote {args.out} and docs/performance.md")
     return report
+
+
+TARGETS = """\
+Targets (from the engine issue), checked against the numbers above:
+- CPU, 2 cores: single-model trainer >= 2.5x the reference loop's samples/s; many-models path at
+  K=16 at least as fast per model as the single-model trainer.
+- Contended CPU: default settings within 2x of their idle speed while another process spins a core.
+- GPU: one model, batch 128, 100 epochs of 50,000 images <= 10 s; 64 models x 100 epochs over
+  25,000 images each <= 60 s.
+"""
+
+
+def performance_doc(bench_dir: Path, results_root: Path) -> str:
+    """docs/performance.md, generated from results/bench/*.json and the experiment manifests."""
+    from .io import read_json
+
+    out = ["# Performance", "",
+           "Generated by `invoke bench` from `results/bench/*.json` and `results/*/manifest.json`;",
+           "do not edit by hand. Synthetic CIFAR-shaped data; ratios are to the reference loop",
+           "(per-sample torchvision transforms through a `DataLoader`, batch 64) measured in the",
+           "same run. Compare rows only within one machine.", ""]
+    for path in sorted(bench_dir.glob("*.json")):
+        if path.name == "manifest.json":
+            continue
+        r = read_json(path)
+        dev = r["device"]
+        where = dev.get("gpu") or f"{dev['processor']} ({dev['cpu_count']} cores, {dev['torch_threads']} torch threads)"
+        out += [f"## `{path.name}`: {where}", "",
+                f"torch {r['packages']['torch']}, {r['created']}, {r['data']}.", "",
+                "| variant | samples/s (all models) | s per 50,000 samples | x reference |",
+                "|---|---:|---:|---:|"]
+        for name, v in r["variants"].items():
+            if "error" in v:
+                out.append(f"| {name} | failed: {v['error']} | | |")
+            else:
+                out.append(f"| {name} | {v['samples_per_s']:,.0f} | {N_TRAIN / v['samples_per_s']:.2f} "
+                           f"| {v['ratio_to_reference']:.2f} |")
+        out.append("")
+        if "error" not in r.get("scoring", {"error": 1}):
+            out.append(f"- scoring pass, per-sample losses of {r['scoring']['samples']:,} images: "
+                       f"{r['scoring']['seconds']:.2f} s")
+        if "error" not in r.get("attack", {"error": 1}):
+            a = r["attack"]
+            out.append(f"- attack stage (3 scores x 7 percentages x {a['repeats']} repeats = {a['fits']} "
+                       f"KDE fits, CPU): {a['seconds']:.1f} s, {a['seconds_per_fit']:.2f} s per fit")
+        if r.get("vmap_over_loop"):
+            out.append("- many models, per-model speed of vmap over loop: "
+                       + ", ".join(f"K={k}: {x:.2f}x" for k, x in r["vmap_over_loop"].items()))
+        if "contended" in r:
+            c = r["contended"]
+            out.append(f"- contended (another process spinning one core): the project's defaults "
+                       f"(1 thread, OMP_WAIT_POLICY=PASSIVE) run {c['project_default_slowdown']:.2f}x "
+                       f"slower than idle; PyTorch's defaults (all cores, spin-waiting) "
+                       f"{c['pytorch_default_slowdown']:.2f}x slower")
+        if "full_gpu" in r and "error" not in r["full_gpu"]:
+            f = r["full_gpu"]
+            out.append(f"- one model, batch 128, 100 epochs of 50,000 images (CUDA graph): "
+                       f"{f['single_100_epochs_s']:.1f} s")
+            out.append(f"- 64 models x 100 epochs over 25,000 images each (vmap): "
+                       f"{f['many_64_models_100_epochs_s']:.1f} s")
+        out += [f"- {n}" for n in r.get("notes", [])] + [""]
+    out += [TARGETS, "## The study on this project's machines", ""]
+    for manifest in sorted(results_root.glob("*/manifest.json")):
+        if manifest.parent.name == "bench":
+            continue
+        m = read_json(manifest)
+        w = m["wall_seconds"]
+        parts = ", ".join(f"{k} {v['seconds']:.0f} s" + (" (reused)" if v.get("reused") else "")
+                          for k, v in w.items() if v.get("seconds") is not None)
+        out.append(f"- `{m['experiment']}` on {m['device']['processor']} ({m['device']['torch_device']}, "
+                   f"{m['device']['torch_threads']} threads): {parts}")
+    out.append("")
+    return "\n".join(out)
 
 
 def update_manifest(out: Path, report: dict) -> None:
