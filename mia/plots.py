@@ -58,7 +58,13 @@ def training_curve(history: list[dict], title: str, out: Path) -> None:
 
 
 def _density_panel(ax, members, nonmembers, threshold, title, score, kde_grid=512):
-    lo, hi = min(members.min(), nonmembers.min()), max(members.max(), nonmembers.max())
+    """Histograms, KDE curves and the threshold. Long tails (cross-entropy reaches ~50 while
+    most losses are near 0) are cut at the 99th percentile for display; the title says so."""
+    both = np.concatenate([members, nonmembers])
+    lo, top = both.min(), both.max()
+    hi = max(np.quantile(both, 0.99), threshold)
+    if hi < top:
+        title += "\n(x axis cut at the 99th percentile)"
     bins = np.linspace(lo, hi, 60)
     ax.hist(members, bins=bins, density=True, alpha=0.35, color=MEMBER,
             label=f"members (n={len(members)})")
@@ -69,7 +75,7 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, kde_grid=51
         if np.ptp(values) > 0:
             ax.plot(grid, gaussian_kde(values)(grid), color=color, lw=2)
     ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
-    ax.set(xlabel=pretty(score), ylabel="density", title=title)
+    ax.set(xlabel=pretty(score), ylabel="density", title=title, xlim=(lo, hi))
     ax.legend(fontsize=8)
 
 
@@ -85,12 +91,13 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
 
     fig, ax = plt.subplots(figsize=(6, 4))
     rasterize = len(am) + len(an) > 2000
-    ax.scatter(np.arange(len(am)), am, s=3, alpha=0.5, color=MEMBER, label="members",
+    # Each class spread over [0, 1] so the smaller non-member sample is not squeezed left.
+    ax.scatter(np.linspace(0, 1, len(am)), am, s=3, alpha=0.5, color=MEMBER, label="members",
                rasterized=rasterize)
-    ax.scatter(np.arange(len(an)), an, s=3, alpha=0.5, color=NONMEMBER, label="non-members",
-               rasterized=rasterize)
+    ax.scatter(np.linspace(0, 1, len(an)), an, s=3, alpha=0.5, color=NONMEMBER,
+               label="non-members", rasterized=rasterize)
     ax.axhline(threshold, color="k", ls="--", lw=1, label="threshold")
-    ax.set(xlabel="sample index", ylabel=pretty(score),
+    ax.set(xlabel="position in the attacker's sample (fraction of each class)", ylabel=pretty(score),
            title=f"attacker's sample, p = {key}%: {pretty(score)}")
     ax.legend(fontsize=8, markerscale=4, loc="upper right")
     save(fig, out_dir / f"losses_sample_p{key}")

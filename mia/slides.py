@@ -124,9 +124,12 @@ def judgements(r: dict, p: str) -> dict:
     c = cell(base, b_score, p)
     out["missed_members"] = 1 - c["summary"]["recall"]["mean"]
     out["false_members"] = c["confusion_matrix"]["mean_normalized"][0][1]
-    tpr = c["summary"]["tpr_at_1pct_fpr"]["mean"]
+    # Low-FPR power: the best of the scores at the representative percentage.
+    tpr, tpr_score = max((cell(base, s, p)["summary"]["tpr_at_1pct_fpr"]["mean"], s)
+                         for s in base["metrics"]["attack"]["results"])
     out["tpr_low"] = tpr
-    out["low_fpr"] = (f"At 1% false positives it finds {tpr:.1%} of members, "
+    out["low_fpr"] = (f"at 1% false positives the best score ({PRETTY[tpr_score].lower()}) finds "
+                      f"{tpr:.1%} of members, "
                       + ("no better than guessing (1%)." if tpr <= 0.015 else
                          f"{tpr / 0.01:.1f}× the 1% a random guess would find."))
     out["best"] = {"score": b_score, "p": b_p, "acc": b_acc, "std": b_std}
