@@ -73,9 +73,11 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, kde_grid=51
     grid = np.linspace(lo, hi, kde_grid)
     for values, color in ((members, MEMBER), (nonmembers, NONMEMBER)):
         if np.ptp(values) > 0:
-            ax.plot(grid, gaussian_kde(values)(grid), color=color, lw=2)
+            ax.plot(grid, np.maximum(gaussian_kde(values)(grid), 1e-300), color=color, lw=2)
     ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
-    ax.set(xlabel=pretty(score), ylabel="density", title=title, xlim=(lo, hi))
+    # Log density: the spike of near-zero losses would otherwise flatten everything else.
+    ax.set(xlabel=pretty(score), ylabel="density (log scale)", title=title, xlim=(lo, hi),
+           yscale="log", ylim=(1e-4, None))
     ax.legend(fontsize=8)
 
 
