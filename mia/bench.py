@@ -319,6 +319,33 @@ Targets (from the engine issue), checked against the numbers above:
 """
 
 
+def verdicts(r: dict) -> list[str]:
+    """Each target of TARGETS that this bench file can check, met or not, from its numbers."""
+    v, out = r["variants"], []
+
+    def ok(flag: bool) -> str:
+        return "met" if flag else "NOT met"
+    if r["device"]["torch_device"] == "cpu":
+        one, all_cores = v["single_b128"], v.get("single_b128_all_cores", {})
+        out.append(f"single-model trainer >= 2.5x reference: {ok(one['ratio_to_reference'] >= 2.5)} "
+                   f"({one['ratio_to_reference']:.2f}x with 1 thread, the default; "
+                   f"{all_cores.get('ratio_to_reference', float('nan')):.2f}x with all cores)")
+        k16 = v["many_k16_loop"]  # strategy auto on CPU
+        out.append(f"many models at K=16 (auto = loop) as fast per model as the single-model "
+                   f"trainer: {ok(k16['samples_per_s'] >= 0.95 * one['samples_per_s'])} "
+                   f"({k16['samples_per_s']:,.0f} vs {one['samples_per_s']:,.0f} samples/s)")
+        if "contended" in r:
+            slow = r["contended"]["project_default_slowdown"]
+            out.append(f"contended within 2x of idle: {ok(slow <= 2)} (idle / contended speed {slow:.2f})")
+    elif "full_gpu" in r and "error" not in r["full_gpu"]:
+        f = r["full_gpu"]
+        out.append(f"one model x 100 epochs <= 10 s: {ok(f['single_100_epochs_s'] <= 10)} "
+                   f"({f['single_100_epochs_s']:.1f} s)")
+        out.append(f"64 models x 100 epochs <= 60 s: {ok(f['many_64_models_100_epochs_s'] <= 60)} "
+                   f"({f['many_64_models_100_epochs_s']:.1f} s)")
+    return out
+
+
 def performance_doc(bench_dir: Path, results_root: Path) -> str:
     """docs/performance.md, generated from results/bench/*.json and the experiment manifests."""
     from .io import read_json
@@ -333,7 +360,7 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
             continue
         r = read_json(path)
         dev = r["device"]
-        where = dev.get("gpu") or f"{dev['processor']} ({dev['cpu_count']} cores, {dev['torch_threads']} torch threads)"
+        where = dev.get("gpu") or f"{dev['processor']} ({dev['cpu_count']} cores)"
         out += [f"## `{path.name}`: {where}", "",
                 f"torch {r['packages']['torch']}, {r['created']}, {r['data']}.", "",
                 "| variant | samples/s (all models) | s per 50,000 samples | x reference |",
@@ -352,15 +379,12 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
             a = r["attack"]
             out.append(f"- attack stage (3 scores x 7 percentages x {a['repeats']} repeats = {a['fits']} "
                        f"KDE fits, CPU): {a['seconds']:.1f} s, {a['seconds_per_fit']:.2f} s per fit")
-        if r.get("vmap_over_loop"):
-            out.append("- many models, per-model speed of vmap over loop: "
-                       + ", ".join(f"K={k}: {x:.2f}x" for k, x in r["vmap_over_loop"].items()))
         if "contended" in r:
             c = r["contended"]
-            out.append(f"- contended (another process spinning one core): the project's defaults "
-                       f"(1 thread, OMP_WAIT_POLICY=PASSIVE) run {c['project_default_slowdown']:.2f}x "
-                       f"slower than idle; PyTorch's defaults (all cores, spin-waiting) "
-                       f"{c['pytorch_default_slowdown']:.2f}x slower")
+            out.append(f"- contended (another process spinning one core), training speed as a "
+                       f"fraction of idle: the project's defaults (1 thread, OMP_WAIT_POLICY=PASSIVE) "
+                       f"{1 / c['project_default_slowdown']:.2f}; PyTorch's defaults (all cores, "
+                       f"spin-waiting) {1 / c['pytorch_default_slowdown']:.2f}")
         if "full_gpu" in r and "error" not in r["full_gpu"]:
             f = r["full_gpu"]
             out.append(f"- one model, batch 128, 100 epochs of 50,000 images (CUDA graph): "
@@ -368,6 +392,7 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
             out.append(f"- 64 models x 100 epochs over 25,000 images each (vmap): "
                        f"{f['many_64_models_100_epochs_s']:.1f} s")
         out += [f"- {n}" for n in r.get("notes", [])] + [""]
+        out += [f"- target: {t}" for t in verdicts(r)] + [""]
     out += [TARGETS, "## The study on this project's machines", ""]
     for manifest in sorted(results_root.glob("*/manifest.json")):
         if manifest.parent.name == "bench":
@@ -376,8 +401,11 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         w = m["wall_seconds"]
         parts = ", ".join(f"{k} {v['seconds']:.0f} s" + (" (reused)" if v.get("reused") else "")
                           for k, v in w.items() if v.get("seconds") is not None)
-        out.append(f"- `{m['experiment']}` on {m['device']['processor']} ({m['device']['torch_device']}, "
-                   f"{m['device']['torch_threads']} threads): {parts}")
+        train = w.get("train", {})
+        how = (f"trained on {train['device']} with {train['torch_threads']} thread(s)"
+               if "torch_threads" in train else "training conditions: see the manifest")
+        out.append(f"- `{m['experiment']}` on {m['device']['processor']} ({how}), finished "
+                   f"{m.get('finished', m.get('created'))}: {parts}")
     out.append("")
     return "\n".join(out)
 
