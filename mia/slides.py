@@ -100,7 +100,9 @@ def judgements(r: dict, p: str) -> dict:
                           f"{dfd['metrics']['target']['test_accuracy']:.1%}.")
     elif d_acc < b_acc - 0.01:
         out["defense"] = (f"With L2 weight decay the best attack falls from {b_acc:.1%} to {d_acc:.1%}, "
-                          f"still {(d_acc - 0.5) * 100:.1f} points above chance.")
+                          f"still {(d_acc - 0.5) * 100:.1f} points above chance; test accuracy goes "
+                          f"from {base['metrics']['target']['test_accuracy']:.1%} to "
+                          f"{dfd['metrics']['target']['test_accuracy']:.1%}.")
     else:
         out["defense"] = (f"L2 weight decay does not weaken the attack ({b_acc:.1%} without, "
                           f"{d_acc:.1%} with).")
