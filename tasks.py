@@ -80,7 +80,8 @@ def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True):
     "steps": "timed steps per variant",
 })
 def bench(c, device="auto", out=None, contended=False, steps=None):
-    """Throughput of the reference loop, the trainers, scoring and the attack (synthetic data)."""
+    """Throughput of the reference loop, the trainers, scoring and the attack (synthetic data);
+    writes results/bench/<machine>.json and regenerates docs/performance.md."""
     import os
 
     import torch
@@ -94,3 +95,4 @@ def bench(c, device="auto", out=None, contended=False, steps=None):
         out = ROOT / "results" / "bench" / f"{name}.json"
     argv = ["--device", device, "--out", str(out)] + (["--contended"] if contended else [])
     bench_mod.main(argv + (["--steps", str(steps)] if steps else []))
+    print(f"wrote {bench_mod.write_doc(ROOT)}")

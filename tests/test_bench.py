@@ -1,0 +1,26 @@
+"""``invoke bench`` end to end on a small synthetic set: the JSON, the manifest, the doc."""
+import json
+
+from mia import bench
+
+
+def test_bench_writes_ratios_manifest_and_doc(tmp_path):
+    out = tmp_path / "bench" / "cpu-test.json"
+    report = bench.main(["--device", "cpu", "--steps", "3", "--ks", "2", "--samples", "1024",
+                         "--attack-repeats", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["variants"].keys() == report["variants"].keys()
+    v = saved["variants"]
+    assert v["reference_dataloader_b64"]["ratio_to_reference"] == 1.0
+    for name in ("single_b64", "single_b128", "many_k2_vmap", "many_k2_loop"):
+        assert "error" not in v[name], v[name]
+        assert v[name]["samples_per_s"] > 0
+        assert abs(v[name]["ratio_to_reference"] - v[name]["samples_per_s"]
+                   / v["reference_dataloader_b64"]["samples_per_s"]) < 1e-9
+    assert v["single_b128"]["torch_threads"] == 1  # the pipeline's default
+    assert saved["attack"]["fits"] == 21 and saved["scoring"]["samples"] == 1024 + bench.N_TEST
+    manifest = json.loads((out.parent / "manifest.json").read_text())
+    assert manifest["files"]["cpu-test.json"]["created"] == saved["created"]
+    doc = bench.performance_doc(out.parent, tmp_path / "no-results")
+    assert "## `cpu-test.json`" in doc and "| single_b128 |" in doc
+    assert "target: single-model trainer >= 2.5x reference" in doc
