@@ -98,6 +98,14 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     write_json(run_dir / "target.json", target)
 
 
+def _npz_names(path: Path) -> set[str]:
+    """The array names in an .npz, without reading the arrays (empty if the file is missing)."""
+    if not path.exists():
+        return set()
+    with np.load(path, allow_pickle=False) as f:
+        return set(f.files)
+
+
 def load_scores(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
@@ -206,7 +214,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
         timings["train"].update(device=str(device), torch_threads=torch.get_num_threads())
         write_json(run_dir / "timings.json", timings)
 
-    have = load_scores(run_dir / "scores.npz") if (run_dir / "scores.npz").exists() else {}
+    have = _npz_names(run_dir / "scores.npz")
     if (all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists()
             and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION):
         reused("scores")
