@@ -106,16 +106,22 @@ def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | N
             "torch_threads": torch.get_num_threads(), "samples_per_s": steps * batch_size / seconds}
 
 
+def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
+    """(k, n) keep-matrix: each model keeps its own random half of the pool (as in LiRA)."""
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.zeros(k, n, dtype=torch.bool)
+    for row in keep:
+        row[torch.randperm(n, generator=g)[: n // 2]] = True
+    return keep
+
+
 def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128) -> dict:
     """K models, each on its own half of the pool; samples/s counts every model's samples."""
     from .pipeline import DEFAULT_CPU_THREADS
 
     if device.type == "cpu":
         torch.set_num_threads(DEFAULT_CPU_THREADS)
-    g = torch.Generator().manual_seed(0)
-    keep = torch.zeros(k, len(x), dtype=torch.bool)
-    for row in keep:
-        row[torch.randperm(len(x), generator=g)[: len(x) // 2]] = True
+    keep = half_keep(k, len(x))
     cfg = TrainConfig(batch_size=batch_size)
     train_many(cfg, list(range(k)), keep, x, y, strategy=strategy, max_steps=3, progress=False)
     seconds = timed(lambda: train_many(cfg, list(range(k)), keep, x, y, strategy=strategy,
@@ -164,10 +170,7 @@ def bench_full_gpu(x, y, device) -> dict:
         for epoch in range(1, cfg.epochs + 1):
             run_epoch(step, epoch_permutation(0, epoch, len(x), device), cfg.batch_size)
     out = {"single_100_epochs_s": timed(single, device)}
-    g = torch.Generator().manual_seed(0)
-    keep = torch.zeros(64, len(x), dtype=torch.bool)
-    for row in keep:
-        row[torch.randperm(len(x), generator=g)[: len(x) // 2]] = True
+    keep = half_keep(64, len(x))
     out["many_64_models_100_epochs_s"] = timed(
         lambda: train_many(cfg, list(range(64)), keep, x, y, strategy="vmap", progress=False), device)
     return out

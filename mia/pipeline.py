@@ -23,8 +23,7 @@ from . import attacks, config as config_mod, data as data_mod, metrics as metric
 from . import plots, report, scores as scores_mod, train as train_mod
 from .config import ExperimentConfig
 from .errors import UserError
-from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz,
-                 write_text)
+from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "results"

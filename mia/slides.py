@@ -8,9 +8,14 @@ Sentences that judge a result are chosen here from the numbers, never typed in t
 """
 from __future__ import annotations
 
+import html as html_mod
+import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -259,10 +264,6 @@ window.addEventListener('load', () => setTimeout(() => {
 
 def overflow_report(html: Path, chromium: str) -> dict:
     """Load the built HTML in headless Chromium and list slides whose content is cut off."""
-    import json
-    import re
-    import tempfile
-
     probe = html.with_name(".overflow-probe.html")
     probe.write_text(html.read_text(encoding="utf-8").replace("</body>", OVERFLOW_JS + "</body>"),
                      encoding="utf-8")
@@ -279,15 +280,12 @@ def overflow_report(html: Path, chromium: str) -> dict:
     match = re.search(r'<pre id="overflow-report">(.*?)</pre>', proc.stdout, re.S)
     if not match:
         raise RuntimeError(f"no overflow report from Chromium: {proc.stderr[-500:]}")
-    import html as html_mod
     return json.loads(html_mod.unescape(match.group(1)))
 
 
 def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
          check_overflow: bool = True, out_dir: Path | None = None, log=print) -> dict:
     """``invoke slides``: render, draw the illustrations, build, check for overflow."""
-    import time
-
     from . import illustrations
 
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mia.config import TrainConfig
-from mia.many_models import subsets_from_keep, train_many
+from mia.many_models import train_many
 from mia.train import epoch_permutation, init_model, make_step, run_epoch, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

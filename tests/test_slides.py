@@ -1,7 +1,6 @@
 """The deck built from a --quick run: links resolve, numbers match metrics.json, HTML renders."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 
