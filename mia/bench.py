@@ -26,8 +26,8 @@ from .data import CHANNEL_MEAN, CHANNEL_STD
 from .io import write_json, write_text
 from .many_models import VMAP_MIN_MODELS, train_many
 from .report import environment, now
-from .train import (epoch_permutation, init_model, make_step, predict_logits, resolve_device,
-                    run_epoch, to_tensor)
+from .train import (CpuWorkers, Step, cpu_workers, epoch_permutation, init_model, make_step,
+                    predict_logits, resolve_device, run_epoch, to_tensor)
 
 N_TRAIN, N_TEST = 50_000, 10_000
 
@@ -69,7 +69,8 @@ def bench_reference(images, labels, device, steps: int, batch_size: int = 64) ->
     workers = 2 if (os.cpu_count() or 1) > 4 else 0
     loader = DataLoader(Images(), batch_size=batch_size, shuffle=True, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=True)
-    model, opt = init_model(TrainConfig(), 0, device)
+    model, _ = init_model(TrainConfig(), 0, device)
+    opt = torch.optim.Adam(model.parameters(), lr=TrainConfig().learning_rate)  # as users write it
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def run(n):
@@ -89,21 +90,26 @@ def bench_reference(images, labels, device, steps: int, batch_size: int = 64) ->
 
 
 def bench_single(x, y, device, steps: int, batch_size: int, cuda_graph: bool | None = None,
-                 threads: int | None = None) -> dict:
-    """The project's trainer; ``threads`` (CPU) defaults to the pipeline's default."""
-    from .pipeline import DEFAULT_CPU_THREADS
-
-    if device.type == "cpu":
-        torch.set_num_threads(threads or DEFAULT_CPU_THREADS)
+                 workers: int | None = None, plain_threads: int | None = None) -> dict:
+    """The project's trainer (on CPU: ``workers`` threads, default all cores, over the config's
+    shards); or, with ``plain_threads``, a plain full-batch step on that many PyTorch threads."""
     cfg = TrainConfig(batch_size=batch_size)
     graph = device.type == "cuda" if cuda_graph is None else cuda_graph
     model, opt = init_model(cfg, 0, device, capturable=graph)
-    step = make_step(model, opt, x, y, batch_size, graph)
+    if plain_threads:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)  # PyTorch's defaults
+        torch.set_num_threads(plain_threads)
+        step, engine = Step(model, opt, x, y), {"engine": "plain", "torch_threads": plain_threads}
+    else:
+        pool = (CpuWorkers(workers) if workers else cpu_workers()) if device.type == "cpu" else None
+        step = make_step(model, opt, x, y, batch_size, graph, cfg.cpu_shards, pool)
+        engine = ({"engine": "cpu_sharded", "cpu_shards": cfg.cpu_shards, "cpu_workers": pool.n}
+                  if pool else {"engine": "cuda_graph" if graph else "eager"})
     perm = epoch_permutation(0, 1, len(x), device)
     run_epoch(step, perm[: 5 * batch_size], batch_size)
     seconds = timed(lambda: run_epoch(step, perm[: steps * batch_size], batch_size), device)
-    return {"batch_size": batch_size, "steps": steps, "seconds": seconds, "cuda_graph": graph,
-            "torch_threads": torch.get_num_threads(), "samples_per_s": steps * batch_size / seconds}
+    return {"batch_size": batch_size, "steps": steps, "seconds": seconds, **engine,
+            "samples_per_s": steps * batch_size / seconds}
 
 
 def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
@@ -117,10 +123,6 @@ def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
 
 def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128) -> dict:
     """K models, each on its own half of the pool; samples/s counts every model's samples."""
-    from .pipeline import DEFAULT_CPU_THREADS
-
-    if device.type == "cpu":
-        torch.set_num_threads(DEFAULT_CPU_THREADS)
     keep = half_keep(k, len(x))
     cfg = TrainConfig(batch_size=batch_size)
     train_many(cfg, list(range(k)), keep, x, y, strategy=strategy, max_steps=3, progress=False)
@@ -178,11 +180,13 @@ def bench_full_gpu(x, y, device) -> dict:
 
 def contended(args) -> dict:
     """The single-model trainer idle and while another process spins one core, each in a fresh
-    process (OpenMP reads its wait policy at start-up): the project's defaults (1 thread,
-    passive waiting) against PyTorch's (one thread per core, spin-waiting)."""
-    settings = {"project_default": ("PASSIVE", 1), "pytorch_default": ("ACTIVE", os.cpu_count() or 1)}
+    process (OpenMP reads its wait policy at start-up): the project's defaults (a worker per
+    core, one PyTorch thread each, passive waiting) against PyTorch's (a plain step on one
+    PyTorch thread per core, spin-waiting)."""
+    settings = {"project_default": ("PASSIVE", []),
+                "pytorch_default": ("ACTIVE", ["--plain-threads", str(os.cpu_count() or 1)])}
     results = {}
-    for name, (policy, threads) in settings.items():
+    for name, (policy, extra) in settings.items():
         env = dict(os.environ, OMP_WAIT_POLICY=policy)
         for load in ("idle", "contended"):
             spinner = None
@@ -190,8 +194,7 @@ def contended(args) -> dict:
                 spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             try:
                 proc = subprocess.run([sys.executable, "-m", "mia.bench", "--worker-single",
-                                       "--threads", str(threads), "--steps", str(args.steps),
-                                       "--device", "cpu"],
+                                       "--steps", str(args.steps), "--device", "cpu", *extra],
                                       capture_output=True, text=True, env=env, timeout=1800)
             finally:
                 if spinner:
@@ -227,7 +230,7 @@ def table(report: dict) -> str:
         lines.append(f"{key}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[key].items()})}")
     if "contended" in report:
         c = report["contended"]
-        lines.append(f"contended: project defaults (1 thread, passive) slowdown "
+        lines.append(f"contended: project defaults (worker per core, passive) slowdown "
                      f"{c['project_default_slowdown']:.2f}x, PyTorch defaults (all cores, spin) "
                      f"slowdown {c['pytorch_default_slowdown']:.2f}x")
     if "full_gpu" in report:
@@ -250,19 +253,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--doc-only", action="store_true",
                     help="only regenerate docs/performance.md from results/bench/*.json")
     ap.add_argument("--worker-single", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--plain-threads", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.doc_only:
         print(f"wrote {write_doc(Path(__file__).resolve().parent.parent)}")
         return {}
     device = resolve_device(args.device)
     cpu = device.type == "cpu"
-    args.steps = args.steps or (60 if cpu else 300)
+    args.steps = args.steps or (150 if cpu else 300)
     images, labels = synthetic(args.samples)
     x = to_tensor(images, device)
     y = torch.from_numpy(labels).to(device)
     if args.worker_single:
-        print(json.dumps(bench_single(x, y, device, args.steps, 128, threads=args.threads)))
+        print(json.dumps(bench_single(x, y, device, args.steps, 128,
+                                      plain_threads=args.plain_threads)))
         return {}
 
     report = {"created": now(), "machine": platform.node(), **environment(device),
@@ -275,8 +279,9 @@ def main(argv=None) -> dict:
     if not cpu:
         v["single_b128_eager"] = attempt(bench_single, x, y, device, args.steps, 128, cuda_graph=False)
     else:
-        v["single_b128_all_cores"] = attempt(bench_single, x, y, device, args.steps, 128,
-                                             threads=os.cpu_count())
+        v["single_b128_1worker"] = attempt(bench_single, x, y, device, args.steps, 128, workers=1)
+        v["plain_b128_all_threads"] = attempt(bench_single, x, y, device, args.steps, 128,
+                                              plain_threads=os.cpu_count())
     many_steps = max(5, args.steps // 4) if cpu else args.steps // 2
     for k in (int(s) for s in args.ks.split(",")):
         v[f"many_k{k}_vmap"] = attempt(bench_many, x, y, device, k, many_steps, "vmap")
@@ -334,10 +339,10 @@ def verdicts(r: dict) -> list[str]:
     def ok(flag: bool) -> str:
         return "met" if flag else "NOT met"
     if r["device"]["torch_device"] == "cpu":
-        one, all_cores = v["single_b128"], v.get("single_b128_all_cores", {})
+        one, serial = v["single_b128"], v.get("single_b128_1worker", {})
         out.append(f"single-model trainer >= 2.5x reference: {ok(one['ratio_to_reference'] >= 2.5)} "
-                   f"({one['ratio_to_reference']:.2f}x with 1 thread, the default; "
-                   f"{all_cores.get('ratio_to_reference', float('nan')):.2f}x with all cores)")
+                   f"({one['ratio_to_reference']:.2f}x with {one.get('cpu_workers', '?')} workers, "
+                   f"the default; {serial.get('ratio_to_reference', float('nan')):.2f}x with 1)")
         k16 = v.get("many_k16_loop")  # strategy auto on CPU
         if k16 and "error" not in k16:
             out.append(f"many models at K=16 (auto = loop) as fast per model as the single-model "
@@ -393,12 +398,14 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         if "contended" in r:
             c = r["contended"]
             out.append(f"- contended (another process spinning one core), training speed as a "
-                       f"fraction of idle: the project's defaults (1 thread, OMP_WAIT_POLICY=PASSIVE) "
+                       f"fraction of idle: the project's defaults (a worker per core, one PyTorch thread "
+                       f"each, OMP_WAIT_POLICY=PASSIVE) "
                        f"{1 / c['project_default_slowdown']:.2f}; PyTorch's defaults (all cores, "
                        f"spin-waiting) {1 / c['pytorch_default_slowdown']:.2f}")
         out += [f"- {n}" for n in r.get("notes", [])] + [""]
         out += [f"- target: {t}" for t in verdicts(r)] + [""]
     out += [TARGETS, "## The study on this project's machines", ""]
+    total, all_fresh = 0.0, True
     for manifest in sorted(results_root.glob("*/manifest.json")):
         if manifest.parent.name == "bench":
             continue
@@ -406,11 +413,21 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         w = m["wall_seconds"]
         parts = ", ".join(f"{k} {v['seconds']:.0f} s" + (" (reused)" if v.get("reused") else "")
                           for k, v in w.items() if v.get("seconds") is not None)
+        total += sum(v["seconds"] for v in w.values() if v.get("seconds") is not None)
+        all_fresh &= not any(v.get("reused") for v in w.values())
         train = w.get("train", {})
-        how = (f"trained on {train['device']} with {train['torch_threads']} thread(s)"
-               if "torch_threads" in train else "training conditions: see the manifest")
+        if "cpu_workers" in train:
+            how = (f"trained on {train['device']}, {train['cpu_shards']} shards on "
+                   f"{train['cpu_workers']} worker threads")
+        elif "device" in train:
+            how = f"trained on {train['device']} ({train.get('engine', 'see the manifest')})"
+        else:
+            how = "training conditions: see the manifest"
         out.append(f"- `{m['experiment']}` on {m['device']['processor']} ({how}), finished "
                    f"{m.get('finished', m.get('created'))}: {parts}")
+    if total:
+        out.append(f"- every experiment, all stages: {total / 60:.1f} min"
+                   + ("" if all_fresh else " (some stages reused a cached result: see above)"))
     out.append("")
     return "\n".join(out)
 

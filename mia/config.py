@@ -36,6 +36,10 @@ class TrainConfig:
     # Adam's coupled L2 penalty: the gradient gets ``weight_decay * w`` added.
     weight_decay: float = 0.0
     checkpoint_every: int = 1
+    # CPU only: each batch's gradient is the fixed-order sum of this many shard gradients,
+    # computed in parallel (mia.train.ShardedStep). The weights depend on this number, not
+    # on how many cores share the work; 2 keeps both cores of a small machine busy.
+    cpu_shards: int = 2
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError(f"learning_rate must be > 0, got {t.learning_rate}")
     if t.weight_decay < 0:
         raise UserError(f"weight_decay must be >= 0, got {t.weight_decay}")
+    if not 1 <= t.cpu_shards <= t.batch_size:
+        raise UserError(f"cpu_shards must be between 1 and batch_size ({t.batch_size}), "
+                        f"got {t.cpu_shards}")
     if t.checkpoint_every <= 0:
         raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
     a = config.attack

@@ -9,10 +9,12 @@ Two strategies:
 - ``vmap``: the K parameter sets stacked along a leading model axis, one forward/backward
   through ``torch.func.vmap(functional_call)``, one Adam over the stacked tensors (Adam and
   its L2 term are element-wise, so this equals K independent Adams).
-- ``loop``: the single-model step, model after model.
+- ``loop``: the single-model trainer, model by model; on CPU each worker thread trains its
+  own model (its shards then run one after another, which gives the same weights as the
+  single-model trainer: see ``train.ShardedStep``).
 ``auto`` picks ``vmap`` on CUDA from K = 16 models up and ``loop`` otherwise: measured
-(``invoke bench``, results/bench/), vmap ran at 0.5x the loop's speed on CPU and for K = 4
-on an H200, and at 2.4x (K = 16) and 4.6x (K = 64) on the H200.
+(``invoke bench``, results/bench/), vmap ran at 0.4-0.5x the loop's speed on CPU and for
+K = 4 on an H200, and at 2.4x (K = 16) and 4.6x (K = 64) on the H200.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .train import epoch_permutation, init_model, make_step, run_epoch
+from .train import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_epoch
 
 
 def subsets_from_keep(keep: torch.Tensor) -> torch.Tensor:
@@ -56,9 +58,15 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
     strategy = choose_strategy(strategy, x.device, len(seeds))
     subsets = subsets_from_keep(keep.to(x.device))
     if strategy == "loop":
-        return [_train_one(cfg, s, subset, x, y, max_steps)
-                for s, subset in zip(tqdm(seeds, desc=f"train {len(seeds)} models", unit="model",
-                                          disable=not progress), subsets)]
+        # CPU: a model per worker; with fewer models than workers, the workers share each
+        # model's shards instead. The weights are the same either way.
+        pool = cpu_workers() if x.device.type == "cpu" else SERIAL
+        across_models = len(seeds) >= pool.n
+        trained = (pool if across_models else SERIAL).imap(
+            lambda job: _train_one(cfg, *job, x, y, max_steps, SERIAL if across_models else pool),
+            list(zip(seeds, subsets)))
+        return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
+                         unit="model", disable=not progress))
     return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress)
 
 
@@ -66,10 +74,12 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def _train_one(cfg, seed, subset, x, y, max_steps) -> dict[str, torch.Tensor]:
+def _train_one(cfg, seed, subset, x, y, max_steps, workers) -> dict[str, torch.Tensor]:
     """The single-model trainer on x[subset], indexing the shared pool instead of copying it."""
-    model, optimizer = init_model(cfg, seed, x.device, capturable=x.device.type == "cuda")
-    step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=x.device.type == "cuda")
+    cuda = x.device.type == "cuda"
+    model, optimizer = init_model(cfg, seed, x.device, capturable=cuda)
+    step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=cuda,
+                     cpu_shards=cfg.cpu_shards, workers=workers)
     n, bs = len(subset), cfg.batch_size
     total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
     done, epoch = 0, 0
@@ -87,7 +97,8 @@ def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress) -> list[dict[str
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     optimizer = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate,
-                                 weight_decay=cfg.weight_decay)
+                                 weight_decay=cfg.weight_decay,
+                                 **({"fused": True} if device.type == "cpu" else {}))
 
     def logits_one(p, b, xb):
         return functional_call(base, (p, b), (xb,))

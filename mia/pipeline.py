@@ -210,7 +210,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
         with _timed(timings, "train"):
             train_stage(config, dataset, run_dir, device, progress)
-        timings["train"].update(device=str(device), torch_threads=torch.get_num_threads())
+        timings["train"].update(device=str(device), **_engine(config, device))
         write_json(run_dir / "timings.json", timings)
 
     have = _npz_names(run_dir / "scores.npz")
@@ -294,21 +294,24 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     log(f"[{final.name}] found a model with the same training hash in {final}")
 
 
-DEFAULT_CPU_THREADS = 1
+def _engine(config: ExperimentConfig, device: torch.device) -> dict:
+    """How the training stage ran, for the timings in the manifest."""
+    if device.type == "cuda":
+        return {"engine": "cuda_graph"}
+    return {"engine": "cpu_sharded", "cpu_shards": config.train.cpu_shards,
+            "cpu_workers": train_mod.cpu_workers().n}
 
 
 def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
-        threads: int = DEFAULT_CPU_THREADS, log=print) -> list[Path]:
+        threads: int | None = None, log=print) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
 
-    On CPU, PyTorch uses ``threads`` intra-op threads (default 1). Float sums are split across
-    threads, so a different thread count gives (slightly) different weights: the same seed
-    reproduces the same metrics only with the same thread count. One thread also keeps
-    training fast when another process is busy on the machine.
+    On CPU the work runs on ``threads`` worker threads (default: every available core), each
+    with one PyTorch thread; the results do not depend on how many (see ``train.ShardedStep``).
     """
-    if threads < 1:
+    if threads is not None and threads < 1:
         raise UserError(f"threads must be >= 1, got {threads}")
     names = names or config_mod.available(experiments_dir)
     if not names:
@@ -320,7 +323,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
     dev = train_mod.resolve_device(device)
     if dev.type == "cpu":
-        torch.set_num_threads(threads)
+        train_mod.configure_cpu(threads)
     dataset = data_mod.load_cifar10(data_dir)
     for c in configs:
         check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))

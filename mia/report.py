@@ -82,6 +82,8 @@ def git_commit(repo: Path) -> dict:
 def environment(device) -> dict:
     import torch
 
+    from .train import available_cpus
+
     versions = {"python": sys.version.split()[0]}
     for p in PACKAGES:
         try:
@@ -90,7 +92,7 @@ def environment(device) -> dict:
             versions[p] = None
     dev = {"torch_device": str(device), "platform": platform.platform(),
            "processor": _cpu_model(), "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads()}
+           "torch_threads": torch.get_num_threads(), "cpus_available": available_cpus()}
     if device.type == "cuda":
         dev["gpu"] = torch.cuda.get_device_name(device)
     return {"packages": versions, "device": dev}

@@ -12,12 +12,16 @@ def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     assert saved["variants"].keys() == report["variants"].keys()
     v = saved["variants"]
     assert v["reference_dataloader_b64"]["ratio_to_reference"] == 1.0
-    for name in ("single_b64", "single_b128", "many_k2_vmap", "many_k2_loop"):
+    for name in ("single_b64", "single_b128", "single_b128_1worker", "plain_b128_all_threads",
+                 "many_k2_vmap", "many_k2_loop"):
         assert "error" not in v[name], v[name]
         assert v[name]["samples_per_s"] > 0
         assert abs(v[name]["ratio_to_reference"] - v[name]["samples_per_s"]
                    / v["reference_dataloader_b64"]["samples_per_s"]) < 1e-9
-    assert v["single_b128"]["torch_threads"] == 1  # the pipeline's default
+    # the pipeline's default engine: the config's shards over a worker per available core
+    assert v["single_b128"]["engine"] == "cpu_sharded" and v["single_b128"]["cpu_shards"] == 2
+    assert v["single_b128"]["cpu_workers"] == bench.cpu_workers().n
+    assert v["single_b128_1worker"]["cpu_workers"] == 1
     assert saved["attack"]["fits"] == 21 and saved["scoring"]["samples"] == 1024 + bench.N_TEST
     manifest = json.loads((out.parent / "manifest.json").read_text())
     assert manifest["files"]["cpu-test.json"]["created"] == saved["created"]

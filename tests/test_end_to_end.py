@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from conftest import invoke
-from mia import config, pipeline
+from mia import config, pipeline, train
 
 PER_SCORE_FIGURES = ("losses_sample", "training_densities", "testing_densities", "confusion_matrix")
 
@@ -55,10 +55,13 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
 
 
 def test_same_seed_twice_gives_identical_metrics(tmp_path, tiny_npz, quick_results):
-    """An independent second run (its own cache, so it trains again) writes byte-identical
-    metrics.json and history (timings aside)."""
+    """An independent second run (its own cache, so it trains again) on another number of CPU
+    worker threads writes byte-identical metrics.json and history (timings aside)."""
+    threads = 1 if train.available_cpus() != 1 else 2  # the first run used one per core
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=tmp_path / "r",
-                 cache_root=tmp_path / "c", progress=False, log=lambda *_: None)
+                 cache_root=tmp_path / "c", progress=False, threads=threads, log=lambda *_: None)
+    manifest = json.loads((tmp_path / "r" / "baseline" / "manifest.json").read_text())
+    assert manifest["wall_seconds"]["train"]["cpu_workers"] == threads
     for name in config.available():
         first, second = quick_results / name, tmp_path / "r" / name
         assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from mia.config import TrainConfig
+from mia import many_models
 from mia.many_models import subsets_from_keep, train_many
-from mia.train import epoch_permutation, init_model, make_step, run_epoch
+from mia.train import CpuWorkers, epoch_permutation, init_model, make_step, run_epoch
 
 CFG = TrainConfig(epochs=1, batch_size=32, weight_decay=0.01)
 
@@ -25,7 +26,8 @@ def keep_matrix(k, n, seed=0):
 
 def single_model(seed, x, y, steps):
     model, opt = init_model(CFG, seed, x.device)
-    step = make_step(model, opt, x, y, CFG.batch_size, cuda_graph=False)
+    step = make_step(model, opt, x, y, CFG.batch_size, cuda_graph=False,
+                     cpu_shards=CFG.cpu_shards)
     run_epoch(step, epoch_permutation(seed, 1, len(x), x.device)[: steps * CFG.batch_size],
               CFG.batch_size)
     return model.state_dict()
@@ -44,14 +46,14 @@ def float64():
     torch.set_default_dtype(old)
 
 
-def max_relative_error(strategy):
+def max_relative_error(strategy, k=3):
     x, y = pool(1280)
     x = x.to(torch.get_default_dtype())
-    keep = keep_matrix(3, 1280)
-    seeds = [11, 12, 13]
+    keep = keep_matrix(k, 1280)
+    seeds = [11, 12, 13][:k]
     many = train_many(CFG, seeds, keep, x, y, strategy=strategy, max_steps=20, progress=False)
-    # the models really differ from one another
-    assert not torch.allclose(many[0]["features.0.weight"], many[1]["features.0.weight"])
+    if k > 1:  # the models really differ from one another
+        assert not torch.allclose(many[0]["features.0.weight"], many[1]["features.0.weight"])
     return max(relative_error(many[k][name], want)
                for k, idx in enumerate(subsets_from_keep(keep))
                for name, want in single_model(seeds[k], x[idx], y[idx], steps=20).items())
@@ -64,6 +66,12 @@ def test_each_model_matches_the_single_model_trainer_after_20_steps_float64(stra
 
 def test_loop_is_bitwise_the_single_model_trainer():
     assert max_relative_error("loop") == 0.0
+
+
+def test_loop_with_fewer_models_than_cpu_workers_is_bitwise_the_single_model_trainer(monkeypatch):
+    """Then the workers share each model's shards instead of taking a model each."""
+    monkeypatch.setattr(many_models, "cpu_workers", lambda: CpuWorkers(3))
+    assert max_relative_error("loop", k=2) == 0.0
 
 
 def test_vmap_float32_stays_within_rounding_of_the_single_model_trainer():

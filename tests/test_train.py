@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mia import train
+from mia import config, train
 from mia.config import TrainConfig
 from mia.errors import UserError
 from mia.models import LeNet5
@@ -77,3 +77,68 @@ def test_to_tensor_normalises_per_channel():
     x = train.to_tensor(images, torch.device("cpu"))
     assert x.shape == (2, 3, 32, 32)
     assert x[0, 0, 0, 0].item() == pytest.approx((1 - 0.4914) / 0.2470, rel=1e-5)
+
+
+def train_steps(cfg, workers, data, steps=12, seed=3):
+    """``steps`` training steps of the CPU engine with the given worker pool; the weights."""
+    x, y = data[0], data[1]
+    model, opt = train.init_model(cfg, seed, x.device)
+    step = train.make_step(model, opt, x, y, cfg.batch_size, cuda_graph=False,
+                           cpu_shards=cfg.cpu_shards, workers=workers)
+    train.run_epoch(step, train.epoch_permutation(seed, 1, len(x), x.device)[: steps * cfg.batch_size],
+                    cfg.batch_size)
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_weights_do_not_depend_on_how_many_cpu_workers_share_the_shards(shards):
+    cfg = TrainConfig(batch_size=48, cpu_shards=shards)
+    data = tiny_tensors(n=600)
+    one = train_steps(cfg, train.SERIAL, data)
+    for n in (2, 3):
+        many = train_steps(cfg, train.CpuWorkers(n), data)
+        assert all(torch.equal(a, b) for a, b in zip(one, many)), n
+    # the shard count, unlike the worker count, is part of the computation
+    other = train_steps(TrainConfig(batch_size=48, cpu_shards=1), train.SERIAL, data)
+    assert not all(torch.equal(a, b) for a, b in zip(one, other))
+
+
+def test_sharded_step_is_the_batch_gradient_float64():
+    """Summing shard gradients is the batch's mean-loss gradient, up to float64 rounding."""
+    x, y = (t[:40] for t in tiny_tensors()[:2])
+    x = x.double()
+    torch.manual_seed(0)
+    model = LeNet5().double()
+    full = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y),
+                               list(model.parameters()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # leaves .grad for inspection
+    step = train.ShardedStep(model, opt, x, y, shards=3, workers=train.CpuWorkers(2))
+    step(torch.arange(40))
+    for p, g in zip(model.parameters(), full):
+        assert torch.allclose(p.grad, g, rtol=1e-12, atol=1e-15)
+    assert step.correct.item() == (model(x).argmax(1) == y).sum().item()
+
+
+def test_sharded_step_refuses_dropout():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(3072, 10))
+    opt = torch.optim.Adam(model.parameters())
+    x, y = tiny_tensors()[:2]
+    with pytest.raises(ValueError, match="Dropout"):
+        train.ShardedStep(model, opt, x, y, shards=2, workers=train.SERIAL)
+
+
+def test_predicted_logits_do_not_depend_on_cpu_workers(monkeypatch):
+    x = tiny_tensors()[0]
+    model = LeNet5()
+    monkeypatch.setattr(train, "cpu_workers", lambda: train.SERIAL)
+    serial = train.predict_logits(model, x, batch_size=50)
+    monkeypatch.setattr(train, "cpu_workers", lambda: train.CpuWorkers(3))
+    parallel = train.predict_logits(model, x, batch_size=50)
+    assert torch.equal(serial, parallel) and serial.shape == (256, 10)
+    assert not serial.requires_grad
+
+
+@pytest.mark.parametrize("shards", [0, 129])
+def test_cpu_shards_outside_one_to_batch_size_is_refused(shards):
+    with pytest.raises(UserError, match=rf"cpu_shards must be between 1 and batch_size \(128\), got {shards}"):
+        config.from_dict({"train": {"cpu_shards": shards}}, "t")
