@@ -331,6 +331,21 @@ Targets (from the engine issue), checked against the numbers above:
   25,000 images each <= 60 s.
 """
 
+ENGINE = """## What the variants are
+
+- `single_*`: the pipeline's trainer (`mia.train`). On CPU (`engine: cpu_sharded`) each batch is
+  cut into `cpu_shards` shards (default 2) whose gradients run in parallel on worker threads
+  (default one per core), each on one PyTorch thread, and are summed in shard order; fused
+  Adam; glibc keeps freed buffers (`keep_freed_memory`). The weights do not depend on the
+  worker count. On CUDA the whole step is replayed from a CUDA graph.
+- `single_b128_1worker`: the same computation on one thread (same weights, one core).
+- `plain_b128_all_threads`: a plain full-batch step on one PyTorch thread per core, PyTorch's
+  own threading; its weights change with the thread count, and it is the setting that falls
+  off the cliff in the contended run.
+- `many_k*_loop`: K models, one per worker thread on CPU, one after another on CUDA;
+  `many_k*_vmap`: K models stacked through `torch.func.vmap`.
+"""
+
 
 def verdicts(r: dict) -> list[str]:
     """Each target of TARGETS that this bench file can check, met or not, from its numbers."""
@@ -346,7 +361,8 @@ def verdicts(r: dict) -> list[str]:
         k16 = v.get("many_k16_loop")  # strategy auto on CPU
         if k16 and "error" not in k16:
             out.append(f"many models at K=16 (auto = loop) as fast per model as the single-model "
-                       f"trainer: {ok(k16['samples_per_s'] >= 0.95 * one['samples_per_s'])} "
+                       f"trainer, within 5% (run-to-run noise): "
+                       f"{ok(k16['samples_per_s'] >= 0.95 * one['samples_per_s'])} "
                        f"({k16['samples_per_s']:,.0f} vs {one['samples_per_s']:,.0f} samples/s)")
         if "contended" in r:
             slow = r["contended"]["project_default_slowdown"]
@@ -371,14 +387,19 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
            "do not edit by hand. Synthetic CIFAR-shaped data; ratios are to the reference loop",
            "(per-sample torchvision transforms through a `DataLoader`, batch 64) measured in the",
            "same run. Compare rows only within one machine.", ""]
+    made = (read_json(bench_dir / "manifest.json")["files"]
+            if (bench_dir / "manifest.json").exists() else {})
     for path in sorted(bench_dir.glob("*.json")):
         if path.name == "manifest.json":
             continue
         r = read_json(path)
         dev = r["device"]
         where = dev.get("gpu") or f"{dev['processor']} ({dev['cpu_count']} cores)"
+        git = made.get(path.name, {}).get("git", {})
+        code = (f", code at commit {git['commit'][:10]}" + (" with local changes" if git.get("code_dirty") else "")
+                if git.get("commit") else "")
         out += [f"## `{path.name}`: {where}", "",
-                f"torch {r['packages']['torch']}, {r['created']}, {r['data']}.", "",
+                f"torch {r['packages']['torch']}, {r['created']}{code}, {r['data']}.", "",
                 "| variant | samples/s (all models) | s per 50,000 samples | x reference |",
                 "|---|---:|---:|---:|"]
         for name, v in r["variants"].items():
@@ -404,7 +425,7 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
                        f"spin-waiting) {1 / c['pytorch_default_slowdown']:.2f}")
         out += [f"- {n}" for n in r.get("notes", [])] + [""]
         out += [f"- target: {t}" for t in verdicts(r)] + [""]
-    out += [TARGETS, "## The study on this project's machines", ""]
+    out += [TARGETS, ENGINE, "## The study on this project's machines", ""]
     total, all_fresh = 0.0, True
     for manifest in sorted(results_root.glob("*/manifest.json")):
         if manifest.parent.name == "bench":

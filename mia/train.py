@@ -311,8 +311,8 @@ class ShardedStep(Step):
             self.correct += correct
 
 
-def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool, cpu_shards: int = 1,
-              workers: CpuWorkers | None = None) -> Step:
+def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool,
+              cpu_shards: int = TrainConfig.cpu_shards, workers: CpuWorkers | None = None) -> Step:
     """The fastest step for the device: CUDA graph, sharded CPU step, or the plain eager step.
 
     ``workers`` (CPU) defaults to the pool of ``configure_cpu``.
