@@ -83,7 +83,8 @@ class CpuWorkers:
     ``map(fn, items)`` returns ``[fn(item) for item in items]`` in order; each item goes to
     whichever thread comes free first. PyTorch releases the GIL inside its kernels, so the
     threads compute in parallel. Nothing here changes any result: that depends only on how
-    the work was cut into items.
+    the work was cut into items. Work running inside a task must not use the same pool (its
+    threads may all be waiting): give nested work ``SERIAL``, as the many-models loop does.
     """
 
     def __init__(self, n: int):
