@@ -23,15 +23,19 @@ ROOT = Path(__file__).resolve().parent
     "threads": "CPU worker threads (default: every available core); results do not depend on it",
 })
 def experiments(c, only=None, quick=False, data_dir=None, device="auto", results_dir=None,
-                retrain=False, no_progress=False, experiments_dir=None, threads=0):
+                retrain=False, no_progress=False, experiments_dir=None, threads=None):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
     from mia import config, pipeline
     from mia.errors import UserError
 
     try:
+        workers = None if threads is None else int(threads)
+    except ValueError:
+        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
+    try:
         pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
-                     progress=not no_progress, threads=int(threads) or None,
+                     progress=not no_progress, threads=workers,
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)

@@ -7,7 +7,7 @@ from mia import bench
 def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     out = tmp_path / "bench" / "cpu-test.json"
     report = bench.main(["--device", "cpu", "--steps", "3", "--ks", "2", "--samples", "1024",
-                         "--attack-repeats", "1", "--out", str(out)])
+                         "--attack-repeats", "1", "--rounds", "2", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["variants"].keys() == report["variants"].keys()
     v = saved["variants"]
@@ -22,9 +22,12 @@ def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     assert v["single_b128"]["engine"] == "cpu_sharded" and v["single_b128"]["cpu_shards"] == 2
     assert v["single_b128"]["cpu_workers"] == bench.cpu_workers().n
     assert v["single_b128_1worker"]["cpu_workers"] == 1
+    paired = saved["paired"]
+    assert len(paired["ratios"]) == 2 and min(paired["ratios"]) <= paired["median_ratio"] <= max(paired["ratios"])
+    assert paired["ratios"][0] == paired["single_b128_samples_per_s"][0] / paired["reference_samples_per_s"][0]
     assert saved["attack"]["fits"] == 21 and saved["scoring"]["samples"] == 1024 + bench.N_TEST
     manifest = json.loads((out.parent / "manifest.json").read_text())
     assert manifest["files"]["cpu-test.json"]["created"] == saved["created"]
     doc = bench.performance_doc(out.parent, tmp_path / "no-results")
     assert "## `cpu-test.json`" in doc and "| single_b128 |" in doc
-    assert "target: single-model trainer >= 2.5x reference" in doc
+    assert "target: single-model trainer >= 2.5x reference" in doc and "alternating rounds" in doc

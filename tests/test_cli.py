@@ -57,6 +57,13 @@ def test_bad_experiment_file(workspace, replace, fragments):
     assert_untouched(workspace)
 
 
+@pytest.mark.parametrize("threads, fragment", [("0", "threads must be >= 1, got 0"),
+                                               ("two", "--threads must be a whole number, got 'two'")])
+def test_bad_thread_count(workspace, threads, fragment):
+    assert_one_line_error(run_cli(workspace, "--threads", threads), fragment)
+    assert_untouched(workspace)
+
+
 def test_unknown_experiment(workspace):
     assert_one_line_error(run_cli(workspace, "--only", "nope"), "unknown experiment 'nope'", "tiny")
     assert_untouched(workspace)
