@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import gaussian_kde
 
+from . import metrics
 from .errors import UserError
 
 ATTACKS: dict[str, type] = {}
@@ -143,3 +144,23 @@ def _crossings(grid: np.ndarray, diff: np.ndarray, a: int, b: int) -> np.ndarray
 
 def build(name: str, **kwargs):
     return ATTACKS[name](**kwargs)
+
+
+def run_once(name: str, options: dict, attacker_members: np.ndarray,
+             attacker_nonmembers: np.ndarray, eval_members: np.ndarray,
+             eval_nonmembers: np.ndarray) -> dict:
+    """One repeat: fit attack ``name`` on the attacker's scores, evaluate it on the balanced set.
+
+    Returns the threshold and how it was found, the thresholded metrics of its predictions
+    (``metrics.thresholded``) and the threshold-free ones of the membership score -loss
+    (``metrics.threshold_free``, with ``best_threshold`` put back on the loss scale).
+    """
+    attack = build(name, **options).fit(attacker_members, attacker_nonmembers)
+    scores = np.concatenate([eval_members, eval_nonmembers])
+    truth = np.r_[np.ones(len(eval_members), bool), np.zeros(len(eval_nonmembers), bool)]
+    run = {"threshold": attack.threshold, "threshold_method": attack.method}
+    run.update(metrics.thresholded(truth, attack.predict(scores)))
+    free = metrics.threshold_free(truth, -scores)
+    free["best_threshold"] = -free["best_threshold"]
+    run.update(free)
+    return run

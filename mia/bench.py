@@ -26,8 +26,8 @@ from .data import CHANNEL_MEAN, CHANNEL_STD
 from .io import write_json, write_text
 from .many_models import VMAP_MIN_MODELS, train_many
 from .report import environment, now
-from .train import (CpuWorkers, Step, cpu_workers, epoch_permutation, init_model, make_step,
-                    predict_logits, resolve_device, run_epoch, to_tensor)
+from .train import (CpuWorkers, Step, available_cpus, cpu_workers, epoch_permutation, init_model,
+                    make_step, predict_logits, resolve_device, run_epoch, to_tensor)
 
 N_TRAIN, N_TEST = 50_000, 10_000
 
@@ -184,7 +184,9 @@ def bench_scoring(x_all, y_all, device) -> dict:
 
 
 def bench_attack(repeats: int) -> dict:
-    """The study's attack stage (3 scores x 7 percentages) on synthetic member/non-member losses."""
+    """The study's attack stage (3 scores x 7 percentages) on synthetic member/non-member losses,
+    on the pipeline's default worker processes (one per available core; their start-up
+    included, as a run of the pipeline pays it) and on one."""
     from .pipeline import attack_stage
 
     rng = np.random.default_rng(0)
@@ -193,11 +195,15 @@ def bench_attack(repeats: int) -> dict:
     scores = {"cross_entropy": base, "probability_loss": -np.expm1(-base),
               "normalized_probability_loss": np.clip(base / base.max(), 0, 1), "is_member": is_member}
     cfg = ExperimentConfig(name="bench", attack=AttackConfig(repeats=repeats))
-    t0 = time.perf_counter()
-    attack_stage(cfg, scores, progress=False)
-    seconds = time.perf_counter() - t0
+    workers = available_cpus()
+    seconds = {}
+    for n in (workers, 1):
+        t0 = time.perf_counter()
+        attack_stage(cfg, scores, progress=False, workers=n)
+        seconds[n] = time.perf_counter() - t0
     fits = len(cfg.attack.scores) * len(cfg.attack.sampling_percentages) * repeats
-    return {"repeats": repeats, "fits": fits, "seconds": seconds, "seconds_per_fit": seconds / fits}
+    return {"repeats": repeats, "fits": fits, "workers": workers, "seconds": seconds[workers],
+            "seconds_per_fit": seconds[workers] / fits, "seconds_1worker": seconds[1]}
 
 
 def bench_full_gpu(x, y, device) -> dict:
@@ -475,8 +481,12 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
                        f"{r['scoring']['seconds']:.2f} s")
         if "error" not in r.get("attack", {"error": 1}):
             a = r["attack"]
-            out.append(f"- attack stage (3 scores x 7 percentages x {a['repeats']} repeats = {a['fits']} "
-                       f"KDE fits, CPU): {a['seconds']:.1f} s, {a['seconds_per_fit']:.2f} s per fit")
+            line = (f"- attack stage (3 scores x 7 percentages x {a['repeats']} repeats = {a['fits']} "
+                    f"KDE fits, CPU): {a['seconds']:.1f} s, {a['seconds_per_fit']:.2f} s per fit")
+            if "seconds_1worker" in a:
+                line += (f", on {a['workers']} worker processes ({a['seconds_1worker']:.1f} s on one,"
+                         f" {a['seconds_1worker'] / a['seconds']:.2f}x)")
+            out.append(line)
         if "contended" in r:
             c = r["contended"]
             out.append(f"- contended (another process spinning one core), training speed as a "

@@ -24,6 +24,7 @@ from . import plots, report, scores as scores_mod, train as train_mod
 from .config import ExperimentConfig
 from .errors import UserError
 from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz)
+from .parallel import process_map
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "results"
@@ -111,39 +112,40 @@ def load_scores(path: Path) -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------- stage: attack
-def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool) -> dict:
-    """Run the attack for every score, sampling percentage and repeat; aggregate the metrics."""
+def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool,
+                 workers: int = 1) -> dict:
+    """Run the attack for every score, sampling percentage and repeat; aggregate the metrics.
+
+    The fits run on ``workers`` processes; the metrics do not depend on how many.
+    """
     from tqdm.auto import tqdm
 
     a = config.attack
     is_member = scores["is_member"]
-    jobs = [(s, p) for p in a.sampling_percentages for s in a.scores]
-    results: dict = {s: {} for s in a.scores}
-    bar = tqdm(total=len(jobs) * a.repeats, desc="attack", unit="fit", disable=not progress)
-    for p in a.sampling_percentages:
-        splits = [attacks.sample_split(int(is_member.sum()), int((~is_member).sum()), p,
+    options = {"grid_points": a.kde_grid_points}
+    splits = {p: [attacks.sample_split(int(is_member.sum()), int((~is_member).sum()), p,
                                        np.random.default_rng(attacks.split_seed(config.seed, p, r)))
                   for r in range(a.repeats)]
+              for p in a.sampling_percentages}
+    jobs, keys = [], []
+    for p in a.sampling_percentages:
         for s in a.scores:
             member_scores, nonmember_scores = scores[s][is_member], scores[s][~is_member]
-            runs = []
-            for r, split in enumerate(splits):
-                attack = attacks.build(a.attack, grid_points=a.kde_grid_points)
-                attack.fit(member_scores[split.attacker_members],
-                           nonmember_scores[split.attacker_nonmembers])
-                eval_scores = np.concatenate([member_scores[split.eval_members],
-                                              nonmember_scores[split.eval_nonmembers]])
-                truth = np.r_[np.ones(len(split.eval_members), bool),
-                              np.zeros(len(split.eval_nonmembers), bool)]
-                run = {"repeat": r, "threshold": attack.threshold, "threshold_method": attack.method}
-                run.update(metrics_mod.thresholded(truth, attack.predict(eval_scores)))
-                free = metrics_mod.threshold_free(truth, -eval_scores)
-                free["best_threshold"] = -free["best_threshold"]  # back on the loss scale
-                run.update(free)
-                runs.append(run)
-                bar.update(1)
-            results[s][percentage_key(p)] = _aggregate(p, splits[0], runs)
-    bar.close()
+            for r, split in enumerate(splits[p]):
+                jobs.append((a.attack, options,
+                             member_scores[split.attacker_members],
+                             nonmember_scores[split.attacker_nonmembers],
+                             member_scores[split.eval_members],
+                             nonmember_scores[split.eval_nonmembers]))
+                keys.append((s, p, r))
+    with tqdm(total=len(jobs), desc="attack", unit="fit", disable=not progress) as bar:
+        done = process_map(attacks.run_once, jobs, workers, on_done=bar.update)
+    runs: dict = {}
+    for (s, p, r), run in zip(keys, done):
+        runs.setdefault((s, p), []).append({"repeat": r, **run})
+    results = {s: {percentage_key(p): _aggregate(p, splits[p][0], runs[s, p])
+                   for p in a.sampling_percentages}
+               for s in a.scores}
     return {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
             "prediction": "member when score < threshold",
             "confusion_matrix_labels": list(metrics_mod.CONFUSION_LABELS), "results": results}
@@ -183,7 +185,11 @@ def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
 
 def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_root: Path,
                    cache_root: Path, device: torch.device, retrain: bool = False,
-                   progress: bool = True, log=print) -> Path:
+                   progress: bool = True, log=print, workers: int = 1) -> Path:
+    """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
+
+    The attack fits and the figures run on ``workers`` processes; nothing depends on how many.
+    """
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
     check_sizes(config, dataset)
     git = report.git_commit(REPO)  # the code this run starts from
@@ -226,8 +232,9 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
     with _timed(timings, "attack"):
-        attack = attack_stage(config, scores, progress)
+        attack = attack_stage(config, scores, progress, workers)
         roc_all = full_roc_stage(config, scores)
+    timings["attack"]["workers"] = workers
     target = read_json(run_dir / "target.json")
     target["reference"] = REFERENCE_ACCURACY
     history = read_json(run_dir / "history.json")
@@ -245,7 +252,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     try:
         with _timed(timings, "plots"):
             plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                     progress=progress, dataset=dataset)
+                                     progress=progress, dataset=dataset, workers=workers)
+        timings["plots"]["workers"] = workers
         with _timed(timings, "report"):
             write_json(staging / "metrics.json", metrics)
             report.write_summary(metrics, staging)
@@ -308,8 +316,10 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         threads: int | None = None, log=print) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
 
-    On CPU the work runs on ``threads`` worker threads (default: every available core), each
-    with one PyTorch thread; the results do not depend on how many (see ``train.ShardedStep``).
+    On CPU, training and scoring run on ``threads`` worker threads (default: every available
+    core), each with one PyTorch thread; the attack fits and the figures run on as many worker
+    processes (on any device). The results do not depend on how many (``train.ShardedStep``,
+    ``parallel``).
     """
     if threads is not None and threads < 1:
         raise UserError(f"threads must be >= 1, got {threads}")
@@ -323,11 +333,13 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
     dev = train_mod.resolve_device(device)
     if dev.type == "cpu":
-        train_mod.configure_cpu(threads)
+        workers = train_mod.configure_cpu(threads)
+    else:
+        workers = threads or train_mod.available_cpus()
     dataset = data_mod.load_cifar10(data_dir)
     for c in configs:
         check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))
     if dataset.source.get("notes"):
         log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
-    return [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log)
-            for c in configs]
+    return [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,
+                           workers) for c in configs]

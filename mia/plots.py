@@ -170,9 +170,12 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
     save(fig, out)
 
 
+EXAMPLES_PER_CLASS = 8
+
+
 def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path,
-                  per_class: int = 8) -> None:
-    """The first ``per_class`` training images of each class, one row per class."""
+                  per_class: int = EXAMPLES_PER_CLASS) -> None:
+    """The first ``per_class`` images of each class, one row per class."""
     classes = range(len(class_names))
     fig, axes = plt.subplots(len(class_names), per_class, figsize=(per_class * 0.8, len(class_names) * 0.8))
     for c in classes:
@@ -188,20 +191,34 @@ def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path
 
 
 def experiment_figures(config, scores: dict, history: list[dict], metrics: dict, out_dir: Path,
-                       progress: bool = True, dataset=None) -> None:
+                       progress: bool = True, dataset=None, workers: int = 1) -> None:
+    """Every figure of one experiment, drawn on ``workers`` processes (``parallel``)."""
     from tqdm.auto import tqdm
 
     from .data import CLASSES
+    from .parallel import process_map
 
-    if dataset is not None:
-        data_examples(dataset.x_train, dataset.y_train, CLASSES, out_dir / "data_examples")
-    training_curve(history, f"{config.name}: {config.description}", out_dir / "training_curve")
-    metrics_vs_percentage(metrics, out_dir / "metrics_vs_percentage")
     n_m, n_n = int(scores["is_member"].sum()), int((~scores["is_member"]).sum())
-    roc(scores, config.attack.scores,
-        f"{config.name}: all {n_m} members vs all {n_n} non-members", out_dir / "roc")
-    results = metrics["attack"]["results"]
-    jobs = [(s, k, r) for s, by_p in results.items() for k, r in by_p.items()]
-    for s, key, result in tqdm(jobs, desc="figures", disable=not progress):
-        score_figures(s, result["sampling_percentage"], key, scores, config.seed, result,
-                      out_dir / s)
+    jobs = [
+        (training_curve, history, f"{config.name}: {config.description}",
+         out_dir / "training_curve"),
+        (metrics_vs_percentage, metrics, out_dir / "metrics_vs_percentage"),
+        (roc, scores, config.attack.scores,
+         f"{config.name}: all {n_m} members vs all {n_n} non-members", out_dir / "roc"),
+    ]
+    if dataset is not None:
+        # Only the images shown travel to the worker, not the whole training set.
+        first = np.concatenate([np.flatnonzero(dataset.y_train == c)[:EXAMPLES_PER_CLASS] for c in range(len(CLASSES))])
+        first.sort()
+        jobs.append((data_examples, dataset.x_train[first], dataset.y_train[first], CLASSES,
+                     out_dir / "data_examples"))
+    for s, by_p in metrics["attack"]["results"].items():
+        needed = {s: scores[s], "is_member": scores["is_member"]}
+        jobs += [(score_figures, s, r["sampling_percentage"], key, needed, config.seed, r, out_dir / s)
+                 for key, r in by_p.items()]
+    with tqdm(total=len(jobs), desc="figures", disable=not progress) as bar:
+        process_map(_draw, jobs, workers, on_done=bar.update)
+
+
+def _draw(figure, *args) -> None:
+    figure(*args)

@@ -56,18 +56,23 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
 
 def test_same_seed_twice_gives_identical_metrics(tmp_path, tiny_npz, quick_results):
     """An independent second run (its own cache, so it trains again) on another number of CPU
-    worker threads writes byte-identical metrics.json and history (timings aside)."""
+    workers writes byte-identical metrics.json and figures, and the same history (timings aside)."""
     threads = 1 if train.available_cpus() != 1 else 2  # the first run used one per core
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=tmp_path / "r",
                  cache_root=tmp_path / "c", progress=False, threads=threads, log=lambda *_: None)
     manifest = json.loads((tmp_path / "r" / "baseline" / "manifest.json").read_text())
     assert manifest["wall_seconds"]["train"]["cpu_workers"] == threads
+    assert manifest["wall_seconds"]["attack"]["workers"] == threads
     for name in config.available():
         first, second = quick_results / name, tmp_path / "r" / name
         assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
         strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
         assert strip(json.loads((first / "history.json").read_text())) == \
             strip(json.loads((second / "history.json").read_text()))
+        figures = sorted(f.relative_to(first) for f in (first / "figures").rglob("*.*"))
+        assert figures == sorted(f.relative_to(second) for f in (second / "figures").rglob("*.*"))
+        for f in figures:
+            assert (first / f).read_bytes() == (second / f).read_bytes(), f
 
 
 def test_changed_attack_settings_reuse_the_trained_model(tmp_path, tiny_npz):
