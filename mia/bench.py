@@ -503,7 +503,9 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
             continue
         m = read_json(manifest)
         w = m["wall_seconds"]
-        parts = ", ".join(f"{k} {v['seconds']:.0f} s" + (" (reused)" if v.get("reused") else "")
+        parts = ", ".join(f"{k} {v['seconds']:.0f} s"
+                          + (f" ({v['workers']} processes)" if v.get("workers") else "")
+                          + (" (reused)" if v.get("reused") else "")
                           for k, v in w.items() if v.get("seconds") is not None)
         total += sum(v["seconds"] for v in w.values() if v.get("seconds") is not None)
         all_fresh &= not any(v.get("reused") for v in w.values())
