@@ -161,6 +161,6 @@ def run_once(name: str, options: dict, attacker_members: np.ndarray,
     run = {"threshold": attack.threshold, "threshold_method": attack.method}
     run.update(metrics.thresholded(truth, attack.predict(scores)))
     free = metrics.threshold_free(truth, -scores)
-    free["best_threshold"] = -free["best_threshold"]
+    free["best_threshold"] = -free["best_threshold"]  # back on the loss scale
     run.update(free)
     return run

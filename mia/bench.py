@@ -135,6 +135,18 @@ def bench_single(x, y, device, steps: int, batch_size: int, **kwargs) -> dict:
     return measure(single_runner(x, y, device, batch_size, **kwargs), device, steps)
 
 
+def with_cudnn_autotuner(fn, *args, **kwargs) -> dict:
+    """``fn(*args, **kwargs)`` with cuDNN's autotuner on, then off again: at the first call
+    for each input shape it times the convolution algorithms and keeps the fastest. A
+    candidate for the CUDA engine's default, measured here before it becomes one."""
+    old = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        return {**fn(*args, **kwargs), "cudnn_benchmark": True}
+    finally:
+        torch.backends.cudnn.benchmark = old
+
+
 def bench_paired(images, labels, x, y, device, steps: int, rounds: int) -> dict:
     """The reference loop and the single-model trainer (batch 128), timed alternately.
 
@@ -333,6 +345,8 @@ def main(argv=None) -> dict:
     v["single_b128"] = attempt(bench_single, x, y, device, args.steps, 128)
     if not cpu:
         v["single_b128_eager"] = attempt(bench_single, x, y, device, args.steps, 128, cuda_graph=False)
+        v["single_b128_cudnn_autotune"] = attempt(with_cudnn_autotuner, bench_single, x, y, device,
+                                                  args.steps, 128)
     else:
         v["single_b128_1worker"] = attempt(bench_single, x, y, device, args.steps, 128, workers=1)
         v["plain_b128_all_threads"] = attempt(bench_single, x, y, device, args.steps, 128,
@@ -341,6 +355,9 @@ def main(argv=None) -> dict:
     for k in (int(s) for s in args.ks.split(",")):
         v[f"many_k{k}_vmap"] = attempt(bench_many, x, y, device, k, many_steps, "vmap")
         v[f"many_k{k}_loop"] = attempt(bench_many, x, y, device, k, many_steps, "loop")
+        if not cpu and k == 64:
+            v["many_k64_vmap_cudnn_autotune"] = attempt(with_cudnn_autotuner, bench_many, x, y,
+                                                        device, k, many_steps, "vmap")
     ratios = {k: v[f"many_k{k}_vmap"]["samples_per_s"] / v[f"many_k{k}_loop"]["samples_per_s"]
               for k in (int(s) for s in args.ks.split(","))
               if "error" not in v[f"many_k{k}_vmap"] and "error" not in v[f"many_k{k}_loop"]}
@@ -401,6 +418,8 @@ ENGINE = """## What the variants are
   off the cliff in the contended run.
 - `many_k*_loop`: K models, one per worker thread on CPU, one after another on CUDA;
   `many_k*_vmap`: K models stacked through `torch.func.vmap`.
+- `*_cudnn_autotune` (CUDA only): the same with cuDNN's autotuner on
+  (`torch.backends.cudnn.benchmark`); a candidate for the CUDA default, not yet the default.
 """
 
 

@@ -208,8 +208,8 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
     ]
     if dataset is not None:
         # Only the images shown travel to the worker, not the whole training set.
-        first = np.concatenate([np.flatnonzero(dataset.y_train == c)[:EXAMPLES_PER_CLASS] for c in range(len(CLASSES))])
-        first.sort()
+        first = np.sort(np.concatenate([np.flatnonzero(dataset.y_train == c)[:EXAMPLES_PER_CLASS]
+                                        for c in range(len(CLASSES))]))
         jobs.append((data_examples, dataset.x_train[first], dataset.y_train[first], CLASSES,
                      out_dir / "data_examples"))
     for s, by_p in metrics["attack"]["results"].items():

@@ -32,3 +32,12 @@ def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     doc = bench.performance_doc(out.parent, tmp_path / "no-results")
     assert "## `cpu-test.json`" in doc and "| single_b128 |" in doc
     assert "target: single-model trainer >= 2.5x reference" in doc and "alternating rounds" in doc
+
+
+def test_cudnn_autotuner_is_on_only_inside_the_measurement():
+    import torch
+
+    before = torch.backends.cudnn.benchmark
+    seen = bench.with_cudnn_autotuner(lambda n: {"n": n, "on": torch.backends.cudnn.benchmark}, 3)
+    assert seen == {"n": 3, "on": True, "cudnn_benchmark": True}
+    assert torch.backends.cudnn.benchmark == before
