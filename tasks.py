@@ -1,4 +1,5 @@
-"""Project tasks: ``invoke experiments``, ``invoke test``, ``invoke clean``.
+"""Project tasks: ``invoke experiments``, ``slides``, ``verify``, ``test``, ``bench``, ``lock``,
+``clean``.
 
 Only option parsing here; the work is in the ``mia`` package.
 """
@@ -6,9 +7,27 @@ import shutil
 import sys
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit, Task
+from invoke import task as _task
 
 ROOT = Path(__file__).resolve().parent
+
+
+class HelpfulTask(Task):
+    """invoke's automatic short flags, with ``-h`` left to ``--help`` (``invoke experiments -h``)
+    and ``-j`` for ``--threads`` (as in ``make -j``)."""
+
+    SHORT = {"threads": "j"}
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names | {"h"} | set(self.SHORT.values()))
+        if name in self.SHORT:
+            opts["names"] = [opts["names"][0], self.SHORT[name]]
+        return opts
+
+
+def task(*args, **kwargs):
+    return _task(*args, klass=HelpfulTask, **kwargs)
 
 
 @task(help={
@@ -41,6 +60,43 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
         raise Exit(f"error: {e}", code=2)
 
 
+@task(help={
+    "reference": "results to compare against (default results/)",
+    "candidate": "compare this existing results folder instead of rerunning",
+    "only": "just this experiment",
+    "quick": "rerun with the tiny --quick config (compare against results/quick/)",
+    "data_dir": "CIFAR-10 for the rerun (else $MIA_DATA_DIR, else download)",
+    "device": "auto, cpu or cuda, for the rerun",
+    "threads": "CPU workers for the rerun",
+    "no_progress": "no progress bars",
+})
+def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=None,
+           device="auto", threads=None, no_progress=False):
+    """Did the study reproduce? Rerun it into .cache/verify/ (or take --candidate) and compare
+    with results/ without overwriting them; exit 1 when an experiment is not reproduced."""
+    from mia import pipeline, verify as verify_mod
+    from mia.errors import UserError
+
+    default = ROOT / "results" / "quick" if quick else ROOT / "results"
+    reference = Path(reference) if reference else default
+    try:
+        if candidate is None:
+            candidate = pipeline.DEFAULT_CACHE / "verify" / "results"
+            pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
+                         results_root=candidate, progress=not no_progress,
+                         threads=None if threads is None else int(threads), log=lambda *_: None)
+        verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)
+    except UserError as e:
+        raise Exit(f"error: {e}", code=2)
+    except ValueError:
+        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
+    print(f"{candidate} compared with {reference}:")
+    for v in verdicts:
+        print(v.summary())
+    if not all(v.reproduced for v in verdicts):
+        raise Exit(code=1)
+
+
 @task(help={"k": "only tests matching this expression (pytest -k)"})
 def test(c, k=None):
     """Run the test suite."""
@@ -63,15 +119,18 @@ def clean(c):
     "results_dir": "results to build from (default results/)",
     "no_pdf": "skip the PDF even when Chromium is available",
     "check_overflow": "check in headless Chromium that no slide's content is cut off",
+    "presenter": "presenter line of the title slide (default: slides/deck.toml)",
+    "date": "date on the title slide (default: slides/deck.toml, else when the results were made)",
 })
-def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True):
+def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True, presenter=None,
+           date=None):
     """Render slides/deck.md from results/ and build slides/build/deck.html (and .pdf)."""
     from mia import slides as deck
     from mia.errors import UserError
 
     try:
         deck.main(quick=quick, results_dir=Path(results_dir) if results_dir else None,
-                  pdf=not no_pdf, check_overflow=check_overflow)
+                  pdf=not no_pdf, check_overflow=check_overflow, presenter=presenter, date=date)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
 
@@ -99,3 +158,14 @@ def bench(c, device="auto", out=None, contended=False, steps=None):
     argv = ["--device", device, "--out", str(out)] + (["--contended"] if contended else [])
     bench_mod.main(argv + (["--steps", str(steps)] if steps else []))
     print(f"wrote {bench_mod.write_doc(ROOT)}")
+
+
+@task
+def lock(c):
+    """Regenerate requirements.txt and requirements-dev.txt (exact versions with hashes) from
+    pyproject.toml with pip-tools. Commit both."""
+    common = ("--generate-hashes --strip-extras --allow-unsafe --no-emit-index-url "
+              "--no-emit-find-links --quiet")
+    c.run(f"{sys.executable} -m piptools compile {common} -o requirements.txt pyproject.toml")
+    c.run(f"{sys.executable} -m piptools compile {common} --extra dev -o requirements-dev.txt "
+          f"pyproject.toml")

@@ -68,11 +68,31 @@ def split_seed(seed: int, percentage: float, repeat: int) -> list[int]:
 def balanced_accuracy(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
                       ) -> np.ndarray:
     """(TPR + TNR) / 2 of "member iff score < t" for each t in ``threshold``."""
+    tp, tn = _true_counts(members, nonmembers, threshold)
+    return (tp / len(members) + tn / len(nonmembers)) / 2
+
+
+def _true_counts(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """True positives and true negatives of "member iff score < t" for each t."""
     t = np.atleast_1d(threshold)
-    m, n = np.sort(members), np.sort(nonmembers)
-    tpr = np.searchsorted(m, t, side="left") / len(m)
-    tnr = 1 - np.searchsorted(n, t, side="left") / len(n)
-    return (tpr + tnr) / 2
+    tp = np.searchsorted(np.sort(members), t, side="left")
+    tn = len(nonmembers) - np.searchsorted(np.sort(nonmembers), t, side="left")
+    return tp, tn
+
+
+def best_candidate(members: np.ndarray, nonmembers: np.ndarray, candidates: np.ndarray) -> float:
+    """The candidate threshold with the highest balanced accuracy on (members, nonmembers).
+
+    Compared exactly, in integers (TP * n_nonmembers + TN * n_members is proportional to the
+    balanced accuracy), so two thresholds that classify equally well tie exactly, not by
+    float rounding; a tie goes to the smallest threshold, the one that flags the fewest
+    samples as members.
+    """
+    c = np.sort(np.asarray(candidates, float))
+    tp, tn = _true_counts(members, nonmembers, c)
+    merit = tp.astype(np.int64) * len(nonmembers) + tn.astype(np.int64) * len(members)
+    return float(c[np.argmax(merit)])  # argmax: the first (smallest) of the equal maxima
 
 
 @register
@@ -82,11 +102,18 @@ class KDEThreshold:
 
     f_m, f_n = gaussian_kde(member scores), gaussian_kde(non-member scores), each integrating
     to 1, so the crossing f_m(t) = f_n(t) is the Bayes decision boundary for equal priors,
-    which matches the balanced evaluation. Crossings are searched between the two modes;
-    if there are several, the one with the best balanced accuracy on the attacker's own
-    sample wins. With no crossing between the modes any crossing on the grid is used, and
-    with none at all (or a degenerate sample) the best threshold on the attacker's sample.
-    Predict member when score < threshold.
+    which matches the balanced evaluation. The rule, in order:
+
+    1. crossings between the two modes (``kde_crossing_between_modes``);
+    2. if there are none, any crossing on the grid (``kde_crossing``);
+    3. if the densities never cross (or the sample is degenerate, e.g. all scores equal),
+       every observed score as a candidate (``best_on_attacker_sample``).
+
+    Among several candidates, the one with the best balanced accuracy on the attacker's own
+    sample wins (``best_candidate``: exact comparison, ties to the smallest threshold).
+    On the study's losses both modes usually sit near zero, so step 2 is the common case:
+    the threshold lands where the non-member density overtakes the member density, just
+    above the spike of near-zero member losses. Predict member when score < threshold.
     """
 
     name = "kde_threshold"
@@ -117,13 +144,13 @@ class KDEThreshold:
             self.method = "kde_crossing"
         if not candidates.size:
             return self._fallback(m, n)
-        self.threshold = float(candidates[np.argmax(balanced_accuracy(m, n, candidates))])
+        self.threshold = best_candidate(m, n, candidates)
         return self
 
     def _fallback(self, m: np.ndarray, n: np.ndarray) -> "KDEThreshold":
         values = np.unique(np.concatenate([m, n]))
         candidates = np.concatenate([values, [np.nextafter(values[-1], np.inf)]])
-        self.threshold = float(candidates[np.argmax(balanced_accuracy(m, n, candidates))])
+        self.threshold = best_candidate(m, n, candidates)
         self.method = "best_on_attacker_sample"
         return self
 
@@ -152,15 +179,13 @@ def run_once(name: str, options: dict, attacker_members: np.ndarray,
     """One repeat: fit attack ``name`` on the attacker's scores, evaluate it on the balanced set.
 
     Returns the threshold and how it was found, the thresholded metrics of its predictions
-    (``metrics.thresholded``) and the threshold-free ones of the membership score -loss
-    (``metrics.threshold_free``, with ``best_threshold`` put back on the loss scale).
+    (``metrics.thresholded``) and the threshold-free ones of the losses
+    (``metrics.loss_metrics``: membership score -loss, thresholds on the loss scale).
     """
     attack = build(name, **options).fit(attacker_members, attacker_nonmembers)
     scores = np.concatenate([eval_members, eval_nonmembers])
     truth = np.r_[np.ones(len(eval_members), bool), np.zeros(len(eval_nonmembers), bool)]
     run = {"threshold": attack.threshold, "threshold_method": attack.method}
     run.update(metrics.thresholded(truth, attack.predict(scores)))
-    free = metrics.threshold_free(truth, -scores)
-    free["best_threshold"] = -free["best_threshold"]  # back on the loss scale
-    run.update(free)
+    run.update(metrics.loss_metrics(truth, scores))
     return run

@@ -2,7 +2,15 @@
 
 Thresholded metrics come from ``sklearn.metrics``; threshold-free ones from the ROC curve
 of a *membership score* where higher means "more likely a member" (for a loss ``l`` that
-is ``-l``).
+is ``-l``; ``loss_metrics`` does that conversion and reports thresholds on the loss scale).
+
+Ties. A threshold classifies a block of tied scores as a whole (a hard rule cannot split
+it), so thresholded metrics and ``best_accuracy`` count whole blocks. Curve metrics treat a
+tied block as the straight ROC segment between the two points that include or exclude it:
+this is the *expected* TPR and FPR when the ties are broken at random. sklearn's AUC already
+does this (a tied member/non-member pair counts 1/2, the area under that segment), and
+``tpr_at_fpr`` reads TPR at an FPR target on the same segments. Without ties every segment
+is horizontal or vertical, and this equals the step-wise "highest TPR with FPR <= target".
 """
 from __future__ import annotations
 
@@ -28,9 +36,18 @@ def thresholded(is_member: np.ndarray, predicted_member: np.ndarray) -> dict:
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
-    """Highest TPR reachable with FPR <= target (a step-wise ROC, no interpolation)."""
-    ok = fpr <= target
-    return float(tpr[ok].max()) if ok.any() else 0.0
+    """TPR at FPR = ``target`` on the ROC polyline (``fpr``, ``tpr`` from ``roc_curve``).
+
+    The highest TPR among ROC points with FPR <= target, or, where the segment to the next
+    point crosses the target, the TPR on that segment (ties broken at random, see above).
+    """
+    i = int(np.searchsorted(fpr, target, side="right")) - 1  # last point with fpr <= target
+    if i < 0:
+        return 0.0
+    if i + 1 >= len(fpr) or fpr[i] == target:
+        return float(tpr[i])
+    f0, f1, t0, t1 = fpr[i], fpr[i + 1], tpr[i], tpr[i + 1]
+    return float(t0 + (t1 - t0) * (target - f0) / (f1 - f0))
 
 
 def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
@@ -41,13 +58,30 @@ def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
     accuracy on a balanced set.
     """
     y = is_member.astype(int)
-    fpr, tpr, thresholds = roc_curve(y, membership_score)
+    fpr, tpr, thresholds = roc_curve(y, membership_score, drop_intermediate=False)
     gap = tpr - fpr
-    best = int(np.argmax(gap))
+    best = int(np.argmax(gap))  # the first maximum: the strictest threshold among equals
     out = {"auc": float(roc_auc_score(y, membership_score)), "advantage": float(gap[best])}
     out.update({k: tpr_at_fpr(fpr, tpr, v) for k, v in LOW_FPRS.items()})
     out["best_threshold"] = float(thresholds[best])
     out["best_accuracy"] = float((tpr[best] + 1 - fpr[best]) / 2)
+    return out
+
+
+def loss_metrics(is_member: np.ndarray, loss: np.ndarray) -> dict:
+    """``threshold_free`` of the membership score ``-loss``, with ``best_threshold`` put on
+    the loss scale: predicting member when ``loss < best_threshold`` reaches ``best_accuracy``
+    (the threshold sits halfway between the last loss it admits and the next larger one)."""
+    out = threshold_free(is_member, -np.asarray(loss))
+    loss = np.asarray(loss, dtype=float)
+    admitted = -out["best_threshold"]  # member iff loss <= admitted (-inf: nobody)
+    above = loss[loss > admitted]
+    if admitted == -np.inf:
+        out["best_threshold"] = float(loss.min())
+    elif above.size:
+        out["best_threshold"] = float((admitted + above.min()) / 2)
+    else:
+        out["best_threshold"] = float(np.nextafter(admitted, np.inf))
     return out
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import attacks, config as config_mod, data as data_mod, metrics as metrics_mod
-from . import plots, report, scores as scores_mod, train as train_mod
+from . import plots, report, scores as scores_mod, train as train_mod, verify
 from .config import ExperimentConfig
 from .errors import UserError
 from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz)
@@ -29,7 +29,13 @@ from .parallel import process_map
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "results"
 DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", REPO / ".cache"))
-REFERENCE_ACCURACY = {"train_accuracy": 0.9284, "test_accuracy": 0.5152}
+# The accuracies of the original study's target, which this study regenerates. The numbers are
+# quoted from its slides ("Model Training" slide of shared/reference/study-deck.md), not computed.
+REFERENCE_ACCURACY = {
+    "train_accuracy": 0.9284, "test_accuracy": 0.5152,
+    "source": "the original study's deck, 'Membership Inference Attack' (Marp slides, "
+              "shared/reference/study-deck.md), slide 'Model Training'",
+}
 
 
 def percentage_key(p: float) -> str:
@@ -113,7 +119,7 @@ def load_scores(path: Path) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- stage: attack
 def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool,
-                 workers: int = 1) -> dict:
+                 workers: int = 1, label: str = "attack") -> dict:
     """Run the attack for every score, sampling percentage and repeat; aggregate the metrics.
 
     The fits run on ``workers`` processes; the metrics do not depend on how many.
@@ -138,7 +144,7 @@ def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progre
                              member_scores[split.eval_members],
                              nonmember_scores[split.eval_nonmembers]))
                 keys.append((s, p, r))
-    with tqdm(total=len(jobs), desc="attack", unit="fit", disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc=label, unit="fit", disable=not progress) as bar:
         done = process_map(attacks.run_once, jobs, workers, on_done=bar.update)
     runs: dict = {}
     for (s, p, r), run in zip(keys, done):
@@ -168,9 +174,10 @@ def _aggregate(p: float, split: attacks.Split, runs: list[dict]) -> dict:
 
 
 def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> dict:
-    """Threshold-free metrics over all samples (all members vs all non-members)."""
+    """Threshold-free metrics over all samples (all members vs all non-members), thresholds
+    on the loss scale like every repeat's."""
     y = scores["is_member"]
-    return {s: metrics_mod.threshold_free(y, -scores[s]) for s in config.attack.scores}
+    return {s: metrics_mod.loss_metrics(y, scores[s]) for s in config.attack.scores}
 
 
 # ---------------------------------------------------------------- the experiment
@@ -200,13 +207,14 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _seed_cache_from_results(final, run_dir, train_hash, retrain, log)
+    # Wall times of the stages that produced the cached outputs (seeded from the results'
+    # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
     timings = read_json(run_dir / "timings.json") if (run_dir / "timings.json").exists() else {}
 
     def reused(stage: str) -> None:
         timings[stage] = dict(timings.get(stage, {"seconds": None}), reused=True)
         log(f"[{config.name}] {stage}: reusing {run_dir}")
-
-    _seed_cache_from_results(final, run_dir, train_hash, retrain, log)
     if (run_dir / "model.pt").exists() and (run_dir / "history.json").exists():
         reused("train")
     else:
@@ -224,6 +232,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION):
         reused("scores")
     else:
+        log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "
+            f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
         with _timed(timings, "scores"):
             scores_stage(config, dataset, run_dir, device)
         write_json(run_dir / "timings.json", timings)
@@ -232,7 +242,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
     with _timed(timings, "attack"):
-        attack = attack_stage(config, scores, progress, workers)
+        attack = attack_stage(config, scores, progress, workers, label=f"{config.name}: attack")
         roc_all = full_roc_stage(config, scores)
     timings["attack"]["workers"] = workers
     target = read_json(run_dir / "target.json")
@@ -272,6 +282,14 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             "wall_seconds": timings,
         }
         write_json(staging / "manifest.json", manifest)
+        if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
+            try:
+                verdict = verify.compare(final, staging)
+                manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
+                log(verdict.summary())
+            except UserError as e:
+                manifest["reproduction"] = {"compared_with": None, "verdict": f"not compared: {e}"}
+            write_json(staging / "manifest.json", manifest)
         write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
                                               if k in ("train", "scores")})
         replace_directory(staging, final)
@@ -280,6 +298,35 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             shutil.rmtree(staging)
     log(f"[{config.name}] wrote {final}")
     return final
+
+
+def _commit_of(results: Path) -> str | None:
+    """The git commit recorded in a results folder's manifest (None if unreadable)."""
+    try:
+        return read_json(results / "manifest.json")["git"]["commit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def closing_summary(paths: list[Path]) -> str:
+    """What a run ends with: each experiment's headline numbers and where to look next."""
+    lines = ["", "Summary"]
+    for d in paths:
+        m, manifest = read_json(d / "metrics.json"), read_json(d / "manifest.json")
+        t = m["target"]
+        acc = [c["summary"]["accuracy"]["mean"] for by_p in m["attack"]["results"].values()
+               for c in by_p.values()]
+        lines.append(f"  {m['experiment']}: target {t['train_accuracy']:.1%} train / "
+                     f"{t['test_accuracy']:.1%} test; attack accuracy {min(acc):.1%} to "
+                     f"{max(acc):.1%} over {len(acc)} settings; "
+                     + ", ".join(f"{s} AUC {v['auc']:.3f}, TPR@1%FPR {v['tpr_at_1pct_fpr']:.2%}"
+                                 for s, v in m["all_samples"].items() if s != "probability_loss"))
+        rep_ = manifest.get("reproduction")
+        lines.append(f"    {d / 'summary.md'}; "
+                     + (f"vs the results it replaced: {rep_['verdict']}" if rep_
+                        else "nothing earlier to compare with"))
+    lines.append("  next: `invoke slides` builds the deck (slides/build/deck.pdf) from these results")
+    return "\n".join(lines)
 
 
 def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log) -> None:
@@ -341,5 +388,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))
     if dataset.source.get("notes"):
         log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
-    return [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,
-                           workers) for c in configs]
+    paths = [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,
+                            workers) for c in configs]
+    log(closing_summary(paths))
+    return paths

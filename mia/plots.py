@@ -1,10 +1,17 @@
 """Figures, each saved as PNG (for the deck) and PDF (for reports).
 
+Every figure is drawn for the slide slot it fills (``SLOTS``): its size in inches is the
+slot's size in pixels / 100, and no text is smaller than ``MIN_FONT_PT``, so on a
+1280x720 slide text is at least about 12 pt x 100 px/in / 72 = 16 px high. Each PNG
+records its smallest font size (``MinFontPt``) for the deck's readability check
+(``mia.legibility``).
+
 Per score and sampling percentage p (from repeat 0 of the attack, whose samples are
-re-drawn from the same seed): ``losses_sample_p{p}``, ``training_densities_p{p}``,
-``testing_densities_p{p}``, ``confusion_matrix_p{p}`` (mean over repeats), in
-``figures/<score>/``. Per experiment: ``training_curve``, ``metrics_vs_percentage``, ``roc``,
-``data_examples`` (the first training images of each class).
+re-drawn from the same seed), in ``figures/<score>/``: ``losses_sample_p{p}``,
+``densities_p{p}`` (attacker's sample and evaluation set on shared axes),
+``confusion_matrix_p{p}`` (mean over repeats). Per experiment: ``training_curve``,
+``accuracy_vs_percentage`` (the deck's panel), ``metrics_vs_percentage`` (every metric, for
+reports), ``roc`` (log-log, all samples), ``data_examples``.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve  # noqa: E402
 
@@ -26,59 +34,79 @@ MEMBER, NONMEMBER = "tab:blue", "tab:orange"
 PRETTY = {"cross_entropy": "cross-entropy", "probability_loss": "probability loss",
           "normalized_probability_loss": "normalized probability loss"}
 FORMATS = ("png", "pdf")
+DPI = 150
+MIN_FONT_PT = 12
+STYLE = {"font.size": 14, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.labelsize": 13,
+         "ytick.labelsize": 13, "legend.fontsize": 13, "figure.titlesize": 15}
+# Slide slots in pixels of a 1280x720 slide (deck.md.j2 places the figures so); figure
+# size in inches = pixels / 100.
+SLOTS = {
+    "half": (6.0, 4.5),         # one of two figures side by side, or a right-hand image
+    "wide": (11.6, 4.2),        # full width under a title and above two lines of text
+    "third": (3.8, 3.7),        # one of three side by side
+    "right_tall": (6.0, 6.2),   # right half of the slide, full height
+}
+plt.rcParams.update(STYLE)
 
 
 def pretty(score: str) -> str:
     return PRETTY.get(score, score.replace("_", " "))
 
 
+def min_font_pt(fig) -> float:
+    """The smallest font size of any visible, non-empty text in ``fig``."""
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else float("inf")
+
+
 def save(fig, path_without_suffix: Path) -> None:
     path_without_suffix.parent.mkdir(parents=True, exist_ok=True)
+    smallest = min_font_pt(fig)
     for fmt in FORMATS:
+        metadata = ({"CreationDate": None} if fmt == "pdf"
+                    else {"MinFontPt": f"{smallest:g}"})
         with atomic_path(path_without_suffix.with_suffix(f".{fmt}")) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight",
-                        metadata={"CreationDate": None} if fmt == "pdf" else None)
+            fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
 
 
 def training_curve(history: list[dict], title: str, out: Path) -> None:
+    """Loss (top) and accuracy (bottom) per epoch, train and test: the gap is the message."""
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train")
-    ax_acc.plot(epochs, [h["test_acc"] for h in history], label="test")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=SLOTS["right_tall"], sharex=True)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train", lw=2)
+    ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test", lw=2)
+    ax_loss.set(ylabel="cross-entropy")
+    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train", lw=2)
+    ax_acc.plot(epochs, [h["test_acc"] for h in history], label="test", lw=2)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
+        ax.legend(loc="center right")
+    ax_loss.set_title(title)
+    fig.tight_layout()
     save(fig, out)
 
 
-def _density_panel(ax, members, nonmembers, threshold, title, score, kde_grid=512):
-    """Histograms, KDE curves and the threshold. Long tails (cross-entropy reaches ~50 while
-    most losses are near 0) are cut at the 99th percentile for display; the title says so."""
-    both = np.concatenate([members, nonmembers])
-    lo, top = both.min(), both.max()
-    hi = max(np.quantile(both, 0.99), threshold)
-    if hi < top:
-        title += "\n(x axis cut at the 99th percentile)"
-    bins = np.linspace(lo, hi, 60)
-    ax.hist(members, bins=bins, density=True, alpha=0.35, color=MEMBER,
-            label=f"members (n={len(members)})")
-    ax.hist(nonmembers, bins=bins, density=True, alpha=0.35, color=NONMEMBER,
-            label=f"non-members (n={len(nonmembers)})")
-    grid = np.linspace(lo, hi, kde_grid)
-    for values, color in ((members, MEMBER), (nonmembers, NONMEMBER)):
+def _density_panel(ax, members, nonmembers, threshold, title, score, xlim, kde_grid=512):
+    """Histograms, KDE curves and the threshold on a log density axis."""
+    lo, hi = xlim
+    bins = np.linspace(lo, hi, 50)
+    heights = []
+    for values, color, who in ((members, MEMBER, "members"), (nonmembers, NONMEMBER, "non-members")):
+        h, _, _ = ax.hist(values, bins=bins, density=True, alpha=0.35, color=color,
+                          label=f"{who} (n={len(values):,})")
+        heights.append(h[h > 0])
         if np.ptp(values) > 0:
-            ax.plot(grid, np.maximum(gaussian_kde(values)(grid), 1e-300), color=color, lw=2)
+            grid = np.linspace(lo, hi, kde_grid)
+            ax.plot(grid, gaussian_kde(values)(grid), color=color, lw=2)
     ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
     # Log density: the spike of near-zero losses would otherwise flatten everything else.
-    ax.set(xlabel=pretty(score), ylabel="density (log scale)", title=title, xlim=(lo, hi),
-           yscale="log", ylim=(1e-4, None))
-    ax.legend(fontsize=8)
+    # The y range is the histograms' (the data), not the KDE tails'.
+    positive = np.concatenate(heights)
+    ax.set(xlabel=pretty(score), title=title, xlim=(lo, hi), yscale="log",
+           ylim=(positive.min() / 3, positive.max() * 3))
+    ax.grid(alpha=0.3)
 
 
 def score_figures(score: str, p: float, key: str, scores: dict, seed: int, result: dict,
@@ -90,59 +118,111 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     threshold = result["repeats"][0]["threshold"]
     am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
     em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
+    losses_sample(score, key, am, an, threshold, out_dir / f"losses_sample_p{key}")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    rasterize = len(am) + len(an) > 2000
-    # Each class spread over [0, 1] so the smaller non-member sample is not squeezed left.
-    ax.scatter(np.linspace(0, 1, len(am)), am, s=3, alpha=0.5, color=MEMBER, label="members",
-               rasterized=rasterize)
-    ax.scatter(np.linspace(0, 1, len(an)), an, s=3, alpha=0.5, color=NONMEMBER,
-               label="non-members", rasterized=rasterize)
-    ax.axhline(threshold, color="k", ls="--", lw=1, label="threshold")
-    ax.set(xlabel="position in the attacker's sample (fraction of each class)", ylabel=pretty(score),
-           title=f"attacker's sample, p = {key}%: {pretty(score)}")
-    ax.legend(fontsize=8, markerscale=4, loc="upper right")
-    save(fig, out_dir / f"losses_sample_p{key}")
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    _density_panel(ax, am, an, threshold, f"training densities (attacker's sample), p = {key}%",
-                   score)
-    save(fig, out_dir / f"training_densities_p{key}")
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    _density_panel(ax, em, en, threshold, f"testing densities (evaluation set), p = {key}%",
-                   score)
-    save(fig, out_dir / f"testing_densities_p{key}")
+    # Both panels on one x range: the attacker's sample and the evaluation set, cut at the
+    # 99th percentile of both (cross-entropy reaches ~50 while most losses are near 0).
+    both = np.concatenate([am, an, em, en])
+    xlim = (both.min(), max(np.quantile(both, 0.99), threshold))
+    fig, (left, right) = plt.subplots(1, 2, figsize=SLOTS["wide"], sharex=True, sharey=True)
+    _density_panel(left, am, an, threshold, "attacker's sample: threshold fitted here", score, xlim)
+    _density_panel(right, em, en, threshold, "evaluation set: same threshold", score, xlim)
+    left.set_ylabel("density (log scale)")
+    left.set_ylim(min(left.get_ylim()[0], right.get_ylim()[0]), max(left.get_ylim()[1], right.get_ylim()[1]))
+    for ax in (left, right):
+        ax.legend(loc="upper right", fontsize=12)
+    cut = " (x axis cut at the 99th percentile)" if xlim[1] < both.max() else ""
+    fig.suptitle(f"{pretty(score)}, p = {key}%{cut}")
+    fig.tight_layout()
+    save(fig, out_dir / f"densities_p{key}")
 
     cm = result["confusion_matrix"]
     counts, normalized = np.array(cm["mean_counts"]), np.array(cm["mean_normalized"])
-    fig, ax = plt.subplots(figsize=(4.6, 4))
+    fig, ax = plt.subplots(figsize=SLOTS["third"])
     disp = ConfusionMatrixDisplay(normalized, display_labels=list(CONFUSION_LABELS))
     disp.plot(ax=ax, cmap="Blues", colorbar=False, values_format=".2f")
     for (i, j), text in np.ndenumerate(disp.text_):
-        text.set_text(f"{normalized[i, j]:.3f}\n({counts[i, j]:.0f})")
+        text.set_text(f"{normalized[i, j]:.3f}\n({counts[i, j]:,.0f})")
+        text.set_fontsize(14)
     disp.im_.set_clim(0, 1)
-    ax.set_title(f"{pretty(score)}, p = {key}%\nmean of {len(result['repeats'])} repeats")
+    ax.set_xticks([0, 1], ["non-\nmember", "member"])
+    ax.set(xlabel="predicted", ylabel="truth")
+    ax.set_title(pretty(score))
+    fig.tight_layout()
     save(fig, out_dir / f"confusion_matrix_p{key}")
 
 
+def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndarray,
+                  threshold: float, out: Path) -> None:
+    """The attacker's sample as two strips, members left and non-members right, on a log
+    axis (losses span 40 decades); exact zeros are drawn on a floor line and counted."""
+    positive = np.concatenate([members, nonmembers])
+    positive = positive[positive > 0]
+    floor = positive.min() / 10 if positive.size else 1e-12
+    rng = np.random.default_rng(0)  # horizontal jitter only, for visibility
+    fig, ax = plt.subplots(figsize=SLOTS["right_tall"])
+    for x0, values, color, who in ((0, members, MEMBER, "members"),
+                                   (1, nonmembers, NONMEMBER, "non-members")):
+        y = np.where(values > 0, values, floor)
+        ax.scatter(x0 + rng.uniform(-0.35, 0.35, len(values)), y, s=4, alpha=0.4, color=color,
+                   rasterized=len(values) > 2000)
+        below = float((values < threshold).mean())
+        ax.text(x0, 1.02, f"{below:.0%} below\nthe threshold", transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=13)
+        zeros = int((values == 0).sum())
+        if zeros:
+            ax.text(x0, floor, f"{zeros:,} exactly 0", ha="center", va="top", fontsize=12)
+    ax.axhline(threshold, color="k", ls="--", lw=1.5)
+    ax.text(1.5, threshold, f" threshold\n {threshold:.3g}", va="center", ha="left", fontsize=13)
+    ax.set_xticks([0, 1], [f"members\n(n={len(members):,})", f"non-members\n(n={len(nonmembers):,})"])
+    ax.set(yscale="log", ylabel=f"{pretty(score)} (log scale)", xlim=(-0.6, 2.2),
+           ylim=(floor / 5, None))
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    save(fig, out)
+
+
+def _percentage_axis(ax, ps) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(ps, [f"{p:g}" for p in ps])
+    ax.minorticks_off()
+    ax.set_xlabel("attacker sampling percentage p (%)")
+    ax.grid(alpha=0.3)
+
+
+def accuracy_vs_percentage(metrics: dict, out: Path) -> None:
+    """The deck's panel: attack accuracy against p, one line per score, ± std over repeats."""
+    fig, ax = plt.subplots(figsize=SLOTS["wide"])
+    for score, by_p in metrics["attack"]["results"].items():
+        ps = [r["sampling_percentage"] for r in by_p.values()]
+        ax.errorbar(ps, [r["summary"]["accuracy"]["mean"] for r in by_p.values()],
+                    yerr=[r["summary"]["accuracy"]["std"] for r in by_p.values()],
+                    marker="o", ms=6, capsize=4, lw=2, label=pretty(score))
+    _percentage_axis(ax, ps)
+    ax.axhline(0.5, color="gray", ls=":", lw=1.5, label="chance")
+    ax.set(ylabel="attack accuracy (balanced)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"{metrics['experiment']}: mean ± std over {metrics['attack']['repeats']} "
+                 f"attacker samples")
+    fig.tight_layout()
+    save(fig, out)
+
+
 def metrics_vs_percentage(metrics: dict, out: Path) -> None:
+    """Every summary metric against p (for reports; the deck shows accuracy_vs_percentage)."""
     panels = [("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
               ("f1", "F1"), ("auc", "AUC"), ("tpr_at_1pct_fpr", "TPR at 1% FPR")]
     results = metrics["attack"]["results"]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, (key, label) in zip(axes.flat, panels):
         for score, by_p in results.items():
             ps = [r["sampling_percentage"] for r in by_p.values()]
-            mean = [r["summary"][key]["mean"] for r in by_p.values()]
-            std = [r["summary"][key]["std"] for r in by_p.values()]
-            ax.errorbar(ps, mean, yerr=std, marker="o", ms=4, capsize=3, label=pretty(score))
-        ax.set_xscale("log")
-        ax.set_xticks(ps, [f"{p:g}" for p in ps])
-        ax.minorticks_off()
-        ax.set(xlabel="attacker sampling percentage (%)", title=label)
-        ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=8)
+            ax.errorbar(ps, [r["summary"][key]["mean"] for r in by_p.values()],
+                        yerr=[r["summary"][key]["std"] for r in by_p.values()],
+                        marker="o", ms=4, capsize=3, label=pretty(score))
+        _percentage_axis(ax, ps)
+        ax.set_title(label)
+    axes.flat[0].legend(fontsize=12)
     fig.suptitle(f"{metrics['experiment']}: attack metrics vs sampling percentage "
                  f"(mean ± std over {metrics['attack']['repeats']} repeats)")
     fig.tight_layout()
@@ -150,43 +230,39 @@ def metrics_vs_percentage(metrics: dict, out: Path) -> None:
 
 
 def roc(scores: dict, score_names, title: str, out: Path) -> None:
+    """Log-log ROC over all samples: the low-FPR corner, where a privacy audit looks."""
     y = scores["is_member"]
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(10, 4.4))
+    fig, ax = plt.subplots(figsize=SLOTS["half"])
     for s in score_names:
         fpr, tpr, _ = roc_curve(y, -scores[s])
-        label = f"{pretty(s)} (AUC {auc(fpr, tpr):.3f})"
-        lin.plot(fpr, tpr, label=label)
-        log.plot(fpr, tpr, label=label)
-    for ax in (lin, log):
-        ax.plot([0, 1], [0, 1], color="gray", ls=":", label="chance")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate")
-        ax.grid(alpha=0.3)
-    log.set(xscale="log", yscale="log", xlim=(1e-4, 1), ylim=(1e-4, 1))
-    lin.set_title("ROC (linear)")
-    log.set_title("ROC (log-log)")
-    lin.legend(fontsize=8)
-    fig.suptitle(title)
+        ax.plot(fpr, tpr, lw=2, label=f"{pretty(s)} (AUC {auc(fpr, tpr):.3f})")
+    ax.plot([1e-4, 1], [1e-4, 1], color="gray", ls=":", lw=1.5, label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
+           yscale="log", xlim=(1e-4, 1), ylim=(1e-4, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=12)
+    ax.set_title(title)
     fig.tight_layout()
     save(fig, out)
 
 
-EXAMPLES_PER_CLASS = 8
+EXAMPLES_PER_CLASS = 6
 
 
 def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path,
                   per_class: int = EXAMPLES_PER_CLASS) -> None:
     """The first ``per_class`` images of each class, one row per class."""
-    classes = range(len(class_names))
-    fig, axes = plt.subplots(len(class_names), per_class, figsize=(per_class * 0.8, len(class_names) * 0.8))
-    for c in classes:
+    fig, axes = plt.subplots(len(class_names), per_class,
+                             figsize=(per_class * 0.62 + 1.4, len(class_names) * 0.62))
+    for c in range(len(class_names)):
         idx = np.flatnonzero(labels == c)[:per_class]
         for j in range(per_class):
             ax = axes[c, j]
             ax.axis("off")
             if j < len(idx):
                 ax.imshow(images[idx[j]], interpolation="nearest")
-        axes[c, 0].text(-4, 16, class_names[c], ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.18)
+        axes[c, 0].text(-4, 16, class_names[c], ha="right", va="center", fontsize=13)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.25)
     save(fig, out)
 
 
@@ -200,11 +276,11 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
 
     n_m, n_n = int(scores["is_member"].sum()), int((~scores["is_member"]).sum())
     jobs = [
-        (training_curve, history, f"{config.name}: {config.description}",
-         out_dir / "training_curve"),
+        (training_curve, history, f"{config.name}: train vs test", out_dir / "training_curve"),
+        (accuracy_vs_percentage, metrics, out_dir / "accuracy_vs_percentage"),
         (metrics_vs_percentage, metrics, out_dir / "metrics_vs_percentage"),
-        (roc, scores, config.attack.scores,
-         f"{config.name}: all {n_m} members vs all {n_n} non-members", out_dir / "roc"),
+        (roc, scores, config.attack.scores, f"{config.name}: {n_m:,} members vs {n_n:,} non-members",
+         out_dir / "roc"),
     ]
     if dataset is not None:
         # Only the images shown travel to the worker, not the whole training set.
@@ -216,7 +292,7 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
         needed = {s: scores[s], "is_member": scores["is_member"]}
         jobs += [(score_figures, s, r["sampling_percentage"], key, needed, config.seed, r, out_dir / s)
                  for key, r in by_p.items()]
-    with tqdm(total=len(jobs), desc="figures", disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc=f"{config.name}: figures", disable=not progress) as bar:
         process_map(_draw, jobs, workers, on_done=bar.update)
 
 

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .errors import UserError
@@ -45,9 +46,13 @@ def load_results(results_root: Path) -> dict:
             raise UserError(f"no results in {d} (missing {', '.join(missing)}): run "
                             f"`invoke experiments` first (or `invoke experiments --quick` and "
                             f"`invoke slides --quick`)")
-        out[name] = {"dir": d, "metrics": read_json(d / "metrics.json"),
-                     "history": read_json(d / "history.json"),
-                     "manifest": read_json(d / "manifest.json")}
+        out[name] = {"dir": d}
+        for f in ("metrics", "history", "manifest"):
+            try:
+                out[name][f] = read_json(d / f"{f}.json")
+            except ValueError as e:
+                raise UserError(f"corrupt results file {d / f'{f}.json'} ({e}): rerun "
+                                f"`invoke experiments`") from None
     return out
 
 
@@ -59,17 +64,6 @@ def mean(exp: dict, score: str, p: str, metric: str) -> float:
     return cell(exp, score, p)["summary"][metric]["mean"]
 
 
-def best_cell(exp: dict) -> tuple[str, str, float, float]:
-    """(score, p, mean accuracy, std) of the strongest attack cell by mean accuracy."""
-    best = None
-    for s, by_p in exp["metrics"]["attack"]["results"].items():
-        for p, c in by_p.items():
-            acc = c["summary"]["accuracy"]
-            if best is None or acc["mean"] > best[2]:
-                best = (s, p, acc["mean"], acc["std"])
-    return best
-
-
 def representative_percentage(exp: dict, wanted: str = "16") -> str:
     ps = list(exp["metrics"]["attack"]["results"][SCORES[0]])
     if wanted in ps:
@@ -77,71 +71,133 @@ def representative_percentage(exp: dict, wanted: str = "16") -> str:
     return ps[len(ps) // 2]
 
 
+def settings(exp: dict) -> list[dict]:
+    """Every (score, p) setting of an experiment with its mean and std attack accuracy."""
+    return [{"score": sc, "p": p, "mean": c["summary"]["accuracy"]["mean"],
+             "std": c["summary"]["accuracy"]["std"]}
+            for sc, by_p in exp["metrics"]["attack"]["results"].items() for p, c in by_p.items()]
+
+
+def top_settings(exp: dict) -> dict:
+    """The highest mean accuracy and the settings indistinguishable from it.
+
+    Two settings are indistinguishable when their means differ by no more than the sum of
+    their standard deviations over attacker samples. That spread understates the real
+    uncertainty (every repeat attacks the same target), so nothing here is called "best":
+    without confidence intervals over targets the deck names the group, not a winner.
+    """
+    cells = settings(exp)
+    top = max(cells, key=lambda c: c["mean"])
+    tied = [c for c in cells if top["mean"] - c["mean"] <= top["std"] + c["std"]]
+    return {"top": top, "tied": tied, "n": len(cells),
+            "lo": min(c["mean"] for c in cells), "hi": top["mean"]}
+
+
+def _points(x: float) -> str:
+    """A difference of two fractions, in percentage points."""
+    return f"{100 * x:.1f} percentage points"
+
+
 def judgements(r: dict, p: str) -> dict:
     """Sentences whose wording depends on the measured numbers."""
     base, dfd = r["baseline"], r["defended"]
-    b_score, b_p, b_acc, b_std = best_cell(base)
-    d_score, d_p, d_acc, d_std = best_cell(dfd)
+    bt, dt = base["metrics"]["target"], dfd["metrics"]["target"]
+    tb, td = top_settings(base), top_settings(dfd)
+    b_acc, d_acc = tb["hi"], td["hi"]
     ps = list(base["metrics"]["attack"]["results"][SCORES[0]])
     lo, hi = ps[0], ps[-1]
     out = {}
-    gap_b = base["metrics"]["target"]["train_accuracy"] - base["metrics"]["target"]["test_accuracy"]
-    gap_d = dfd["metrics"]["target"]["train_accuracy"] - dfd["metrics"]["target"]["test_accuracy"]
+    gap_b = bt["train_accuracy"] - bt["test_accuracy"]
+    gap_d = dt["train_accuracy"] - dt["test_accuracy"]
     out["overfitting"] = (
-        f"The undefended model is {gap_b:.1%} more accurate on its training images than on unseen ones: "
-        + ("it has memorised a good part of its training set." if gap_b > 0.15 else
-           "a moderate generalisation gap." if gap_b > 0.05 else "it generalises well."))
+        f"The undefended model is {_points(gap_b)} more accurate on its training images than on "
+        f"unseen ones: " + ("it has memorised a good part of its training set." if gap_b > 0.15
+                            else "a moderate generalisation gap." if gap_b > 0.05
+                            else "it generalises well."))
     if b_acc - 0.5 <= CHANCE_MARGIN:
-        out["leak"] = (f"Even the best attack on the undefended model reaches only {b_acc:.1%} "
+        out["leak"] = (f"On the undefended model no setting reaches more than {b_acc:.1%} "
                        f"accuracy: close to chance (50%).")
     else:
-        out["leak"] = (f"The best attack on the undefended model reaches {b_acc:.1%} ± {b_std:.1%} "
-                       f"accuracy ({PRETTY[b_score].lower()}, p = {b_p}%), "
-                       f"{(b_acc - 0.5) * 100:.1f} points above chance: the losses leak membership.")
+        out["leak"] = (f"On the undefended model the attack reaches {tb['lo']:.1%} to {b_acc:.1%} "
+                       f"accuracy across all {tb['n']} settings, up to {_points(b_acc - 0.5)} "
+                       f"above chance: the losses leak membership.")
+    out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
+                   f"attacker samples of the highest ({b_acc:.1%}), so none is singled out as best.")
+    tests = (f"test accuracy goes from {bt['test_accuracy']:.1%} to {dt['test_accuracy']:.1%}")
     if d_acc - 0.5 <= CHANCE_MARGIN:
-        out["defense"] = (f"With L2 weight decay the best attack falls from {b_acc:.1%} to {d_acc:.1%}: "
-                          f"close to chance, while test accuracy goes from "
-                          f"{base['metrics']['target']['test_accuracy']:.1%} to "
-                          f"{dfd['metrics']['target']['test_accuracy']:.1%}.")
-    elif d_acc < b_acc - 0.01:
-        out["defense"] = (f"With L2 weight decay the best attack falls from {b_acc:.1%} to {d_acc:.1%}, "
-                          f"still {(d_acc - 0.5) * 100:.1f} points above chance; test accuracy goes "
-                          f"from {base['metrics']['target']['test_accuracy']:.1%} to "
-                          f"{dfd['metrics']['target']['test_accuracy']:.1%}.")
+        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
+                          f"to {d_acc:.1%}, close to chance for this attack, while {tests}.")
+    elif d_acc < b_acc - (tb["top"]["std"] + td["top"]["std"]):
+        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
+                          f"to {d_acc:.1%}, still {_points(d_acc - 0.5)} above chance; {tests}.")
     else:
-        out["defense"] = (f"L2 weight decay does not weaken the attack ({b_acc:.1%} without, "
-                          f"{d_acc:.1%} with).")
+        out["defense"] = (f"L2 weight decay does not weaken this attack ({b_acc:.1%} without, "
+                          f"{d_acc:.1%} with, within the spread).")
     out["gap_defended"] = gap_d
-    # Does knowing more samples help the attacker?
-    acc_lo = mean(base, b_score, lo, "accuracy")
-    acc_hi = mean(base, b_score, hi, "accuracy")
-    std_lo = cell(base, b_score, lo)["summary"]["accuracy"]["std"]
-    std_hi = cell(base, b_score, hi)["summary"]["accuracy"]["std"]
-    if acc_hi - acc_lo > max(std_lo, std_hi):
-        out["sampling"] = (f"More attacker knowledge helps: {acc_lo:.1%} at p = {lo}% vs "
-                           f"{acc_hi:.1%} at p = {hi}% ({PRETTY[b_score].lower()}).")
+    # Does knowing more samples help the attacker? Each score, smallest vs largest p.
+    helps = []
+    for s in SCORES:
+        a, b = cell(base, s, lo)["summary"]["accuracy"], cell(base, s, hi)["summary"]["accuracy"]
+        if b["mean"] - a["mean"] > a["std"] + b["std"]:
+            helps.append(PRETTY[s].lower())
+    ce_lo, ce_hi = mean(base, SCORES[0], lo, "accuracy"), mean(base, SCORES[0], hi, "accuracy")
+    if helps:
+        out["sampling"] = (f"More attacker knowledge helps the {', '.join(helps)}: from p = {lo}% "
+                           f"to p = {hi}% its accuracy rises beyond the spread over repeats.")
     else:
-        out["sampling"] = (f"A small sample is enough: {acc_lo:.1%} at p = {lo}% vs {acc_hi:.1%} at "
-                           f"p = {hi}% ({PRETTY[b_score].lower()}), within the spread over repeats.")
+        out["sampling"] = (f"A small sample is enough: p = {lo}% does as well as p = {hi}% "
+                           f"({PRETTY[SCORES[0]].lower()}: {ce_lo:.1%} vs {ce_hi:.1%}), within "
+                           f"the spread over repeats.")
     # Cost of the KDE threshold against the best threshold on the evaluation set.
     costs = [c["summary"]["best_accuracy"]["mean"] - c["summary"]["accuracy"]["mean"]
              for by_p in base["metrics"]["attack"]["results"].values() for c in by_p.values()]
     out["threshold_cost_mean"] = sum(costs) / len(costs)
     out["threshold_cost_max"] = max(costs)
-    c = cell(base, b_score, p)
+    c = cell(base, SCORES[0], p)
     out["missed_members"] = 1 - c["summary"]["recall"]["mean"]
     out["false_members"] = c["confusion_matrix"]["mean_normalized"][0][1]
-    # Low-FPR power: the best of the scores at the representative percentage.
-    tpr, tpr_score = max((cell(base, s, p)["summary"]["tpr_at_1pct_fpr"]["mean"], s)
-                         for s in base["metrics"]["attack"]["results"])
+    # Low-FPR power over all samples. Cross-entropy and probability loss are monotone in the
+    # same p_y, so their curve metrics coincide: say so once instead of ranking them.
+    full = base["metrics"]["all_samples"]
+    same = all(full["cross_entropy"][k] == full["probability_loss"][k]
+               for k in ("auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"))
+    out["same_ranking"] = same
+    tpr = full["cross_entropy"]["tpr_at_1pct_fpr"]
+    tpr_n = full["normalized_probability_loss"]["tpr_at_1pct_fpr"]
     out["tpr_low"] = tpr
-    out["low_fpr"] = (f"at 1% false positives the best score ({PRETTY[tpr_score].lower()}) finds "
-                      f"{tpr:.1%} of members, "
-                      + ("no better than guessing (1%)." if tpr <= 0.015 else
-                         f"{tpr / 0.01:.1f}× the 1% a random guess would find."))
-    out["best"] = {"score": b_score, "p": b_p, "acc": b_acc, "std": b_std}
-    out["best_defended"] = {"score": d_score, "p": d_p, "acc": d_acc, "std": d_std}
+    loss_name = "the loss (cross-entropy or probability loss)" if same else "cross-entropy"
+    out["low_fpr"] = (f"at 1% false positives {loss_name} finds {tpr:.1%} of members and the "
+                      f"normalized probability loss {tpr_n:.1%}, "
+                      + ("no better than guessing (1%)." if max(tpr, tpr_n) <= 0.015 else
+                         f"at most {max(tpr, tpr_n) / 0.01:.1f}× the 1% a random guess finds."))
+    out["top"], out["top_defended"] = tb, td
+    # Threshold rule actually used, counted over every fit of both models.
+    methods = [rep["threshold_method"] for e in (base, dfd)
+               for by_p in e["metrics"]["attack"]["results"].values()
+               for c in by_p.values() for rep in c["repeats"]]
+    out["methods"] = {m: methods.count(m) for m in sorted(set(methods))}
+    out["n_fits"] = len(methods)
+    # The normalized loss is 0 whenever the prediction is correct: a correctness attack.
     return out
+
+
+def presentation(config_path: Path, presenter: str | None, date: str | None, r: dict) -> dict:
+    """Title-slide lines: ``--presenter``/``--date``, else ``slides/deck.toml``, else the date
+    of the results (when the last experiment finished)."""
+    import tomllib
+
+    settings_ = {}
+    if config_path.is_file():
+        try:
+            settings_ = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise UserError(f"malformed TOML in {config_path}: {e}") from None
+    unknown = set(settings_) - {"presenter", "date"}
+    if unknown:
+        raise UserError(f"unknown key {sorted(unknown)[0]!r} in {config_path} (known: presenter, date)")
+    finished = max(e["manifest"].get("finished", "") for e in r.values())[:10]
+    return {"presenter": presenter or settings_.get("presenter", ""),
+            "date": date or settings_.get("date") or finished}
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -152,7 +208,19 @@ def _pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
-def context(results_root: Path, percentage: str = "16") -> dict:
+def _thousands(n: int) -> str:
+    return f"{int(n):,}"
+
+
+def normalized_zeros(exp: dict) -> dict:
+    """Shares of members and non-members whose normalized probability loss is exactly 0."""
+    with np.load(exp["dir"] / "scores.npz", allow_pickle=False) as f:
+        s, m = f["normalized_probability_loss"], f["is_member"]
+    return {"members": float((s[m] == 0).mean()), "nonmembers": float((s[~m] == 0).mean())}
+
+
+def context(results_root: Path, percentage: str = "16", presenter: str | None = None,
+            date: str | None = None) -> dict:
     r = load_results(results_root)
     base = r["baseline"]
     p = representative_percentage(base, percentage)
@@ -169,14 +237,16 @@ def context(results_root: Path, percentage: str = "16") -> dict:
         "attack_config": manifest["config"]["attack"],
         "data": manifest["data"],
         "commit": (manifest["git"].get("commit") or "unknown")[:10],
+        "title": presentation(SLIDES / "deck.toml", presenter, date, r),
+        "zeros": normalized_zeros(base),
     }
 
 
 def render(results_root: Path, md_path: Path, image_root: Path | None = None,
-           percentage: str = "16") -> Path:
+           percentage: str = "16", presenter: str | None = None, date: str | None = None) -> Path:
     """Write the deck's Markdown to ``md_path``; images are linked relative to ``image_root``."""
     image_root = image_root or md_path.parent
-    ctx = context(results_root, percentage)
+    ctx = context(results_root, percentage, presenter, date)
 
     def img(path: str | Path) -> str:
         """Relative link from the deck to a file, which must exist."""
@@ -192,7 +262,7 @@ def render(results_root: Path, md_path: Path, image_root: Path | None = None,
 
     env = Environment(loader=FileSystemLoader(SLIDES), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(fmt=_fmt, pct=_pct)
+    env.filters.update(fmt=_fmt, pct=_pct, thousands=_thousands)
     text = env.get_template("deck.md.j2").render(img=img, fig=fig, **ctx)
     write_text(md_path, text)
     return md_path
@@ -284,9 +354,11 @@ def overflow_report(html: Path, chromium: str) -> dict:
 
 
 def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
-         check_overflow: bool = True, out_dir: Path | None = None, log=print) -> dict:
-    """``invoke slides``: render, draw the illustrations, build, check for overflow."""
-    from . import illustrations
+         check_overflow: bool = True, out_dir: Path | None = None, presenter: str | None = None,
+         date: str | None = None, log=print) -> dict:
+    """``invoke slides``: render, draw the illustrations, check that every figure's text is
+    readable, build, check for overflow."""
+    from . import illustrations, legibility
 
     t0 = time.perf_counter()
     default = REPO / "results" / "quick" if quick else REPO / "results"
@@ -301,10 +373,17 @@ def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
         md_path, build_dir = SLIDES / "deck.md", SLIDES / "build"
     load_results(results_root)  # fail early, before anything is written
     illustrations.draw_all(IMG)
-    render(results_root, md_path)
+    render(results_root, md_path, presenter=presenter, date=date)
+    small = legibility.too_small(md_path)
+    if small:
+        raise UserError(f"figure text too small on a {legibility.SLIDE[0]}x{legibility.SLIDE[1]} "
+                        f"slide (minimum {legibility.MIN_TEXT_PX} px): "
+                        + "; ".join(f"{f['image']} {f['text_px']:.1f} px" for f in small))
+    log(f"readability check: {len(legibility.figures(md_path))} figures, smallest text "
+        f"{min(f['text_px'] for f in legibility.figures(md_path)):.1f} px")
     build_md = build_dir / "deck.md"
     if build_md != md_path:  # the built HTML lives in build/: links must be relative to it
-        render(results_root, build_md)
+        render(results_root, build_md, presenter=presenter, date=date)
     outputs = build(build_md, build_dir, pdf=pdf, log=log)
     if build_md != md_path:
         build_md.unlink()

@@ -58,3 +58,11 @@ def test_sampling_is_seeded_and_differs_between_repeats():
 def test_too_small_a_sample_is_an_error():
     with pytest.raises(UserError, match="sampling percentage 0.1"):
         attacks.sample_split(1000, 500, 0.1, np.random.default_rng(0))
+
+
+def test_equal_balanced_accuracy_ties_go_to_the_smallest_threshold():
+    """Thresholds 1.5 and 3.5 both classify 3 of 4 correctly: the smaller one wins, by an
+    exact comparison rather than float rounding."""
+    members, nonmembers = np.array([1.0, 3.0]), np.array([2.0, 4.0])
+    assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5])) == 1.5
+    assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5, 2.5])) == 1.5

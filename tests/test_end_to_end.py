@@ -6,7 +6,7 @@ import numpy as np
 from conftest import invoke
 from mia import config, pipeline, train
 
-PER_SCORE_FIGURES = ("losses_sample", "training_densities", "testing_densities", "confusion_matrix")
+PER_SCORE_FIGURES = ("losses_sample", "densities", "confusion_matrix")
 
 
 def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
@@ -43,7 +43,8 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
         assert manifest["data"]["sha256"]["tiny.npz"]
         assert set(manifest["wall_seconds"]) == {"train", "scores", "attack", "plots", "report"}
         figures = d / "figures"
-        for f in ("training_curve", "metrics_vs_percentage", "roc", "data_examples"):
+        for f in ("training_curve", "accuracy_vs_percentage", "metrics_vs_percentage", "roc",
+                  "data_examples"):
             assert (figures / f"{f}.png").is_file() and (figures / f"{f}.pdf").is_file()
         for score in res:
             for f in PER_SCORE_FIGURES:

@@ -54,3 +54,35 @@ def test_tpr_at_fpr_without_any_point_below_target():
 def test_mean_std_uses_sample_std():
     assert metrics.mean_std([1.0, 3.0]) == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
     assert metrics.mean_std([5.0]) == {"mean": 5.0, "std": 0.0}
+
+
+def test_tied_scores_count_as_broken_at_random_in_tpr_at_fpr():
+    """4 members and 100 non-members; 2 members and 50 non-members tie at the top score.
+
+    Any threshold takes the tied block whole (TPR 0.5 at FPR 0.5) or not at all (0, 0).
+    Broken at random, admitting a fraction q of it gives TPR 0.5q at FPR 0.5q: at FPR 1%,
+    TPR 1%. AUC counts tied pairs as 1/2, the same straight segment."""
+    y = np.r_[np.ones(4, bool), np.zeros(100, bool)]
+    s = np.r_[1.0, 1.0, 0.5, 0.5, np.ones(50), np.zeros(50)]
+    got = metrics.threshold_free(y, s)
+    assert got["tpr_at_1pct_fpr"] == pytest.approx(0.01)
+    assert got["tpr_at_0.1pct_fpr"] == pytest.approx(0.001)
+    assert got["auc"] == pytest.approx(sk.roc_auc_score(y, s))
+
+
+def test_tpr_at_fpr_without_ties_is_the_step_value():
+    y = np.r_[np.ones(3, bool), np.zeros(200, bool)]
+    s = np.r_[5.0, 4.0, -1.0, 4.5, np.linspace(-3, 3, 199)]
+    got = metrics.threshold_free(y, s)
+    assert got["tpr_at_1pct_fpr"] == pytest.approx(2 / 3)  # FPR 0.5% after the 2nd member
+    assert got["tpr_at_0.1pct_fpr"] == pytest.approx(1 / 3)
+
+
+def test_loss_metrics_threshold_is_on_the_loss_scale():
+    loss = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.25])
+    y = np.array([1, 1, 1, 0, 0, 0], bool)
+    got = metrics.loss_metrics(y, loss)
+    assert got["best_threshold"] == pytest.approx((0.3 + 0.8) / 2)
+    assert got["best_accuracy"] == pytest.approx(5 / 6)
+    pred = loss < got["best_threshold"]
+    assert (pred == y).mean() == pytest.approx(got["best_accuracy"])

@@ -90,3 +90,24 @@ def test_slides_without_results_says_what_to_run(tmp_path):
     assert proc.returncode == 2
     assert "run `invoke experiments` first" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_metrics_is_one_line(quick_results, tmp_path):
+    import shutil
+    results = tmp_path / "results"
+    shutil.copytree(quick_results, results)
+    metrics = results / "baseline" / "metrics.json"
+    metrics.write_text(metrics.read_text()[:100])
+    proc = invoke("slides", "--results-dir", str(results), "--no-pdf")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "corrupt results file" in proc.stderr and str(metrics) in proc.stderr
+
+
+def test_deck_words_points_and_cites_the_original_study(deck):
+    text = deck["md"].read_text()
+    assert "percentage points more accurate" in text
+    assert "Best attack" not in text and "best score" not in text.lower()
+    assert "study-deck.md" in text and "original study" in text
+    assert "sha256" not in text
+    assert "The mia-study maintainers" in text  # the presenter line from slides/deck.toml

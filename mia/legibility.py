@@ -1,0 +1,74 @@
+"""Is every figure in the deck readable when projected? Computed, without a browser.
+
+For each image in the deck's Markdown, the rendered height of its smallest text on a
+1280x720 slide is
+
+    text_px = min_font_pt / 72 * dpi * (displayed width / PNG width)
+
+``min_font_pt`` is recorded in the PNG by ``plots.save`` (``MinFontPt``), ``dpi`` and the
+pixel size come from the PNG, and the displayed width from the Marp image syntax the deck
+uses (the only forms accepted, so that no figure escapes the check):
+
+- ``![w:N ...](f)``: N px wide (``h:M`` too: the image is scaled to fit N x M);
+- ``![bg right:X% fit](f)`` / ``bg left:X% fit``: contained in an (X% of 1280) x 720 box;
+- ``![bg right:X% S%](f)``: S% of that box's width.
+
+The floor, ``MIN_TEXT_PX`` = 14 px, is about the size of a 10.5 pt font on a 1280x720 slide
+(the deck's body text is 26 px): the smallest text an audience at the back of a room can
+still read off a projector.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import UserError
+
+SLIDE = (1280, 720)
+MIN_TEXT_PX = 14.0
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def displayed_width(alt: str, size: tuple[int, int]) -> float:
+    """Width in slide pixels at which Marp shows an image of ``size`` with this alt text."""
+    tokens = alt.split()
+    w, h = size
+    if "bg" in tokens:
+        split = next((t for t in tokens if re.fullmatch(r"(left|right):\d+(\.\d+)?%", t)), None)
+        box_w = SLIDE[0] * float(split.split(":")[1][:-1]) / 100 if split else SLIDE[0]
+        if "fit" in tokens or "contain" in tokens:
+            return w * min(box_w / w, SLIDE[1] / h)
+        scale = next((t for t in tokens if re.fullmatch(r"\d+(\.\d+)?%", t)), None)
+        if scale:
+            return box_w * float(scale[:-1]) / 100
+        raise UserError(f"background image {alt!r}: give 'fit' or a size in %, so its text "
+                        f"size can be checked")
+    width = next((float(t[2:]) for t in tokens if re.fullmatch(r"w:\d+(\.\d+)?", t)), None)
+    height = next((float(t[2:]) for t in tokens if re.fullmatch(r"h:\d+(\.\d+)?", t)), None)
+    if width is None and height is None:
+        raise UserError(f"image {alt!r}: give its width (w:N), so its text size can be checked")
+    if height is None:
+        return width
+    return w * min(height / h, width / w if width else float("inf"))
+
+
+def figures(md_path: Path) -> list[dict]:
+    """Every image in the deck with its smallest rendered text height in slide pixels."""
+    out = []
+    for alt, link in IMAGE.findall(md_path.read_text(encoding="utf-8")):
+        path = (md_path.parent / link).resolve()
+        with Image.open(path) as im:
+            size, info = im.size, im.info
+        if "MinFontPt" not in info or "dpi" not in info:
+            raise UserError(f"{path} has no font-size record: draw it with mia.plots.save")
+        width = displayed_width(alt, size)
+        text_px = float(info["MinFontPt"]) / 72 * float(info["dpi"][0]) * width / size[0]
+        out.append({"image": link, "displayed_width": round(width, 1),
+                    "min_font_pt": float(info["MinFontPt"]), "text_px": text_px})
+    return out
+
+
+def too_small(md_path: Path, minimum: float = MIN_TEXT_PX) -> list[dict]:
+    return [f for f in figures(md_path) if f["text_px"] < minimum]

@@ -1,0 +1,162 @@
+"""The README's path as a newcomer walks it: a fresh clone reuses the committed model, the
+deck builds from those results, and the run ends with a reproduction verdict."""
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, invoke
+from mia import pipeline, slides, verify
+
+
+@pytest.fixture(scope="module")
+def reused(quick_results, tiny_npz, tmp_path_factory):
+    """``quick_results`` copied as if committed, then rerun with an empty cache (a fresh clone)."""
+    root = tmp_path_factory.mktemp("clone")
+    shutil.copytree(quick_results, root / "results")
+    logs = []
+    pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True,
+                 results_root=root / "results", cache_root=root / "empty-cache", progress=False,
+                 log=logs.append)
+    return {"results": root / "results", "logs": logs, "committed": quick_results}
+
+
+def test_a_reused_model_keeps_the_training_time_of_the_run_that_trained_it(reused):
+    assert any("train: reusing" in line for line in reused["logs"])
+    assert not any("train: 2 epochs" in line for line in reused["logs"])
+    for name in slides.EXPERIMENTS:
+        before = json.loads((reused["committed"] / name / "manifest.json").read_text())
+        after = json.loads((reused["results"] / name / "manifest.json").read_text())
+        train = after["wall_seconds"]["train"]
+        assert train["reused"] is True
+        assert train["seconds"] == before["wall_seconds"]["train"]["seconds"] > 0
+        assert after["wall_seconds"]["scores"]["reused"] is False  # recomputed from the model
+
+
+def test_the_rerun_ends_with_a_verdict(reused):
+    text = "\n".join(reused["logs"])
+    for name in slides.EXPERIMENTS:
+        assert f"{name}: REPRODUCED" in text
+        manifest = json.loads((reused["results"] / name / "manifest.json").read_text())
+        assert manifest["reproduction"]["verdict"] == "reproduced"
+        assert manifest["reproduction"]["same_weights"] is True
+    assert "Summary" in text and "invoke slides" in text
+    assert str(reused["results"] / "baseline" / "summary.md") in text
+
+
+def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
+    md = slides.render(reused["results"], tmp_path / "deck.md")
+    train = json.loads((reused["results"] / "baseline" / "manifest.json").read_text()
+                       )["wall_seconds"]["train"]
+    text = md.read_text()
+    assert f"Training: {round(train['seconds'] / 60, 1)} min" in text
+    assert "reused here" in text
+
+
+def test_invoke_experiments_dash_h_prints_help():
+    proc = invoke("experiments", "-h")
+    assert proc.returncode == 0, proc.stderr
+    assert "--threads" in proc.stdout and "-j" in proc.stdout
+
+
+def test_the_two_readme_commands_are_make_targets():
+    readme = (ROOT / "README.md").read_text()
+    assert "make                 # set up" in readme and "make test" in readme
+    proc = subprocess.run(["make", "-n", "all", "test"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "invoke experiments" in proc.stdout and "invoke slides" in proc.stdout
+    assert "invoke test" in proc.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_every_locked_requirement_is_pinned_with_a_hash():
+    for lock in ("requirements.txt", "requirements-dev.txt"):
+        text = (ROOT / lock).read_text()
+        entries = [e for e in text.split("\n") if e and not e.startswith((" ", "#"))]
+        assert entries
+        for entry in entries:
+            assert "==" in entry, f"{lock}: {entry} is not pinned"
+        assert text.count("--hash=sha256:") >= len(entries)
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    for name in ("hypothesis==", "mutmut==", "pytest==", "numpy==", "scipy==", "scikit-learn=="):
+        assert name in dev
+
+
+# ---------------------------------------------------------------- the verdict itself
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_metrics(d, edit):
+    m = json.loads((d / "metrics.json").read_text())
+    edit(m)
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+def test_verdict_is_reproduced_for_identical_results(quick_results):
+    v = verify.compare(quick_results / "baseline", quick_results / "baseline")
+    assert v.reproduced and v.same_weights and v.checked > 100
+
+
+def test_a_thresholded_metric_within_two_samples_passes_and_beyond_fails(quick_results, tmp_path):
+    ref = quick_results / "baseline"
+    cell = json.loads((ref / "metrics.json").read_text())["attack"]["results"]["cross_entropy"]["50"]
+    n = cell["n_eval_per_class"]
+
+    def shift(samples):
+        def edit(m):
+            m["attack"]["results"]["cross_entropy"]["50"]["repeats"][1]["recall"] += samples / n
+        return edit
+    near = _copy(ref, tmp_path / "near")
+    _edit_metrics(near, shift(1))
+    assert verify.compare(ref, near).reproduced
+    far = _copy(ref, tmp_path / "far")
+    _edit_metrics(far, shift(3))
+    v = verify.compare(ref, far)
+    assert not v.reproduced
+    assert [m["name"] for m in v.mismatches] == ["cross_entropy.p50.repeat1.recall"]
+    assert "NOT REPRODUCED: 1 of" in v.summary() and "repeat1.recall" in v.summary()
+
+
+def test_moved_scores_and_a_changed_auc_are_mismatches(quick_results, tmp_path):
+    ref = quick_results / "baseline"
+    cand = _copy(ref, tmp_path / "cand")
+    with np.load(ref / "scores.npz") as f:
+        arrays = dict(f)
+    arrays["cross_entropy"] = arrays["cross_entropy"] * (1 + 1e-3)
+    np.savez_compressed(cand / "scores.npz", **arrays)
+    _edit_metrics(cand, lambda m: m["all_samples"]["cross_entropy"].update(
+        auc=m["all_samples"]["cross_entropy"]["auc"] + 5e-4))
+    names = {m["name"].split("[")[0] for m in verify.compare(ref, cand).mismatches}
+    assert names == {"scores.cross_entropy", "all_samples.cross_entropy.auc"}
+
+
+def test_other_weights_are_not_called_a_reproduction(quick_results, tmp_path):
+    import torch
+    ref = quick_results / "baseline"
+    cand = _copy(ref, tmp_path / "cand")
+    state = torch.load(ref / "model.pt", weights_only=True)
+    state["fc3.bias"] = state["fc3.bias"] + 1e-3
+    torch.save(state, cand / "model.pt")
+    v = verify.compare(ref, cand)
+    assert v.same_weights is False
+    assert "not a reproduction test" in v.summary()
+
+
+def test_invoke_verify_compares_without_overwriting(quick_results, tmp_path):
+    cand = _copy(quick_results, tmp_path / "cand")
+    before = (quick_results / "baseline" / "metrics.json").read_bytes()
+    ok = invoke("verify", "--reference", str(quick_results), "--candidate", str(cand))
+    assert ok.returncode == 0, ok.stderr
+    assert "baseline: REPRODUCED" in ok.stdout and "defended: REPRODUCED" in ok.stdout
+    _edit_metrics(cand / "defended", lambda m: m["target"].update(test_accuracy=0.0))
+    bad = invoke("verify", "--reference", str(quick_results), "--candidate", str(cand))
+    assert bad.returncode == 1
+    assert "defended: NOT REPRODUCED" in bad.stdout and "target.test_accuracy" in bad.stdout
+    assert (quick_results / "baseline" / "metrics.json").read_bytes() == before
