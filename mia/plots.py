@@ -15,6 +15,7 @@ reports), ``roc`` (log-log, all samples), ``data_examples``.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -147,7 +148,8 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     disp.im_.set_clim(0, 1)
     ax.set_xticks([0, 1], ["non-\nmember", "member"])
     ax.set(xlabel="predicted", ylabel="truth")
-    ax.set_title(pretty(score))
+    title = textwrap.fill(pretty(score), 16)
+    ax.set_title(title + "\n" * (1 - title.count("\n")))  # two lines, so all three align
     fig.tight_layout()
     save(fig, out_dir / f"confusion_matrix_p{key}")
 
@@ -240,7 +242,7 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
            yscale="log", xlim=(1e-4, 1), ylim=(1e-4, 1))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=12)
+    ax.legend(loc="lower right", fontsize=12)  # below the diagonal: empty when members score higher
     ax.set_title(title)
     fig.tight_layout()
     save(fig, out)

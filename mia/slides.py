@@ -134,20 +134,27 @@ def judgements(r: dict, p: str) -> dict:
         out["defense"] = (f"L2 weight decay does not weaken this attack ({b_acc:.1%} without, "
                           f"{d_acc:.1%} with, within the spread).")
     out["gap_defended"] = gap_d
-    # Does knowing more samples help the attacker? Each score, smallest vs largest p.
-    helps = []
+    # Does knowing more samples help the attacker? Each score, smallest vs largest p: a
+    # change counts only beyond the sum of the two standard deviations over repeats.
+    moves = {"rises": [], "falls": []}
     for s in SCORES:
         a, b = cell(base, s, lo)["summary"]["accuracy"], cell(base, s, hi)["summary"]["accuracy"]
-        if b["mean"] - a["mean"] > a["std"] + b["std"]:
-            helps.append(PRETTY[s].lower())
+        if abs(b["mean"] - a["mean"]) > a["std"] + b["std"]:
+            moves["rises" if b["mean"] > a["mean"] else "falls"].append(
+                f"{PRETTY[s].lower()} {a['mean']:.1%} → {b['mean']:.1%}")
     ce_lo, ce_hi = mean(base, SCORES[0], lo, "accuracy"), mean(base, SCORES[0], hi, "accuracy")
-    if helps:
-        out["sampling"] = (f"More attacker knowledge helps the {', '.join(helps)}: from p = {lo}% "
-                           f"to p = {hi}% its accuracy rises beyond the spread over repeats.")
-    else:
+    if not moves["rises"] and not moves["falls"]:
         out["sampling"] = (f"A small sample is enough: p = {lo}% does as well as p = {hi}% "
                            f"({PRETTY[SCORES[0]].lower()}: {ce_lo:.1%} vs {ce_hi:.1%}), within "
                            f"the spread over repeats.")
+    else:
+        parts = [f"rises for the {', '.join(moves['rises'])}" if moves["rises"] else "",
+                 f"falls for the {', '.join(moves['falls'])}" if moves["falls"] else ""]
+        largest = max(abs(cell(base, s, hi)["summary"]["accuracy"]["mean"]
+                          - cell(base, s, lo)["summary"]["accuracy"]["mean"]) for s in SCORES)
+        out["sampling"] = (f"From p = {lo}% to p = {hi}% accuracy "
+                           + " and ".join(x for x in parts if x)
+                           + f", beyond the spread over repeats, by at most {_points(largest)}.")
     # Cost of the KDE threshold against the best threshold on the evaluation set.
     costs = [c["summary"]["best_accuracy"]["mean"] - c["summary"]["accuracy"]["mean"]
              for by_p in base["metrics"]["attack"]["results"].values() for c in by_p.values()]
@@ -165,9 +172,9 @@ def judgements(r: dict, p: str) -> dict:
     tpr = full["cross_entropy"]["tpr_at_1pct_fpr"]
     tpr_n = full["normalized_probability_loss"]["tpr_at_1pct_fpr"]
     out["tpr_low"] = tpr
-    loss_name = "the loss (cross-entropy or probability loss)" if same else "cross-entropy"
+    loss_name = "the loss" if same else "cross-entropy"
     out["low_fpr"] = (f"at 1% false positives {loss_name} finds {tpr:.1%} of members and the "
-                      f"normalized probability loss {tpr_n:.1%}, "
+                      f"normalized probability loss {tpr_n:.1%}: "
                       + ("no better than guessing (1%)." if max(tpr, tpr_n) <= 0.015 else
                          f"at most {max(tpr, tpr_n) / 0.01:.1f}× the 1% a random guess finds."))
     out["top"], out["top_defended"] = tb, td

@@ -8,8 +8,10 @@ given results without overwriting them.
 Tolerances (defended in the README, "Reproducing the results"):
 
 - *Scores* (float64 from float32 logits): |a - b| <= SCORE_ATOL + SCORE_RTOL * |a|. Another
-  CPU family rounds float32 sums differently; a rerun on one moved scores by up to 4e-5
-  (relative ~1e-6 at cross-entropies of 20 to 50); the tolerance is 100x that relative error.
+  CPU rounds float32 sums differently: with the same weights, two EPYC machines gave scores
+  up to 4.2e-5 apart, both at cross-entropies near 30 (relative 1.4e-6) and at normalized
+  probability losses near 0.09 (the min-max normalisation turns relative into absolute
+  error). SCORE_ATOL is 5x that absolute difference, SCORE_RTOL 70x that relative one.
 - *Continuous metrics* (AUC, losses, KDE thresholds): AUC within AUC_TOL (a tenth of the
   smallest spread over attacker samples in the study, 0.001); losses and thresholds like
   scores.
@@ -35,7 +37,7 @@ import numpy as np
 from .errors import UserError
 from .io import read_json
 
-SCORE_ATOL, SCORE_RTOL = 1e-6, 1e-4
+SCORE_ATOL, SCORE_RTOL = 2e-4, 1e-4
 AUC_TOL = 1e-4
 STEP_SAMPLES = 2
 STEP_METRICS = {"accuracy", "precision", "recall", "f1", "advantage", "best_accuracy",
