@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
@@ -81,9 +82,9 @@ def training_curve(history: list[dict], title: str, out: Path) -> None:
     ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train", lw=2)
     ax_acc.plot(epochs, [h["test_acc"] for h in history], label="test", lw=2)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
-    for ax in (ax_loss, ax_acc):
+    for ax, where in ((ax_loss, "upper left"), (ax_acc, "lower right")):
         ax.grid(alpha=0.3)
-        ax.legend(loc="center right")
+        ax.legend(loc=where)
     ax_loss.set_title(title)
     fig.tight_layout()
     save(fig, out)
@@ -101,7 +102,7 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, xlim, kde_g
         if np.ptp(values) > 0:
             grid = np.linspace(lo, hi, kde_grid)
             ax.plot(grid, gaussian_kde(values)(grid), color=color, lw=2)
-    ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.3g}")
+    ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.3g} (repeat 0)")
     # Log density: the spike of near-zero losses would otherwise flatten everything else.
     # The y range is the histograms' (the data), not the KDE tails'.
     positive = np.concatenate(heights)
@@ -121,18 +122,21 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
     losses_sample(score, key, am, an, threshold, out_dir / f"losses_sample_p{key}")
 
-    # Both panels on one x range: the attacker's sample and the evaluation set, cut at the
-    # 99th percentile of both (cross-entropy reaches ~50 while most losses are near 0).
+    # Both panels on one x range, zoomed on the decision: up to 4x the threshold or the 95th
+    # percentile of member scores, whichever is larger (cross-entropy reaches ~50 while the
+    # threshold sits near 0.5); the title says how much of the data lies beyond.
     both = np.concatenate([am, an, em, en])
-    xlim = (both.min(), max(np.quantile(both, 0.99), threshold))
+    hi = min(both.max(), max(4 * threshold, np.quantile(np.concatenate([am, em]), 0.95)))
+    xlim = (both.min(), hi)
     fig, (left, right) = plt.subplots(1, 2, figsize=SLOTS["wide"], sharex=True, sharey=True)
     _density_panel(left, am, an, threshold, "attacker's sample: threshold fitted here", score, xlim)
     _density_panel(right, em, en, threshold, "evaluation set: same threshold", score, xlim)
     left.set_ylabel("density (log scale)")
     left.set_ylim(min(left.get_ylim()[0], right.get_ylim()[0]), max(left.get_ylim()[1], right.get_ylim()[1]))
     for ax in (left, right):
-        ax.legend(loc="upper right", fontsize=12)
-    cut = " (x axis cut at the 99th percentile)" if xlim[1] < both.max() else ""
+        ax.legend(loc="best", fontsize=12)
+    beyond = float((both > xlim[1]).mean())
+    cut = f" (x axis cut at {xlim[1]:.3g}; {beyond:.0%} of samples lie beyond)" if beyond else ""
     fig.suptitle(f"{pretty(score)}, p = {key}%{cut}")
     fig.tight_layout()
     save(fig, out_dir / f"densities_p{key}")
@@ -157,29 +161,39 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
 def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndarray,
                   threshold: float, out: Path) -> None:
     """The attacker's sample as two strips, members left and non-members right, on a log
-    axis (losses span 40 decades); exact zeros are drawn on a floor line and counted."""
-    positive = np.concatenate([members, nonmembers])
-    positive = positive[positive > 0]
-    floor = positive.min() / 10 if positive.size else 1e-12
+    axis. Losses span 40 decades, most of them empty: the axis starts at the power of ten
+    below the 2nd percentile of positive scores, and smaller scores (exact zeros included)
+    are drawn on a band under it and counted."""
+    both = np.concatenate([members, nonmembers])
+    positive = both[both > 0]
+    floor = 10.0 ** np.floor(np.log10(np.quantile(positive, 0.02))) if positive.size else 1e-12
+    band = floor / 4
     rng = np.random.default_rng(0)  # horizontal jitter only, for visibility
     fig, ax = plt.subplots(figsize=SLOTS["right_tall"])
     for x0, values, color, who in ((0, members, MEMBER, "members"),
                                    (1, nonmembers, NONMEMBER, "non-members")):
-        y = np.where(values > 0, values, floor)
-        ax.scatter(x0 + rng.uniform(-0.35, 0.35, len(values)), y, s=4, alpha=0.4, color=color,
-                   rasterized=len(values) > 2000)
+        ax.scatter(x0 + rng.uniform(-0.35, 0.35, len(values)), np.where(values >= floor, values, band),
+                   s=4, alpha=0.4, color=color, rasterized=len(values) > 2000)
         below = float((values < threshold).mean())
         ax.text(x0, 1.02, f"{below:.0%} below\nthe threshold", transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=13)
-        zeros = int((values == 0).sum())
-        if zeros:
-            ax.text(x0, floor, f"{zeros:,} exactly 0", ha="center", va="top", fontsize=12)
+        zeros, tiny = int((values == 0).sum()), int(((values > 0) & (values < floor)).sum())
+        label = "\n".join(([f"{zeros:,} exactly 0"] if zeros else [])
+                          + ([f"{tiny:,} below {floor:.0e}"] if tiny else []))
+        if label:
+            ax.text(x0, band / 2.5, label, ha="center", va="top", fontsize=12)
     ax.axhline(threshold, color="k", ls="--", lw=1.5)
     ax.text(1.5, threshold, f" threshold\n {threshold:.3g}", va="center", ha="left", fontsize=13)
     ax.set_xticks([0, 1], [f"members\n(n={len(members):,})", f"non-members\n(n={len(nonmembers):,})"])
     ax.set(yscale="log", ylabel=f"{pretty(score)} (log scale)", xlim=(-0.6, 2.2),
-           ylim=(floor / 5, None))
+           ylim=(band / 40, both.max() * 3))
     ax.grid(alpha=0.3, axis="y")
+    # The band under the floor is not a value: no ticks there, and a line to set it apart.
+    top = both.max() * 3
+    ax.set_yticks([t for t in ax.get_yticks() if floor <= t <= top])
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.axhline(np.sqrt(floor * band), color="gray", lw=1, ls=":")
+    ax.set_ylim(band / 40, top)
     fig.tight_layout()
     save(fig, out)
 
@@ -201,7 +215,6 @@ def accuracy_vs_percentage(metrics: dict, out: Path) -> None:
                     yerr=[r["summary"]["accuracy"]["std"] for r in by_p.values()],
                     marker="o", ms=6, capsize=4, lw=2, label=pretty(score))
     _percentage_axis(ax, ps)
-    ax.axhline(0.5, color="gray", ls=":", lw=1.5, label="chance")
     ax.set(ylabel="attack accuracy (balanced)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(f"{metrics['experiment']}: mean ± std over {metrics['attack']['repeats']} "
@@ -242,7 +255,7 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
            yscale="log", xlim=(1e-4, 1), ylim=(1e-4, 1))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=12)  # below the diagonal: empty when members score higher
+    ax.legend(loc="upper left", fontsize=12)
     ax.set_title(title)
     fig.tight_layout()
     save(fig, out)

@@ -33,7 +33,7 @@ PRETTY = {"cross_entropy": "Cross-entropy", "probability_loss": "Probability los
           "normalized_probability_loss": "Normalized probability loss"}
 FORMULA = {"cross_entropy": r"$-\log p_y$", "probability_loss": r"$1 - p_y$",
            "normalized_probability_loss":
-               r"$1 - \frac{p_y - \min_k p_k}{\max_k p_k - \min_k p_k}$"}
+               r"$1 - (p_y - \min_k p_k) \,/\, (\max_k p_k - \min_k p_k)$"}
 CHANCE_MARGIN = 0.02  # attack accuracy within 2 points of 50% counts as "close to chance"
 
 
@@ -123,7 +123,7 @@ def judgements(r: dict, p: str) -> dict:
                        f"above chance: the losses leak membership.")
     out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
                    f"attacker samples of the highest ({b_acc:.1%}), so none is singled out as best.")
-    tests = (f"test accuracy goes from {bt['test_accuracy']:.1%} to {dt['test_accuracy']:.1%}")
+    tests = (f"test accuracy goes from {bt['test_accuracy']:.2%} to {dt['test_accuracy']:.2%}")
     if d_acc - 0.5 <= CHANCE_MARGIN:
         out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
                           f"to {d_acc:.1%}, close to chance for this attack, while {tests}.")
@@ -152,9 +152,9 @@ def judgements(r: dict, p: str) -> dict:
                  f"falls for the {', '.join(moves['falls'])}" if moves["falls"] else ""]
         largest = max(abs(cell(base, s, hi)["summary"]["accuracy"]["mean"]
                           - cell(base, s, lo)["summary"]["accuracy"]["mean"]) for s in SCORES)
-        out["sampling"] = (f"From p = {lo}% to p = {hi}% accuracy "
-                           + " and ".join(x for x in parts if x)
-                           + f", beyond the spread over repeats, by at most {_points(largest)}.")
+        out["sampling"] = (f"From p = {lo}% to p = {hi}% accuracy changes by at most "
+                           f"{_points(largest)}: it " + " and ".join(x for x in parts if x)
+                           + " (beyond the spread over repeats).")
     # Cost of the KDE threshold against the best threshold on the evaluation set.
     costs = [c["summary"]["best_accuracy"]["mean"] - c["summary"]["accuracy"]["mean"]
              for by_p in base["metrics"]["attack"]["results"].values() for c in by_p.values()]
@@ -184,7 +184,17 @@ def judgements(r: dict, p: str) -> dict:
                for c in by_p.values() for rep in c["repeats"]]
     out["methods"] = {m: methods.count(m) for m in sorted(set(methods))}
     out["n_fits"] = len(methods)
-    # The normalized loss is 0 whenever the prediction is correct: a correctness attack.
+    # The normalized loss is 0 whenever the prediction is correct: ranking its tied zeros at
+    # random gives TPR = FPR x (share of members at 0) / (share of non-members at 0).
+    z = normalized_zeros(base)
+    predicted = 0.01 * z["members"] / z["nonmembers"]
+    out["low_fpr_ties"] = (
+        f"The normalized loss's {tpr_n:.1%} is what a random pick among its tied zeros gives "
+        f"(1% × {z['members']:.0%} / {z['nonmembers']:.0%} = {predicted:.1%}): correctness, not "
+        f"per-sample confidence." if abs(predicted - tpr_n) < 0.001 else "")
+    out["confusion"] = (f"The attack finds most members ({1 - out['missed_members']:.0%}) but "
+                        f"also flags {out['false_members']:.0%} of non-members: it separates "
+                        f"correct from wrong predictions more than members from non-members.")
     return out
 
 
@@ -246,6 +256,9 @@ def context(results_root: Path, percentage: str = "16", presenter: str | None = 
         "commit": (manifest["git"].get("commit") or "unknown")[:10],
         "title": presentation(SLIDES / "deck.toml", presenter, date, r),
         "zeros": normalized_zeros(base),
+        # Loss-sample slides: the probability loss ranks like cross-entropy, so its strip plot
+        # repeats cross-entropy's (it stays in results/).
+        "sample_scores": [s for s in SCORES if s != "probability_loss"],
     }
 
 
