@@ -43,7 +43,7 @@ STYLE = {"font.size": 14, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.lab
 # Slide slots in pixels of a 1280x720 slide (deck.md.j2 places the figures so); figure
 # size in inches = pixels / 100.
 SLOTS = {
-    "half": (6.0, 4.5),         # one of two figures side by side, or a right-hand image
+    "half": (6.0, 4.3),         # one of two figures side by side, or a right-hand image
     "wide": (11.6, 4.2),        # full width under a title and above two lines of text
     "third": (3.8, 3.7),        # one of three side by side
     "right_tall": (6.0, 6.2),   # right half of the slide, full height
@@ -218,7 +218,7 @@ def accuracy_vs_percentage(metrics: dict, out: Path) -> None:
     ax.set(ylabel="attack accuracy (balanced)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(f"{metrics['experiment']}: mean ± std over {metrics['attack']['repeats']} "
-                 f"attacker samples")
+                 f"attacker samples (y axis zoomed to the data; chance is 0.5)")
     fig.tight_layout()
     save(fig, out)
 
