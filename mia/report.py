@@ -91,7 +91,8 @@ def environment(device) -> dict:
         except metadata.PackageNotFoundError:
             versions[p] = None
     dev = {"torch_device": str(device), "platform": platform.platform(),
-           "processor": _cpu_model(), "cpu_count": os.cpu_count(),
+           "processor": _cpu_model(), "cpu_vector_flags": _cpu_vector_flags(),
+           "cpu_count": os.cpu_count(),
            "torch_threads": torch.get_num_threads(), "cpus_available": available_cpus()}
     if device.type == "cuda":
         dev["gpu"] = torch.cuda.get_device_name(device)
@@ -106,6 +107,19 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def _cpu_vector_flags() -> list[str]:
+    """The CPU's vector instruction sets (avx*, amx*, fma): PyTorch picks float32 kernels by
+    them, so two CPUs with the same model name can round differently (README, the verdict)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return sorted(f for f in line.split(":", 1)[1].split()
+                              if f.startswith(("avx", "amx", "fma")))
+    except OSError:
+        pass
+    return []
 
 
 def now() -> str:
