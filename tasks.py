@@ -82,9 +82,11 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
     try:
         if candidate is None:
             candidate = pipeline.DEFAULT_CACHE / "verify" / "results"
+            # A fresh clone has no cache: the rerun reuses the reference's trained models.
             pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                          results_root=candidate, progress=not no_progress,
-                         threads=None if threads is None else int(threads), log=lambda *_: None)
+                         threads=None if threads is None else int(threads), log=lambda *_: None,
+                         reuse_root=reference)
         verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)

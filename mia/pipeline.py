@@ -192,10 +192,13 @@ def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
 
 def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_root: Path,
                    cache_root: Path, device: torch.device, retrain: bool = False,
-                   progress: bool = True, log=print, workers: int = 1) -> Path:
+                   progress: bool = True, log=print, workers: int = 1,
+                   reuse_root: Path | None = None) -> Path:
     """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
 
-    The attack fits and the figures run on ``workers`` processes; nothing depends on how many.
+    A model in ``reuse_root/<experiment>`` (default ``results_root``) with the same training
+    hash seeds an empty cache. The attack fits and the figures run on ``workers`` processes;
+    nothing depends on how many.
     """
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
     check_sizes(config, dataset)
@@ -207,7 +210,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _seed_cache_from_results(final, run_dir, train_hash, retrain, log)
+    _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
+                             retrain, log)
     # Wall times of the stages that produced the cached outputs (seeded from the results'
     # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
     timings = read_json(run_dir / "timings.json") if (run_dir / "timings.json").exists() else {}
@@ -360,8 +364,9 @@ def _engine(config: ExperimentConfig, device: torch.device) -> dict:
 def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
-        threads: int | None = None, log=print) -> list[Path]:
+        threads: int | None = None, log=print, reuse_root: Path | None = None) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
+    ``reuse_root``: results whose trained models may be reused (default ``results_root``).
 
     On CPU, training and scoring run on ``threads`` worker threads (default: every available
     core), each with one PyTorch thread; the attack fits and the figures run on as many worker
@@ -389,6 +394,6 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     if dataset.source.get("notes"):
         log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
     paths = [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,
-                            workers) for c in configs]
+                            workers, reuse_root) for c in configs]
     log(closing_summary(paths))
     return paths

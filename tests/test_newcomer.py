@@ -51,7 +51,7 @@ def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
     train = json.loads((reused["results"] / "baseline" / "manifest.json").read_text()
                        )["wall_seconds"]["train"]
     text = md.read_text()
-    assert f"Training: {round(train['seconds'] / 60, 1)} min" in text
+    assert f"Trained once in {round(train['seconds'] / 60, 1)} min" in text
     assert "reused here" in text
 
 
@@ -161,3 +161,20 @@ def test_invoke_verify_compares_without_overwriting(quick_results, tmp_path):
     assert bad.returncode == 1
     assert "defended: NOT REPRODUCED" in bad.stdout and "target.test_accuracy" in bad.stdout
     assert (quick_results / "baseline" / "metrics.json").read_bytes() == before
+
+
+def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_results, tiny_npz,
+                                                                         tmp_path):
+    """On a fresh clone (empty cache) `invoke verify` reuses the reference's models and leaves
+    the reference untouched."""
+    reference = _copy(quick_results, tmp_path / "reference")
+    before = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()}
+    proc = invoke("verify", "--quick", "--reference", str(reference), "--data-dir", str(tiny_npz),
+                  "--no-progress", env={"MIA_CACHE_DIR": str(tmp_path / "empty-cache")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "baseline: REPRODUCED" in proc.stdout and "defended: REPRODUCED" in proc.stdout
+    assert {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()} == before
+    rerun = tmp_path / "empty-cache" / "verify" / "results"
+    for name in slides.EXPERIMENTS:  # the models were reused, never trained again
+        manifest = json.loads((rerun / name / "manifest.json").read_text())
+        assert manifest["wall_seconds"]["train"]["reused"] is True
