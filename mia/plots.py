@@ -43,7 +43,7 @@ STYLE = {"font.size": 14, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.lab
 # Slide slots in pixels of a 1280x720 slide (deck.md.j2 places the figures so); figure
 # size in inches = pixels / 100.
 SLOTS = {
-    "half": (6.0, 4.3),         # one of two figures side by side, or a right-hand image
+    "half": (6.0, 4.0),         # one of two figures side by side, or a right-hand image
     "wide": (11.6, 4.2),        # full width under a title and above two lines of text
     "third": (3.8, 3.7),        # one of three side by side
     "right_tall": (6.0, 6.2),   # right half of the slide, full height
