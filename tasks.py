@@ -72,26 +72,33 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
 })
 def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=None,
            device="auto", threads=None, no_progress=False):
-    """Did the study reproduce? Rerun it into .cache/verify/ (or take --candidate) and compare
-    with results/ without overwriting them; exit 1 when an experiment is not reproduced."""
+    """Did the study reproduce? Rerun it into .cache/verify/ from the reference's trained models
+    (or take --candidate) and compare with results/ without overwriting them; exit 1 when an
+    experiment is not reproduced."""
     from mia import pipeline, verify as verify_mod
     from mia.errors import UserError
 
+    try:
+        workers = None if threads is None else int(threads)
+    except ValueError:
+        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
     default = ROOT / "results" / "quick" if quick else ROOT / "results"
     reference = Path(reference) if reference else default
     try:
         if candidate is None:
-            candidate = pipeline.DEFAULT_CACHE / "verify" / "results"
-            # A fresh clone has no cache: the rerun reuses the reference's trained models.
+            # A fresh rerun in its own cache, seeded from the reference's trained models, so
+            # that it starts from the reference's weights and not from a model trained here.
+            scratch = pipeline.DEFAULT_CACHE / "verify"
+            if scratch.exists():
+                shutil.rmtree(scratch)
+            candidate = scratch / "results"
             pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
-                         results_root=candidate, progress=not no_progress,
-                         threads=None if threads is None else int(threads), log=lambda *_: None,
+                         results_root=candidate, cache_root=scratch / "cache",
+                         progress=not no_progress, threads=workers, log=lambda *_: None,
                          reuse_root=reference)
         verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
-    except ValueError:
-        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
     print(f"{candidate} compared with {reference}:")
     for v in verdicts:
         print(v.summary())

@@ -65,13 +65,6 @@ def split_seed(seed: int, percentage: float, repeat: int) -> list[int]:
     return [seed, int(round(percentage * 1000)), repeat]
 
 
-def balanced_accuracy(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
-                      ) -> np.ndarray:
-    """(TPR + TNR) / 2 of "member iff score < t" for each t in ``threshold``."""
-    tp, tn = _true_counts(members, nonmembers, threshold)
-    return (tp / len(members) + tn / len(nonmembers)) / 2
-
-
 def _true_counts(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """True positives and true negatives of "member iff score < t" for each t."""

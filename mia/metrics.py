@@ -59,9 +59,13 @@ def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
     """
     y = is_member.astype(int)
     fpr, tpr, thresholds = roc_curve(y, membership_score, drop_intermediate=False)
-    gap = tpr - fpr
-    best = int(np.argmax(gap))  # the first maximum: the strictest threshold among equals
-    out = {"auc": float(roc_auc_score(y, membership_score)), "advantage": float(gap[best])}
+    # TPR - FPR compared exactly, in counts (TP * N - FP * P is proportional to it), so equal
+    # gaps tie exactly; argmax takes the first, the strictest threshold among equals.
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    tp, fp = np.rint(tpr * n_pos).astype(np.int64), np.rint(fpr * n_neg).astype(np.int64)
+    best = int(np.argmax(tp * n_neg - fp * n_pos))
+    out = {"auc": float(roc_auc_score(y, membership_score)),
+           "advantage": float(tpr[best] - fpr[best])}
     out.update({k: tpr_at_fpr(fpr, tpr, v) for k, v in LOW_FPRS.items()})
     out["best_threshold"] = float(thresholds[best])
     out["best_accuracy"] = float((tpr[best] + 1 - fpr[best]) / 2)
@@ -70,18 +74,20 @@ def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
 
 def loss_metrics(is_member: np.ndarray, loss: np.ndarray) -> dict:
     """``threshold_free`` of the membership score ``-loss``, with ``best_threshold`` put on
-    the loss scale: predicting member when ``loss < best_threshold`` reaches ``best_accuracy``
-    (the threshold sits halfway between the last loss it admits and the next larger one)."""
-    out = threshold_free(is_member, -np.asarray(loss))
+    the loss scale: predicting member when ``loss < best_threshold`` reaches ``best_accuracy``.
+
+    The threshold sits halfway between the largest loss it admits and the next larger one
+    (at least one float above the admitted loss); when the best is to admit nobody (no
+    threshold beats chance), it is the smallest loss.
+    """
     loss = np.asarray(loss, dtype=float)
-    admitted = -out["best_threshold"]  # member iff loss <= admitted (-inf: nobody)
-    above = loss[loss > admitted]
+    out = threshold_free(is_member, -loss)
+    admitted = -out["best_threshold"]  # member iff loss <= admitted; -inf: nobody
     if admitted == -np.inf:
         out["best_threshold"] = float(loss.min())
-    elif above.size:
-        out["best_threshold"] = float((admitted + above.min()) / 2)
-    else:
-        out["best_threshold"] = float(np.nextafter(admitted, np.inf))
+    else:  # the best point is never "admit everyone" (it ties with "nobody", which comes first)
+        midpoint = (admitted + loss[loss > admitted].min()) / 2
+        out["best_threshold"] = float(max(midpoint, np.nextafter(admitted, np.inf)))
     return out
 
 

@@ -291,8 +291,10 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
                 verdict = verify.compare(final, staging)
                 manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
                 log(verdict.summary())
-            except UserError as e:
-                manifest["reproduction"] = {"compared_with": None, "verdict": f"not compared: {e}"}
+            except Exception as e:  # an unreadable old result must not cost the new one
+                manifest["reproduction"] = {"compared_with": None,
+                                            "verdict": f"not compared: {type(e).__name__}: {e}"}
+                log(f"[{config.name}] not compared with the results it replaces: {e}")
             write_json(staging / "manifest.json", manifest)
         write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
                                               if k in ("train", "scores")})

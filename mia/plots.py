@@ -56,7 +56,9 @@ def pretty(score: str) -> str:
 
 
 def min_font_pt(fig) -> float:
-    """The smallest font size of any visible, non-empty text in ``fig``."""
+    """The smallest font size of any visible, non-empty text in ``fig`` (drawn first, so that
+    automatic tick labels exist)."""
+    fig.canvas.draw()
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     return float(min(sizes)) if sizes else float("inf")
 

@@ -98,8 +98,9 @@ def _points(x: float) -> str:
     return f"{100 * x:.1f} percentage points"
 
 
-def judgements(r: dict, p: str) -> dict:
-    """Sentences whose wording depends on the measured numbers."""
+def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
+    """Sentences whose wording depends on the measured numbers (``zeros``: the baseline's
+    ``normalized_zeros``, read from its scores when not given)."""
     base, dfd = r["baseline"], r["defended"]
     bt, dt = base["metrics"]["target"], dfd["metrics"]["target"]
     tb, td = top_settings(base), top_settings(dfd)
@@ -121,8 +122,19 @@ def judgements(r: dict, p: str) -> dict:
         out["leak"] = (f"On the undefended model the attack reaches {tb['lo']:.1%} to {b_acc:.1%} "
                        f"accuracy across all {tb['n']} settings, up to {_points(b_acc - 0.5)} "
                        f"above chance: the losses leak membership.")
-    out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
-                   f"attacker samples of the highest ({b_acc:.1%}), so none is singled out as best.")
+    out["leaks"] = b_acc - 0.5 > CHANCE_MARGIN
+    if len(tb["tied"]) > 1:
+        out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
+                       f"attacker samples of the highest ({b_acc:.1%}), so none is singled out "
+                       f"as best.")
+    else:
+        top = (tb["top"]["score"], tb["top"]["p"])
+        second = max((c["mean"] for c in settings(base) if (c["score"], c["p"]) != top),
+                     default=b_acc)
+        out["tied"] = (f"The highest setting ({PRETTY[tb['top']['score']].lower()}, p = "
+                       f"{tb['top']['p']}%: {b_acc:.1%}) is beyond the spread over attacker "
+                       f"samples of every other (next: {second:.1%}); that spread understates "
+                       f"the uncertainty, since every repeat attacks the same target.")
     tests = (f"test accuracy goes from {bt['test_accuracy']:.2%} to {dt['test_accuracy']:.2%}")
     if d_acc - 0.5 <= CHANCE_MARGIN:
         out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
@@ -130,6 +142,9 @@ def judgements(r: dict, p: str) -> dict:
     elif d_acc < b_acc - (tb["top"]["std"] + td["top"]["std"]):
         out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
                           f"to {d_acc:.1%}, still {_points(d_acc - 0.5)} above chance; {tests}.")
+    elif d_acc > b_acc + (tb["top"]["std"] + td["top"]["std"]):
+        out["defense"] = (f"L2 weight decay makes this attack stronger: its highest accuracy "
+                          f"rises from {b_acc:.1%} to {d_acc:.1%}; {tests}.")
     else:
         out["defense"] = (f"L2 weight decay does not weaken this attack ({b_acc:.1%} without, "
                           f"{d_acc:.1%} with, within the spread).")
@@ -186,15 +201,21 @@ def judgements(r: dict, p: str) -> dict:
     out["n_fits"] = len(methods)
     # The normalized loss is 0 whenever the prediction is correct: ranking its tied zeros at
     # random gives TPR = FPR x (share of members at 0) / (share of non-members at 0).
-    z = normalized_zeros(base)
-    predicted = 0.01 * z["members"] / z["nonmembers"]
+    z = normalized_zeros(base) if zeros is None else zeros
+    predicted = 0.01 * z["members"] / z["nonmembers"] if z["nonmembers"] > 0 else float("nan")
     out["low_fpr_ties"] = (
         f"The normalized loss's {tpr_n:.1%} is what a random pick among its tied zeros gives "
         f"(1% × {z['members']:.0%} / {z['nonmembers']:.0%} = {predicted:.1%}): correctness, not "
         f"per-sample confidence." if abs(predicted - tpr_n) < 0.001 else "")
-    out["confusion"] = (f"The attack finds most members ({1 - out['missed_members']:.0%}) but "
-                        f"also flags {out['false_members']:.0%} of non-members: it separates "
-                        f"correct from wrong predictions more than members from non-members.")
+    found, flagged = 1 - out["missed_members"], out["false_members"]
+    out["confusion"] = (f"The {PRETTY[SCORES[0]].lower()} attack finds {found:.0%} of members and "
+                        f"flags {flagged:.0%} of non-members")
+    if abs(flagged - bt["test_accuracy"]) < 0.05:
+        out["confusion"] += (f", close to the test accuracy ({bt['test_accuracy']:.0%}): the "
+                             f"non-members it flags are largely those the model classifies "
+                             f"correctly.")
+    else:
+        out["confusion"] += "."
     return out
 
 
@@ -246,16 +267,17 @@ def context(results_root: Path, percentage: str = "16", presenter: str | None = 
                              for m in ("accuracy", "f1", "auc", "tpr_at_1pct_fpr")
                              for e in EXPERIMENTS}} for q in percentages] for s in SCORES}
     manifest = base["manifest"]
+    zeros = normalized_zeros(base)
     return {
         "r": r, "p": p, "percentages": percentages, "scores": SCORES, "pretty": PRETTY,
-        "formula": FORMULA, "table": table, "j": judgements(r, p),
+        "formula": FORMULA, "table": table, "j": judgements(r, p, zeros),
         "manifest": manifest, "results_root": results_root,
         "train_config": manifest["config"]["train"],
         "attack_config": manifest["config"]["attack"],
         "data": manifest["data"],
         "commit": (manifest["git"].get("commit") or "unknown")[:10],
         "title": presentation(SLIDES / "deck.toml", presenter, date, r),
-        "zeros": normalized_zeros(base),
+        "zeros": zeros,
         # Loss-sample slides: the probability loss ranks like cross-entropy, so its strip plot
         # repeats cross-entropy's (it stays in results/).
         "sample_scores": [s for s in SCORES if s != "probability_loss"],
@@ -394,13 +416,14 @@ def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
     load_results(results_root)  # fail early, before anything is written
     illustrations.draw_all(IMG)
     render(results_root, md_path, presenter=presenter, date=date)
-    small = legibility.too_small(md_path)
+    found = legibility.figures(md_path)
+    small = legibility.too_small(found)
     if small:
         raise UserError(f"figure text too small on a {legibility.SLIDE[0]}x{legibility.SLIDE[1]} "
                         f"slide (minimum {legibility.MIN_TEXT_PX} px): "
                         + "; ".join(f"{f['image']} {f['text_px']:.1f} px" for f in small))
-    log(f"readability check: {len(legibility.figures(md_path))} figures, smallest text "
-        f"{min(f['text_px'] for f in legibility.figures(md_path)):.1f} px")
+    log(f"readability check: {len(found)} figures, smallest text "
+        f"{min((f['text_px'] for f in found), default=float('nan')):.1f} px")
     build_md = build_dir / "deck.md"
     if build_md != md_path:  # the built HTML lives in build/: links must be relative to it
         render(results_root, build_md, presenter=presenter, date=date)

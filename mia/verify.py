@@ -42,7 +42,8 @@ AUC_TOL = 1e-4
 STEP_SAMPLES = 2
 STEP_METRICS = {"accuracy", "precision", "recall", "f1", "advantage", "best_accuracy",
                 "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "train_accuracy", "test_accuracy"}
-FLOAT_METRICS = {"threshold", "best_threshold", "train_loss", "test_loss"}
+FLOAT_METRICS = {"train_loss", "test_loss"}
+THRESHOLDS = {"threshold", "best_threshold"}
 
 
 @dataclass
@@ -53,13 +54,15 @@ class Verdict:
     worst: dict | None = None  # the check with the largest |difference| / tolerance
     same_weights: bool | None = None
     notes: list[str] = field(default_factory=list)
+    thresholds_checked: int = 0
+    thresholds_moved: list[str] = field(default_factory=list)
 
     @property
     def reproduced(self) -> bool:
         return not self.mismatches
 
-    def record(self, name: str, ref, cand, tol: float, unit: str = "") -> None:
-        self.checked += 1
+    def record(self, name: str, ref, cand, tol: float, unit: str = "", count: int = 1) -> None:
+        self.checked += count
         diff = abs(float(cand) - float(ref))
         ratio = diff / tol if tol > 0 else (0.0 if diff == 0 else float("inf"))
         entry = {"name": name, "reference": ref, "candidate": cand, "difference": diff,
@@ -91,14 +94,18 @@ class Verdict:
                      f"tolerance; largest:")
             worst = sorted(self.mismatches, key=lambda m: -m["ratio"])[:limit]
             lines = [head] + [f"  {_describe(m)}" for m in worst]
-        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+        notes = list(self.notes)
+        if self.thresholds_moved:
+            notes.append(f"{len(self.thresholds_moved)} of {self.thresholds_checked} thresholds "
+                         f"moved (judged by the rates they give), e.g. {self.thresholds_moved[0]}")
+        return "\n".join(lines + [f"  note: {n}" for n in notes])
 
     def to_dict(self) -> dict:
         return {"verdict": "reproduced" if self.reproduced else "not reproduced",
                 "same_weights": self.same_weights, "numbers_checked": self.checked,
                 "mismatches": len(self.mismatches),
                 "largest": None if self.worst is None else _describe(self.worst),
-                "notes": self.notes}
+                "thresholds_moved": len(self.thresholds_moved), "notes": self.notes}
 
 
 def _describe(m: dict) -> str:
@@ -113,17 +120,45 @@ def _float_tol(x: float) -> float:
     return SCORE_ATOL + SCORE_RTOL * abs(x)
 
 
-def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: int, std: bool = False) -> None:
+def _denominators(cm, n: int) -> dict:
+    """How many samples each thresholded rate is counted over, for one (or a mean) confusion
+    matrix [[TN, FP], [FN, TP]] of a balanced evaluation with ``n`` samples per class.
+
+    A rate over d samples moves by 1/d per sample; precision and F1 have moving
+    denominators, so theirs is reduced by the samples allowed to move (a safe bound)."""
+    (_, fp), (fn, tp) = np.asarray(cm, float)
+    slack = 3 * STEP_SAMPLES
+    return {"accuracy": 2 * n, "best_accuracy": 2 * n, "recall": n, "advantage": n,
+            "tpr_at_1pct_fpr": n, "tpr_at_0.1pct_fpr": n,
+            "precision": max(tp + fp - STEP_SAMPLES, 1),
+            "f1": max((2 * tp + fp + fn - slack) / 3, 1)}
+
+
+def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float, std: bool = False) -> None:
     """One metric value; ``n`` = the sample count its steps are measured in."""
     scale = 2 if std else 1
     if key == "auc":
         v.record(name, ref, cand, scale * AUC_TOL)
     elif key in STEP_METRICS:
-        v.record(name, ref, cand, scale * STEP_SAMPLES / n, f"= {STEP_SAMPLES} samples of {n:,}")
+        v.record(name, ref, cand, scale * STEP_SAMPLES / n, f"= {STEP_SAMPLES} samples of {n:,.0f}")
+    elif key in THRESHOLDS:
+        # A threshold is an argmax over candidates: when two classify almost equally well, a
+        # one-sample change may move it far. It is judged by the rates it produces (checked
+        # above and below); here it is only counted when it moved.
+        v.thresholds_checked += 1
+        if abs(float(cand) - float(ref)) > scale * _float_tol(ref):
+            v.thresholds_moved.append(name)
     elif key in FLOAT_METRICS:
         v.record(name, ref, cand, scale * _float_tol(ref))
     else:
         v.exact(name, ref, cand)
+
+
+def _check_dict(v: Verdict, where: str, a: dict, b: dict, n_for, std: bool = False) -> None:
+    """Every key of ``a`` that ``b`` also has (a missing key is a mismatch, the rest go on)."""
+    _same_keys(v, where, a, b)
+    for key in a.keys() & b.keys():
+        _check_metric(v, f"{where}.{key}", key, a[key], b[key], n_for(key), std)
 
 
 def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
@@ -131,36 +166,42 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
     for key, n in (("train_accuracy", rt["n_train"]), ("test_accuracy", rt["n_test"]),
                    ("train_loss", 1), ("test_loss", 1)):
         _check_metric(v, f"target.{key}", key, rt[key], ct[key], n)
-    n_all = min(rt["n_train"], rt["n_test"])
+    n_m, n_n = rt["n_train"], rt["n_test"]
+    full = {"tpr_at_1pct_fpr": n_m, "tpr_at_0.1pct_fpr": n_m, "advantage": min(n_m, n_n),
+            "best_accuracy": 2 * min(n_m, n_n)}
     _same_keys(v, "all_samples", ref["all_samples"], cand["all_samples"])
-    for s in set(ref["all_samples"]) & set(cand["all_samples"]):
-        for key, value in ref["all_samples"][s].items():
-            _check_metric(v, f"all_samples.{s}.{key}", key, value, cand["all_samples"][s][key], n_all)
+    for s in ref["all_samples"].keys() & cand["all_samples"].keys():
+        _check_dict(v, f"all_samples.{s}", ref["all_samples"][s], cand["all_samples"][s],
+                    lambda k: full.get(k, 1))
     rr, cr = ref["attack"]["results"], cand["attack"]["results"]
     _same_keys(v, "attack.results", rr, cr)
-    for s in set(rr) & set(cr):
+    for s in rr.keys() & cr.keys():
         _same_keys(v, f"attack.results.{s}", rr[s], cr[s])
-        for p in set(rr[s]) & set(cr[s]):
+        for p in rr[s].keys() & cr[s].keys():
             a, b = rr[s][p], cr[s][p]
             where, n = f"{s}.p{p}", a["n_eval_per_class"]
             for key in ("n_attacker_members", "n_attacker_nonmembers", "n_eval_per_class"):
                 v.exact(f"{where}.{key}", a[key], b[key])
-            for key, stats in a["summary"].items():
-                _check_metric(v, f"{where}.mean.{key}", key, stats["mean"], b["summary"][key]["mean"], n)
-                _check_metric(v, f"{where}.std.{key}", key, stats["std"], b["summary"][key]["std"], n,
-                              std=True)
-            for i, (x, y) in enumerate(zip(np.ravel(a["confusion_matrix"]["mean_counts"]),
+            mean_cm = a["confusion_matrix"]["mean_counts"]
+            d = _denominators(mean_cm, n)
+            _same_keys(v, f"{where}.summary", a["summary"], b["summary"])
+            for key in a["summary"].keys() & b["summary"].keys():
+                for stat in ("mean", "std"):
+                    _check_metric(v, f"{where}.{stat}.{key}", key, a["summary"][key][stat],
+                                  b["summary"][key][stat], d.get(key, 1), std=stat == "std")
+            for i, (x, y) in enumerate(zip(np.ravel(mean_cm),
                                            np.ravel(b["confusion_matrix"]["mean_counts"]))):
                 v.record(f"{where}.confusion_mean_counts[{i}]", x, y, STEP_SAMPLES, "samples")
             v.exact(f"{where}.repeats", len(a["repeats"]), len(b["repeats"]))
             for ra, rb in zip(a["repeats"], b["repeats"]):
                 here = f"{where}.repeat{ra['repeat']}"
-                for key, value in ra.items():
-                    if key == "confusion_matrix":
-                        for i, (x, y) in enumerate(zip(np.ravel(value), np.ravel(rb[key]))):
-                            v.record(f"{here}.confusion_matrix[{i}]", x, y, STEP_SAMPLES, "samples")
-                    elif key != "repeat":
-                        _check_metric(v, f"{here}.{key}", key, value, rb.get(key), n)
+                d = _denominators(ra["confusion_matrix"], n)
+                for i, (x, y) in enumerate(zip(np.ravel(ra["confusion_matrix"]),
+                                               np.ravel(rb.get("confusion_matrix", [])))):
+                    v.record(f"{here}.confusion_matrix[{i}]", x, y, STEP_SAMPLES, "samples")
+                skip = ("repeat", "confusion_matrix")
+                _check_dict(v, here, {k: x for k, x in ra.items() if k not in skip},
+                            {k: x for k, x in rb.items() if k not in skip}, lambda k: d.get(k, 1))
 
 
 def _same_keys(v: Verdict, name: str, a: dict, b: dict) -> None:
@@ -177,15 +218,16 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
                         y.tobytes() if x.shape == y.shape else y.shape)
                 continue
             excess = np.abs(y - x) - (SCORE_ATOL + SCORE_RTOL * np.abs(x))
-            i = int(np.argmax(excess))
-            v.record(f"scores.{k}[{i}]", x[i], y[i], SCORE_ATOL + SCORE_RTOL * abs(x[i]))
+            i = int(np.argmax(excess))  # the value closest to (or furthest past) its tolerance
+            v.record(f"scores.{k}[{i}]", x[i], y[i], SCORE_ATOL + SCORE_RTOL * abs(x[i]),
+                     count=x.size)
 
 
 def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
     import torch
 
     a, b = (torch.load(p, map_location="cpu", weights_only=True) for p in (ref, cand))
-    if a.keys() != b.keys():
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         return False, float("inf")
     diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
     return diff == 0.0, diff
@@ -218,8 +260,8 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         v.notes.append("no readable manifest to compare package versions")
     try:
         _check_metrics(v, ref_m, cand_m)
-    except (KeyError, TypeError) as e:
-        v.exact("metrics.json structure", "reference layout", f"differs at {e}")
+    except (KeyError, TypeError, ValueError) as e:
+        v.exact("metrics.json structure", "reference layout", f"differs at {e!r}")
     if (reference / "scores.npz").is_file() and (candidate / "scores.npz").is_file():
         _check_scores(v, reference / "scores.npz", candidate / "scores.npz")
     return v

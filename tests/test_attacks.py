@@ -61,8 +61,17 @@ def test_too_small_a_sample_is_an_error():
 
 
 def test_equal_balanced_accuracy_ties_go_to_the_smallest_threshold():
-    """Thresholds 1.5 and 3.5 both classify 3 of 4 correctly: the smaller one wins, by an
-    exact comparison rather than float rounding."""
+    """Thresholds 1.5 and 3.5 both classify 3 of 4 correctly: the smaller one wins."""
     members, nonmembers = np.array([1.0, 3.0]), np.array([2.0, 4.0])
     assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5])) == 1.5
     assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5, 2.5])) == 1.5
+
+
+def test_equal_balanced_accuracies_tie_exactly_not_by_float_rounding():
+    """Members [3, 10], non-members [1, 2, 4, 5, 6, 20]: thresholds 3.5 (TP 1, TN 4) and
+    10.5 (TP 2, TN 1) have the same balanced accuracy, exactly 7/12 both
+    ((1/2 + 4/6) / 2 = (2/2 + 1/6) / 2). In floats the second rounds higher, so a float
+    argmax would take 10.5; the exact rule keeps the smaller, 3.5."""
+    members, nonmembers = np.array([3.0, 10.0]), np.array([1.0, 2.0, 4.0, 5.0, 6.0, 20.0])
+    assert (1 / 2 + 4 / 6) / 2 < (2 / 2 + 1 / 6) / 2  # the rounding this test is about
+    assert attacks.best_candidate(members, nonmembers, np.array([10.5, 3.5])) == 3.5

@@ -82,7 +82,33 @@ def test_loss_metrics_threshold_is_on_the_loss_scale():
     loss = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.25])
     y = np.array([1, 1, 1, 0, 0, 0], bool)
     got = metrics.loss_metrics(y, loss)
-    assert got["best_threshold"] == pytest.approx((0.3 + 0.8) / 2)
+    # Admitting {0.1, 0.2} or {0.1, 0.2, 0.25, 0.3} both reach 5/6: the strictest wins, and
+    # the threshold sits halfway between 0.2 and the next loss, 0.25.
+    assert got["best_threshold"] == pytest.approx((0.2 + 0.25) / 2)
     assert got["best_accuracy"] == pytest.approx(5 / 6)
     pred = loss < got["best_threshold"]
     assert (pred == y).mean() == pytest.approx(got["best_accuracy"])
+
+
+def test_loss_metrics_when_no_threshold_beats_chance():
+    """Members have the higher losses: the best is to flag nobody, below the smallest loss."""
+    loss = np.array([0.1, 0.2, 0.8, 0.9])
+    y = np.array([0, 0, 1, 1], bool)
+    got = metrics.loss_metrics(y, loss)
+    assert got["best_threshold"] == 0.1 and got["best_accuracy"] == 0.5
+    assert not (loss < got["best_threshold"]).any()
+
+
+def test_loss_metrics_threshold_separates_adjacent_floats():
+    a = 1.0
+    loss = np.array([a, np.nextafter(a, 2.0)])
+    got = metrics.loss_metrics(np.array([True, False]), loss)
+    assert got["best_accuracy"] == 1.0
+    assert ((loss < got["best_threshold"]) == [True, False]).all()
+
+
+def test_best_threshold_is_the_strictest_of_equal_gaps():
+    """Scores 4, 3, 2, 1 with truth M, N, M, N: admitting {4} or {4, 3, 2} both give
+    TPR - FPR = 0.5; the strictest (score >= 4) is chosen."""
+    got = metrics.threshold_free(np.array([1, 0, 1, 0], bool), np.array([4.0, 3.0, 2.0, 1.0]))
+    assert got["advantage"] == 0.5 and got["best_threshold"] == 4.0

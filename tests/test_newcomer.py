@@ -178,3 +178,24 @@ def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_r
     for name in slides.EXPERIMENTS:  # the models were reused, never trained again
         manifest = json.loads((rerun / name / "manifest.json").read_text())
         assert manifest["wall_seconds"]["train"]["reused"] is True
+
+
+def test_a_missing_repeat_key_is_one_mismatch_and_the_rest_is_still_checked(quick_results, tmp_path):
+    ref = quick_results / "baseline"
+    cand = _copy(ref, tmp_path / "cand")
+    _edit_metrics(cand, lambda m: m["attack"]["results"]["cross_entropy"]["50"]["repeats"][0]
+                  .pop("f1"))
+    v = verify.compare(ref, cand)
+    assert [m["name"] for m in v.mismatches] == ["cross_entropy.p50.repeat0 (keys)"]
+    assert v.checked > 100
+
+
+def test_weights_of_another_shape_are_not_the_same_weights(quick_results, tmp_path):
+    import torch
+    ref = quick_results / "baseline"
+    cand = _copy(ref, tmp_path / "cand")
+    state = torch.load(ref / "model.pt", weights_only=True)
+    last = list(state)[-1]
+    state[last] = torch.zeros(3)
+    torch.save(state, cand / "model.pt")
+    assert verify.compare(ref, cand).same_weights is False

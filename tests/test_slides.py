@@ -111,3 +111,17 @@ def test_deck_words_points_and_cites_the_original_study(deck):
     assert "study-deck.md" in text and "original study" in text
     assert "sha256" not in text
     assert "The mia-study maintainers" in text  # the presenter line from slides/deck.toml
+
+
+def test_judgements_name_a_lone_top_setting_and_a_stronger_defended_attack(deck):
+    r = slides.load_results(deck["results"])
+    for name, value in (("baseline", 0.6), ("defended", 0.8)):
+        for by_p in r[name]["metrics"]["attack"]["results"].values():
+            for c in by_p.values():
+                c["summary"]["accuracy"] = {"mean": value, "std": 0.001}
+    r["baseline"]["metrics"]["attack"]["results"]["cross_entropy"]["50"]["summary"]["accuracy"] = \
+        {"mean": 0.7, "std": 0.001}
+    j = slides.judgements(r, "50")
+    assert j["tied"].startswith("The highest setting (cross-entropy, p = 50%: 70.0%)")
+    assert "next: 60.0%" in j["tied"]
+    assert "makes this attack stronger" in j["defense"] and "70.0% to 80.0%" in j["defense"]
