@@ -91,6 +91,22 @@ def loss_metrics(is_member: np.ndarray, loss: np.ndarray) -> dict:
     return out
 
 
+def summarize_repeats(runs: list[dict]) -> dict:
+    """Mean and std over repeats of every float metric, and the mean confusion matrix.
+
+    ``mean_normalized`` divides each row of the mean counts by its sum: rows are the truth
+    (non-member, member), so the member row reads [FNR, TPR] and the non-member row
+    [TNR, FPR].
+    """
+    scalar = [k for k, v in runs[0].items() if isinstance(v, float)]
+    mean_cm = np.array([r["confusion_matrix"] for r in runs], dtype=float).mean(axis=0)
+    return {
+        "summary": {k: mean_std([r[k] for r in runs]) for k in scalar},
+        "confusion_matrix": {"mean_counts": mean_cm.tolist(),
+                             "mean_normalized": (mean_cm / mean_cm.sum(axis=1, keepdims=True)).tolist()},
+    }
+
+
 def mean_std(values: list[float]) -> dict:
     """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
     a = np.asarray(values, dtype=float)

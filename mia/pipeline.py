@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import attacks, config as config_mod, data as data_mod, metrics as metrics_mod
-from . import plots, report, scores as scores_mod, train as train_mod, verify
+from . import manifest as manifest_mod, plots, report, scores as scores_mod, train as train_mod, verify
 from .config import ExperimentConfig
 from .errors import UserError
 from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz)
@@ -56,12 +56,13 @@ def _timed(timings: dict, stage: str):
 
 # ---------------------------------------------------------------- stage: train
 def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                device: torch.device, progress: bool) -> None:
+                device: torch.device, progress: bool, log=print) -> None:
     """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
     x_tr, x_te = (train_mod.to_tensor(x, device) for x in (dataset.x_train, dataset.x_test))
     y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
     model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
-                                     run_dir, progress=progress)
+                                     run_dir, progress=progress,
+                                     log=lambda line: log(f"[{config.name}] train: {line}"))
     write_json(run_dir / "history.json", history)
     with atomic_path(run_dir / "model.pt") as tmp:
         torch.save(model.state_dict(), tmp)
@@ -158,17 +159,13 @@ def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progre
 
 
 def _aggregate(p: float, split: attacks.Split, runs: list[dict]) -> dict:
-    scalar = [k for k, v in runs[0].items() if isinstance(v, float)]
-    cms = np.array([r["confusion_matrix"] for r in runs], dtype=float)
-    mean_cm = cms.mean(axis=0)
+    """One (score, p) cell of metrics.json: the attacker's sample sizes, then the repeats."""
     return {
         "sampling_percentage": p,
         "n_attacker_members": len(split.attacker_members),
         "n_attacker_nonmembers": len(split.attacker_nonmembers),
         "n_eval_per_class": len(split.eval_members),
-        "summary": {k: metrics_mod.mean_std([r[k] for r in runs]) for k in scalar},
-        "confusion_matrix": {"mean_counts": mean_cm.tolist(),
-                             "mean_normalized": (mean_cm / mean_cm.sum(axis=1, keepdims=True)).tolist()},
+        **metrics_mod.summarize_repeats(runs),
         "repeats": runs,
     }
 
@@ -202,8 +199,8 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     """
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
     check_sizes(config, dataset)
-    git = report.git_commit(REPO)  # the code this run starts from
-    started = report.now()
+    git = manifest_mod.git_commit(REPO)  # the code this run starts from
+    started = manifest_mod.now()
     train_hash = training_hash(config, dataset)
     run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
     final = results_root / config.name
@@ -227,7 +224,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
         with _timed(timings, "train"):
-            train_stage(config, dataset, run_dir, device, progress)
+            train_stage(config, dataset, run_dir, device, progress, log)
         timings["train"].update(device=str(device), **_engine(config, device))
         write_json(run_dir / "timings.json", timings)
 
@@ -276,12 +273,12 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
             write_json(staging / "config.json", config.to_dict())
         manifest = {
-            "experiment": config.name, "started": started, "finished": report.now(),
+            "experiment": config.name, "started": started, "finished": manifest_mod.now(),
             "command": " ".join(sys.argv),
             "config": config.to_dict(), "config_hash": config.hash(),
             "training_hash": train_hash, "seed": config.seed,
             "git": git,
-            **report.environment(device),
+            **manifest_mod.environment(device),
             "data": dataset.source,
             "wall_seconds": timings,
         }

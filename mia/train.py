@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,16 @@ from .io import atomic_path
 from .models import build
 
 CHECKPOINT = "checkpoint.pt"
+# Test hook: ``MIA_FAULT_AT=batch:E:B`` kills the process (SIGKILL) after batch B of epoch E,
+# ``MIA_FAULT_AT=checkpoint:E`` while epoch E's checkpoint is being written (the temporary
+# file written, not yet renamed). The fault tests use it to interrupt training at an exact
+# step; it is read once, at import, and does nothing when unset.
+FAULT_AT = tuple(os.environ.get("MIA_FAULT_AT", "").split(":")) if os.environ.get("MIA_FAULT_AT") else ()
+
+
+def _fault(*where) -> None:
+    if FAULT_AT and FAULT_AT == tuple(str(w) for w in where):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -328,11 +339,15 @@ def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool,
     return Step(model, optimizer, x, y)
 
 
-def run_epoch(step: Step, perm: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over ``perm`` in batches; returns (loss sum, correct count) as device tensors."""
+def run_epoch(step: Step, perm: torch.Tensor, batch_size: int,
+              after_batch: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over ``perm`` in batches; returns (loss sum, correct count) as device tensors.
+    ``after_batch(b)`` is called after batch b (1-based)."""
     step.reset()
-    for i in range(0, len(perm), batch_size):
+    for b, i in enumerate(range(0, len(perm), batch_size), start=1):
         step(perm[i:i + batch_size])
+        if after_batch is not None:
+            after_batch(b)
     return step.loss_sum.clone(), step.correct.clone()
 
 
@@ -353,6 +368,7 @@ def train(
     on_epoch_end: Callable[[int], None] | None = None,
     progress: bool = True,
     cuda_graph: bool | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[torch.nn.Module, list[dict]]:
     """Train ``cfg.architecture`` for ``cfg.epochs`` with Adam; resume from ``run_dir`` if possible.
 
@@ -377,6 +393,8 @@ def train(
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise UserError(f"corrupt checkpoint {ckpt_path} ({type(e).__name__}); delete it or "
                             f"run with --retrain") from None
+        if log is not None:
+            log(f"resuming from epoch {start} of {cfg.epochs} ({ckpt_path})")
 
     n = len(x_train)
     step = make_step(model, optimizer, x_train, y_train, cfg.batch_size, cuda_graph, cfg.cpu_shards)
@@ -385,7 +403,8 @@ def train(
         t0 = time.perf_counter()
         model.train()
         loss_sum, correct = run_epoch(step, epoch_permutation(seed, epoch, n, device),
-                                      cfg.batch_size)
+                                      cfg.batch_size,
+                                      (lambda b, e=epoch: _fault("batch", e, b)) if FAULT_AT else None)
         test_loss, test_acc = evaluate(model, x_test, y_test)
         history.append({
             "epoch": epoch,
@@ -400,6 +419,7 @@ def train(
                 torch.save({"epoch": epoch, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(),
                             "torch_rng": torch.get_rng_state(), "history": history}, tmp)
+                _fault("checkpoint", epoch)
         bar.update(1)
         bar.set_postfix(train_acc=f"{history[-1]['train_acc']:.3f}", test_acc=f"{test_acc:.3f}")
         if on_epoch_end is not None:

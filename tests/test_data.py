@@ -11,8 +11,12 @@ from mia.errors import UserError
 def test_npz_loads_and_records_checksum(tiny_npz):
     ds = data.load_cifar10(tiny_npz)
     assert ds.x_train.shape == (600, 32, 32, 3) and ds.y_test.dtype == np.int64
-    assert len(ds.source["sha256"]["tiny.npz"]) == 64
+    import hashlib
+    assert ds.source["sha256"]["tiny.npz"] == hashlib.sha256(tiny_npz.read_bytes()).hexdigest()
     assert ds.source["kind"] == "npz" and ds.source["exact_pixels"]
+    with np.load(tiny_npz) as f:  # the arrays as stored, train and test apart
+        assert np.array_equal(ds.x_train, f["x_train"]) and np.array_equal(ds.x_test, f["x_test"])
+        assert np.array_equal(ds.y_train, f["y_train"]) and np.array_equal(ds.y_test, f["y_test"])
 
 
 def test_environment_variable_points_at_the_data(tiny_npz, monkeypatch):
@@ -47,8 +51,11 @@ def test_missing_data_says_where_it_looked(tmp_path):
 
 
 def test_subset_keeps_the_first_images(tiny_npz):
-    ds = data.load_cifar10(tiny_npz).subset(100, 0)
-    assert len(ds.y_train) == 100 and len(ds.y_test) == 200
+    full = data.load_cifar10(tiny_npz)
+    ds = full.subset(100, 50)
+    assert np.array_equal(ds.x_train, full.x_train[:100]) and np.array_equal(ds.y_train, full.y_train[:100])
+    assert np.array_equal(ds.x_test, full.x_test[:50]) and np.array_equal(ds.y_test, full.y_test[:50])
+    assert len(full.subset(0, 0).y_test) == 200  # 0 keeps all
 
 
 def test_shared_cifar10_through_the_offline_path():

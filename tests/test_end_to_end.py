@@ -76,13 +76,67 @@ def test_same_seed_twice_gives_identical_metrics(tmp_path, tiny_npz, quick_resul
             assert (first / f).read_bytes() == (second / f).read_bytes(), f
 
 
-def test_changed_attack_settings_reuse_the_trained_model(tmp_path, tiny_npz):
+def test_changed_attack_settings_reuse_the_model_and_changed_training_retrains(tmp_path, tiny_npz):
+    from conftest import TINY_EXPERIMENT, write_experiment
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "tiny", TINY_EXPERIMENT)
     logs = []
-    kwargs = dict(data_dir=str(tiny_npz), device="cpu", quick=True, results_root=tmp_path / "r",
-                  cache_root=tmp_path / "c", progress=False, log=logs.append)
-    pipeline.run(["baseline"], **kwargs)
-    assert any("train: 2 epochs" in line for line in logs)
-    logs.clear()
-    pipeline.run(["baseline"], **kwargs)
-    assert any("train: reusing" in line for line in logs)
-    assert not any("train: 2 epochs" in line for line in logs)
+    kwargs = dict(data_dir=str(tiny_npz), device="cpu", quick=False, results_root=tmp_path / "r",
+                  cache_root=tmp_path / "c", progress=False, log=logs.append, experiments_dir=exp)
+
+    def run(text):
+        write_experiment(exp, "tiny", text)
+        logs.clear()
+        pipeline.run(["tiny"], **kwargs)
+        return "\n".join(logs)
+    assert "train: 2 epochs" in run(TINY_EXPERIMENT)
+    # Other attack settings (repeats, percentages, grid): the trained model is reused.
+    changed_attack = (TINY_EXPERIMENT.replace("repeats = 2", "repeats = 3")
+                      .replace("[10, 50]", "[20, 40]").replace("= 128", "= 64"))
+    out = run(changed_attack)
+    assert "train: reusing" in out and "train: 2 epochs" not in out
+    metrics = json.loads((tmp_path / "r" / "tiny" / "metrics.json").read_text())
+    assert set(metrics["attack"]["results"]["cross_entropy"]) == {"20", "40"}
+    # Another training setting: trained again.
+    out = run(changed_attack.replace("batch_size = 64", "batch_size = 32"))
+    assert "train: 2 epochs" in out and "train: reusing" not in out
+
+
+def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, tiny_npz):
+    """Recomputed independently from scores.npz: AUC with sklearn over all samples; each cell's
+    summary from its repeats; summary.csv from metrics.json; the model's accuracy from its logits."""
+    import csv
+
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from mia import data, models
+    d = quick_results / "baseline"
+    metrics = json.loads((d / "metrics.json").read_text())
+    with np.load(d / "scores.npz") as f:
+        s = dict(f)
+    for score, full in metrics["all_samples"].items():
+        assert full["auc"] == roc_auc_score(s["is_member"], -s[score])
+        assert 0 <= full["tpr_at_0.1pct_fpr"] <= full["tpr_at_1pct_fpr"] <= 1
+    rows = {(r["score"], float(r["sampling_percentage"])): r
+            for r in csv.DictReader((d / "summary.csv").open())}
+    for score, by_p in metrics["attack"]["results"].items():
+        for cell in by_p.values():
+            acc = [r["accuracy"] for r in cell["repeats"]]
+            assert cell["summary"]["accuracy"]["mean"] == np.mean(acc)
+            assert np.isclose(cell["summary"]["accuracy"]["std"], np.std(acc, ddof=1))
+            for r in cell["repeats"]:
+                (tn, fp), (fn, tp) = r["confusion_matrix"]
+                assert tn + fp == fn + tp == cell["n_eval_per_class"]
+                assert r["accuracy"] == (tp + tn) / (2 * cell["n_eval_per_class"])
+            row = rows[score, cell["sampling_percentage"]]
+            assert float(row["auc_mean"]) == cell["summary"]["auc"]["mean"]
+    # The target's accuracy from the saved weights and the data, not from the training log.
+    ds = data.load_cifar10(tiny_npz)
+    model = models.build("lenet5")
+    model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+    with torch.no_grad():
+        logits = model.eval()(train.to_tensor(ds.x_train, torch.device("cpu")))
+    correct = (logits.argmax(1).numpy() == ds.y_train).mean()
+    assert metrics["target"]["train_accuracy"] == correct
+    assert metrics["target"]["n_train"] == int(s["is_member"].sum()) == len(ds.y_train)

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+import torch.nn.functional as F
+
 from mia import config, train
+from mia import data as data_mod
 from mia.config import TrainConfig
 from mia.errors import UserError
 from mia.models import LeNet5
@@ -23,6 +26,21 @@ def test_lenet5_shapes_and_size():
     model = LeNet5()
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert sum(p.numel() for p in model.parameters()) == 62006
+
+
+def test_lenet5_computes_relu_and_max_pooling():
+    """The forward pass equals LeNet-5 written out with the same weights: ReLU (not tanh),
+    max pooling (not average)."""
+    torch.manual_seed(0)
+    model = LeNet5().double()
+    x = torch.randn(4, 3, 32, 32, dtype=torch.float64)
+    c1, c2 = model.features[0], model.features[3]
+    f1, f2, f3 = model.classifier[1], model.classifier[3], model.classifier[5]
+    h = F.max_pool2d(F.relu(F.conv2d(x, c1.weight, c1.bias)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, c2.weight, c2.bias)), 2)
+    h = F.relu(F.linear(h.flatten(1), f1.weight, f1.bias))
+    h = F.relu(F.linear(h, f2.weight, f2.bias))
+    assert torch.allclose(model(x), F.linear(h, f3.weight, f3.bias), rtol=0, atol=1e-12)
 
 
 def test_resume_after_interruption_gives_identical_weights(tmp_path):
@@ -72,11 +90,45 @@ def test_weight_decay_shrinks_weights(tmp_path):
     assert norm(decayed) < norm(plain)
 
 
+def test_weight_decay_is_adams_coupled_l2_penalty_not_adamw():
+    """With weight decay wd, a step of the project's optimizer equals plain Adam on the loss
+    plus the L2 penalty wd/2 * |w|^2 (gradient g + wd * w), not AdamW's decoupled
+    w -= lr * wd * w. Three steps in float64, so that rounding cannot hide the difference."""
+    wd, lr = 0.1, 0.01
+    model, opt = train.init_model(TrainConfig(weight_decay=wd, learning_rate=lr), 0, torch.device("cpu"))
+    reference, _ = train.init_model(TrainConfig(learning_rate=lr), 0, torch.device("cpu"))
+    model.double(), reference.double()
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=lr)
+    x, y = tiny_tensors()[:2]
+    x = x.double()
+    for i in range(3):
+        for m, o, penalty in ((model, opt, 0.0), (reference, ref_opt, wd)):
+            loss = F.cross_entropy(m(x[32 * i:32 * (i + 1)]), y[32 * i:32 * (i + 1)])
+            loss = loss + penalty / 2 * sum((p ** 2).sum() for p in m.parameters())
+            o.zero_grad()
+            loss.backward()
+            o.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_to_tensor_normalises_per_channel():
     images = np.full((2, 32, 32, 3), 255, np.uint8)
     x = train.to_tensor(images, torch.device("cpu"))
     assert x.shape == (2, 3, 32, 32)
     assert x[0, 0, 0, 0].item() == pytest.approx((1 - 0.4914) / 0.2470, rel=1e-5)
+
+
+def test_to_tensor_moves_channels_and_keeps_rows_and_columns():
+    """Pixel (row 3, column 7) of channel c in HWC lands at [c, 3, 7] in CHW."""
+    images = np.zeros((1, 32, 32, 3), np.uint8)
+    images[0, 3, 7] = [255, 0, 51]
+    x = train.to_tensor(images, torch.device("cpu"))
+    zero = [(0 - m) / s for m, s in zip(data_mod.CHANNEL_MEAN, data_mod.CHANNEL_STD)]
+    assert x[0, 0, 3, 7].item() == pytest.approx((1 - data_mod.CHANNEL_MEAN[0]) / data_mod.CHANNEL_STD[0])
+    assert x[0, 2, 3, 7].item() == pytest.approx((0.2 - data_mod.CHANNEL_MEAN[2]) / data_mod.CHANNEL_STD[2])
+    assert x[0, 0, 7, 3].item() == pytest.approx(zero[0])  # not transposed
+    assert x[0, 1, 3, 7].item() == pytest.approx(zero[1])
 
 
 def train_steps(cfg, workers, data, steps=12, seed=3):

@@ -1,0 +1,74 @@
+"""What a results folder says about how it was made (``manifest.json``): the git commit,
+package versions, the device and the time."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "invoke",
+            "tqdm", "jinja2")
+
+
+def git_commit(repo: Path) -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "mia", "experiments",
+                         "tasks.py", "pyproject.toml"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "code_dirty": None}
+    return {"commit": commit or None, "code_dirty": dirty}
+
+
+def environment(device) -> dict:
+    import torch
+
+    from .train import available_cpus
+
+    versions = {"python": sys.version.split()[0]}
+    for p in PACKAGES:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            versions[p] = None
+    dev = {"torch_device": str(device), "platform": platform.platform(),
+           "processor": _cpu_model(), "cpu_vector_flags": _cpu_vector_flags(),
+           "cpu_count": os.cpu_count(),
+           "torch_threads": torch.get_num_threads(), "cpus_available": available_cpus()}
+    if device.type == "cuda":
+        dev["gpu"] = torch.cuda.get_device_name(device)
+    return {"packages": versions, "device": dev}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _cpu_vector_flags() -> list[str]:
+    """The CPU's vector instruction sets (avx*, amx*, fma): PyTorch picks float32 kernels by
+    them, so two CPUs with the same model name can round differently (README, the verdict)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return sorted(f for f in line.split(":", 1)[1].split()
+                              if f.startswith(("avx", "amx", "fma")))
+    except OSError:
+        pass
+    return []
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

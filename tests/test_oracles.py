@@ -1,0 +1,247 @@
+"""Known answers, computed by hand, for every number the metrics layer publishes.
+
+Each case is small enough to check on paper; the comments give the arithmetic. Members are
+the positive class; a loss below the threshold means "member".
+"""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mia import attacks, config, metrics, pipeline, report, scores
+
+# ---------------------------------------------------------------- one repeat: run_once
+# Attacker: members at losses 0.1-0.2, non-members at 0.8-0.9, so the two densities cross
+# somewhere in (0.3, 0.7); the evaluation losses avoid that interval, so every prediction
+# is known without knowing the exact threshold.
+ATTACKER_M = np.array([0.10, 0.12, 0.15, 0.18, 0.20])
+ATTACKER_N = np.array([0.80, 0.82, 0.85, 0.88, 0.90])
+EVAL_M = np.array([0.10, 0.20, 0.80, 0.25])   # predicted member, member, NOT, member
+EVAL_N = np.array([0.90, 0.15, 0.85, 0.95])   # predicted NOT, member, NOT, NOT
+
+
+@pytest.fixture(scope="module")
+def one_run():
+    return attacks.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
+                            EVAL_M, EVAL_N)
+
+
+def test_run_once_threshold_lies_between_the_classes(one_run):
+    assert 0.3 < one_run["threshold"] < 0.7
+
+
+def test_run_once_thresholded_metrics(one_run):
+    # TP = 3 (0.10, 0.20, 0.25), FN = 1 (0.80); FP = 1 (0.15), TN = 3.
+    assert one_run["confusion_matrix"] == [[3, 1], [1, 3]]
+    assert one_run["accuracy"] == 6 / 8
+    assert one_run["precision"] == 3 / 4 and one_run["recall"] == 3 / 4
+    assert one_run["f1"] == pytest.approx(3 / 4)
+
+
+def test_run_once_threshold_free_metrics(one_run):
+    """Losses in order: 0.10 M, 0.15 N, 0.20 M, 0.25 M, 0.80 M, 0.85 N, 0.90 N, 0.95 N.
+
+    AUC = P(member loss < non-member loss) over the 16 pairs: 0.10 beats 4, 0.20, 0.25 and
+    0.80 beat 3 each: 13/16. The best threshold admits the first five (TPR 1, FPR 1/4):
+    advantage 3/4, balanced accuracy 7/8, threshold halfway between 0.80 and 0.85. The ROC
+    starts (0, 0) -> (0, 1/4) -> (1/4, 1/4): at FPR 1% and 0.1%, TPR is 1/4."""
+    assert one_run["auc"] == 13 / 16
+    assert one_run["advantage"] == 3 / 4
+    assert one_run["best_accuracy"] == 7 / 8
+    assert one_run["best_threshold"] == pytest.approx(0.825)
+    assert one_run["tpr_at_1pct_fpr"] == 1 / 4 and one_run["tpr_at_0.1pct_fpr"] == 1 / 4
+
+
+def test_tpr_at_one_and_at_a_tenth_of_a_percent_differ_where_they_should():
+    """100 members, 1,000 non-members. Membership scores: 10 members at 10, one non-member at
+    9.5, four at 9, then 90 members at 0 and 995 non-members at -1. At FPR 0.1% (one false
+    positive) TPR is 10/100; at FPR 1% (ten) the four at 9 and all members fit: TPR 1."""
+    y = np.r_[np.ones(100, bool), np.zeros(1000, bool)]
+    s = np.r_[np.full(10, 10.0), np.zeros(90), 9.5, np.full(4, 9.0), np.full(995, -1.0)]
+    got = metrics.threshold_free(y, s)
+    assert got["tpr_at_0.1pct_fpr"] == pytest.approx(0.1)
+    assert got["tpr_at_1pct_fpr"] == pytest.approx(1.0)
+    assert got["auc"] == pytest.approx((10 * 1000 + 90 * 995) / (100 * 1000))
+
+
+# ---------------------------------------------------------------- aggregation over repeats
+RUNS = [
+    {"repeat": 0, "accuracy": 0.5, "confusion_matrix": [[5, 3], [0, 2]]},
+    {"repeat": 1, "accuracy": 0.7, "confusion_matrix": [[7, 1], [2, 4]]},
+    {"repeat": 2, "accuracy": 0.9, "confusion_matrix": [[6, 2], [1, 3]]},
+]
+
+
+def test_summary_is_mean_and_sample_std_over_every_repeat():
+    got = metrics.summarize_repeats(RUNS)
+    assert got["summary"]["accuracy"]["mean"] == pytest.approx(0.7)
+    assert got["summary"]["accuracy"]["std"] == pytest.approx(0.2)  # ddof = 1
+    assert set(got["summary"]) == {"accuracy"}  # integers (the repeat index) are not averaged
+
+
+def test_confusion_matrix_mean_and_row_normalisation():
+    """Mean counts [[6, 2], [1, 3]]; each row over its own sum (rows are the truth):
+    [[6/8, 2/8], [1/4, 3/4]]. Over columns it would be [[6/7, 2/5], [1/7, 3/5]]."""
+    got = metrics.summarize_repeats(RUNS)["confusion_matrix"]
+    assert got["mean_counts"] == [[6.0, 2.0], [1.0, 3.0]]
+    assert got["mean_normalized"] == [[0.75, 0.25], [0.25, 0.75]]
+
+
+# ---------------------------------------------------------------- the attack stage
+def _scores(n_m=400, n_n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    loss = np.r_[rng.exponential(0.5, n_m), rng.exponential(1.5, n_n)]
+    return {"cross_entropy": loss, "probability_loss": loss.copy(),
+            "normalized_probability_loss": 1 - np.exp(-loss),
+            "is_member": np.r_[np.ones(n_m, bool), np.zeros(n_n, bool)]}
+
+
+def _config(**attack):
+    return config.from_dict({"attack": {"sampling_percentages": [10, 50], "repeats": 3,
+                                        "kde_grid_points": 256, **attack}}, "oracle")
+
+
+def test_every_score_is_attacked_on_the_same_attacker_samples():
+    """Two scores with identical values must give identical results, repeat by repeat: each
+    (percentage, repeat) draws one sample for all scores."""
+    s = _scores()
+    got = pipeline.attack_stage(_config(), s, progress=False)["results"]
+    assert got["cross_entropy"] == got["probability_loss"]
+
+
+def test_attack_stage_cells_agree_with_run_once_on_the_drawn_split():
+    s = _scores()
+    cfg = _config()
+    got = pipeline.attack_stage(cfg, s, progress=False)["results"]["cross_entropy"]["10"]
+    m, n = s["cross_entropy"][s["is_member"]], s["cross_entropy"][~s["is_member"]]
+    for r in range(3):
+        split = attacks.sample_split(len(m), len(n), 10,
+                                     np.random.default_rng(attacks.split_seed(cfg.seed, 10, r)))
+        expected = attacks.run_once("kde_threshold", {"grid_points": 256}, m[split.attacker_members],
+                                    n[split.attacker_nonmembers], m[split.eval_members],
+                                    n[split.eval_nonmembers])
+        assert got["repeats"][r] == {"repeat": r, **expected}
+    assert got["n_attacker_members"] == 40 and got["n_attacker_nonmembers"] == 20
+    assert got["n_eval_per_class"] == 180  # all 180 remaining non-members, as many members
+    accuracies = [run["accuracy"] for run in got["repeats"]]
+    assert got["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    assert got["summary"]["accuracy"]["std"] == pytest.approx(np.std(accuracies, ddof=1))
+
+
+def test_all_samples_metrics_by_hand():
+    """All members vs all non-members, the run_once evaluation set as the whole data."""
+    s = {"cross_entropy": np.r_[EVAL_M, EVAL_N], "is_member": np.r_[np.ones(4, bool), np.zeros(4, bool)]}
+    got = pipeline.full_roc_stage(_config(scores=["cross_entropy"]), s)["cross_entropy"]
+    assert got["auc"] == 13 / 16 and got["advantage"] == 3 / 4 and got["best_accuracy"] == 7 / 8
+    assert got["best_threshold"] == pytest.approx(0.825)  # on the loss scale, like the repeats
+
+
+# ---------------------------------------------------------------- summary.csv and summary.md
+def _metrics_for_tables():
+    cell = {"sampling_percentage": 10, "n_attacker_members": 40, "n_attacker_nonmembers": 20,
+            "n_eval_per_class": 180,
+            "summary": {m: {"mean": 0.5 + i / 100, "std": i / 1000}
+                        for i, m in enumerate(report.SUMMARY_METRICS)}}
+    return {"experiment": "oracle", "description": "tables", "data_notes": "",
+            "target": {"train_accuracy": 0.9, "test_accuracy": 0.6,
+                       "reference": {"train_accuracy": 0.9284, "test_accuracy": 0.5152,
+                                     "source": "the original deck"}},
+            "attack": {"name": "kde_threshold", "repeats": 3, "results": {"cross_entropy": {"10": cell}}}}
+
+
+def test_summary_csv_and_markdown_values(tmp_path):
+    report.write_summary(_metrics_for_tables(), tmp_path)
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["score"] == "cross_entropy" and float(row["sampling_percentage"]) == 10
+    assert int(row["n_eval_per_class"]) == 180
+    for i, m in enumerate(report.SUMMARY_METRICS):
+        assert float(row[f"{m}_mean"]) == pytest.approx(0.5 + i / 100)
+        assert float(row[f"{m}_std"]) == pytest.approx(i / 1000)
+    md = (tmp_path / "summary.md").read_text()
+    # accuracy is SUMMARY_METRICS[0], f1 [3], auc [4], tpr_at_1pct_fpr [6], best_accuracy [8]
+    assert ("| cross_entropy | 10 | 0.5000 ± 0.0000 | 0.5300 ± 0.0030 | 0.5400 ± 0.0040 | "
+            "0.5600 ± 0.0060 | 0.5800 ± 0.0080 |") in md
+    assert "train accuracy 90.00%, test accuracy 60.00%" in md
+    assert "original study: 92.84% / 51.52%, the original deck" in md
+
+
+# ---------------------------------------------------------------- scores through the registry
+def test_registry_names_compute_their_own_formula():
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    got = scores.compute(list(scores.SCORES), torch.log(p), y)
+    np.testing.assert_allclose(got["cross_entropy"], [-np.log(0.7), -np.log(0.6)], rtol=1e-12)
+    np.testing.assert_allclose(got["probability_loss"], [0.3, 0.4], rtol=1e-12)
+    np.testing.assert_allclose(got["normalized_probability_loss"], [0.0, 0.0], atol=1e-12)
+
+
+# ---------------------------------------------------------------- the KDE threshold, branch by branch
+def _crossings_and_merit(attack, m, n):
+    """Independently: every sign change of f_m - f_n on the attack's grid, and the balanced
+    accuracy of each as a threshold on the attacker's sample."""
+    from scipy.stats import gaussian_kde
+    grid = attack.grid
+    diff = gaussian_kde(m)(grid) - gaussian_kde(n)(grid)
+    idx = np.nonzero(np.sign(diff[:-1]) != np.sign(diff[1:]))[0]
+    xs = grid[idx] - diff[idx] * (grid[idx + 1] - grid[idx]) / (diff[idx + 1] - diff[idx])
+    merit = [(np.mean(m < x) + np.mean(n >= x)) / 2 for x in xs]
+    return xs, np.array(merit)
+
+
+def test_several_crossings_between_the_modes_take_the_best_not_the_first_or_the_worst():
+    """Members: a tall peak at 0 and a bump at 2.5; non-members: a small bump at 1.2 and a
+    broad mode at 5. Between the modes (0 and 5) the densities cross three times, near 0.8,
+    1.9 and 3.1; on the attacker's own sample the last is the best (balanced accuracy 0.94)
+    and the middle one the worst (0.86)."""
+    m = np.r_[np.linspace(-0.3, 0.3, 300), np.linspace(2.2, 2.8, 60)]
+    n = np.r_[np.linspace(0.9, 1.5, 40), np.linspace(3.5, 6.5, 300)]
+    attack = attacks.KDEThreshold(grid_points=4096).fit(m, n)
+    xs, merit = _crossings_and_merit(attack, m, n)
+    between = (xs > 0) & (xs < 5)
+    assert between.sum() == 3
+    xs, merit = xs[between], merit[between]
+    assert attack.method == "kde_crossing_between_modes"
+    assert attack.threshold == pytest.approx(xs[np.argmax(merit)], abs=1e-9)
+    assert np.argmax(merit) != 0 and np.argmax(merit) != np.argmin(merit)
+
+
+def test_a_crossing_only_outside_the_modes():
+    """Members N(0, 1), non-members N(0.2, 3): their modes are close and the densities do not
+    cross between them; they cross twice outside, near -2.6 and +2.6, and the rule takes
+    the better one of those."""
+    rng = np.random.default_rng(3)
+    m, n = rng.normal(0, 1, 4000), rng.normal(0.2, 3, 4000)
+    attack = attacks.KDEThreshold(grid_points=4096).fit(m, n)
+    assert attack.method == "kde_crossing"
+    xs, merit = _crossings_and_merit(attack, m, n)
+    assert attack.threshold == pytest.approx(xs[np.argmax(merit)], abs=1e-9)
+
+
+def test_no_crossing_falls_back_to_the_best_observed_score(monkeypatch):
+    """With no crossing (forced here), every observed score is a candidate: members
+    [1, 2, 6], non-members [3, 4, 5]; "member iff score < 3" gets 2 of 3 members and all
+    non-members right (5/6), better than any other candidate."""
+    monkeypatch.setattr(attacks, "_crossings", lambda *a: np.array([]))
+    attack = attacks.KDEThreshold(grid_points=64).fit(np.array([1.0, 2.0, 6.0]),
+                                                       np.array([3.0, 4.0, 5.0]))
+    assert attack.method == "best_on_attacker_sample"
+    assert attack.threshold == 3.0
+
+
+def test_a_degenerate_sample_has_exactly_one_optimal_threshold():
+    """All members at 0, all non-members at 1: no density exists; of the candidates 0, 1 and
+    just above 1, only 1 separates the classes."""
+    attack = attacks.KDEThreshold().fit(np.zeros(10), np.ones(10))
+    assert attack.method == "best_on_attacker_sample"
+    assert attack.threshold == 1.0
+
+
+def test_result_json_has_no_unexpected_keys(one_run):
+    assert set(one_run) == {"threshold", "threshold_method", "accuracy", "precision", "recall",
+                            "f1", "confusion_matrix", "auc", "advantage", "tpr_at_1pct_fpr",
+                            "tpr_at_0.1pct_fpr", "best_threshold", "best_accuracy"}
+    json.dumps(one_run, allow_nan=False)
