@@ -178,3 +178,20 @@ def lock(c):
     c.run(f"{sys.executable} -m piptools compile {common} -o requirements.txt pyproject.toml")
     c.run(f"{sys.executable} -m piptools compile {common} --extra dev -o requirements-dev.txt "
           f"pyproject.toml")
+
+
+@task(help={"keep": "reuse mutants/ from an earlier run (only retest what changed)"})
+def mutate(c, keep=False):
+    """Mutation testing (mutmut) of the modules that compute published numbers: plants small
+    bugs in mia/metrics.py, attacks.py, scores.py and report.py, runs their tests against
+    each, and writes the score and every survivor to docs/mutation-testing.md."""
+    import time
+
+    from mia import mutation
+
+    if not keep and (ROOT / "mutants").exists():
+        shutil.rmtree(ROOT / "mutants")
+    t0 = time.perf_counter()
+    c.run(f"{Path(sys.executable).parent / 'mutmut'} run", warn=True, hide="stdout")
+    results = c.run(f"{Path(sys.executable).parent / 'mutmut'} results --all true", hide=True).stdout
+    print(f"wrote {mutation.write_report(ROOT, results, time.perf_counter() - t0)}")

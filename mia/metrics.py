@@ -25,7 +25,8 @@ LOW_FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
 
 def thresholded(is_member: np.ndarray, predicted_member: np.ndarray) -> dict:
     """accuracy, precision, recall, F1 and the 2x2 confusion matrix [[TN, FP], [FN, TP]]."""
-    y, p = is_member.astype(int), predicted_member.astype(int)
+    # (equivalent mutants: any numeric dtype gives sklearn the same 0/1 labels)
+    y, p = is_member.astype(int), predicted_member.astype(int)  # pragma: no mutate
     return {
         "accuracy": float(accuracy_score(y, p)),
         "precision": float(precision_score(y, p, zero_division=0)),
@@ -41,10 +42,12 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
     The highest TPR among ROC points with FPR <= target, or, where the segment to the next
     point crosses the target, the TPR on that segment (ties broken at random, see above).
     """
+    if not 0 <= target <= 1:
+        raise ValueError(f"an FPR target is a rate in [0, 1], got {target}")
     i = int(np.searchsorted(fpr, target, side="right")) - 1  # last point with fpr <= target
     if i < 0:
         return 0.0
-    if i + 1 >= len(fpr) or fpr[i] == target:
+    if fpr[i] == target:  # includes the last point: a ROC ends at FPR 1 and target <= 1
         return float(tpr[i])
     f0, f1, t0, t1 = fpr[i], fpr[i + 1], tpr[i], tpr[i + 1]
     return float(t0 + (t1 - t0) * (target - f0) / (f1 - f0))
@@ -57,12 +60,16 @@ def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
     ``best_accuracy`` is the balanced accuracy (TPR + 1 - FPR) / 2 there, which equals plain
     accuracy on a balanced set.
     """
-    y = is_member.astype(int)
-    fpr, tpr, thresholds = roc_curve(y, membership_score, drop_intermediate=False)
+    # Equivalent mutants, not mutated: the dtype of the 0/1 labels and of the counts (exact in
+    # float64 too); drop_intermediate (it drops only collinear points, which change neither
+    # the interpolation nor the first maximum); and the value of n_neg in fp (the merit stays
+    # proportional to TPR - FPR for any positive n_neg).
+    y = is_member.astype(int)  # pragma: no mutate
+    fpr, tpr, thresholds = roc_curve(y, membership_score, drop_intermediate=False)  # pragma: no mutate
     # TPR - FPR compared exactly, in counts (TP * N - FP * P is proportional to it), so equal
     # gaps tie exactly; argmax takes the first, the strictest threshold among equals.
-    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    tp, fp = np.rint(tpr * n_pos).astype(np.int64), np.rint(fpr * n_neg).astype(np.int64)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())  # pragma: no mutate
+    tp, fp = np.rint(tpr * n_pos).astype(np.int64), np.rint(fpr * n_neg).astype(np.int64)  # pragma: no mutate
     best = int(np.argmax(tp * n_neg - fp * n_pos))
     out = {"auc": float(roc_auc_score(y, membership_score)),
            "advantage": float(tpr[best] - fpr[best])}
@@ -80,7 +87,7 @@ def loss_metrics(is_member: np.ndarray, loss: np.ndarray) -> dict:
     (at least one float above the admitted loss); when the best is to admit nobody (no
     threshold beats chance), it is the smallest loss.
     """
-    loss = np.asarray(loss, dtype=float)
+    loss = np.asarray(loss, dtype=float)  # pragma: no mutate (losses are floats already)
     out = threshold_free(is_member, -loss)
     admitted = -out["best_threshold"]  # member iff loss <= admitted; -inf: nobody
     if admitted == -np.inf:
@@ -99,7 +106,7 @@ def summarize_repeats(runs: list[dict]) -> dict:
     [TNR, FPR].
     """
     scalar = [k for k, v in runs[0].items() if isinstance(v, float)]
-    mean_cm = np.array([r["confusion_matrix"] for r in runs], dtype=float).mean(axis=0)
+    mean_cm = np.array([r["confusion_matrix"] for r in runs], dtype=float).mean(axis=0)  # pragma: no mutate (a mean is float anyway)
     return {
         "summary": {k: mean_std([r[k] for r in runs]) for k in scalar},
         "confusion_matrix": {"mean_counts": mean_cm.tolist(),
@@ -109,5 +116,5 @@ def summarize_repeats(runs: list[dict]) -> dict:
 
 def mean_std(values: list[float]) -> dict:
     """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    a = np.asarray(values, dtype=float)
+    a = np.asarray(values, dtype=float)  # pragma: no mutate (the values are floats already)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}

@@ -75,3 +75,25 @@ def test_equal_balanced_accuracies_tie_exactly_not_by_float_rounding():
     members, nonmembers = np.array([3.0, 10.0]), np.array([1.0, 2.0, 4.0, 5.0, 6.0, 20.0])
     assert (1 / 2 + 4 / 6) / 2 < (2 / 2 + 1 / 6) / 2  # the rounding this test is about
     assert attacks.best_candidate(members, nonmembers, np.array([10.5, 3.5])) == 3.5
+
+
+def test_two_attacker_samples_per_class_are_enough_and_one_is_not():
+    assert attacks.attacker_counts(20, 20, 10) == (2, 2)
+    with pytest.raises(UserError, match="gives the attacker 1 samples"):
+        attacks.attacker_counts(20, 20, 5)
+
+
+def test_the_evaluation_set_is_as_large_as_the_smaller_remainder():
+    rng = np.random.default_rng(0)
+    split = attacks.sample_split(100, 1000, 10, rng)  # fewer members than non-members
+    assert len(split.eval_members) == len(split.eval_nonmembers) == 90
+    one = attacks.sample_split(3, 3, 66.67, rng)  # 2 known of each, 1 left to evaluate
+    assert len(one.eval_members) == len(one.eval_nonmembers) == 1
+    with pytest.raises(UserError, match="sampling percentage 99 leaves no samples to evaluate on"):
+        attacks.sample_split(2, 2, 99, rng)
+
+
+def test_split_seeds_are_pinned():
+    """The committed results were drawn from these seeds: (seed, round(1000 p), repeat)."""
+    assert attacks.split_seed(0, 16, 3) == [0, 16000, 3]
+    assert attacks.split_seed(5, 0.5, 0) == [5, 500, 0]

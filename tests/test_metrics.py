@@ -112,3 +112,22 @@ def test_best_threshold_is_the_strictest_of_equal_gaps():
     TPR - FPR = 0.5; the strictest (score >= 4) is chosen."""
     got = metrics.threshold_free(np.array([1, 0, 1, 0], bool), np.array([4.0, 3.0, 2.0, 1.0]))
     assert got["advantage"] == 0.5 and got["best_threshold"] == 4.0
+
+
+def test_undefined_precision_recall_f1_are_zero_without_warnings():
+    """No predicted members: precision (0/0) is 0; no members at all: recall (0/0) is 0."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        none_predicted = metrics.thresholded(np.array([1, 1, 0, 0], bool), np.zeros(4, bool))
+        no_members = metrics.thresholded(np.zeros(4, bool), np.zeros(4, bool))
+    assert none_predicted["precision"] == 0.0 and none_predicted["f1"] == 0.0
+    assert none_predicted["recall"] == 0.0
+    assert no_members["recall"] == 0.0 and no_members["f1"] == 0.0
+    assert no_members["confusion_matrix"] == [[4, 0], [0, 0]]  # always 2x2
+
+
+def test_an_fpr_target_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="got 1.5"):
+        metrics.tpr_at_fpr(np.array([0.0, 1.0]), np.array([0.0, 1.0]), 1.5)
+    assert metrics.tpr_at_fpr(np.array([0.0, 0.5, 1.0]), np.array([0.0, 1.0, 1.0]), 1.0) == 1.0

@@ -13,23 +13,26 @@ import torch
 from mia import attacks, config, metrics, pipeline, report, scores
 
 # ---------------------------------------------------------------- one repeat: run_once
-# Attacker: members at losses 0.1-0.2, non-members at 0.8-0.9, so the two densities cross
-# somewhere in (0.3, 0.7); the evaluation losses avoid that interval, so every prediction
+# Attacker: members at losses 0.1-0.2, non-members at 0.6-0.95, so the two densities cross
+# somewhere in (0.3, 0.6); the evaluation losses avoid that interval, so every prediction
 # is known without knowing the exact threshold.
 ATTACKER_M = np.array([0.10, 0.12, 0.15, 0.18, 0.20])
-ATTACKER_N = np.array([0.80, 0.82, 0.85, 0.88, 0.90])
+ATTACKER_N = np.array([0.60, 0.70, 0.80, 0.85, 0.95])
 EVAL_M = np.array([0.10, 0.20, 0.80, 0.25])   # predicted member, member, NOT, member
 EVAL_N = np.array([0.90, 0.15, 0.85, 0.95])   # predicted NOT, member, NOT, NOT
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: mutation testing attributes a module fixture to one test only
 def one_run():
     return attacks.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
                             EVAL_M, EVAL_N)
 
 
 def test_run_once_threshold_lies_between_the_classes(one_run):
-    assert 0.3 < one_run["threshold"] < 0.7
+    assert 0.3 < one_run["threshold"] < 0.6
+    # the options reach the attack: the threshold of a 512-point grid, not of the default
+    fit = attacks.KDEThreshold(grid_points=512).fit(ATTACKER_M, ATTACKER_N)
+    assert one_run["threshold"] == fit.threshold and one_run["threshold_method"] == fit.method
 
 
 def test_run_once_thresholded_metrics(one_run):
@@ -72,6 +75,12 @@ RUNS = [
     {"repeat": 1, "accuracy": 0.7, "confusion_matrix": [[7, 1], [2, 4]]},
     {"repeat": 2, "accuracy": 0.9, "confusion_matrix": [[6, 2], [1, 3]]},
 ]
+
+
+def test_a_single_repeat_has_std_zero():
+    got = metrics.summarize_repeats(RUNS[:1])
+    assert got["summary"]["accuracy"] == {"mean": 0.5, "std": 0.0}
+    assert got["confusion_matrix"]["mean_normalized"] == [[5 / 8, 3 / 8], [0.0, 1.0]]
 
 
 def test_summary_is_mean_and_sample_std_over_every_repeat():
@@ -157,16 +166,38 @@ def test_summary_csv_and_markdown_values(tmp_path):
     assert len(rows) == 1
     row = rows[0]
     assert row["score"] == "cross_entropy" and float(row["sampling_percentage"]) == 10
-    assert int(row["n_eval_per_class"]) == 180
+    assert (int(row["n_attacker_members"]), int(row["n_attacker_nonmembers"]),
+            int(row["n_eval_per_class"])) == (40, 20, 180)
     for i, m in enumerate(report.SUMMARY_METRICS):
         assert float(row[f"{m}_mean"]) == pytest.approx(0.5 + i / 100)
         assert float(row[f"{m}_std"]) == pytest.approx(i / 1000)
+    assert b"\r" not in (tmp_path / "summary.csv").read_bytes()  # one newline per row, on any OS
+    assert (tmp_path / "summary.md").read_text() == SUMMARY_MD
+
+
+# The whole table, as a reader sees it: accuracy is SUMMARY_METRICS[0], f1 [3], auc [4],
+# tpr_at_1pct_fpr [6], best_accuracy [8].
+SUMMARY_MD = """# oracle: tables
+
+Target: train accuracy 90.00%, test accuracy 60.00% (original study: 92.84% / 51.52%, the original deck).
+Data: exact CIFAR-10 pixels.
+
+Attack `kde_threshold`, members are the positive class, balanced evaluation, mean ± std over 3 repeats.
+`best_accuracy` is the best threshold's accuracy on the evaluation set (an oracle).
+
+| score | p (%) | accuracy | f1 | auc | tpr_at_1pct_fpr | best_accuracy |
+|---|---:|---:|---:|---:|---:|---:|
+| cross_entropy | 10 | 0.5000 ± 0.0000 | 0.5300 ± 0.0030 | 0.5400 ± 0.0040 | 0.5600 ± 0.0060 | 0.5800 ± 0.0080 |
+"""
+
+
+def test_summary_names_the_data_and_an_uncited_reference(tmp_path):
+    m = _metrics_for_tables()
+    m["data_notes"] = "LOSSY copy"
+    del m["target"]["reference"]["source"]
+    report.write_summary(m, tmp_path)
     md = (tmp_path / "summary.md").read_text()
-    # accuracy is SUMMARY_METRICS[0], f1 [3], auc [4], tpr_at_1pct_fpr [6], best_accuracy [8]
-    assert ("| cross_entropy | 10 | 0.5000 ± 0.0000 | 0.5300 ± 0.0030 | 0.5400 ± 0.0040 | "
-            "0.5600 ± 0.0060 | 0.5800 ± 0.0080 |") in md
-    assert "train accuracy 90.00%, test accuracy 60.00%" in md
-    assert "original study: 92.84% / 51.52%, the original deck" in md
+    assert "Data: LOSSY copy." in md and "51.52%, not cited)" in md
 
 
 # ---------------------------------------------------------------- scores through the registry
@@ -245,3 +276,26 @@ def test_result_json_has_no_unexpected_keys(one_run):
                             "f1", "confusion_matrix", "auc", "advantage", "tpr_at_1pct_fpr",
                             "tpr_at_0.1pct_fpr", "best_threshold", "best_accuracy"}
     json.dumps(one_run, allow_nan=False)
+
+
+# ---------------------------------------------------------------- the KDE threshold: details
+def test_the_grid_has_the_requested_points_and_a_failed_fit_no_densities():
+    m, n = np.r_[ATTACKER_M, 0.3], np.r_[ATTACKER_N, 0.7]
+    assert len(attacks.KDEThreshold(grid_points=100).fit(m, n).grid) == 100
+    degenerate = attacks.KDEThreshold().fit(np.zeros(5), np.ones(5))
+    assert degenerate.member_density is None and degenerate.nonmember_density is None
+
+
+def test_crossings_by_hand():
+    """grid 0..4, diff [1, 0, 0, -2, 1]: zeros at 1 and 2 (counted as they are), a sign change
+    between 3 and 4 at 3 + 2/3; the interval 0..1 ends on a zero, counted at 1, not twice."""
+    import warnings
+    grid, diff = np.arange(5.0), np.array([1.0, 0.0, 0.0, -2.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0/0 at the double zero must stay silent
+        got = attacks._crossings(grid, diff, 0, 4)
+    np.testing.assert_allclose(got, [1.0, 2.0, 3 + 2 / 3])
+    np.testing.assert_allclose(attacks._crossings(grid, diff, 2, 4), [2.0, 3 + 2 / 3])
+    # by default the whole grid, its first and last intervals included
+    np.testing.assert_allclose(attacks._crossings(grid, np.array([1.0, -1.0, -1.0, -1.0, 3.0])),
+                               [0.5, 3.25])
