@@ -25,7 +25,7 @@ from .config import AttackConfig, ExperimentConfig, TrainConfig
 from .data import CHANNEL_MEAN, CHANNEL_STD
 from .io import write_json, write_text
 from .many_models import VMAP_MIN_MODELS, train_many
-from .report import environment, now
+from .manifest import environment, now
 from .train import (CpuWorkers, Step, available_cpus, cpu_workers, epoch_permutation, init_model,
                     make_step, predict_logits, resolve_device, run_epoch, to_tensor)
 
@@ -548,7 +548,7 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
 def update_manifest(out: Path, report: dict) -> None:
     """results/bench/manifest.json: how each bench file in the folder was made."""
     from .io import read_json
-    from .report import git_commit
+    from .manifest import git_commit
 
     path = out.parent / "manifest.json"
     manifest = read_json(path) if path.exists() else {"description": __doc__.splitlines()[0],
