@@ -7,6 +7,7 @@ silently ignored).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from .errors import UserError
 from .io import sha256_json
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def from_dict(raw: dict[str, Any], name: str) -> ExperimentConfig:
             sections[key] = _build(_SECTIONS[key], value, key)
         elif key not in _TOP_KEYS:
             raise UserError(f"unknown key '{key}' in experiment '{name}'")
-    if not isinstance(raw.get("seed", 0), int):
+    if not isinstance(raw.get("seed", 0), int) or isinstance(raw.get("seed", 0), bool):
         raise UserError(f"seed must be an integer, got {raw['seed']!r}")
     config = ExperimentConfig(**raw, **sections)
     validate(config)
@@ -123,6 +125,10 @@ def validate(config: ExperimentConfig) -> None:
 
     if not config.name or not all(c.isalnum() or c in "-_" for c in config.name):
         raise UserError(f"experiment name must be letters, digits, '-' or '_', got {config.name!r}")
+    # Seeds feed numpy (non-negative) and torch (seed * 1,000,003 + epoch < 2**63): bound the
+    # range rather than change how seeds are derived, so that committed weights stay valid.
+    if not 0 <= config.seed <= MAX_SEED:
+        raise UserError(f"seed must be between 0 and {MAX_SEED}, got {config.seed}")
     if config.data.dataset != "cifar10":
         raise UserError(f"unknown dataset {config.data.dataset!r} (known: cifar10)")
     for key in ("max_train", "max_test"):
@@ -135,10 +141,10 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError(f"epochs must be > 0, got {t.epochs}")
     if t.batch_size <= 0:
         raise UserError(f"batch_size must be > 0, got {t.batch_size}")
-    if not t.learning_rate > 0:
-        raise UserError(f"learning_rate must be > 0, got {t.learning_rate}")
-    if t.weight_decay < 0:
-        raise UserError(f"weight_decay must be >= 0, got {t.weight_decay}")
+    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+        raise UserError(f"learning_rate must be a finite number > 0, got {t.learning_rate}")
+    if not (math.isfinite(t.weight_decay) and t.weight_decay >= 0):
+        raise UserError(f"weight_decay must be a finite number >= 0, got {t.weight_decay}")
     if not 1 <= t.cpu_shards <= t.batch_size:
         raise UserError(f"cpu_shards must be between 1 and batch_size ({t.batch_size}), "
                         f"got {t.cpu_shards}")
@@ -159,6 +165,10 @@ def validate(config: ExperimentConfig) -> None:
     for p in a.sampling_percentages:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 100:
             raise UserError(f"sampling percentage must be in (0, 100), got {p!r}")
+    repeated = sorted({p for p in a.sampling_percentages if a.sampling_percentages.count(p) > 1})
+    if repeated:
+        raise UserError(f"[attack] sampling_percentages lists {', '.join(f'{p:g}' for p in repeated)} "
+                        f"more than once: {list(a.sampling_percentages)}")
     if a.repeats <= 0:
         raise UserError(f"repeats must be > 0, got {a.repeats}")
     if a.kde_grid_points < 16:

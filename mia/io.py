@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; files get what the umask allows
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -33,6 +35,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any thread
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -71,18 +82,61 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-def replace_directory(staging: Path, final: Path) -> None:
+def replace_directory(staging: Path, final: Path, log=print) -> None:
     """Move a fully written ``staging`` directory onto ``final``.
 
     The old ``final`` is renamed aside first and removed only after the new one is in
-    place, so at every instant either the complete old or the complete new results exist.
+    place, so at every instant either the complete old or the complete new results exist
+    (a kill between the two renames is repaired by ``recover_swap`` at the next start). An
+    old folder that cannot be removed (read-only) is left aside under a unique name, with a
+    warning, so that it never blocks a later swap.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.with_name(f".{final.name}.old")
+    old = _old(final)
     if old.exists():
-        shutil.rmtree(old)
+        _remove_or_set_aside(old, log)
     if final.exists():
         os.replace(final, old)
+    _after_first_rename()
     os.replace(staging, final)
     if old.exists():
-        shutil.rmtree(old)
+        _remove_or_set_aside(old, log)
+
+
+def _old(final: Path) -> Path:
+    return final.with_name(f".{final.name}.old")
+
+
+def _after_first_rename() -> None:
+    """Test hook: the fault suite replaces this to kill a run between the swap's renames."""
+
+
+def _remove_or_set_aside(path: Path, log) -> None:
+    try:
+        shutil.rmtree(path)
+    except OSError as e:
+        aside = path.with_name(f"{path.name}-{os.getpid()}-{time.time_ns()}")
+        os.replace(path, aside)
+        log(f"warning: could not remove the previous results {path} ({e.strerror}); left them "
+            f"at {aside}")
+
+
+def recover_swap(final: Path, log=print) -> None:
+    """Finish or undo a swap that a killed run left half done (see ``replace_directory``).
+
+    ``final`` missing, ``.old`` present: if the staging folder is complete (its manifest is
+    written last), it is moved in; otherwise the old results are restored. A stray staging
+    folder is removed; a leftover ``.old`` beside a present ``final`` too.
+    """
+    old, staging = _old(final), final.with_name(f".{final.name}.staging")
+    if not final.exists() and old.exists():
+        if (staging / "manifest.json").is_file():
+            os.replace(staging, final)
+            log(f"recovered {final}: finished the swap an interrupted run left half done")
+        else:
+            os.replace(old, final)
+            log(f"recovered {final}: restored the previous results an interrupted run had moved aside")
+    if staging.exists():
+        shutil.rmtree(staging)
+    if old.exists():
+        _remove_or_set_aside(old, log)

@@ -12,9 +12,12 @@ module-level functions; keep them in modules that do not import torch (``attacks
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Callable, Iterable, Sequence
 
 
@@ -23,28 +26,48 @@ def process_map(fn: Callable, jobs: Iterable[Sequence], workers: int = 1,
     """``[fn(*job) for job in jobs]``, computed on ``workers`` processes (here, if 1).
 
     Results come back in the order of ``jobs``; ``on_done()`` is called once per finished
-    job (a progress bar's update). An exception in a job is raised here.
+    job (a progress bar's update). The first exception in a job is raised here, after the
+    jobs not yet started are cancelled and those running have finished: nothing of this
+    call still runs (or writes) once it has returned or raised.
     """
     jobs = [tuple(job) for job in jobs]
     if workers < 1:
         raise ValueError(f"need at least one worker, got {workers}")
-    if workers == 1 or len(jobs) <= 1:
-        results = (fn(*job) for job in jobs)
-    else:
-        results = _pool(workers).map(_call, [(fn, job) for job in jobs])
     out = []
-    for result in results:
-        out.append(result)
-        if on_done is not None:
-            on_done()
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            out.append(fn(*job))
+            if on_done is not None:
+                on_done()
+        return out
+    pool = _pool(workers)
+    futures = [pool.submit(fn, *job) for job in jobs]
+    try:
+        for future in futures:
+            out.append(future.result())
+            if on_done is not None:
+                on_done()
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        wait(futures)  # the running ones: let them finish before anyone cleans up after them
+        raise
     return out
-
-
-def _call(fn_and_job: tuple[Callable, tuple]):
-    fn, job = fn_and_job
-    return fn(*job)
 
 
 @functools.cache
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """Worker start-up: ask Linux to SIGKILL this worker when its parent dies (kill -9
+    included), so no worker outlives the run. Elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)

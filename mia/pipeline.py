@@ -10,9 +10,13 @@ The results directory is assembled in a staging folder and swapped in at the end
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
+import shlex
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +27,9 @@ from . import attacks, config as config_mod, data as data_mod, metrics as metric
 from . import manifest as manifest_mod, plots, report, scores as scores_mod, train as train_mod, verify
 from .config import ExperimentConfig
 from .errors import UserError
-from .io import (atomic_path, read_json, replace_directory, sha256_json, write_json, write_npz)
+from .io import (read_json, recover_swap, replace_directory, sha256_file, sha256_json, write_bytes,
+                 write_json, write_npz)
+from .locking import exclusive
 from .parallel import process_map
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,8 +70,15 @@ def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
                                      run_dir, progress=progress,
                                      log=lambda line: log(f"[{config.name}] train: {line}"))
     write_json(run_dir / "history.json", history)
-    with atomic_path(run_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    write_bytes(run_dir / "model.pt", model_bytes(model.state_dict()))
+
+
+def model_bytes(state_dict: dict) -> bytes:
+    """``torch.save`` of a state dict, byte-stable: saved to a buffer, the archive's inner
+    folder is always "archive" (saved to a file it is named after the temporary file)."""
+    buf = io.BytesIO()
+    torch.save(state_dict, buf)
+    return buf.getvalue()
 
 
 def load_model(config: ExperimentConfig, path: Path, device: torch.device) -> torch.nn.Module:
@@ -195,8 +208,18 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
 
     A model in ``reuse_root/<experiment>`` (default ``results_root``) with the same training
     hash seeds an empty cache. The attack fits and the figures run on ``workers`` processes;
-    nothing depends on how many.
+    nothing depends on how many. One run per experiment at a time: a second one, on the same
+    results or the same cache, is refused with the first one's pid and host (``locking``).
     """
+    with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
+            exclusive(cache_root / "runs" / f".{config.name}.lock", f"the cache of {config.name}"):
+        recover_swap(results_root / config.name, log)
+        return _run_experiment(config, dataset, results_root, cache_root, device, retrain,
+                               progress, log, workers, reuse_root)
+
+
+def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
+                    workers, reuse_root) -> Path:
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
     check_sizes(config, dataset)
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
@@ -207,11 +230,12 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _drop_corrupt_cache(config, run_dir, log)
     _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
-                             retrain, log)
+                             retrain, log, config)
     # Wall times of the stages that produced the cached outputs (seeded from the results'
     # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
-    timings = read_json(run_dir / "timings.json") if (run_dir / "timings.json").exists() else {}
+    timings = _read_json_or(run_dir / "timings.json", {}, log)
 
     def reused(stage: str) -> None:
         timings[stage] = dict(timings.get(stage, {"seconds": None}), reused=True)
@@ -225,7 +249,13 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
         with _timed(timings, "train"):
             train_stage(config, dataset, run_dir, device, progress, log)
-        timings["train"].update(device=str(device), **_engine(config, device))
+        # After a resume, this attempt's time is only part of the work: record the epochs'
+        # time over all attempts, and how many attempts there were.
+        state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
+        timings["train"].update(
+            device=str(device), attempts=int(state.get("attempts", 1)),
+            epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
+            **_engine(config, device))
         write_json(run_dir / "timings.json", timings)
 
     have = _npz_names(run_dir / "scores.npz")
@@ -261,46 +291,104 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        with _timed(timings, "plots"):
-            plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                     progress=progress, dataset=dataset, workers=workers)
-        timings["plots"]["workers"] = workers
-        with _timed(timings, "report"):
-            write_json(staging / "metrics.json", metrics)
-            report.write_summary(metrics, staging)
-            write_json(staging / "history.json", history)
-            shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
-            shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
-            write_json(staging / "config.json", config.to_dict())
-        manifest = {
-            "experiment": config.name, "started": started, "finished": manifest_mod.now(),
-            "command": " ".join(sys.argv),
-            "config": config.to_dict(), "config_hash": config.hash(),
-            "training_hash": train_hash, "seed": config.seed,
-            "git": git,
-            **manifest_mod.environment(device),
-            "data": dataset.source,
-            "wall_seconds": timings,
-        }
-        write_json(staging / "manifest.json", manifest)
-        if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
-            try:
-                verdict = verify.compare(final, staging)
-                manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
-                log(verdict.summary())
-            except Exception as e:  # an unreadable old result must not cost the new one
-                manifest["reproduction"] = {"compared_with": None,
-                                            "verdict": f"not compared: {type(e).__name__}: {e}"}
-                log(f"[{config.name}] not compared with the results it replaces: {e}")
-            write_json(staging / "manifest.json", manifest)
-        write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
-                                              if k in ("train", "scores")})
-        replace_directory(staging, final)
+        _write_results(config, dataset, scores, history, metrics, timings, staging, final,
+                       run_dir, train_hash, git, started, device, progress, workers, log)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:  # one line, not three chained tracebacks
+            raise UserError(f"no space left on device while writing {e.filename or staging}; "
+                            f"the previous results in {final} are intact") from None
+        raise
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     log(f"[{config.name}] wrote {final}")
     return final
+
+
+def _write_results(config, dataset, scores, history, metrics, timings, staging, final, run_dir,
+                   train_hash, git, started, device, progress, workers, log) -> None:
+    """Figures, tables and the manifest into ``staging``, then swapped in as ``final``."""
+    with _timed(timings, "plots"):
+        plots.experiment_figures(config, scores, history, metrics, staging / "figures",
+                                 progress=progress, dataset=dataset, workers=workers)
+    timings["plots"]["workers"] = workers
+    with _timed(timings, "report"):
+        write_json(staging / "metrics.json", metrics)
+        report.write_summary(metrics, staging)
+        write_json(staging / "history.json", history)
+        shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
+        shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
+        write_json(staging / "config.json", config.to_dict())
+    manifest = {
+        "experiment": config.name, "started": started, "finished": manifest_mod.now(),
+        "command": shlex.join(sys.argv),
+        "config": config.to_dict(), "config_hash": config.hash(),
+        "training_hash": train_hash, "seed": config.seed,
+        "git": git,
+        **manifest_mod.environment(device),
+        "data": dataset.source,
+        "wall_seconds": timings,
+        # sha256 of every artifact in this folder but the figures and this manifest
+        "files": {f: sha256_file(staging / f) for f in ARTIFACTS},
+    }
+    write_json(staging / "manifest.json", manifest)
+    if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
+        try:
+            verdict = verify.compare(final, staging)
+            manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
+            log(verdict.summary())
+        except Exception as e:  # an unreadable old result must not cost the new one
+            manifest["reproduction"] = {"compared_with": None,
+                                        "verdict": f"not compared: {type(e).__name__}: {e}"}
+            log(f"[{config.name}] not compared with the results it replaces: {e}")
+        write_json(staging / "manifest.json", manifest)
+    write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
+                                          if k in ("train", "scores")})
+    replace_directory(staging, final, log)
+
+
+ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
+             "summary.csv", "summary.md")
+
+
+def _read_json_or(path: Path, default, log):
+    """A cached JSON file, or ``default`` (with a warning) when it is missing or unreadable."""
+    if not path.exists():
+        return default
+    try:
+        return read_json(path)
+    except (ValueError, OSError) as e:
+        log(f"warning: unreadable cache file {path} ({type(e).__name__}); recomputing it")
+        path.unlink(missing_ok=True)
+        return default
+
+
+def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log) -> None:
+    """Verify the cached stage outputs before reusing any: a model that does not load, or a
+    history or scores file that does not parse, is removed with a warning, so that its stage
+    runs again (or is seeded again from the results)."""
+    def drop(names, why):
+        log(f"warning: {why}; recomputing: removed {', '.join(names)} from {run_dir}")
+        for n in names:
+            (run_dir / n).unlink(missing_ok=True)
+    trained = ("model.pt", "history.json", "scores.npz", "target.json")
+    if (run_dir / "model.pt").exists():
+        try:
+            load_model(config, run_dir / "model.pt", torch.device("cpu"))
+        except UserError:
+            return drop(trained, f"corrupt cached model {run_dir / 'model.pt'}")
+    if (run_dir / "history.json").exists():
+        try:
+            read_json(run_dir / "history.json")
+        except (ValueError, OSError):
+            return drop(trained, f"corrupt cached history {run_dir / 'history.json'}")
+    for name in ("scores.npz", "target.json"):
+        path = run_dir / name
+        if path.exists():
+            try:
+                load_scores(path) if name.endswith(".npz") else read_json(path)
+            except Exception:  # BadZipFile, ValueError, OSError, ...
+                return drop(("scores.npz", "target.json"), f"corrupt cached {path}")
 
 
 def _commit_of(results: Path) -> str | None:
@@ -332,8 +420,10 @@ def closing_summary(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log) -> None:
-    """A fresh checkout has results/ but no cache: reuse its model if the training hash matches."""
+def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log,
+                             config: ExperimentConfig) -> None:
+    """A fresh checkout has results/ but no cache: reuse its model if the training hash matches
+    (and the model loads: a corrupt one is named, with what to do)."""
     if retrain or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
         return
     try:
@@ -345,11 +435,29 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     for name in ("model.pt", "history.json"):
         if not (final / name).exists():
             return
+    load_model(config, final / "model.pt", torch.device("cpu"))  # a corrupt one: one line naming it
+    try:
+        read_json(final / "history.json")
+    except ValueError as e:
+        raise UserError(f"corrupt {final / 'history.json'} ({e}); restore it or run with --retrain"
+                        ) from None
     shutil.copyfile(final / "history.json", run_dir / "history.json")
     shutil.copyfile(final / "model.pt", run_dir / "model.pt")
     write_json(run_dir / "timings.json", {k: v for k, v in manifest.get("wall_seconds", {}).items()
                                           if k == "train"})
     log(f"[{final.name}] found a model with the same training hash in {final}")
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work if ``folder`` cannot hold results (a file, or not writable)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a folder: give another --results-dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror})") from None
 
 
 def _engine(config: ExperimentConfig, device: torch.device) -> dict:
@@ -374,6 +482,9 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     """
     if threads is not None and threads < 1:
         raise UserError(f"threads must be >= 1, got {threads}")
+    if threads is not None and threads > train_mod.available_cpus():
+        log(f"warning: --threads {threads} starts {threads} worker processes (about 200 MB "
+            f"each) on {train_mod.available_cpus()} available cores; more cannot run faster")
     names = names or config_mod.available(experiments_dir)
     if not names:
         raise UserError(f"no experiments in {experiments_dir}")
@@ -382,6 +493,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         configs = [config_mod.quick(c) for c in configs]
     if results_root is None:
         results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
+    for root in (results_root, cache_root):
+        check_writable(root)
     dev = train_mod.resolve_device(device)
     if dev.type == "cpu":
         workers = train_mod.configure_cpu(threads)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import signal
 import threading
@@ -381,7 +382,7 @@ def train(
         cuda_graph = device.type == "cuda"
     model, optimizer = init_model(cfg, seed, device, capturable=cuda_graph)
     history: list[dict] = []
-    start = 0
+    start, attempts = 0, 1
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
@@ -390,6 +391,7 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
             history, start = list(state["history"]), int(state["epoch"])
+            attempts = int(state.get("attempts", 1)) + 1
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise UserError(f"corrupt checkpoint {ckpt_path} ({type(e).__name__}); delete it or "
                             f"run with --retrain") from None
@@ -406,6 +408,10 @@ def train(
                                       cfg.batch_size,
                                       (lambda b, e=epoch: _fault("batch", e, b)) if FAULT_AT else None)
         test_loss, test_acc = evaluate(model, x_test, y_test)
+        if not math.isfinite(float(loss_sum)):
+            raise UserError(f"training diverged at epoch {epoch}: the training loss is "
+                            f"{float(loss_sum) / n} (learning_rate {cfg.learning_rate}); nothing "
+                            f"was written past the last checkpoint")
         history.append({
             "epoch": epoch,
             "train_loss": float(loss_sum) / n,
@@ -418,7 +424,8 @@ def train(
             with atomic_path(ckpt_path) as tmp:
                 torch.save({"epoch": epoch, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(),
-                            "torch_rng": torch.get_rng_state(), "history": history}, tmp)
+                            "torch_rng": torch.get_rng_state(), "history": history,
+                            "attempts": attempts}, tmp)
                 _fault("checkpoint", epoch)
         bar.update(1)
         bar.set_postfix(train_acc=f"{history[-1]['train_acc']:.3f}", test_acc=f"{test_acc:.3f}")

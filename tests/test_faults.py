@@ -1,0 +1,304 @@
+"""The fault suite: bad input and faults never corrupt or mix results, and say so in one line.
+
+Faults are injected deterministically (CI runs as root, so permissions cannot be used, and
+kill timing is a race): a monkeypatched step, the ``MIA_FAULT_AT`` hook of ``mia.train``
+(``test_resume.py``), or a process killed at a known point. One tiny trained workspace is
+shared where a test only needs finished results.
+"""
+import json
+import os
+import signal
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import TINY_EXPERIMENT, invoke, write_experiment
+from mia import config, io, locking, pipeline, train
+from mia.errors import UserError
+
+
+def one_line_error(proc, *fragments):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ")
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def ws(tmp_path, tiny_npz):
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "tiny", TINY_EXPERIMENT)
+    return {"exp": exp, "results": tmp_path / "results", "cache": tmp_path / "cache",
+            "data": tiny_npz, "tmp": tmp_path}
+
+
+def run(ws, logs=None, **kw):
+    return pipeline.run(["tiny"], data_dir=str(ws["data"]), device="cpu", quick=False,
+                        results_root=ws["results"], cache_root=ws["cache"], progress=False,
+                        experiments_dir=ws["exp"], log=(logs.append if logs is not None else
+                                                        lambda *_: None), **kw)
+
+
+def cli(ws, *extra):
+    return invoke("experiments", "--no-progress", "--experiments-dir", str(ws["exp"]),
+                  "--results-dir", str(ws["results"]), "--data-dir", str(ws["data"]), *extra,
+                  env={"MIA_CACHE_DIR": str(ws["cache"])})
+
+
+def run_dir(ws):
+    return next((ws["cache"] / "runs").glob("tiny-*"))
+
+
+# ---------------------------------------------------------------- silent corruption or mixing
+def test_a_corrupt_cached_model_is_recomputed_never_copied(ws):
+    """Empty the cached model while its scores are cached: the run warns, trains again, and
+    the results hold a model that loads, with its checksum in the manifest."""
+    run(ws)
+    (run_dir(ws) / "model.pt").write_bytes(b"")
+    shutil.rmtree(ws["results"] / "tiny")  # no results model to seed from either
+    logs = []
+    run(ws, logs)
+    assert any("corrupt cached model" in line for line in logs)
+    assert any("train: 2 epochs" in line for line in logs)
+    model = ws["results"] / "tiny" / "model.pt"
+    assert model.stat().st_size > 1000
+    manifest = json.loads((ws["results"] / "tiny" / "manifest.json").read_text())
+    assert manifest["files"]["model.pt"] == io.sha256_file(model)
+    for name, digest in manifest["files"].items():
+        assert io.sha256_file(ws["results"] / "tiny" / name) == digest
+
+
+def test_a_second_run_on_the_same_experiment_is_refused_naming_the_first(ws):
+    with locking.exclusive(ws["results"] / ".tiny.lock", "results/tiny"):
+        proc = cli(ws)
+    line = one_line_error(proc, "in use by another run", f"pid {os.getpid()}")
+    assert "wait for it to finish" in line
+    assert not (ws["results"] / "tiny").exists()
+
+
+def test_a_lock_dies_with_its_holder(tmp_path):
+    """kill -9 of the holder frees the lock at once: no stale lock can block a later run."""
+    lock = tmp_path / ".x.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from mia import locking\n"
+        f"with locking.exclusive(Path({str(lock)!r}), 'x'):\n"
+        "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError, match="in use by another run"):
+        with locking.exclusive(lock, "x"):
+            pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    with locking.exclusive(lock, "x"):
+        pass
+
+
+def test_duplicate_sampling_percentages_are_refused(ws):
+    path = ws["exp"] / "tiny.toml"
+    path.write_text(path.read_text().replace("[10, 50]", "[10, 10]"))
+    one_line_error(cli(ws), "sampling_percentages lists 10 more than once", "[10, 10]")
+
+
+# ---------------------------------------------------------------- the results folder swap
+def test_a_kill_between_the_renames_of_the_swap_is_finished_at_the_next_start(ws):
+    """SIGKILL right after the old results are renamed aside, before the new ones move in
+    (a real kill: no cleanup runs). The next start finishes the swap."""
+    run(ws)
+    before = (ws["results"] / "tiny" / "metrics.json").read_bytes()
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from mia import io, pipeline\n"
+        "io._after_first_rename = lambda: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"pipeline.run(['tiny'], data_dir={str(ws['data'])!r}, device='cpu', quick=False,\n"
+        f"             results_root=Path({str(ws['results'])!r}), cache_root=Path({str(ws['cache'])!r}),\n"
+        f"             progress=False, experiments_dir=Path({str(ws['exp'])!r}), threads=1,\n"
+        "             log=lambda *_: None)\n")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (ws["results"] / "tiny").exists() and (ws["results"] / ".tiny.old").exists()
+    assert (ws["results"] / ".tiny.staging" / "manifest.json").exists()
+    logs = []
+    run(ws, logs)  # the next start recovers, then runs as usual
+    assert any("finished the swap" in line for line in logs)
+    assert (ws["results"] / "tiny" / "metrics.json").read_bytes() == before  # same config, same numbers
+    assert sorted(p.name for p in ws["results"].iterdir() if p.suffix != ".lock") == ["tiny"]
+
+
+def test_an_incomplete_swap_restores_the_previous_results(tmp_path):
+    final = tmp_path / "tiny"
+    (tmp_path / ".tiny.old").mkdir()
+    (tmp_path / ".tiny.old" / "metrics.json").write_text("old")
+    (tmp_path / ".tiny.staging").mkdir()  # no manifest: the new results never completed
+    logs = []
+    io.recover_swap(final, logs.append)
+    assert (final / "metrics.json").read_text() == "old" and "restored" in logs[0]
+    assert not (tmp_path / ".tiny.staging").exists() and not (tmp_path / ".tiny.old").exists()
+
+
+def test_old_results_that_cannot_be_removed_are_set_aside(tmp_path, monkeypatch):
+    """A read-only old folder (simulated: CI runs as root) neither fails the swap nor blocks
+    the next one."""
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *a, **k):
+        if str(path).endswith(".old"):
+            raise PermissionError(13, "Permission denied")
+        return real_rmtree(path, *a, **k)
+    monkeypatch.setattr(io.shutil, "rmtree", rmtree)
+    final = tmp_path / "exp"
+    for i in range(2):
+        staging = tmp_path / ".exp.staging"
+        staging.mkdir()
+        (staging / "n").write_text(str(i))
+        logs = []
+        io.replace_directory(staging, final, logs.append)
+        assert (final / "n").read_text() == str(i)
+    assert any("could not remove the previous results" in line for line in logs)
+    assert not (tmp_path / ".exp.old").exists()
+
+
+def test_worker_processes_die_with_their_parent(tmp_path):
+    script = (
+        "import os, time\n"
+        "from mia import parallel\n"
+        "print(' '.join(str(p) for p in parallel.process_map(os.getpid, [()] * 8, 2)), flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workers = {int(p) for p in parent.stdout.readline().split()}
+    assert workers and parent.pid not in workers
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") and
+                                         "Z" not in open(f"/proc/{p}/stat").read().split()[2]
+                                         for p in workers):
+        time.sleep(0.2)
+    alive = [p for p in workers if os.path.exists(f"/proc/{p}")
+             and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    assert not alive
+
+
+# ---------------------------------------------------------------- a line, not a traceback
+@pytest.mark.parametrize("replace, fragments", [
+    (("seed = 3", "seed = -1"), ("seed must be between 0 and 4294967295, got -1",)),
+    (("seed = 3", f"seed = {2**63 - 1}"), ("seed must be between 0", str(2**63 - 1))),
+    (("epochs = 2", "epochs = 2\nweight_decay = nan"), ("weight_decay must be a finite number", "nan")),
+    (("epochs = 2", "epochs = 2\nlearning_rate = inf"), ("learning_rate must be a finite number", "inf")),
+])
+def test_bad_numbers_are_refused_before_any_work(ws, replace, fragments):
+    path = ws["exp"] / "tiny.toml"
+    path.write_text(path.read_text().replace(*replace))
+    one_line_error(cli(ws), *fragments)
+    assert not ws["cache"].exists() or not any((ws["cache"] / "runs").glob("tiny-*"))
+
+
+def test_training_that_diverges_stops_naming_the_epoch(tmp_path):
+    import torch
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(96, 3, 32, 32, generator=g) * 1e6, torch.randint(0, 10, (96,), generator=g)
+    with pytest.raises(UserError, match="training diverged at epoch 1"):
+        train.train(config.TrainConfig(epochs=3, batch_size=32, learning_rate=1e30), 0,
+                    x[:64], y[:64], x[64:], y[64:], tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("name, garbage, recomputed", [
+    ("scores.npz", b"PK\x03\x04 not a zip", "scores: 3 scores"),
+    ("timings.json", b"{not json", "unreadable cache file"),
+    ("history.json", b"[{", "train: 2 epochs"),
+])
+def test_a_corrupt_cache_file_is_recomputed_with_a_warning(ws, name, garbage, recomputed):
+    run(ws)
+    shutil.rmtree(ws["results"] / "tiny")  # so the history cannot be re-seeded from the results
+    (run_dir(ws) / name).write_bytes(garbage)
+    logs = []
+    run(ws, logs)
+    text = "\n".join(logs)
+    assert "warning:" in text and recomputed in text
+    json.loads((ws["results"] / "tiny" / "metrics.json").read_text())
+
+
+def test_a_corrupt_results_model_in_a_fresh_clone_is_named(ws):
+    run(ws)
+    shutil.rmtree(ws["cache"])  # a fresh clone: results, no cache
+    (ws["results"] / "tiny" / "model.pt").write_bytes(b"\x00" * 10)
+    line = one_line_error(cli(ws), "corrupt model file", str(ws["results"] / "tiny" / "model.pt"))
+    assert "--retrain" in line
+
+
+@pytest.mark.parametrize("kind", ["file", "under_a_file"])
+def test_a_results_dir_that_cannot_hold_results_fails_before_training(ws, kind):
+    blocker = ws["tmp"] / "a-file"
+    blocker.write_text("not a folder")
+    ws["results"] = blocker if kind == "file" else blocker / "results"
+    one_line_error(cli(ws), str(blocker))
+    assert not (ws["cache"] / "runs").exists()
+
+
+# ---------------------------------------------------------------- smaller
+def test_result_files_respect_the_umask(ws):
+    old = os.umask(0o022)
+    try:
+        run(ws)
+    finally:
+        os.umask(old)
+    for name in ("metrics.json", "model.pt", "manifest.json"):
+        assert (ws["results"] / "tiny" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_model_bytes_are_stable_between_identical_runs(ws, tmp_path):
+    run(ws)
+    first = (ws["results"] / "tiny" / "model.pt").read_bytes()
+    shutil.rmtree(ws["cache"])
+    shutil.rmtree(ws["results"])
+    run(ws)
+    assert (ws["results"] / "tiny" / "model.pt").read_bytes() == first
+
+
+def test_the_manifest_command_can_be_pasted_back(ws, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["invoke", "experiments", "--data-dir", "my data/x.npz"])
+    run(ws)
+    manifest = json.loads((ws["results"] / "tiny" / "manifest.json").read_text())
+    assert manifest["command"] == "invoke experiments --data-dir 'my data/x.npz'"
+    assert manifest["wall_seconds"]["train"]["attempts"] == 1
+    assert manifest["wall_seconds"]["train"]["epochs_seconds_all_attempts"] > 0
+    with np.load(ws["results"] / "tiny" / "scores.npz") as f:
+        assert len(f["is_member"]) == 800
+
+
+# ---------------------------------------------------------------- disk full
+def test_disk_full_while_writing_results_is_one_line_and_loses_nothing(ws, monkeypatch):
+    import errno
+
+    from mia import plots
+    run(ws)
+    before = (ws["results"] / "tiny" / "metrics.json").read_bytes()
+    calls = []
+    real_save = plots.save
+
+    def save(fig, path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".png")
+        real_save(fig, path)
+    monkeypatch.setattr(plots, "save", save)
+    with pytest.raises(UserError, match="no space left on device while writing .*intact"):
+        run(ws, threads=1)  # one process: the patched save is the one that runs
+    assert (ws["results"] / "tiny" / "metrics.json").read_bytes() == before
+    assert sorted(p.name for p in ws["results"].iterdir() if p.suffix != ".lock") == ["tiny"]
+
+
+def test_the_first_failing_job_stops_the_pool():
+    """One failing job among thirty half-second ones on two workers: the call raises as soon
+    as the failure is known and the running jobs end, not after all thirty (7.5 s)."""
+    from mia import parallel
+    t0 = time.perf_counter()
+    with pytest.raises(TypeError):
+        parallel.process_map(time.sleep, [("not a number",)] + [(0.5,)] * 30, 2)
+    assert time.perf_counter() - t0 < 4
