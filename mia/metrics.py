@@ -21,6 +21,9 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precisi
 # Row/column order of every confusion matrix we write: sklearn's [negative, positive].
 CONFUSION_LABELS = ("non-member", "member")
 LOW_FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
+# TPR at an FPR target f is reported only when at least 1/f non-members are evaluated (one
+# false positive is then at most f); below that it is null, and ``unresolved`` says why.
+
 
 
 def thresholded(is_member: np.ndarray, predicted_member: np.ndarray) -> dict:
@@ -73,7 +76,13 @@ def threshold_free(is_member: np.ndarray, membership_score: np.ndarray) -> dict:
     best = int(np.argmax(tp * n_neg - fp * n_pos))
     out = {"auc": float(roc_auc_score(y, membership_score)),
            "advantage": float(tpr[best] - fpr[best])}
-    out.update({k: tpr_at_fpr(fpr, tpr, v) for k, v in LOW_FPRS.items()})
+    for k, target in LOW_FPRS.items():
+        if n_neg * target >= 1:
+            out[k] = tpr_at_fpr(fpr, tpr, target)
+        else:
+            out[k] = None
+            out.setdefault("unresolved", {})[k] = (
+                f"needs at least {round(1 / target):,} non-members, the evaluation has {n_neg:,}")
     out["best_threshold"] = float(thresholds[best])
     out["best_accuracy"] = float((tpr[best] + 1 - fpr[best]) / 2)
     return out
@@ -105,7 +114,7 @@ def summarize_repeats(runs: list[dict]) -> dict:
     (non-member, member), so the member row reads [FNR, TPR] and the non-member row
     [TNR, FPR].
     """
-    scalar = [k for k, v in runs[0].items() if isinstance(v, float)]
+    scalar = [k for k, v in runs[0].items() if isinstance(v, float) or v is None and k in LOW_FPRS]
     mean_cm = np.array([r["confusion_matrix"] for r in runs], dtype=float).mean(axis=0)  # pragma: no mutate (a mean is float anyway)
     return {
         "summary": {k: mean_std([r[k] for r in runs]) for k in scalar},
@@ -114,7 +123,10 @@ def summarize_repeats(runs: list[dict]) -> dict:
     }
 
 
-def mean_std(values: list[float]) -> dict:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+def mean_std(values: list[float | None]) -> dict:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value); both null when a
+    value is (an unresolved metric)."""
+    if any(v is None for v in values):
+        return {"mean": None, "std": None}
     a = np.asarray(values, dtype=float)  # pragma: no mutate (the values are floats already)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}

@@ -191,13 +191,20 @@ def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> d
 
 
 # ---------------------------------------------------------------- the experiment
+MIN_EVAL_PER_CLASS = 10  # below this an accuracy moves in steps of 5 points or more
+
+
 def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
-    """Fail before any work if a sampling percentage cannot be drawn from this data."""
+    """Fail before any work if a sampling percentage cannot be drawn from this data, or leaves
+    fewer than MIN_EVAL_PER_CLASS members or non-members to evaluate on."""
     n_m, n_n = len(dataset.y_train), len(dataset.y_test)
     for p in config.attack.sampling_percentages:
-        attacks.attacker_counts(n_m, n_n, p)
-        if n_n - round(n_n * p / 100) < 1:
-            raise UserError(f"sampling percentage {p:g} leaves no non-members to evaluate on")
+        k_m, k_n = attacks.attacker_counts(n_m, n_n, p)
+        n_eval = min(n_m - k_m, n_n - k_n)
+        if n_eval < MIN_EVAL_PER_CLASS:
+            raise UserError(f"sampling percentage {p:g} leaves {n_eval} samples per class to "
+                            f"evaluate on ({n_m} members, {n_n} non-members); need at least "
+                            f"{MIN_EVAL_PER_CLASS}")
 
 
 def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_root: Path,

@@ -234,8 +234,10 @@ def metrics_vs_percentage(metrics: dict, out: Path) -> None:
     for ax, (key, label) in zip(axes.flat, panels):
         for score, by_p in results.items():
             ps = [r["sampling_percentage"] for r in by_p.values()]
-            ax.errorbar(ps, [r["summary"][key]["mean"] for r in by_p.values()],
-                        yerr=[r["summary"][key]["std"] for r in by_p.values()],
+            mean = [r["summary"][key]["mean"] for r in by_p.values()]
+            std = [r["summary"][key]["std"] for r in by_p.values()]
+            ax.errorbar(ps, [np.nan if m is None else m for m in mean],  # unresolved: not drawn
+                        yerr=[np.nan if s is None else s for s in std],
                         marker="o", ms=4, capsize=3, label=pretty(score))
         _percentage_axis(ax, ps)
         ax.set_title(label)

@@ -54,6 +54,7 @@ def write_summary(metrics: dict, directory: Path) -> None:
         "|---|---:|" + "---:|" * len(MARKDOWN_METRICS),
     ]
     for r in rows:
-        cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in MARKDOWN_METRICS]
+        cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" if r[f"{m}_mean"] is not None
+                 else "n/a (too few non-members)" for m in MARKDOWN_METRICS]
         lines.append(f"| {r['score']} | {r['sampling_percentage']:g} | " + " | ".join(cells) + " |")
     write_text(directory / "summary.md", "\n".join(lines) + "\n")

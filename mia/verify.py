@@ -137,7 +137,9 @@ def _denominators(cm, n: int) -> dict:
 def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float, std: bool = False) -> None:
     """One metric value; ``n`` = the sample count its steps are measured in."""
     scale = 2 if std else 1
-    if key == "auc":
+    if ref is None or cand is None:  # an unresolved metric: both must be unresolved
+        v.exact(name, ref, cand)
+    elif key == "auc":
         v.record(name, ref, cand, scale * AUC_TOL)
     elif key in STEP_METRICS:
         v.record(name, ref, cand, scale * STEP_SAMPLES / n, f"= {STEP_SAMPLES} samples of {n:,.0f}")

@@ -302,3 +302,24 @@ def test_the_first_failing_job_stops_the_pool():
     with pytest.raises(TypeError):
         parallel.process_map(time.sleep, [("not a number",)] + [(0.5,)] * 30, 2)
     assert time.perf_counter() - t0 < 4
+
+
+# ---------------------------------------------------------------- sample sizes
+def test_sizes_that_leave_too_few_samples_to_evaluate_are_refused(ws):
+    path = ws["exp"] / "tiny.toml"
+    path.write_text(path.read_text().replace("[10, 50]", "[50]")
+                    + "[data]\nmax_train = 3\nmax_test = 3\n")
+    one_line_error(cli(ws), "leaves 1 samples per class to evaluate on", "need at least 10")
+
+
+def test_tpr_at_an_fpr_the_evaluation_cannot_resolve_is_null_with_the_reason():
+    """500 non-members resolve 1% FPR (5 false positives) but not 0.1% (half of one)."""
+    from mia import metrics
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(500, bool), np.zeros(500, bool)]
+    got = metrics.threshold_free(y, rng.normal(size=1000) + y)
+    assert got["tpr_at_1pct_fpr"] is not None and got["tpr_at_0.1pct_fpr"] is None
+    assert got["unresolved"] == {"tpr_at_0.1pct_fpr":
+                                 "needs at least 1,000 non-members, the evaluation has 500"}
+    assert metrics.mean_std([None, 0.5]) == {"mean": None, "std": None}
+    json.dumps(got, allow_nan=False)

@@ -41,7 +41,7 @@ def test_members_are_the_positive_class():
     got = metrics.threshold_free(is_member, -loss)
     assert got["auc"] == 1.0
     assert got["advantage"] == 1.0
-    assert got["tpr_at_0.1pct_fpr"] == 1.0
+    assert got["tpr_at_0.1pct_fpr"] is None  # 50 non-members cannot resolve 0.1%
     cm = metrics.thresholded(is_member, loss < 1.5)
     assert cm["precision"] == cm["recall"] == 1.0
     assert cm["confusion_matrix"] == [[50, 0], [0, 50]]
@@ -66,7 +66,10 @@ def test_tied_scores_count_as_broken_at_random_in_tpr_at_fpr():
     s = np.r_[1.0, 1.0, 0.5, 0.5, np.ones(50), np.zeros(50)]
     got = metrics.threshold_free(y, s)
     assert got["tpr_at_1pct_fpr"] == pytest.approx(0.01)
-    assert got["tpr_at_0.1pct_fpr"] == pytest.approx(0.001)
+    assert got["tpr_at_0.1pct_fpr"] is None  # 100 non-members do not resolve 0.1%
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    assert metrics.tpr_at_fpr(fpr, tpr, 0.001) == pytest.approx(0.001)
     assert got["auc"] == pytest.approx(sk.roc_auc_score(y, s))
 
 
@@ -75,7 +78,9 @@ def test_tpr_at_fpr_without_ties_is_the_step_value():
     s = np.r_[5.0, 4.0, -1.0, 4.5, np.linspace(-3, 3, 199)]
     got = metrics.threshold_free(y, s)
     assert got["tpr_at_1pct_fpr"] == pytest.approx(2 / 3)  # FPR 0.5% after the 2nd member
-    assert got["tpr_at_0.1pct_fpr"] == pytest.approx(1 / 3)
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    assert metrics.tpr_at_fpr(fpr, tpr, 0.001) == pytest.approx(1 / 3)
 
 
 def test_loss_metrics_threshold_is_on_the_loss_scale():

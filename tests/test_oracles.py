@@ -48,13 +48,16 @@ def test_run_once_threshold_free_metrics(one_run):
 
     AUC = P(member loss < non-member loss) over the 16 pairs: 0.10 beats 4, 0.20, 0.25 and
     0.80 beat 3 each: 13/16. The best threshold admits the first five (TPR 1, FPR 1/4):
-    advantage 3/4, balanced accuracy 7/8, threshold halfway between 0.80 and 0.85. The ROC
-    starts (0, 0) -> (0, 1/4) -> (1/4, 1/4): at FPR 1% and 0.1%, TPR is 1/4."""
+    advantage 3/4, balanced accuracy 7/8, threshold halfway between 0.80 and 0.85. Four
+    non-members cannot resolve an FPR of 1% (one false positive is already 25%): TPR there
+    is null, with the reason."""
     assert one_run["auc"] == 13 / 16
     assert one_run["advantage"] == 3 / 4
     assert one_run["best_accuracy"] == 7 / 8
     assert one_run["best_threshold"] == pytest.approx(0.825)
-    assert one_run["tpr_at_1pct_fpr"] == 1 / 4 and one_run["tpr_at_0.1pct_fpr"] == 1 / 4
+    assert one_run["tpr_at_1pct_fpr"] is None and one_run["tpr_at_0.1pct_fpr"] is None
+    assert one_run["unresolved"]["tpr_at_1pct_fpr"] == \
+        "needs at least 100 non-members, the evaluation has 4"
 
 
 def test_tpr_at_one_and_at_a_tenth_of_a_percent_differ_where_they_should():
@@ -274,7 +277,7 @@ def test_a_degenerate_sample_has_exactly_one_optimal_threshold():
 def test_result_json_has_no_unexpected_keys(one_run):
     assert set(one_run) == {"threshold", "threshold_method", "accuracy", "precision", "recall",
                             "f1", "confusion_matrix", "auc", "advantage", "tpr_at_1pct_fpr",
-                            "tpr_at_0.1pct_fpr", "best_threshold", "best_accuracy"}
+                            "tpr_at_0.1pct_fpr", "best_threshold", "best_accuracy", "unresolved"}
     json.dumps(one_run, allow_nan=False)
 
 
