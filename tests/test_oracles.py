@@ -302,3 +302,18 @@ def test_crossings_by_hand():
     # by default the whole grid, its first and last intervals included
     np.testing.assert_allclose(attacks._crossings(grid, np.array([1.0, -1.0, -1.0, -1.0, 3.0])),
                                [0.5, 3.25])
+
+
+def test_unresolved_rates_stay_null_through_the_summary_and_the_tables(tmp_path):
+    runs = [{"repeat": r, "accuracy": 0.5 + r / 10, "tpr_at_0.1pct_fpr": None, "note": None,
+             "confusion_matrix": [[1, 1], [1, 1]]} for r in range(2)]
+    summary = metrics.summarize_repeats(runs)["summary"]
+    assert summary["tpr_at_0.1pct_fpr"] == {"mean": None, "std": None}
+    assert set(summary) == {"accuracy", "tpr_at_0.1pct_fpr"}  # other nulls are not metrics
+    assert metrics.mean_std([0.5, None]) == {"mean": None, "std": None}
+    m = _metrics_for_tables()
+    m["attack"]["results"]["cross_entropy"]["10"]["summary"]["tpr_at_1pct_fpr"] = \
+        {"mean": None, "std": None}
+    report.write_summary(m, tmp_path)
+    assert ("| cross_entropy | 10 | 0.5000 ± 0.0000 | 0.5300 ± 0.0030 | 0.5400 ± 0.0040 | "
+            "n/a (too few non-members) | 0.5800 ± 0.0080 |") in (tmp_path / "summary.md").read_text()
