@@ -323,3 +323,19 @@ def test_tpr_at_an_fpr_the_evaluation_cannot_resolve_is_null_with_the_reason():
                                  "needs at least 1,000 non-members, the evaluation has 500"}
     assert metrics.mean_std([None, 0.5]) == {"mean": None, "std": None}
     json.dumps(got, allow_nan=False)
+
+
+def test_more_threads_than_cores_is_warned_about(ws):
+    logs = []
+    run(ws, logs, threads=train.available_cpus() + 1)
+    assert any("warning: --threads" in line and "more cannot run faster" in line for line in logs)
+
+
+def test_slides_from_a_truncated_metrics_file_is_one_line(ws):
+    run(ws)
+    for name in ("baseline", "defended"):  # the deck reads both experiments
+        shutil.copytree(ws["results"] / "tiny", ws["tmp"] / "deck-results" / name)
+    metrics = ws["tmp"] / "deck-results" / "baseline" / "metrics.json"
+    metrics.write_text(metrics.read_text()[:100])
+    proc = invoke("slides", "--results-dir", str(ws["tmp"] / "deck-results"), "--no-pdf")
+    one_line_error(proc, "corrupt results file", str(metrics))

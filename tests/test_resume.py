@@ -69,6 +69,8 @@ def test_killed_mid_epoch_resumes_with_only_the_remaining_epochs(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from epoch 2 of 4" in resumed.stdout
     assert trained_epochs(resumed) == [3, 4]
+    state = torch.load(run_dir / train.CHECKPOINT, weights_only=True)
+    assert state["attempts"] == 2 and len(state["history"]) == 4  # the manifest reads these
     assert_same_weights(torch.load(run_dir / "final.pt", weights_only=True), uninterrupted(tmp_path))
 
 
