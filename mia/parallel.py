@@ -58,10 +58,10 @@ def process_map(fn: Callable, jobs: Iterable[Sequence], workers: int = 1,
 @functools.cache
 def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_die_with_parent)
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Worker start-up: ask Linux to SIGKILL this worker when its parent dies (kill -9
     included), so no worker outlives the run. Elsewhere a no-op."""
     try:
@@ -69,5 +69,5 @@ def _die_with_parent() -> None:
     except OSError:
         return
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
