@@ -293,9 +293,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         "target": target, "all_samples": roc_all, "attack": attack,
     }
 
-    staging = results_root / f".{config.name}.staging"
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = results_root / f".{config.name}.staging"  # a stray one was removed by recover_swap
     staging.mkdir(parents=True)
     try:
         _write_results(config, dataset, scores, history, metrics, timings, staging, final,
