@@ -18,6 +18,7 @@ from .io import sha256_json
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 MAX_SEED = 2**32 - 1
+MEMORY_FORMATS = ("channels_last", "contiguous")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class TrainConfig:
     # computed in parallel (mia.train.ShardedStep). The weights depend on this number, not
     # on how many cores share the work; 2 keeps both cores of a small machine busy.
     cpu_shards: int = 2
+    # CPU only: the memory layout of the model's weights and of each batch, "channels_last"
+    # (NHWC) or "contiguous" (NCHW). oneDNN's convolutions and PyTorch's max-pool run about
+    # 1.2-1.6x faster in channels-last on LeNet-5 (docs/performance.md); the float sums run
+    # in another order, so the weights depend on this setting.
+    cpu_memory_format: str = "channels_last"
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,9 @@ def validate(config: ExperimentConfig) -> None:
     if not 1 <= t.cpu_shards <= t.batch_size:
         raise UserError(f"cpu_shards must be between 1 and batch_size ({t.batch_size}), "
                         f"got {t.cpu_shards}")
+    if t.cpu_memory_format not in MEMORY_FORMATS:
+        raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
+                        f"got {t.cpu_memory_format!r}")
     if t.checkpoint_every <= 0:
         raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
     a = config.attack

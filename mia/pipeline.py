@@ -77,7 +77,8 @@ def model_bytes(state_dict: dict) -> bytes:
     """``torch.save`` of a state dict, byte-stable: saved to a buffer, the archive's inner
     folder is always "archive" (saved to a file it is named after the temporary file)."""
     buf = io.BytesIO()
-    torch.save(state_dict, buf)
+    # Contiguous (NCHW) tensors whatever layout trained them: a model file is layout-free.
+    torch.save({k: v.contiguous() for k, v in state_dict.items()}, buf)
     return buf.getvalue()
 
 
@@ -470,6 +471,7 @@ def _engine(config: ExperimentConfig, device: torch.device) -> dict:
     if device.type == "cuda":
         return {"engine": "cuda_graph"}
     return {"engine": "cpu_sharded", "cpu_shards": config.train.cpu_shards,
+            "cpu_memory_format": config.train.cpu_memory_format,
             "cpu_workers": train_mod.cpu_workers().n}
 
 

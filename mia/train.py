@@ -206,6 +206,8 @@ def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bo
     with _GLOBAL_RNG_LOCK:  # CPU workers may build models concurrently
         torch.manual_seed(seed)
         model = build(cfg.architecture).to(device)
+    if device.type == "cpu" and cfg.cpu_memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)  # values unchanged, layout NHWC
     # CPU: the fused kernel (one pass over all parameters) took 0.85 ms per step where the
     # default (foreach) took 2.2 ms (torch.profiler, one thread; it only touches the parameters).
     fused = {"fused": True} if device.type == "cpu" else {}
@@ -214,19 +216,34 @@ def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bo
     return model, optimizer
 
 
+def memory_format_of(model: torch.nn.Module) -> torch.memory_format:
+    """``channels_last`` if the model's convolution weights are stored NHWC (``init_model`` on
+    CPU by default), else ``contiguous_format``. Batches are fed in the same layout."""
+    for p in model.parameters():
+        if p.dim() == 4:
+            return (torch.channels_last if not p.is_contiguous()
+                    and p.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+    return torch.contiguous_format
+
+
 class Step:
     """One Adam step on the batch ``x[idx], y[idx]``; accumulates loss sum and correct count.
 
     Accumulators live on the device and are read once per epoch, never inside the loop.
+    The batch is gathered in the model's memory layout (``memory_format_of``).
     """
 
     def __init__(self, model, optimizer, x, y):
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
+        self.memory_format = memory_format_of(model)
         self.loss_sum = torch.zeros((), device=x.device)
         self.correct = torch.zeros((), device=x.device, dtype=torch.long)
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[idx].contiguous(memory_format=self.memory_format), self.y[idx]
+
     def __call__(self, idx: torch.Tensor) -> None:
-        xb, yb = self.x[idx], self.y[idx]
+        xb, yb = self.batch(idx)
         logits = self.model(xb)
         loss = F.cross_entropy(logits, yb)
         self.optimizer.zero_grad(set_to_none=False)
@@ -306,7 +323,7 @@ class ShardedStep(Step):
         self.params = list(model.parameters())
 
     def _shard(self, idx: torch.Tensor):
-        xb, yb = self.x[idx], self.y[idx]
+        xb, yb = self.batch(idx)
         logits = self.model(xb)
         loss = F.cross_entropy(logits, yb, reduction="sum")
         grads = torch.autograd.grad(loss, self.params)

@@ -43,6 +43,61 @@ def test_lenet5_computes_relu_and_max_pooling():
     assert torch.allclose(model(x), F.linear(h, f3.weight, f3.bias), rtol=0, atol=1e-12)
 
 
+def _relu_then_pool(model, x):
+    """LeNet-5 in the textbook order conv -> ReLU -> pool, with ``model``'s weights."""
+    c1, c2 = model.features[0], model.features[3]
+    h = F.max_pool2d(F.relu(F.conv2d(x, c1.weight, c1.bias)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, c2.weight, c2.bias)), 2)
+    return model.classifier(h)
+
+
+def test_pooling_before_relu_is_bitwise_the_textbook_order_forward_and_gradient():
+    """max(relu(a)) = relu(max(a)) and the gradient reaches the same element, so the reorder
+    in LeNet5 changes no output and no gradient, float32, including windows of ties (all
+    negative: ReLU makes them tie at 0; equal positive values)."""
+    torch.manual_seed(0)
+    model = LeNet5()
+    x = torch.randn(16, 3, 32, 32)
+    x[:4] = -x[:4].abs() * 5  # strongly negative images: many all-negative windows
+    x[4:6] = 0.5  # flat images: equal values in every window
+    for p in model.parameters():
+        p.grad = None
+    ours = model(x)
+    g_ours = torch.autograd.grad(F.cross_entropy(ours, torch.arange(16) % 10), list(model.parameters()))
+    textbook = _relu_then_pool(model, x)
+    g_text = torch.autograd.grad(F.cross_entropy(textbook, torch.arange(16) % 10), list(model.parameters()))
+    assert torch.equal(ours, textbook)
+    assert all(torch.equal(a, b) for a, b in zip(g_ours, g_text))
+    assert [n for n, _ in model.named_parameters()][:4] == [
+        "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias"]
+
+
+def test_cpu_memory_format_sets_the_layout_and_keeps_the_math_float64():
+    """channels_last (the default) stores the conv weights and feeds each batch NHWC; after 12
+    steps in float64 the weights equal those of the contiguous layout up to rounding, and
+    differ from a different seed's by far more."""
+    x, y = (t.double() if t.is_floating_point() else t for t in tiny_tensors(n=300)[:2])
+    nhwc = TrainConfig(batch_size=50)
+    nchw = TrainConfig(batch_size=50, cpu_memory_format="contiguous")
+    model, opt = train.init_model(nhwc, 0, x.device)
+    assert train.memory_format_of(model) == torch.channels_last
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    step = train.make_step(model, opt, x, y, 50, cuda_graph=False)
+    assert step.batch(torch.arange(4))[0].is_contiguous(memory_format=torch.channels_last)
+    assert train.memory_format_of(train.init_model(nchw, 0, x.device)[0]) == torch.contiguous_format
+
+    def weights(cfg, seed=3):
+        model, opt = train.init_model(cfg, seed, x.device)
+        model.double()
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, fused=True)
+        step = train.make_step(model, opt, x, y, cfg.batch_size, cuda_graph=False)
+        train.run_epoch(step, train.epoch_permutation(seed, 1, len(x), x.device), cfg.batch_size)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+    a, b = weights(nhwc), weights(nchw)
+    assert torch.allclose(a, b, rtol=0, atol=1e-10)
+    assert (a - weights(nhwc, seed=4)).abs().max() > 1e-3
+
+
 def test_resume_after_interruption_gives_identical_weights(tmp_path):
     cfg = TrainConfig(epochs=4, batch_size=32)
     data = tiny_tensors()
@@ -194,3 +249,9 @@ def test_predicted_logits_do_not_depend_on_cpu_workers(monkeypatch):
 def test_cpu_shards_outside_one_to_batch_size_is_refused(shards):
     with pytest.raises(UserError, match=rf"cpu_shards must be between 1 and batch_size \(128\), got {shards}"):
         config.from_dict({"train": {"cpu_shards": shards}}, "t")
+
+
+def test_unknown_cpu_memory_format_is_refused():
+    with pytest.raises(UserError, match=r"cpu_memory_format must be one of channels_last, "
+                                        r"contiguous, got 'nhwc'"):
+        config.from_dict({"train": {"cpu_memory_format": "nhwc"}}, "t")
