@@ -162,6 +162,60 @@ def bench_paired(images, labels, x, y, device, steps: int, rounds: int) -> dict:
             "ratios": ratios, "median_ratio": float(np.median(ratios))}
 
 
+def _anchor_process(steps: int, batch_size: int, seed: int, barrier, results) -> None:
+    """One process of the anchor: a plain training loop on one PyTorch thread, contiguous
+    (NCHW) tensors, Adam as users write it, on its own synthetic half-pool. Waits at
+    ``barrier`` so that all processes time the same seconds."""
+    torch.set_num_threads(1)
+    images, labels = synthetic(N_TRAIN // 2, seed)
+    x, y = to_tensor(images, torch.device("cpu")), torch.from_numpy(labels)
+    model, _ = init_model(TrainConfig(cpu_memory_format="contiguous"), seed, x.device)
+    step = Step(model, torch.optim.Adam(model.parameters(), lr=TrainConfig().learning_rate), x, y)
+    perm = epoch_permutation(seed, 1, len(x), x.device)
+    run_epoch(step, perm[: 5 * batch_size], batch_size)  # warm-up
+    barrier.wait()
+    t0 = time.perf_counter()
+    run_epoch(step, perm[: steps * batch_size], batch_size)
+    results.put(time.perf_counter() - t0)
+
+
+def bench_anchor(steps: int, batch_size: int = 128) -> dict:
+    """The anchor of the engine-speed issue: one plain single-thread process per core, each
+    training its own model, all at once; samples/s counts every process's samples."""
+    import multiprocessing
+    n = available_cpus()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_anchor_process, args=(steps, batch_size, i, barrier, results))
+             for i in range(n)]
+    for p in procs:
+        p.start()
+    seconds = [results.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    return {"processes": n, "batch_size": batch_size, "steps": steps, "seconds": max(seconds),
+            "samples_per_s": n * steps * batch_size / max(seconds), "engine": "plain processes"}
+
+
+def bench_bank_rounds(x, y, device, steps: int, rounds: int) -> dict:
+    """The bank trainer (many-models loop, one model per worker) in channels-last and in
+    contiguous layout, and the anchor (``bench_anchor``), timed alternately ``rounds`` times
+    (the machine drifts between minutes); the ratios to the anchor are medians over rounds."""
+    k = available_cpus()
+    runs: dict[str, list[float]] = {"anchor_plain_processes": [], "bank_channels_last": [],
+                                    "bank_contiguous": []}
+    for _ in range(rounds):
+        runs["anchor_plain_processes"].append(bench_anchor(steps)["samples_per_s"])
+        for fmt in ("channels_last", "contiguous"):
+            runs[f"bank_{fmt}"].append(
+                bench_many(x, y, device, k, steps, "loop", memory_format=fmt)["samples_per_s"])
+    anchor = np.array(runs["anchor_plain_processes"])
+    return {"rounds": rounds, "steps": steps, "models": k, "samples_per_s": runs,
+            "median_samples_per_s": {name: float(np.median(v)) for name, v in runs.items()},
+            "median_ratio_to_anchor": {name: float(np.median(np.array(v) / anchor))
+                                       for name, v in runs.items() if name != "anchor_plain_processes"}}
+
+
 def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
     """(k, n) keep-matrix: each model keeps its own random half of the pool (as in LiRA)."""
     g = torch.Generator().manual_seed(seed)
@@ -171,16 +225,18 @@ def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
     return keep
 
 
-def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128) -> dict:
+def bench_many(x, y, device, k: int, steps: int, strategy: str, batch_size: int = 128,
+               memory_format: str = TrainConfig.cpu_memory_format) -> dict:
     """K models, each on its own half of the pool; samples/s counts every model's samples."""
     keep = half_keep(k, len(x))
-    cfg = TrainConfig(batch_size=batch_size)
+    cfg = TrainConfig(batch_size=batch_size, cpu_memory_format=memory_format)
     train_many(cfg, list(range(k)), keep, x, y, strategy=strategy, max_steps=3, progress=False)
     seconds = timed(lambda: train_many(cfg, list(range(k)), keep, x, y, strategy=strategy,
                                        max_steps=steps, progress=False), device)
     return {"k": k, "strategy": strategy, "batch_size": batch_size, "steps": steps,
             "seconds": seconds, "samples_per_s": k * steps * batch_size / seconds,
-            "samples_per_s_per_model": steps * batch_size / seconds}
+            "samples_per_s_per_model": steps * batch_size / seconds,
+            **({"cpu_memory_format": memory_format} if device.type == "cpu" else {})}
 
 
 def bench_scoring(x_all, y_all, device) -> dict:
@@ -268,6 +324,17 @@ def paired_line(p: dict) -> str:
             + ", ".join(f"{r:.2f}" for r in p["ratios"]) + f"; median {p['median_ratio']:.2f}x")
 
 
+def bank_line(b: dict) -> str:
+    if "error" in b:
+        return f"bank rounds: failed: {b['error']}"
+    med, ratio = b["median_samples_per_s"], b["median_ratio_to_anchor"]
+    return (f"bank rounds ({b['models']} models on {b['models']} workers vs the anchor, "
+            f"{b['rounds']} alternating rounds of {b['steps']} steps), median samples/s: "
+            + ", ".join(f"{name} {v:,.0f}" for name, v in med.items())
+            + "; median ratio to the anchor: "
+            + ", ".join(f"{name} {v:.2f}x" for name, v in ratio.items()))
+
+
 def attempt(fn, *args, **kwargs) -> dict:
     """Run one measurement; a failure is recorded in the report instead of ending the run."""
     try:
@@ -288,6 +355,8 @@ def table(report: dict) -> str:
         lines.append(f"{name:<34} {sps:>11.0f} {N_TRAIN / sps:>10.2f} {sps / ref:>12.2f}")
     if "paired" in report:
         lines.append(paired_line(report["paired"]))
+    if "bank_rounds" in report:
+        lines.append(bank_line(report["bank_rounds"]))
     for key in ("scoring", "attack"):
         if "error" in report[key]:
             lines.append(f"{key}: failed: {report[key]['error']}")
@@ -371,6 +440,7 @@ def main(argv=None) -> dict:
     y_all = torch.cat([y, torch.from_numpy(synthetic(N_TEST, 1)[1]).to(device)])
     if cpu and args.rounds > 0:
         report["paired"] = attempt(bench_paired, images, labels, x, y, device, args.steps, args.rounds)
+        report["bank_rounds"] = attempt(bench_bank_rounds, x, y, device, args.steps, args.rounds)
     report["scoring"] = attempt(bench_scoring, x_all, y_all, device)
     report["attack"] = attempt(bench_attack, args.attack_repeats)
     if args.contended:
@@ -400,6 +470,9 @@ TARGETS = """\
 Targets (from the engine issue), checked against the numbers above:
 - CPU, 2 cores: single-model trainer >= 2.5x the reference loop's samples/s; many-models path at
   K=16 at least as fast per model as the single-model trainer.
+- CPU, 2 cores (engine-speed issue): the bank trainer (many-models loop) >= 1.5x the anchor, plain
+  single-thread PyTorch processes with contiguous tensors, one per core (median of alternating
+  rounds).
 - Contended CPU: default settings within 2x of their idle speed while another process spins a core.
 - GPU: one model, batch 128, 100 epochs of 50,000 images <= 10 s; 64 models x 100 epochs over
   25,000 images each <= 60 s.
@@ -418,6 +491,10 @@ ENGINE = """## What the variants are
   off the cliff in the contended run.
 - `many_k*_loop`: K models, one per worker thread on CPU, one after another on CUDA;
   `many_k*_vmap`: K models stacked through `torch.func.vmap`.
+- `bank rounds`: the many-models loop with one model per worker (how a reference bank is
+  trained), in channels-last (the default, `cpu_memory_format`) and in contiguous layout,
+  against the anchor: one plain training process per core, one PyTorch thread each,
+  contiguous tensors, Adam with PyTorch's defaults, each on its own synthetic half-pool.
 - `*_cudnn_autotune` (CUDA only): the same with cuDNN's autotuner on
   (`torch.backends.cudnn.benchmark`); a candidate for the CUDA default, not yet the default.
 """
@@ -448,6 +525,13 @@ def verdicts(r: dict) -> list[str]:
                        f"trainer, within 5% (run-to-run noise): "
                        f"{ok(k16['samples_per_s'] >= 0.95 * one['samples_per_s'])} "
                        f"({k16['samples_per_s']:,.0f} vs {one['samples_per_s']:,.0f} samples/s)")
+        bank = r.get("bank_rounds", {})
+        if "median_ratio_to_anchor" in bank:
+            ratio = bank["median_ratio_to_anchor"]["bank_channels_last"]
+            out.append(f"bank trainer >= 1.5x the anchor (plain single-thread processes, "
+                       f"contiguous, one per core): {ok(ratio >= 1.5)} (median of "
+                       f"{bank['rounds']} alternating rounds {ratio:.2f}x; contiguous layout "
+                       f"{bank['median_ratio_to_anchor']['bank_contiguous']:.2f}x)")
         if "contended" in r:
             slow = r["contended"]["project_default_slowdown"]
             out.append(f"contended within 2x of idle: {ok(slow <= 2)} (idle / contended speed {slow:.2f})")
@@ -495,6 +579,8 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         out.append("")
         if "paired" in r:
             out.append(f"- {paired_line(r['paired'])}")
+        if "bank_rounds" in r:
+            out.append(f"- {bank_line(r['bank_rounds'])}")
         if "error" not in r.get("scoring", {"error": 1}):
             out.append(f"- scoring pass, per-sample losses of {r['scoring']['samples']:,} images: "
                        f"{r['scoring']['seconds']:.2f} s")

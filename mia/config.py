@@ -61,6 +61,14 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class BankConfig:
+    # K reference models of the target's own recipe ([train]), each trained on a random half
+    # of the population (every training and test image), in complementary pairs so that every
+    # sample is IN for exactly K/2 models (mia.bank). 0: no bank, no reference-model attacks.
+    models: int = 0
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     description: str = ""
@@ -68,6 +76,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    bank: BankConfig = field(default_factory=BankConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -81,7 +90,7 @@ class ExperimentConfig:
                 "train": dataclasses.asdict(self.train)}
 
 
-_SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig}
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig}
 _TOP_KEYS = {"name", "description", "seed"}
 
 
@@ -157,6 +166,10 @@ def validate(config: ExperimentConfig) -> None:
     if t.cpu_memory_format not in MEMORY_FORMATS:
         raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                         f"got {t.cpu_memory_format!r}")
+    k = config.bank.models
+    if k != 0 and (k < 2 or k % 2):
+        raise UserError(f"[bank] models must be 0 (no bank) or an even number >= 2 (models come "
+                        f"in complementary pairs), got {k}")
     if t.checkpoint_every <= 0:
         raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
     a = config.attack

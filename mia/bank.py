@@ -1,0 +1,217 @@
+"""The reference-model bank: K models of the target's recipe, each on a random half of a population.
+
+The population is every image the study has (the 50,000 training and 10,000 test images of
+CIFAR-10, in that order: index i < 50,000 is training image i). Models come in complementary
+pairs, as in the RMIA code (privacytrustlab/ml_privacy_meter): model 2j keeps a random half
+S_j of the population and model 2j+1 keeps the other half. So
+
+    every model keeps exactly N/2 samples (the many-models trainer needs equal subsets), and
+    every sample is IN for exactly K/2 models (one of each pair),
+
+which is the balanced keep-matrix of the LiRA code without its per-model size jitter. A
+leave-one-out attack that drops the target's partner as well sees every sample IN for
+exactly K/2 - 1 of the remaining models, members and non-members alike, so no statistic can
+read membership from the count of IN references (``reference_attacks`` relies on this).
+
+Stage outputs, in ``<cache>/banks/<experiment>-<bank hash>/``:
+
+    keep.npz        keep (K, N) bool, seeds (K,) uint32
+    bank.json       K, N, the recipe, the seeds, wall times
+    model-007.pt    model 7's state dict, written as soon as it is trained
+    logits.npy      (K, 2, N, C) float32: every model's logits on every sample, plain and
+                    horizontally flipped; recomputed from the weights, never committed
+
+Training resumes at model granularity: models whose files exist are not trained again, so
+an interrupted bank loses at most the models in flight (one per CPU worker).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import train as train_mod
+from .config import ExperimentConfig
+from .errors import UserError
+from .io import read_json, sha256_json, write_bytes, write_json, write_npz
+
+AUGMENTATIONS = ("none", "hflip")
+_SEED_TAG = 0xB4A1  # separates the bank's random streams from the target's
+
+
+def model_seeds(seed: int, k: int) -> np.ndarray:
+    """K uint32 seeds for the bank's models, derived from the experiment's seed."""
+    return np.random.SeedSequence([seed, _SEED_TAG, 1]).generate_state(k).astype(np.uint32)
+
+
+def paired_keep(k: int, n: int, seed: int) -> np.ndarray:
+    """(K, N) bool keep-matrix in complementary pairs: rows 2j and 2j+1 split the N samples
+    into two random halves. K even, N even (so that every model keeps N/2)."""
+    if k < 2 or k % 2:
+        raise UserError(f"a bank needs an even number of models >= 2, got {k}")
+    if n % 2:
+        raise UserError(f"a bank's population must have an even number of samples, got {n}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SEED_TAG, 2]))
+    keep = np.zeros((k, n), dtype=bool)
+    for j in range(k // 2):
+        half = rng.permutation(n)[: n // 2]
+        keep[2 * j, half] = True
+        keep[2 * j + 1] = ~keep[2 * j]
+    return keep
+
+
+def partner(model: int) -> int:
+    """The model that keeps the complement of ``model``'s half."""
+    return model ^ 1
+
+
+def check_keep(keep: np.ndarray, k: int, n: int, where: str) -> None:
+    """One line naming what is wrong if ``keep`` is not a balanced (K, N) keep-matrix."""
+    if keep.dtype != bool or keep.shape != (k, n):
+        raise UserError(f"{where}: keep-matrix has shape {keep.shape} ({keep.dtype}), but the bank "
+                        f"has {k} models over {n} samples")
+    rows, cols = keep.sum(1), keep.sum(0)
+    if (rows != n // 2).any():
+        bad = int(np.flatnonzero(rows != n // 2)[0])
+        raise UserError(f"{where}: model {bad} keeps {int(rows[bad])} samples, expected {n // 2}")
+    if (cols != k // 2).any():
+        bad = int(np.flatnonzero(cols != k // 2)[0])
+        raise UserError(f"{where}: sample {bad} is IN for {int(cols[bad])} models, expected {k // 2}")
+
+
+def bank_hash(config: ExperimentConfig, data_sha256: str, n: int) -> str:
+    """Everything that determines the bank's weights: the recipe, K, the seed, the data."""
+    return sha256_json({"bank": {"models": config.bank.models, "population": n,
+                                 "pairs": "complementary halves"},
+                        "training": config.training_key(), "data_sha256": data_sha256})
+
+
+def model_path(bank_dir: Path, k: int) -> Path:
+    return bank_dir / f"model-{k:03d}.pt"
+
+
+def population(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The bank's population: training images, then test images (uint8 HWC, labels)."""
+    return (np.concatenate([dataset.x_train, dataset.x_test]),
+            np.concatenate([dataset.y_train, dataset.y_test]).astype(np.int64))
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor] | None:
+    """A model file's state dict, or None if it is missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is retrained
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
+               progress: bool = True, log=print) -> dict:
+    """Train the models of the bank that ``bank_dir`` lacks; return bank.json's content."""
+    from .pipeline import model_bytes
+
+    k = config.bank.models
+    images, labels = population(dataset)
+    n = len(labels)
+    bank_dir.mkdir(parents=True, exist_ok=True)
+    keep_file = bank_dir / "keep.npz"
+    if keep_file.exists():
+        with np.load(keep_file, allow_pickle=False) as f:
+            keep, seeds = f["keep"], f["seeds"]
+        check_keep(keep, k, n, str(keep_file))
+    else:
+        keep, seeds = paired_keep(k, n, config.seed), model_seeds(config.seed, k)
+        write_npz(keep_file, keep=keep, seeds=seeds)
+    info = read_json(bank_dir / "bank.json") if (bank_dir / "bank.json").exists() else {
+        "models": k, "population": n, "population_order": "training images, then test images",
+        "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
+        "train_seconds": {}, "device": str(device)}
+    todo = []
+    for m in range(k):
+        if load_state(model_path(bank_dir, m)) is None:
+            if model_path(bank_dir, m).exists():
+                log(f"[{config.name}] bank: model file {model_path(bank_dir, m)} is unreadable; "
+                    f"training model {m} again")
+                model_path(bank_dir, m).unlink()
+            todo.append(m)
+    if not todo:
+        return info
+    log(f"[{config.name}] bank: training {len(todo)} of {k} models ({config.train.epochs} epochs, "
+        f"{n // 2:,} images each) on {device}"
+        + (f"; {k - len(todo)} already trained" if len(todo) < k else ""))
+    x = train_mod.to_tensor(images, device)
+    y = torch.from_numpy(labels).to(device)
+    keep_t = torch.from_numpy(keep)
+    from .many_models import train_many
+    chunk = train_mod.cpu_workers().n if device.type == "cpu" else len(todo)
+    with tqdm(total=k, initial=k - len(todo), desc=f"{config.name}: bank", unit="model",
+              disable=not progress) as bar:
+        for i in range(0, len(todo), chunk):
+            ms = todo[i:i + chunk]
+            t0 = time.perf_counter()
+            states = train_many(config.train, [int(seeds[m]) for m in ms], keep_t[ms], x, y,
+                                progress=False)
+            seconds = (time.perf_counter() - t0) / len(ms)
+            for m, state in zip(ms, states):
+                write_bytes(model_path(bank_dir, m), model_bytes(state))
+                info["train_seconds"][str(m)] = round(seconds, 3)
+            write_json(bank_dir / "bank.json", info)
+            bar.update(len(ms))
+    return info
+
+
+def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device) -> list[torch.nn.Module]:
+    from .models import build
+
+    models = []
+    for m in range(config.bank.models):
+        state = load_state(model_path(bank_dir, m))
+        if state is None:
+            raise UserError(f"bank model {model_path(bank_dir, m)} is missing or unreadable; "
+                            f"run the experiment again to retrain it")
+        model = build(config.train.architecture)
+        model.load_state_dict(state)
+        models.append(model.to(device).eval())
+    return models
+
+
+def augmented_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(2, N, C) float32: logits of the images as they are and flipped left-right."""
+    return torch.stack([train_mod.predict_logits(model, x),
+                        train_mod.predict_logits(model, x.flip(3))]).float().cpu()
+
+
+def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
+                progress: bool = True) -> np.ndarray:
+    """(K, 2, N, C) float32 logits of every bank model on the population (cached)."""
+    path = bank_dir / "logits.npy"
+    k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
+    if path.exists():
+        try:
+            logits = np.load(path, allow_pickle=False)
+            if logits.shape[:3] == (k, 2, n):
+                return logits
+        except (OSError, ValueError):
+            pass
+    images, _ = population(dataset)
+    x = train_mod.to_tensor(images, device)
+    out = np.stack([augmented_logits(model, x).numpy()
+                    for model in tqdm(load_models(config, bank_dir, device),
+                                      desc=f"{config.name}: bank logits", unit="model",
+                                      disable=not progress)])
+    import io as _io
+    buf = _io.BytesIO()
+    np.save(buf, out)
+    write_bytes(path, buf.getvalue())
+    return out
+
+
+def bank_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path:
+    """``<cache>/banks/<experiment>-<bank hash[:16]>``."""
+    n = len(dataset.y_train) + len(dataset.y_test)
+    return cache_root / "banks" / f"{config.name}-{bank_hash(config, dataset.source['sha256'], n)[:16]}"

@@ -1,0 +1,111 @@
+"""RMIA, the relative membership inference attack of Zarifzadeh et al. (ICML 2024).
+
+With p(x|theta) the probability the model gives x's true class (averaged over the test-time
+augmentations used), and p(x) its average over reference models, RMIA compares x with
+population samples z that the target did not train on:
+
+    LR(x, z) = [p(x|theta_t) / p(x)] / [p(z|theta_t) / p(z)]
+    score(x) = fraction of the z with LR(x, z) > gamma
+
+- online: p(x) = mean over all references (about half of them trained on x);
+- offline: only OUT references, and p(x) = (1 + a)/2 * p_OUT(x) + (1 - a)/2, the paper's
+  linear approximation of the missing IN half. ``a`` is tuned on the references only: one
+  reference pair's first model is attacked with the other OUT references, for a in
+  {0, 0.1, ..., 1}, and the a with the highest AUC is kept (as ``tune_offline_a`` in
+  privacytrustlab/ml_privacy_meter). The target is never used.
+
+gamma = 1, as in the reference code. p(z) uses the same rule as p(x), with each z's own
+IN/OUT references. Ties LR = gamma count as not greater.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from . import TargetView, register, true_class_probability
+
+GAMMA = 1.0
+A_GRID = np.round(np.arange(0, 1.01, 0.1), 1)
+
+
+def _reference_mean(p_refs: np.ndarray, keep: np.ndarray, offline: bool, a: float) -> np.ndarray:
+    """p(x) from the references' probabilities (R, n) and keep (R, n)."""
+    if not offline:
+        return p_refs.mean(axis=0)
+    out = ~keep
+    counts = out.sum(0)
+    if (counts < 1).any():
+        raise ValueError(f"sample {int(np.flatnonzero(counts < 1)[0])} has no OUT reference")
+    p_out = np.where(out, p_refs, 0.0).sum(0) / counts
+    return (1 + a) / 2 * p_out + (1 - a) / 2
+
+
+def rmia_scores(p_target_x, p_refs_x, keep_x, p_target_z, p_refs_z, keep_z, offline: bool,
+                a: float, gamma: float = GAMMA) -> np.ndarray:
+    """score(x) = #{z : LR(x, z) > gamma} / m, from probabilities (already augmentation-averaged)."""
+    ratio_x = p_target_x / _reference_mean(p_refs_x, keep_x, offline, a)
+    ratio_z = np.sort(p_target_z / _reference_mean(p_refs_z, keep_z, offline, a))
+    # LR(x, z) > gamma  <=>  ratio_z < ratio_x / gamma
+    return np.searchsorted(ratio_z, ratio_x / gamma, side="left") / len(ratio_z)
+
+
+def probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """p_y averaged over the augmentation axis (second to last but one): (..., A, n, C) -> (..., n)."""
+    return true_class_probability(logits, labels).mean(axis=-2)
+
+
+def tune_a(view: TargetView) -> float:
+    """The offline ``a`` with the highest AUC when reference 0 is attacked by the other OUT
+    references. A reference that kept exactly the complement of reference 0's samples (its
+    partner in a paired bank) is left out, as in ml_privacy_meter: it would be OUT exactly
+    on reference 0's members. References only; the target is never used."""
+    if view.references < 2:
+        return 1.0  # nothing to tune on; a = 1 is p(x) = p_OUT(x)
+    p_x = probabilities(view.ref_logits, view.labels)             # (R, n)
+    p_z = probabilities(view.population_refs, view.population_labels)
+    truth = view.ref_keep[0]
+    if truth.all() or not truth.any():
+        return 1.0
+    rest = np.array([r for r in range(1, view.references)
+                     if not np.array_equal(view.ref_keep[r], ~truth)])
+    if len(rest) == 0:
+        return 1.0
+    best, best_auc = 1.0, -1.0
+    for a in A_GRID:
+        s = rmia_scores(p_x[0], p_x[rest], view.ref_keep[rest], p_z[0], p_z[rest],
+                        view.population_keep[rest], offline=True, a=float(a))
+        auc = roc_auc_score(truth, s)
+        if auc > best_auc:
+            best, best_auc = float(a), auc
+    return best
+
+
+class _Rmia:
+    needs_references = True
+    offline: bool
+
+    def __init__(self, a: float | None = None, gamma: float = GAMMA):
+        self.a, self.gamma = a, gamma
+
+    def score(self, view: TargetView) -> np.ndarray:
+        a = 1.0
+        if self.offline:
+            a = self.a if self.a is not None else tune_a(view)
+        self.used_a = a
+        return rmia_scores(probabilities(view.target_logits, view.labels),
+                           probabilities(view.ref_logits, view.labels), view.ref_keep,
+                           probabilities(view.population_target, view.population_labels),
+                           probabilities(view.population_refs, view.population_labels),
+                           view.population_keep, self.offline, a, self.gamma)
+
+
+@register
+class RmiaOnline(_Rmia):
+    name = "rmia_online"
+    offline = False
+
+
+@register
+class RmiaOffline(_Rmia):
+    name = "rmia_offline"
+    offline = True

@@ -1,0 +1,95 @@
+"""Shadow-model attacks: a classifier learns membership from reference models' outputs.
+
+- ``shokri`` (Shokri et al., S&P 2017): one attack classifier per class, on the full
+  prediction vector softmax(z) of the sample's true class's samples. Its training set is
+  every reference ("shadow") model's output on the attacked samples, labelled IN when that
+  reference trained on the sample, OUT otherwise: the attacker trained the shadows and knows
+  their membership, never the target's.
+- ``ml_leaks`` (Salem et al., NDSS 2019, "ML-Leaks", adversary 1): one classifier for all
+  classes on the prediction vector sorted in decreasing order (the paper keeps the top 3;
+  here all C, sorted, which contains them).
+
+The classifier is scikit-learn's HistGradientBoostingClassifier (the papers used small
+neural networks; a boosted tree ensemble is the well-kept, fast learner for a few dense
+features). Its training rows are subsampled to ``max_rows`` per classifier, balanced IN/OUT,
+from a seeded generator. The score is the classifier's probability of IN on the target's
+prediction vector (first augmentation: the image as it is).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from . import TargetView, register
+
+
+def _balanced_rows(member: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most max_rows rows, half IN and half OUT where both have enough."""
+    half = max_rows // 2
+    ins, outs = np.flatnonzero(member), np.flatnonzero(~member)
+    take = min(half, len(ins), len(outs))
+    return np.concatenate([rng.choice(ins, take, replace=False), rng.choice(outs, take, replace=False)])
+
+
+def _fit(features: np.ndarray, member: np.ndarray, max_rows: int, seed: int):
+    rng = np.random.default_rng(seed)
+    rows = _balanced_rows(member, max_rows, rng)
+    if len(rows) == 0 or member[rows].all() or not member[rows].any():
+        return None
+    return HistGradientBoostingClassifier(random_state=seed).fit(features[rows], member[rows])
+
+
+class _Shadow:
+    needs_references = True
+
+    def __init__(self, max_rows: int = 20_000, seed: int = 0):
+        self.max_rows, self.seed = max_rows, seed
+
+    @staticmethod
+    def features(probs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _training_set(self, view: TargetView):
+        """Rows (R * n, C) of shadow outputs, their IN labels, and their samples' classes."""
+        probs = softmax(view.ref_logits[:, 0].astype(np.float64), axis=-1)   # (R, n, C)
+        r, n, c = probs.shape
+        return (self.features(probs.reshape(r * n, c)), view.ref_keep.reshape(r * n),
+                np.tile(view.labels, r))
+
+
+@register
+class Shokri(_Shadow):
+    name = "shokri"
+
+    @staticmethod
+    def features(probs: np.ndarray) -> np.ndarray:
+        return probs
+
+    def score(self, view: TargetView) -> np.ndarray:
+        x, member, cls = self._training_set(view)
+        target = self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
+        out = np.full(len(view.labels), 0.5)
+        for c in np.unique(view.labels):
+            clf = _fit(x[cls == c], member[cls == c], self.max_rows, self.seed + int(c))
+            if clf is not None:
+                rows = view.labels == c
+                out[rows] = clf.predict_proba(target[rows])[:, 1]
+        return out
+
+
+@register
+class MlLeaks(_Shadow):
+    name = "ml_leaks"
+
+    @staticmethod
+    def features(probs: np.ndarray) -> np.ndarray:
+        return -np.sort(-probs, axis=-1)
+
+    def score(self, view: TargetView) -> np.ndarray:
+        x, member, _ = self._training_set(view)
+        clf = _fit(x, member, self.max_rows, self.seed)
+        target = self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
+        if clf is None:
+            return np.full(len(view.labels), 0.5)
+        return clf.predict_proba(target)[:, 1]
