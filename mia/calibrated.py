@@ -1,0 +1,308 @@
+"""Evaluate the attacks of ``mia.reference_attacks`` on a target, with a bank of references.
+
+Two protocols, both reported:
+
+(a) ``study``: the study's own target. Members are its training images, non-members the test
+    images. The bank's population holds every image, so the references were trained on about
+    half of the evaluated samples, members and non-members alike: the online attacker's
+    standard assumption (it can train models on the candidate samples). RMIA's population
+    samples z must be known non-members of the target, which only the test images are, and
+    the evaluated non-members are test images too, so the test images are split once, by a
+    seeded permutation: ``population`` of them for the attacks, the rest for evaluation,
+    with as many members drawn at random. Every attack sees the same split.
+(b) ``leave_one_out``: the protocol of the LiRA and RMIA papers. Each bank model in turn is
+    the target (its members: the half it kept), and the references are the other models
+    except its complementary partner. Dropping the partner keeps every sample IN for exactly
+    K/2 - 1 references, members and non-members of the target alike, so no statistic can
+    read the target's membership from how many references hold a sample. z: a fixed random
+    ``population`` of the samples, used where the target left them out; the rest is
+    evaluated. Scores of all targets are pooled into one ROC.
+
+Metrics of a membership score (higher = member) on an evaluation set: AUC, the best balanced
+accuracy over thresholds (an upper bound: the threshold is chosen on the evaluation set),
+TPR at 1%, 0.1% and 0.01% FPR (each only where at least 1/FPR non-members are evaluated),
+and the number of members found at zero false positives; with 95% bootstrap intervals
+(members and non-members resampled separately) on AUC and every TPR.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import metrics
+from .bank import partner
+from .reference_attacks import TargetView, build
+
+FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001, "tpr_at_0.01pct_fpr": 0.0001}
+# (name, options, augmentations) of every row of the comparison: 1 = the image as it is,
+# 2 = also flipped left-right (test-time augmentation).
+ROWS = (
+    ("loss", {}, 1),
+    ("shokri", {}, 1),
+    ("ml_leaks", {}, 1),
+    ("lira_offline", {"variance": "global"}, 2),
+    ("lira_offline", {"variance": "per_sample"}, 2),
+    ("lira_online", {"variance": "global"}, 1),
+    ("lira_online", {"variance": "global"}, 2),
+    ("lira_online", {"variance": "per_sample"}, 2),
+    ("rmia_offline", {}, 2),
+    ("rmia_online", {}, 1),
+    ("rmia_online", {}, 2),
+)
+POWER_ATTACKS = (("lira_offline", {"variance": "auto"}, 2), ("lira_online", {"variance": "auto"}, 2),
+                 ("rmia_offline", {}, 2), ("rmia_online", {}, 2))
+
+
+def row_key(name: str, options: dict, augmentations: int) -> str:
+    """'lira_online/global/flip': how tables and figures name a row."""
+    parts = [name] + [str(v) for v in options.values()] + (["flip"] if augmentations == 2 else [])
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class StudySplit:
+    """Protocol (a): indices into the population (training images 0..n_train-1, then test)."""
+
+    population: np.ndarray        # test images used as RMIA's z (known non-members)
+    eval_members: np.ndarray      # training images evaluated
+    eval_nonmembers: np.ndarray   # the other test images
+
+
+def study_split(n_train: int, n_test: int, population: int, seed: int) -> StudySplit:
+    if not 0 < population < n_test:
+        raise ValueError(f"population must be between 1 and {n_test - 1} test images, got {population}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xCA1B]))
+    test = n_train + rng.permutation(n_test)
+    nonmembers = np.sort(test[population:])
+    members = np.sort(rng.choice(n_train, len(nonmembers), replace=False))
+    return StudySplit(np.sort(test[:population]), members, nonmembers)
+
+
+def _view(target_logits, labels, ref_logits, keep, attacked, z) -> TargetView:
+    return TargetView(target_logits[:, attacked], labels[attacked], ref_logits[:, :, attacked],
+                      keep[:, attacked], target_logits[:, z], labels[z], ref_logits[:, :, z], keep[:, z])
+
+
+def study_view(target_logits: np.ndarray, labels: np.ndarray, bank_logits: np.ndarray,
+               keep: np.ndarray, split: StudySplit) -> tuple[TargetView, np.ndarray]:
+    """The attacker's view of the study's target, and the truth (True = member)."""
+    attacked = np.concatenate([split.eval_members, split.eval_nonmembers])
+    truth = np.r_[np.ones(len(split.eval_members), bool), np.zeros(len(split.eval_nonmembers), bool)]
+    return _view(target_logits, labels, bank_logits, keep, attacked, split.population), truth
+
+
+def loo_population(n: int, population: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x100]))
+    return np.sort(rng.permutation(n)[:population])
+
+
+def loo_view(t: int, bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
+             z_pool: np.ndarray) -> tuple[TargetView, np.ndarray, np.ndarray]:
+    """Protocol (b) with bank model ``t`` as the target: (view, truth, references used).
+
+    References: every model but ``t`` and its partner. Attacked: every sample outside the z
+    pool; z: the pool's samples that ``t`` did not train on."""
+    refs = np.array([r for r in range(len(keep)) if r not in (t, partner(t))])
+    attacked = np.setdiff1d(np.arange(keep.shape[1]), z_pool)
+    z = z_pool[~keep[t, z_pool]]
+    view = _view(bank_logits[t], labels, bank_logits[refs], keep[refs], attacked, z)
+    return view, keep[t, attacked], refs
+
+
+def score_rows(view: TargetView, rows=ROWS) -> dict[str, dict]:
+    """Each row's scores on ``view``, with what the attack resolved (variance, a)."""
+    out = {}
+    for name, options, augmentations in rows:
+        attack = build(name, **options)
+        v = view.augmentations(augmentations)
+        entry = {"score": attack.score(v)}
+        if hasattr(attack, "resolved_variance"):
+            entry["variance"] = attack.resolved_variance(v)
+        if hasattr(attack, "used_a"):
+            entry["a"] = attack.used_a
+        out[row_key(name, options, augmentations)] = entry
+    return out
+
+
+# ---------------------------------------------------------------- metrics
+def _curve(sorted_truth: np.ndarray, group_end: np.ndarray, w: np.ndarray | None = None):
+    """ROC points (fpr, tpr) of scores sorted in decreasing order, one point per block of
+    tied scores (``group_end``: last index of each block), weights ``w`` per sample."""
+    pos = sorted_truth.astype(np.float64) if w is None else sorted_truth * w
+    neg = (~sorted_truth).astype(np.float64) if w is None else (~sorted_truth) * w
+    tp, fp = np.cumsum(pos)[group_end], np.cumsum(neg)[group_end]
+    tpr = np.r_[0.0, tp / tp[-1]]
+    fpr = np.r_[0.0, fp / fp[-1]]
+    return fpr, tpr
+
+
+def _point_metrics(fpr: np.ndarray, tpr: np.ndarray, n_neg: int) -> dict:
+    out = {"auc": float(np.trapezoid(tpr, fpr))}
+    for key, f in FPRS.items():
+        out[key] = metrics.tpr_at_fpr(fpr, tpr, f) if n_neg * f >= 1 else None
+    return out
+
+
+def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """AUC, best balanced accuracy, TPR at 1/0.1/0.01% FPR, members found at zero false
+    positives; 95% intervals from ``bootstrap`` stratified resamples (percentile method).
+
+    Ties are the straight ROC segments of ``metrics`` (random tie-breaking), in the point
+    estimates and in every resample alike."""
+    truth = np.asarray(truth, bool)
+    order = np.argsort(-score, kind="stable")
+    s, t = score[order], truth[order]
+    group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    fpr, tpr = _curve(t, group_end)
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    out = _point_metrics(fpr, tpr, n_neg)
+    full = metrics.threshold_free(truth, score)
+    out["best_balanced_accuracy"] = full["best_accuracy"]
+    zero = int(np.searchsorted(fpr, 0.0, side="right")) - 1  # last point with FPR 0
+    out["members_at_zero_fp"] = int(round(tpr[zero] * n_pos))
+    out["n_members"], out["n_nonmembers"] = n_pos, n_neg
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        pos_i, neg_i = np.flatnonzero(t), np.flatnonzero(~t)
+        reps = {k: [] for k in ("auc", *FPRS)}
+        for _ in range(bootstrap):
+            w = np.zeros(len(t))
+            w[pos_i] = rng.multinomial(n_pos, np.full(n_pos, 1 / n_pos))
+            w[neg_i] = rng.multinomial(n_neg, np.full(n_neg, 1 / n_neg))
+            for k, v in _point_metrics(*_curve(t, group_end, w), n_neg).items():
+                reps[k].append(v)
+        out["ci95"] = {k: (None if v[0] is None else [float(np.percentile(v, 2.5)),
+                                                       float(np.percentile(v, 97.5))])
+                       for k, v in reps.items()}
+        out["bootstrap"] = bootstrap
+    return out
+
+
+def roc_points(truth: np.ndarray, score: np.ndarray, max_points: int = 400) -> dict:
+    """A log-spaced thinning of the ROC for the figures: FPR from 1/n_neg to 1."""
+    order = np.argsort(-score, kind="stable")
+    s, t = score[order], np.asarray(truth, bool)[order]
+    group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    fpr, tpr = _curve(t, group_end)
+    grid = np.unique(np.r_[0.0, np.geomspace(1 / max(1, (~t).sum()), 1, max_points)])
+    return {"fpr": grid.tolist(), "tpr": [metrics.tpr_at_fpr(fpr, tpr, f) for f in grid]}
+
+
+def strongest(table: dict[str, dict], key: str = "tpr_at_0.1pct_fpr") -> dict:
+    """The attack with the highest ``key`` if its interval lies above every other's, else
+    the attacks whose intervals overlap the top one's (a tie)."""
+    rows = [(k, v) for k, v in table.items() if v.get(key) is not None]
+    rows.sort(key=lambda kv: kv[1][key], reverse=True)
+    top, top_v = rows[0]
+    lo = top_v["ci95"][key][0]
+    tied = [k for k, v in rows[1:] if v["ci95"][key][1] >= lo]
+    return {"metric": key, "strongest": top if not tied else None, "top": top,
+            "tied_with_top": tied}
+
+
+def power_subsets(k: int, sizes: list[int], repeats: int, seed: int) -> dict[int, list[np.ndarray]]:
+    """Random subsets of whole pairs of a paired bank of k models (so that every sample has a
+    model on each side); ``repeats`` draws per even size, 1 for the whole bank."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x90E4]))
+    out = {}
+    for size in sizes:
+        if size % 2 or not 2 <= size <= k:
+            raise ValueError(f"subset sizes must be even, between 2 and {k}, got {size}")
+        draws = 1 if size == k else repeats
+        out[size] = [np.sort(np.concatenate([[2 * j, 2 * j + 1] for j in
+                                             rng.choice(k // 2, size // 2, replace=False)]))
+                     for _ in range(draws)]
+    return out
+
+
+# ---------------------------------------------------------------- the whole evaluation
+# RMIA's z: a quarter of the test images in protocol (a) (2,500 of CIFAR-10's 10,000, leaving
+# 7,500 non-members to evaluate), a twelfth of the population in protocol (b) (5,000 of 60,000).
+STUDY_POPULATION_FRACTION = 4
+LOO_POPULATION_FRACTION = 12
+BOOTSTRAP = {"study": 1000, "leave_one_out": 200}
+POWER_REPEATS = 5
+
+
+def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: int, rows=ROWS) -> dict:
+    out = {}
+    for key, entry in score_rows(view, rows).items():
+        m = score_metrics(truth, entry["score"], bootstrap, seed)
+        m.update({k: v for k, v in entry.items() if k != "score"})
+        m["roc"] = roc_points(truth, entry["score"])
+        out[key] = m
+    return out
+
+
+def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
+                repeats: int = POWER_REPEATS) -> dict:
+    """TPR@0.1%FPR and AUC of POWER_ATTACKS against the number of references (2, 4, 8, ..,
+    k), mean and sample std over random subsets of the bank. Subsets are whole pairs, so
+    every sample has as many IN as OUT references; the smallest is one pair (a single model
+    would leave half of the samples without an OUT model, which even offline LiRA needs)."""
+    sizes = [s for s in (2, 4, 8, 16, 32, 64, 128, 256) if s < k] + [k]
+    out = {}
+    for size, subsets in power_subsets(k, sizes, repeats, seed).items():
+        cell = {}
+        for name, options, aug in POWER_ATTACKS:
+            values = {"tpr_at_0.1pct_fpr": [], "auc": []}
+            variants = set()
+            for idx in subsets:
+                attack = build(name, **options)
+                v = view.references_subset(idx).augmentations(aug)
+                m = score_metrics(truth, attack.score(v), bootstrap=0)
+                for key in values:
+                    values[key].append(m[key])
+                if hasattr(attack, "resolved_variance"):
+                    variants.add(attack.resolved_variance(v))
+            cell[row_key(name, options, aug)] = {
+                **{key: metrics.mean_std(v) for key, v in values.items()},
+                "subsets": len(subsets), **({"variance": sorted(variants)} if variants else {})}
+        out[str(size)] = cell
+    return out
+
+
+def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
+             keep: np.ndarray, seed: int, progress: bool = True) -> dict:
+    """Both protocols, every row, the power curve: the content of ``calibrated.json``."""
+    from tqdm.auto import tqdm
+
+    n = len(labels)
+    k = len(keep)
+    split = study_split(n_train, n - n_train, (n - n_train) // STUDY_POPULATION_FRACTION, seed)
+    view, truth = study_view(target_logits, labels, bank_logits, keep, split)
+    study = _evaluate_rows(view, truth, BOOTSTRAP["study"], seed)
+    power = power_curve(view, truth, k, seed)
+    z_pool = loo_population(n, n // LOO_POPULATION_FRACTION, seed)
+    pooled: dict[str, list] = {}
+    truths = []
+    for t in tqdm(range(k), desc="leave-one-out", unit="target", disable=not progress):
+        v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool)
+        truths.append(tr)
+        for key, entry in score_rows(v).items():
+            pooled.setdefault(key, []).append(entry["score"])
+    truth_b = np.concatenate(truths)
+    loo = {}
+    for key, scores in pooled.items():
+        s = np.concatenate(scores)
+        loo[key] = {**score_metrics(truth_b, s, BOOTSTRAP["leave_one_out"], seed),
+                    "roc": roc_points(truth_b, s)}
+    return {
+        "protocols": {
+            "study": {"description": "the study's target: members its training images, non-members "
+                                     "test images; references trained on random halves of all images",
+                      "references": k, "population_z": len(split.population),
+                      "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
+                      "rows": study, "strongest": strongest(study),
+                      "power_vs_references": power},
+            "leave_one_out": {"description": "each bank model the target in turn, the others but "
+                                             "its partner the references; pooled",
+                              "targets": k, "references_per_target": k - 2,
+                              "population_z_pool": len(z_pool),
+                              "n_members": int(truth_b.sum()), "n_nonmembers": int((~truth_b).sum()),
+                              "rows": loo, "strongest": strongest(loo)},
+        },
+        "rows": [row_key(*r) for r in ROWS],
+        "fprs": FPRS,
+    }
