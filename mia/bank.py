@@ -99,6 +99,17 @@ def population(dataset) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([dataset.y_train, dataset.y_test]).astype(np.int64))
 
 
+def read_keep(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(keep, seeds) from a keep.npz, None if it is missing; ValueError if it is unreadable."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return f["keep"], f["seeds"]
+    except Exception as e:  # noqa: BLE001 - BadZipFile, KeyError, ValueError, OSError
+        raise ValueError(f"unreadable {path} ({type(e).__name__})") from None
+
+
 def load_state(path: Path) -> dict[str, torch.Tensor] | None:
     """A model file's state dict, or None if it is missing or unreadable."""
     if not path.exists():
@@ -119,16 +130,22 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     images, labels = population(dataset)
     n = len(labels)
     bank_dir.mkdir(parents=True, exist_ok=True)
+    keep, seeds = paired_keep(k, n, config.seed), model_seeds(config.seed, k)
     keep_file = bank_dir / "keep.npz"
-    if keep_file.exists():
-        with np.load(keep_file, allow_pickle=False) as f:
-            keep, seeds = f["keep"], f["seeds"]
-        check_keep(keep, k, n, str(keep_file))
+    try:
+        stored = read_keep(keep_file)
+    except ValueError as e:  # the cache's copy: regenerated from the seed
+        log(f"warning: {e}; writing it again from the seed")
+        stored = None
+    if stored is not None:
+        check_keep(stored[0], k, n, str(keep_file))
+        if not (np.array_equal(stored[0], keep) and np.array_equal(stored[1], seeds)):
+            raise UserError(f"{keep_file}: the keep-matrix or seeds differ from those of seed "
+                            f"{config.seed}; delete {bank_dir} or run with --retrain")
     else:
-        keep, seeds = paired_keep(k, n, config.seed), model_seeds(config.seed, k)
         write_npz(keep_file, keep=keep, seeds=seeds)
     info = read_json(bank_dir / "bank.json") if (bank_dir / "bank.json").exists() else {
-        "models": k, "population": n, "population_order": "training images, then test images",
+        "bank_hash": bank_hash(config, dataset.source["sha256"], n), "models": k, "population": n, "population_order": "training images, then test images",
         "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
         "train_seconds": {}, "device": str(device)}
     todo = []
@@ -139,6 +156,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
                     f"training model {m} again")
                 model_path(bank_dir, m).unlink()
             todo.append(m)
+    info["trained_this_run"] = len(todo)
     if not todo:
         return info
     log(f"[{config.name}] bank: training {len(todo)} of {k} models ({config.train.epochs} epochs, "
@@ -215,3 +233,45 @@ def bank_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path:
     """``<cache>/banks/<experiment>-<bank hash[:16]>``."""
     n = len(dataset.y_train) + len(dataset.y_test)
     return cache_root / "banks" / f"{config.name}-{bank_hash(config, dataset.source['sha256'], n)[:16]}"
+
+
+FILES = ("keep.npz", "bank.json")
+
+
+def copy_bank(src: Path, dst: Path, k: int) -> None:
+    """The bank's committed part (keep-matrix, bank.json, weights), without the logits."""
+    import shutil
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in (*FILES, *(model_path(src, m).name for m in range(k))):
+        shutil.copyfile(src / name, dst / name)
+
+
+def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_dir: Path, log) -> bool:
+    """A fresh clone has results/<experiment>/bank but no cache: copy it in when its bank hash
+    matches and every model loads. True if it did."""
+    k = config.bank.models
+    if (bank_dir / "keep.npz").exists() or not (committed / "bank.json").exists():
+        return False
+    n = len(dataset.y_train) + len(dataset.y_test)
+    try:
+        info = read_json(committed / "bank.json")
+    except ValueError:
+        return False
+    if info.get("bank_hash") != bank_hash(config, dataset.source["sha256"], n):
+        return False
+    for m in range(k):
+        if load_state(model_path(committed, m)) is None:
+            raise UserError(f"committed bank model {model_path(committed, m)} is missing or "
+                            f"unreadable; restore it from git or run with --retrain")
+    try:
+        stored = read_keep(committed / "keep.npz")
+    except ValueError:
+        stored = None
+    if stored is None:
+        raise UserError(f"committed keep-matrix {committed / 'keep.npz'} is missing or unreadable; "
+                        f"restore it from git or run with --retrain")
+    check_keep(stored[0], k, n, str(committed / "keep.npz"))
+    copy_bank(committed, bank_dir, k)
+    log(f"[{config.name}] bank: found {k} models with the same bank hash in {committed}")
+    return True

@@ -116,7 +116,11 @@ def score_rows(view: TargetView, rows=ROWS) -> dict[str, dict]:
     for name, options, augmentations in rows:
         attack = build(name, **options)
         v = view.augmentations(augmentations)
-        entry = {"score": attack.score(v)}
+        try:
+            entry = {"score": attack.score(v)}
+        except ValueError as e:  # too few references for this variant: say so, in the table
+            out[row_key(name, options, augmentations)] = {"not_computed": str(e)}
+            continue
         if hasattr(attack, "resolved_variance"):
             entry["variance"] = attack.resolved_variance(v)
         if hasattr(attack, "used_a"):
@@ -192,7 +196,10 @@ def roc_points(truth: np.ndarray, score: np.ndarray, max_points: int = 400) -> d
 def strongest(table: dict[str, dict], key: str = "tpr_at_0.1pct_fpr") -> dict:
     """The attack with the highest ``key`` if its interval lies above every other's, else
     the attacks whose intervals overlap the top one's (a tie)."""
-    rows = [(k, v) for k, v in table.items() if v.get(key) is not None]
+    rows = [(k, v) for k, v in table.items() if v.get(key) is not None and "ci95" in v]
+    if not rows:
+        return {"metric": key, "strongest": None, "top": None, "tied_with_top": [],
+                "unresolved": f"no attack has {key} on this evaluation set (too few non-members)"}
     rows.sort(key=lambda kv: kv[1][key], reverse=True)
     top, top_v = rows[0]
     lo = top_v["ci95"][key][0]
@@ -228,6 +235,9 @@ POWER_REPEATS = 5
 def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: int, rows=ROWS) -> dict:
     out = {}
     for key, entry in score_rows(view, rows).items():
+        if "score" not in entry:
+            out[key] = entry
+            continue
         m = score_metrics(truth, entry["score"], bootstrap, seed)
         m.update({k: v for k, v in entry.items() if k != "score"})
         m["roc"] = roc_points(truth, entry["score"])
@@ -281,10 +291,13 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
         v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool)
         truths.append(tr)
         for key, entry in score_rows(v).items():
-            pooled.setdefault(key, []).append(entry["score"])
+            pooled.setdefault(key, []).append(entry.get("score", entry.get("not_computed")))
     truth_b = np.concatenate(truths)
     loo = {}
     for key, scores in pooled.items():
+        if any(isinstance(x, str) for x in scores):
+            loo[key] = {"not_computed": next(x for x in scores if isinstance(x, str))}
+            continue
         s = np.concatenate(scores)
         loo[key] = {**score_metrics(truth_b, s, BOOTSTRAP["leave_one_out"], seed),
                     "roc": roc_points(truth_b, s)}

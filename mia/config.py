@@ -227,4 +227,6 @@ def quick(config: ExperimentConfig) -> ExperimentConfig:
         train=dataclasses.replace(config.train, epochs=2),
         attack=dataclasses.replace(config.attack, sampling_percentages=(10, 50), repeats=2,
                                    kde_grid_points=256),
+        # 6: the fewest for which leave-one-out keeps 2 references per side (per-sample LiRA)
+        bank=dataclasses.replace(config.bank, models=min(config.bank.models, 6)),
     )

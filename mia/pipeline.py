@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import attacks, config as config_mod, data as data_mod, metrics as metrics_mod
+from . import attacks, bank as bank_mod, calibrated as calibrated_mod
+from . import config as config_mod, data as data_mod, metrics as metrics_mod
 from . import manifest as manifest_mod, plots, report, scores as scores_mod, train as train_mod, verify
 from .config import ExperimentConfig
 from .errors import UserError
@@ -130,6 +131,35 @@ def _npz_names(path: Path) -> set[str]:
 def load_scores(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
+
+
+# ---------------------------------------------------------------- stage: bank
+def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Path,
+               committed: Path, device: torch.device, progress: bool, log, timings: dict) -> None:
+    """Train (or reuse) the reference bank; its wall time is the sum over the models' training,
+    whichever run trained them."""
+    bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
+    info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log)
+    trained = info.pop("trained_this_run")
+    timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
+                       "reused": trained == 0, "models": config.bank.models,
+                       "models_trained_this_run": trained, "device": info["device"]}
+    if trained == 0:
+        log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
+
+
+def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                     bank_dir: Path, device: torch.device, progress: bool, log) -> dict:
+    """Every attack of ``calibrated.ROWS`` on both protocols (``calibrated.evaluate``)."""
+    images, labels = bank_mod.population(dataset)
+    model = load_model(config, run_dir / "model.pt", device)
+    target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device)).numpy()
+    logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
+    keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
+    log(f"[{config.name}] calibrated attacks: {len(calibrated_mod.ROWS)} attacks, "
+        f"{config.bank.models} references, two protocols")
+    return calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits, keep,
+                                   config.seed, progress)
 
 
 # ---------------------------------------------------------------- stage: attack
@@ -278,6 +308,16 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
 
+    calibrated = None
+    if config.bank.models:
+        bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
+        if retrain and bank_dir.exists():
+            shutil.rmtree(bank_dir)
+        bank_stage(config, dataset, bank_dir, (reuse_root or results_root) / config.name / "bank",
+                   device, progress, log, timings)
+        with _timed(timings, "calibrated"):
+            calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress, log)
+
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
     with _timed(timings, "attack"):
@@ -298,7 +338,8 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     staging.mkdir(parents=True)
     try:
         _write_results(config, dataset, scores, history, metrics, timings, staging, final,
-                       run_dir, train_hash, git, started, device, progress, workers, log)
+                       run_dir, train_hash, git, started, device, progress, workers, log,
+                       calibrated, bank_mod.bank_dir_for(config, dataset, cache_root))
     except OSError as e:
         if e.errno == errno.ENOSPC:  # one line, not three chained tracebacks
             raise UserError(f"no space left on device while writing {e.filename or staging}; "
@@ -312,11 +353,14 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
 
 
 def _write_results(config, dataset, scores, history, metrics, timings, staging, final, run_dir,
-                   train_hash, git, started, device, progress, workers, log) -> None:
+                   train_hash, git, started, device, progress, workers, log, calibrated=None,
+                   bank_dir=None) -> None:
     """Figures, tables and the manifest into ``staging``, then swapped in as ``final``."""
     with _timed(timings, "plots"):
         plots.experiment_figures(config, scores, history, metrics, staging / "figures",
                                  progress=progress, dataset=dataset, workers=workers)
+        if calibrated is not None:
+            plots.calibrated_figures(calibrated, config.name, staging / "figures")
     timings["plots"]["workers"] = workers
     with _timed(timings, "report"):
         write_json(staging / "metrics.json", metrics)
@@ -325,6 +369,9 @@ def _write_results(config, dataset, scores, history, metrics, timings, staging, 
         shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
         shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
         write_json(staging / "config.json", config.to_dict())
+        if calibrated is not None:
+            write_json(staging / "calibrated.json", calibrated)
+            bank_mod.copy_bank(bank_dir, staging / "bank", config.bank.models)
     manifest = {
         "experiment": config.name, "started": started, "finished": manifest_mod.now(),
         "command": shlex.join(sys.argv),
@@ -335,7 +382,8 @@ def _write_results(config, dataset, scores, history, metrics, timings, staging, 
         "data": dataset.source,
         "wall_seconds": timings,
         # sha256 of every artifact in this folder but the figures and this manifest
-        "files": {f: sha256_file(staging / f) for f in ARTIFACTS},
+        "files": {f: sha256_file(staging / f) for f in ARTIFACTS + _bank_files(config)
+                  if (staging / f).exists()},
     }
     write_json(staging / "manifest.json", manifest)
     if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
@@ -355,6 +403,13 @@ def _write_results(config, dataset, scores, history, metrics, timings, staging, 
 
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
              "summary.csv", "summary.md")
+
+
+def _bank_files(config: ExperimentConfig) -> tuple[str, ...]:
+    if not config.bank.models:
+        return ()
+    return ("calibrated.json", *(f"bank/{f}" for f in bank_mod.FILES),
+            *(f"bank/{bank_mod.model_path(Path(), m).name}" for m in range(config.bank.models)))
 
 
 def _read_json_or(path: Path, default, log):

@@ -265,6 +265,86 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
     save(fig, out)
 
 
+# The attacks each calibrated figure draws (the table in calibrated.json has every row): one
+# line per family, in its strongest usual setting, so that six curves stay readable.
+ROC_ROWS = {"loss": ("loss threshold", "tab:gray", "-"),
+            "shokri": ("Shokri shadow models", "tab:brown", "-"),
+            "lira_offline/global/flip": ("LiRA offline", "tab:cyan", "--"),
+            "lira_online/global/flip": ("LiRA online", "tab:blue", "-"),
+            "rmia_offline/flip": ("RMIA offline", "tab:pink", "--"),
+            "rmia_online/flip": ("RMIA online", "tab:red", "-")}
+POWER_ROWS = {"lira_offline/auto/flip": ("LiRA offline", "tab:cyan", "--"),
+              "lira_online/auto/flip": ("LiRA online", "tab:blue", "-"),
+              "rmia_offline/flip": ("RMIA offline", "tab:pink", "--"),
+              "rmia_online/flip": ("RMIA online", "tab:red", "-")}
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2g}%"
+
+
+def calibrated_roc(protocol: dict, title: str, out: Path) -> None:
+    """Log-log ROC of each attack family on one protocol; the legend gives TPR at 0.1% FPR."""
+    fig, ax = plt.subplots(figsize=SLOTS["right_tall"])
+    n_neg = protocol["n_nonmembers"]
+    lo = 10 ** np.floor(np.log10(1 / n_neg))
+    for key, (label, color, ls) in ROC_ROWS.items():
+        row = protocol["rows"].get(key, {})
+        if "roc" not in row:
+            continue
+        fpr, tpr = np.array(row["roc"]["fpr"]), np.array(row["roc"]["tpr"])
+        keep = fpr > 0
+        ax.plot(fpr[keep], np.maximum(tpr[keep], lo), color=color, ls=ls, lw=2.2,
+                label=f"{label}: {_pct(row['tpr_at_0.1pct_fpr'])}")
+    ax.plot([lo, 1], [lo, 1], color="black", ls=":", lw=1.5, label="chance: 0.1%")
+    ax.axvline(1e-3, color="gray", lw=1, alpha=0.6)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
+           yscale="log", xlim=(1 / n_neg, 1), ylim=(lo, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=12, title="TPR at 0.1% FPR", title_fontsize=12)
+    ax.set_title(title)
+    fig.tight_layout()
+    save(fig, out)
+
+
+def power_vs_references(power: dict, title: str, out: Path) -> None:
+    """TPR at 0.1% FPR (left) and AUC (right) against the number of reference models, mean and
+    std over random subsets of the bank."""
+    sizes = sorted(int(k) for k in power)
+    fig, (left, right) = plt.subplots(1, 2, figsize=SLOTS["wide"], sharex=True)
+    for key, (label, color, ls) in POWER_ROWS.items():
+        for ax, metric, scale in ((left, "tpr_at_0.1pct_fpr", 100), (right, "auc", 1)):
+            pts = [(k, power[str(k)][key][metric]) for k in sizes if key in power[str(k)]]
+            pts = [(k, v) for k, v in pts if v["mean"] is not None]
+            if not pts:
+                continue
+            ks = [k for k, _ in pts]
+            ax.errorbar(ks, [v["mean"] * scale for _, v in pts], yerr=[v["std"] * scale for _, v in pts],
+                        color=color, ls=ls, lw=2, marker="o", capsize=4, label=label)
+    left.set(ylabel="TPR at 0.1% FPR (%)", xlabel="reference models")
+    right.set(ylabel="AUC", xlabel="reference models")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xticks(sizes)
+        ax.grid(alpha=0.3)
+    left.legend(loc="upper left", fontsize=12)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, out)
+
+
+def calibrated_figures(calibrated: dict, name: str, out_dir: Path) -> None:
+    study, loo = calibrated["protocols"]["study"], calibrated["protocols"]["leave_one_out"]
+    calibrated_roc(study, f"{name}: the study's target, {study['references']} references",
+                   out_dir / "calibrated_roc")
+    calibrated_roc(loo, f"{name}: leave-one-out, {loo['targets']} targets pooled",
+                   out_dir / "calibrated_roc_leave_one_out")
+    power_vs_references(study["power_vs_references"],
+                        f"{name}: attack power vs references (mean ± std over random subsets)",
+                        out_dir / "power_vs_references")
+
+
 EXAMPLES_PER_CLASS = 6
 
 
