@@ -12,6 +12,12 @@ Two strategies:
 - ``loop``: the single-model trainer, model by model; on CPU each worker thread trains its
   own model (its shards then run one after another, which gives the same weights as the
   single-model trainer: see ``train.ShardedStep``).
+- ``grouped`` (LeNet-5 only): the K models as one network. The convolutions are grouped
+  convolutions (``groups=K``: model k's channels see only model k's input channels), the
+  fully connected layers batched matrix products (``baddbmm``) over a leading model axis,
+  and one Adam over the stacked tensors, as for vmap. On CUDA the whole step can be captured
+  in a CUDA graph (``cuda_graph``) and run under bfloat16 autocast (``bf16``); see
+  ``GroupedLeNet5``.
 ``auto`` picks ``vmap`` on CUDA from K = 16 models up and ``loop`` otherwise: measured
 (``invoke bench``, results/bench/), vmap ran at 0.4-0.5x the loop's speed on CPU and for
 K = 4 on an H200, and at 2.4x (K = 16) and 4.6x (K = 64) on the H200.
@@ -40,20 +46,25 @@ def subsets_from_keep(keep: torch.Tensor) -> torch.Tensor:
 VMAP_MIN_MODELS = 16
 
 
+STRATEGIES = ("auto", "vmap", "loop", "grouped")
+
+
 def choose_strategy(strategy: str, device: torch.device, k: int) -> str:
     if strategy == "auto":
         return "vmap" if device.type == "cuda" and k >= VMAP_MIN_MODELS else "loop"
-    if strategy not in ("vmap", "loop"):
-        raise ValueError(f"unknown strategy {strategy!r} (auto, vmap or loop)")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
     return strategy
 
 
 def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.Tensor,
                y: torch.Tensor, strategy: str = "auto", max_steps: int | None = None,
-               progress: bool = True) -> list[dict[str, torch.Tensor]]:
+               progress: bool = True, cuda_graph: bool = False, bf16: bool = False
+               ) -> list[dict[str, torch.Tensor]]:
     """Train len(seeds) models for cfg.epochs (or ``max_steps`` steps); return their state dicts.
 
     ``x`` (N,3,32,32) and ``y`` (N,) hold the whole pool on the device; ``keep`` is (K, N).
+    ``cuda_graph`` and ``bf16`` apply to the grouped strategy on CUDA only.
     """
     strategy = choose_strategy(strategy, x.device, len(seeds))
     subsets = subsets_from_keep(keep.to(x.device))
@@ -67,6 +78,8 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
             list(zip(seeds, subsets)))
         return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
                          unit="model", disable=not progress))
+    if strategy == "grouped":
+        return _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16)
     return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress)
 
 
@@ -129,3 +142,131 @@ def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress) -> list[dict[str
     bar.close()
     return [{name: t[k].detach().clone() for name, t in {**params, **buffers}.items()}
             for k in range(K)]
+
+
+class GroupedLeNet5(torch.nn.Module):
+    """K LeNet-5s (``models.LeNet5``) as one network, on a batch of shape (K, B, 3, 32, 32).
+
+    Parameters are the K models' stacked along the output channels (convolutions: model k
+    owns channels [6k, 6k+6) and [16k, 16k+16)) or along a leading model axis (linear layers:
+    (K, out, in)). Model k's logits depend only on model k's parameters and batch, so the
+    gradient of the sum of the K mean losses gives each model its own gradient.
+    """
+
+    def __init__(self, states: list[dict[str, torch.Tensor]]):
+        super().__init__()
+        self.k = len(states)
+
+        def cat(name):
+            return torch.nn.Parameter(torch.cat([s[name] for s in states]).contiguous())
+
+        def stack(name):
+            return torch.nn.Parameter(torch.stack([s[name] for s in states]).contiguous())
+        self.c1w, self.c1b = cat("features.0.weight"), cat("features.0.bias")
+        self.c2w, self.c2b = cat("features.3.weight"), cat("features.3.bias")
+        self.f1w, self.f1b = stack("classifier.1.weight"), stack("classifier.1.bias")
+        self.f2w, self.f2b = stack("classifier.3.weight"), stack("classifier.3.bias")
+        self.f3w, self.f3b = stack("classifier.5.weight"), stack("classifier.5.bias")
+
+    def forward(self, xb: torch.Tensor) -> torch.Tensor:
+        k, b = xb.shape[:2]
+        h = xb.transpose(0, 1).reshape(b, k * 3, 32, 32)          # model k: channels 3k..3k+2
+        h = F.relu(F.max_pool2d(F.conv2d(h, self.c1w, self.c1b, groups=k), 2))
+        h = F.relu(F.max_pool2d(F.conv2d(h, self.c2w, self.c2b, groups=k), 2))
+        h = h.reshape(b, k, 400).transpose(0, 1)                  # (K, B, 16*5*5)
+        h = F.relu(torch.baddbmm(self.f1b.unsqueeze(1), h, self.f1w.transpose(1, 2)))
+        h = F.relu(torch.baddbmm(self.f2b.unsqueeze(1), h, self.f2w.transpose(1, 2)))
+        return torch.baddbmm(self.f3b.unsqueeze(1), h, self.f3w.transpose(1, 2))  # (K, B, C)
+
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """The K models' state dicts, in ``models.LeNet5``'s names."""
+        c1, c2 = self.c1w.shape[0] // self.k, self.c2w.shape[0] // self.k
+        return [{"features.0.weight": self.c1w[i * c1:(i + 1) * c1].detach().clone(),
+                 "features.0.bias": self.c1b[i * c1:(i + 1) * c1].detach().clone(),
+                 "features.3.weight": self.c2w[i * c2:(i + 1) * c2].detach().clone(),
+                 "features.3.bias": self.c2b[i * c2:(i + 1) * c2].detach().clone(),
+                 "classifier.1.weight": self.f1w[i].detach().clone(),
+                 "classifier.1.bias": self.f1b[i].detach().clone(),
+                 "classifier.3.weight": self.f2w[i].detach().clone(),
+                 "classifier.3.bias": self.f2b[i].detach().clone(),
+                 "classifier.5.weight": self.f3w[i].detach().clone(),
+                 "classifier.5.bias": self.f3b[i].detach().clone()} for i in range(self.k)]
+
+
+class _GroupedStep:
+    """One Adam step of the grouped network on ``x[idx], y[idx]`` for idx of shape (K, B);
+    optionally under bf16 autocast, and replayed from a CUDA graph for full-size batches."""
+
+    def __init__(self, net, optimizer, x, y, batch_size, cuda_graph, bf16):
+        self.net, self.optimizer, self.x, self.y, self.bf16 = net, optimizer, x, y, bf16
+        self.graph = None
+        if cuda_graph:
+            self.idx = torch.zeros(net.k, batch_size, dtype=torch.long, device=x.device)
+            saved = [p.detach().clone() for p in net.parameters()]
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    self.eager(self.idx)
+            torch.cuda.current_stream().wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.eager(self.idx)
+            with torch.no_grad():  # undo the warm-up in place (the graph holds these tensors)
+                for p, s in zip(net.parameters(), saved):
+                    p.copy_(s)
+                for state in optimizer.state.values():
+                    for v in state.values():
+                        if torch.is_tensor(v):
+                            v.zero_()
+
+    def eager(self, idx):
+        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.net(self.x[idx])
+        if self.bf16:
+            logits = logits.float()  # the loss in float32
+        per_model = F.cross_entropy(logits.flatten(0, 1), self.y[idx].flatten(),
+                                    reduction="none").view(idx.shape).mean(1)
+        self.optimizer.zero_grad(set_to_none=False)
+        per_model.sum().backward()
+        self.optimizer.step()
+
+    def __call__(self, idx):
+        if self.graph is not None and idx.shape == self.idx.shape:
+            self.idx.copy_(idx)
+            self.graph.replay()
+        else:
+            self.eager(idx)
+
+
+def _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16):
+    if cfg.architecture != "lenet5":
+        raise ValueError(f"the grouped strategy is written for lenet5, not {cfg.architecture!r}")
+    device = x.device
+    cuda = device.type == "cuda"
+    states = []
+    for s in seeds:
+        model = init_model(cfg, s, device)[0]
+        states.append({k: v.contiguous() for k, v in model.state_dict().items()})
+    net = GroupedLeNet5(states).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                                 capturable=cuda and cuda_graph,
+                                 **({"fused": True} if device.type == "cpu" else {}))
+    step = _GroupedStep(net, optimizer, x, y, cfg.batch_size, cuda and cuda_graph, cuda and bf16)
+    K, n = subsets.shape
+    bs = cfg.batch_size
+    total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
+    bar = tqdm(total=total, desc=f"train {K} models (grouped)", unit="step", disable=not progress)
+    done, epoch = 0, 0
+    while done < total:
+        epoch += 1
+        order = torch.stack([subsets[k][epoch_permutation(seeds[k], epoch, n, device)]
+                             for k in range(K)])
+        for i in range(0, n, bs):
+            if done >= total:
+                break
+            step(order[:, i:i + bs])
+            done += 1
+            bar.update(1)
+    bar.close()
+    return net.state_dicts()

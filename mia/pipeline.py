@@ -29,7 +29,7 @@ from . import manifest as manifest_mod, plots, report, scores as scores_mod, tra
 from .config import ExperimentConfig
 from .errors import UserError
 from .io import (read_json, recover_swap, replace_directory, sha256_file, sha256_json, write_bytes,
-                 write_json, write_npz)
+                 write_json, write_npz, write_text)
 from .locking import exclusive
 from .parallel import process_map
 
@@ -371,6 +371,7 @@ def _write_results(config, dataset, scores, history, metrics, timings, staging, 
         write_json(staging / "config.json", config.to_dict())
         if calibrated is not None:
             write_json(staging / "calibrated.json", calibrated)
+            write_text(staging / "calibrated.md", report.calibrated_markdown(calibrated, config.name))
             bank_mod.copy_bank(bank_dir, staging / "bank", config.bank.models)
     manifest = {
         "experiment": config.name, "started": started, "finished": manifest_mod.now(),
@@ -408,7 +409,7 @@ ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.j
 def _bank_files(config: ExperimentConfig) -> tuple[str, ...]:
     if not config.bank.models:
         return ()
-    return ("calibrated.json", *(f"bank/{f}" for f in bank_mod.FILES),
+    return ("calibrated.json", "calibrated.md", *(f"bank/{f}" for f in bank_mod.FILES),
             *(f"bank/{bank_mod.model_path(Path(), m).name}" for m in range(config.bank.models)))
 
 

@@ -58,3 +58,49 @@ def write_summary(metrics: dict, directory: Path) -> None:
                  else "n/a (too few non-members)" for m in MARKDOWN_METRICS]
         lines.append(f"| {r['score']} | {r['sampling_percentage']:g} | " + " | ".join(cells) + " |")
     write_text(directory / "summary.md", "\n".join(lines) + "\n")
+
+
+CALIBRATED_METRICS = ("auc", "best_balanced_accuracy", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr",
+                      "tpr_at_0.01pct_fpr", "members_at_zero_fp")
+
+
+def _cell(row: dict, m: str) -> str:
+    v = row.get(m)
+    if v is None:
+        return "n/a"
+    if m == "members_at_zero_fp":
+        return str(v)
+    ci = row.get("ci95", {}).get(m)
+    pct = m.startswith("tpr")
+    fmt = (lambda x: f"{100 * x:.3g}%") if pct else (lambda x: f"{x:.4f}")
+    return fmt(v) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
+
+
+def calibrated_markdown(calibrated: dict, name: str) -> str:
+    """``calibrated.md``: every attack on both protocols, with 95% bootstrap intervals."""
+    lines = [f"# {name}: attacks with reference models", "",
+             "Members are the positive class. Intervals: 95% bootstrap (members and non-members "
+             "resampled separately). `best_balanced_accuracy` is at the best threshold on the "
+             "evaluation set itself (an upper bound). TPR at an FPR is n/a when fewer than "
+             "1/FPR non-members are evaluated. Rows: attack / variance / `flip` = test-time "
+             "horizontal-flip augmentation.", ""]
+    for key, proto in calibrated["protocols"].items():
+        lines += [f"## {key}: {proto['description']}", "",
+                  f"{proto['n_members']:,} members and {proto['n_nonmembers']:,} non-members evaluated.",
+                  "", "| attack | " + " | ".join(CALIBRATED_METRICS) + " |",
+                  "|---|" + "---:|" * len(CALIBRATED_METRICS)]
+        for row_key, row in proto["rows"].items():
+            if "not_computed" in row:
+                lines.append(f"| {row_key} | not computed: {row['not_computed']} |" + " |" * (len(CALIBRATED_METRICS) - 1))
+                continue
+            lines.append(f"| {row_key} | " + " | ".join(_cell(row, m) for m in CALIBRATED_METRICS) + " |")
+        st = proto["strongest"]
+        if st.get("strongest"):
+            lines += ["", f"Strongest at {st['metric']}: {st['strongest']} (its interval lies above every other's)."]
+        elif st.get("top"):
+            lines += ["", f"Highest {st['metric']}: {st['top']}, tied (overlapping intervals) with "
+                          + ", ".join(st["tied_with_top"]) + "."]
+        else:
+            lines += ["", st.get("unresolved", "")]
+        lines.append("")
+    return "\n".join(lines)

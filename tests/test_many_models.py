@@ -59,7 +59,7 @@ def max_relative_error(strategy, k=3):
                for name, want in single_model(seeds[k], x[idx], y[idx], steps=20).items())
 
 
-@pytest.mark.parametrize("strategy", ["vmap", "loop"])
+@pytest.mark.parametrize("strategy", ["vmap", "loop", "grouped"])
 def test_each_model_matches_the_single_model_trainer_after_20_steps_float64(strategy, float64):
     assert max_relative_error(strategy) < 1e-12
 
@@ -79,6 +79,19 @@ def test_vmap_float32_stays_within_rounding_of_the_single_model_trainer():
     its own running magnitude, which amplifies that rounding for near-zero gradients. After 20
     steps the weights still agree to 1e-3 relative (norm of the difference / norm)."""
     assert max_relative_error("vmap") < 1e-3
+
+
+def test_grouped_network_gives_each_model_its_own_logits_float64(float64):
+    """GroupedLeNet5's logits for model k are LeNet5's with model k's weights, on model k's batch."""
+    models = [init_model(CFG, s, torch.device("cpu"))[0].double() for s in (1, 2, 3)]
+    net = many_models.GroupedLeNet5([{k: v.contiguous() for k, v in m.state_dict().items()}
+                                     for m in models])
+    xb = torch.randn(3, 5, 3, 32, 32)
+    out = net(xb)
+    for k, m in enumerate(models):
+        assert torch.allclose(out[k], m(xb[k]), rtol=0, atol=1e-12)
+    for got, m in zip(net.state_dicts(), models):
+        assert all(torch.equal(got[name], v) for name, v in m.state_dict().items())
 
 
 def test_unequal_subsets_are_refused():
