@@ -70,7 +70,8 @@ def reference_runner(images, labels, device, batch_size: int = 64):
     workers = 2 if (os.cpu_count() or 1) > 4 else 0
     loader = DataLoader(Images(), batch_size=batch_size, shuffle=True, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=True)
-    model, _ = init_model(TrainConfig(), 0, device)
+    # contiguous (NCHW) tensors, as users write it (the project's CPU default is channels-last)
+    model, _ = init_model(TrainConfig(cpu_memory_format="contiguous"), 0, device)
     opt = torch.optim.Adam(model.parameters(), lr=TrainConfig().learning_rate)  # as users write it
     loss_fn = torch.nn.CrossEntropyLoss()
 

@@ -47,13 +47,128 @@ def load_results(results_root: Path) -> dict:
                             f"`invoke experiments` first (or `invoke experiments --quick` and "
                             f"`invoke slides --quick`)")
         out[name] = {"dir": d}
-        for f in ("metrics", "history", "manifest"):
+        for f in ("metrics", "history", "manifest") + (("calibrated",) if (d / "calibrated.json").is_file() else ()):
             try:
                 out[name][f] = read_json(d / f"{f}.json")
             except ValueError as e:
                 raise UserError(f"corrupt results file {d / f'{f}.json'} ({e}): rerun "
                                 f"`invoke experiments`") from None
     return out
+
+
+# The comparison table's rows on the slide (calibrated.json and calibrated.md have them all).
+CALIBRATED_TABLE = {"loss": "Loss threshold",
+                    "shokri": "Shokri shadow models",
+                    "ml_leaks": "ML-Leaks (sorted vector)",
+                    "lira_offline/global/flip": "LiRA offline",
+                    "lira_online/global/flip": "LiRA online",
+                    "lira_online/per_sample/flip": "LiRA online, per-sample σ",
+                    "rmia_offline/flip": "RMIA offline",
+                    "rmia_online/flip": "RMIA online"}
+PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample/flip": "LiRA offline, per-sample σ",
+               "lira_online/global": "LiRA online, no flip", "rmia_online": "RMIA online, no flip"}
+
+
+def _pct_ci(row: dict, key: str) -> str:
+    v = row.get(key)
+    if v is None:
+        return "n/a"
+    lo, hi = row["ci95"][key]
+    return f"{100 * v:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def calibrated_judgements(r: dict) -> dict:
+    """Sentences about the attacks with reference models, from calibrated.json (both targets)."""
+    base, dfd = r["baseline"].get("calibrated"), r["defended"].get("calibrated")
+    if base is None:
+        return {}
+    from .calibrated import strongest as strongest_of
+
+    study = base["protocols"]["study"]
+    rows = study["rows"]
+    # 0.1% FPR where the evaluation set resolves it (>= 1,000 non-members), else 1%
+    key = "tpr_at_0.1pct_fpr" if rows["loss"].get("tpr_at_0.1pct_fpr") is not None else "tpr_at_1pct_fpr"
+    fpr_text = "0.1%" if key == "tpr_at_0.1pct_fpr" else "1%"
+    st = strongest_of(rows, key)
+    top = st["strongest"] or st["top"]
+    loss = rows["loss"]
+    best = rows[top]
+    out = {"top": top, "top_name": PRETTY_ROWS.get(top, top), "key": key, "fpr": fpr_text}
+    tied = [PRETTY_ROWS.get(t, t) for t in st["tied_with_top"]]
+    ratio = best[key] / loss[key] if loss[key] else float("inf")
+    strongest = (f"{out['top_name']} is the strongest attack at {fpr_text} FPR (its 95% interval "
+                 f"lies above every other's)" if st["strongest"] else
+                 f"{out['top_name']} is highest at {fpr_text} FPR, tied within the 95% intervals with "
+                 + ", ".join(tied))
+    out["strongest"] = strongest + "."
+    out["vs_loss"] = (f"At {fpr_text} false positives it finds {_pct_ci(best, key)} of members, "
+                      + (f"{ratio:.0f}× the loss threshold's {_pct_ci(loss, key)}" if ratio >= 2 else
+                         f"against the loss threshold's {_pct_ci(loss, key)}")
+                      + f" ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
+    out["beats_loss"] = best["ci95"][key][0] > loss["ci95"][key][1]
+    if dfd is not None:
+        d_rows = dfd["protocols"]["study"]["rows"]
+        d_best_key = max((k for k, v in d_rows.items() if v.get(key) is not None and "ci95" in v),
+                         key=lambda k: d_rows[k][key])  # the highest point estimate
+        d_best = d_rows[d_best_key]
+        chance = 0.001 if key == "tpr_at_0.1pct_fpr" else 0.01
+        chance_hi = d_best["ci95"][key][0] <= chance  # interval reaches down to chance
+        out["defended_top_name"] = PRETTY_ROWS.get(d_best_key, d_best_key)
+        falls = d_best["ci95"][key][1] < best["ci95"][key][0]
+        out["defense"] = (
+            f"With L2 weight decay the strongest calibrated attack ({out['defended_top_name']}) "
+            f"finds {_pct_ci(d_best, key)} of members at {fpr_text} FPR, against {_pct_ci(best, key)} "
+            f"undefended: " + ("L2 reduces the leak beyond the intervals" if falls else
+                               "the intervals overlap, so L2 is not shown to help")
+            + (f", and the interval reaches chance ({fpr_text})." if chance_hi else
+               f", but the attack stays above chance ({fpr_text}).")
+            + f" Its references were trained with the same weight decay ({dfd['protocols']['study']['references']} models).")
+        out["defended_chance"] = chance_hi
+    loo = base["protocols"]["leave_one_out"]
+    l_st = strongest_of(loo["rows"], key)
+    l_top = l_st["strongest"] or l_st["top"]
+    out["loo"] = (f"Leave-one-out over the {loo['targets']} bank models (the papers' protocol, "
+                  f"{loo['n_members']:,} members and {loo['n_nonmembers']:,} non-members pooled): "
+                  f"{PRETTY_ROWS.get(l_top, l_top)} finds {_pct_ci(loo['rows'][l_top], key)} at {fpr_text} FPR; "
+                  f"the loss threshold {_pct_ci(loo['rows']['loss'], key)}.")
+    power = study["power_vs_references"]
+    sizes = sorted(int(k) for k in power)
+    online = "lira_online/auto/flip"
+    pts = [(k, power[str(k)][online]["tpr_at_0.1pct_fpr"]["mean"]) for k in sizes]
+    pts = [(k, v) for k, v in pts if v is not None]
+    out["power"] = ""
+    if len(pts) > 1:
+        grows = pts[-1][1] > pts[-2][1] + power[str(pts[-2][0])][online]["tpr_at_0.1pct_fpr"]["std"]
+        out["power"] = (f"LiRA online finds {100 * pts[0][1]:.2f}% at 0.1% FPR with {pts[0][0]} "
+                        f"references and {100 * pts[-1][1]:.2f}% with {pts[-1][0]}"
+                        + (": still rising beyond the spread at the largest bank, so more references "
+                           "would find more." if grows else
+                           ": the last step is within the spread over subsets."))
+    return out
+
+
+def calibrated_table(r: dict) -> list[dict]:
+    """Cells of the slide's comparison table (study protocol, both targets), as text."""
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    def with_ci(v: dict, key: str) -> str:
+        if v.get(key) is None:
+            return "n/a"
+        lo, hi = v["ci95"][key]
+        return f"{100 * v[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
+    rows = []
+    for key, name in CALIBRATED_TABLE.items():
+        row = {"name": name}
+        for e in EXPERIMENTS:
+            c = r[e].get("calibrated")
+            v = c["protocols"]["study"]["rows"].get(key, {}) if c else {}
+            row[e] = {"auc": "n/a" if v.get("auc") is None else f"{v['auc']:.3f}",
+                      "tpr1": pct(v.get("tpr_at_1pct_fpr")),
+                      "tpr01": with_ci(v, "tpr_at_0.1pct_fpr"),
+                      "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}"}
+        rows.append(row)
+    return rows
 
 
 def cell(exp: dict, score: str, p: str) -> dict:
@@ -278,6 +393,8 @@ def context(results_root: Path, percentage: str = "16", presenter: str | None = 
         "commit": (manifest["git"].get("commit") or "unknown")[:10],
         "title": presentation(SLIDES / "deck.toml", presenter, date, r),
         "zeros": zeros,
+        "cal": calibrated_judgements(r),
+        "cal_table": calibrated_table(r) if "calibrated" in base else [],
         # Loss-sample slides: the probability loss ranks like cross-entropy, so its strip plot
         # repeats cross-entropy's (it stays in results/).
         "sample_scores": [s for s in SCORES if s != "probability_loss"],
