@@ -217,6 +217,28 @@ def bench_bank_rounds(x, y, device, steps: int, rounds: int) -> dict:
                                        for name, v in runs.items() if name != "anchor_plain_processes"}}
 
 
+def bench_profile(x, y, steps: int = 40, top: int = 6) -> dict:
+    """Where a CPU training step spends its time: ``torch.profiler`` over ``steps`` steps of
+    one model on one thread (the bank trainer's unit of work, channels-last), the ``top``
+    operators by self time, as shares of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig()
+    model, opt = init_model(cfg, 0, x.device)
+    step = make_step(model, opt, x, y, cfg.batch_size, False, cfg.cpu_shards, CpuWorkers(1))
+    perm = epoch_permutation(0, 1, len(x), x.device)
+    run_epoch(step, perm[: 5 * cfg.batch_size], cfg.batch_size)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_epoch(step, perm[: steps * cfg.batch_size], cfg.batch_size)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return {"steps": steps, "ms_per_step": total / 1000 / steps,
+            "top_ops": [{"op": e.key, "share": e.self_cpu_time_total / total,
+                         "ms_per_step": e.self_cpu_time_total / 1000 / steps} for e in events[:top]]}
+
+
 def half_keep(k: int, n: int, seed: int = 0) -> torch.Tensor:
     """(k, n) keep-matrix: each model keeps its own random half of the pool (as in LiRA)."""
     g = torch.Generator().manual_seed(seed)
@@ -314,6 +336,23 @@ def bench_full_gpu(x, y, device, epochs: int = 100) -> dict:
             got = train_many(cfg, list(range(4)), keep[:4], x, y, max_steps=50, progress=False, **kw)
             return {"e": max(float((g[n] - r[n]).norm() / r[n].norm()) for g, r in zip(got, ref) for n in r)}
         out[f"relative_error_vs_loop_50_steps_{name}"] = attempt(error).get("e")
+    # The same in float64, where rounding cannot hide a wrong computation: 4 models, 50 steps
+    # on a 2,560-image pool (float32 keep-matrix rows reused), every strategy vs the loop.
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x64, y64, keep64 = x[:2560].double(), y[:2560], half_keep(4, 2560)
+        ref64 = train_many(cfg, list(range(4)), keep64, x64, y64, strategy="loop", max_steps=50,
+                           progress=False)
+        for name, kw in variants.items():
+            if kw.get("bf16"):
+                continue  # bfloat16 rounds by design
+            def error64(kw=kw):
+                got = train_many(cfg, list(range(4)), keep64, x64, y64, max_steps=50, progress=False, **kw)
+                return {"e": max(float((g[n] - r[n]).norm() / r[n].norm()) for g, r in zip(got, ref64) for n in r)}
+            out[f"relative_error_vs_loop_50_steps_float64_{name}"] = attempt(error64).get("e")
+    finally:
+        torch.set_default_dtype(old)
     return out
 
 
@@ -470,6 +509,7 @@ def main(argv=None) -> dict:
     if cpu and args.rounds > 0:
         report["paired"] = attempt(bench_paired, images, labels, x, y, device, args.steps, args.rounds)
         report["bank_rounds"] = attempt(bench_bank_rounds, x, y, device, args.steps, args.rounds)
+        report["profile"] = attempt(bench_profile, x, y)
     report["scoring"] = attempt(bench_scoring, x_all, y_all, device)
     report["attack"] = attempt(bench_attack, args.attack_repeats)
     if args.contended:
@@ -519,7 +559,13 @@ ENGINE = """## What the variants are
   own threading; its weights change with the thread count, and it is the setting that falls
   off the cliff in the contended run.
 - `many_k*_loop`: K models, one per worker thread on CPU, one after another on CUDA;
-  `many_k*_vmap`: K models stacked through `torch.func.vmap`.
+  `many_k*_vmap`: K models stacked through `torch.func.vmap`; on the GPU targets also
+  `grouped_*`: the K models as one network of grouped convolutions and batched matrix
+  products (`many_models.GroupedLeNet5`), in float32, with the whole step in a CUDA graph,
+  and under bfloat16 autocast. Each is compared with the loop after 50 steps, in float32 and
+  in float64 (`relative_error_vs_loop_*`): float64 shows whether the computation is the
+  same; in float32 the GPU's TF32 convolutions and Adam's division by small running
+  magnitudes amplify rounding on random data, for the vmap path too.
 - `bank rounds`: the many-models loop with one model per worker (how a reference bank is
   trained), in channels-last (the default, `cpu_memory_format`) and in contiguous layout,
   against the anchor: one plain training process per core, one PyTorch thread each,
@@ -589,7 +635,9 @@ def gpu_details(r: dict) -> list[str]:
     lines = [f"- 64 models x 100 epochs, {k.rsplit('_s_', 1)[1]}: {num(f[k], '.1f')} s"
              for k in f if k.startswith("many_64_models_100_epochs_s_")]
     lines += [f"- weights after 50 steps vs the loop (max relative error over parameters), "
-              f"{k.rsplit('_steps_', 1)[1]}: {num(f[k], '.1e')}" for k in f if k.startswith("relative_error_vs_loop")]
+              f"{k.rsplit('_steps_', 1)[1].replace('float64_', '')}"
+              f"{' in float64' if '_float64_' in k else ' in float32'}: {num(f[k], '.1e')}"
+              for k in f if k.startswith("relative_error_vs_loop")]
     return lines + ([""] if lines else [])
 
 
@@ -628,6 +676,11 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
             out.append(f"- {paired_line(r['paired'])}")
         if "bank_rounds" in r:
             out.append(f"- {bank_line(r['bank_rounds'])}")
+        if "top_ops" in r.get("profile", {}):
+            pr = r["profile"]
+            out.append(f"- where one model's CPU step goes (torch.profiler, one thread, channels-last, "
+                       f"{pr['ms_per_step']:.1f} ms per step of 128): "
+                       + ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in pr["top_ops"]))
         if "error" not in r.get("scoring", {"error": 1}):
             out.append(f"- scoring pass, per-sample losses of {r['scoring']['samples']:,} images: "
                        f"{r['scoring']['seconds']:.2f} s")
