@@ -144,10 +144,14 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
                             f"{config.seed}; delete {bank_dir} or run with --retrain")
     else:
         write_npz(keep_file, keep=keep, seeds=seeds)
-    info = read_json(bank_dir / "bank.json") if (bank_dir / "bank.json").exists() else {
-        "bank_hash": bank_hash(config, dataset.source["sha256"], n), "models": k, "population": n, "population_order": "training images, then test images",
-        "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
-        "train_seconds": {}, "device": str(device)}
+    info = {"bank_hash": bank_hash(config, dataset.source["sha256"], n), "models": k,
+            "population": n, "population_order": "training images, then test images",
+            "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
+            "train_seconds": {}, "device": str(device)}
+    try:  # the per-model wall times of earlier attempts
+        info["train_seconds"] = dict(read_json(bank_dir / "bank.json")["train_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     todo = []
     for m in range(k):
         if load_state(model_path(bank_dir, m)) is None:
@@ -162,6 +166,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     log(f"[{config.name}] bank: training {len(todo)} of {k} models ({config.train.epochs} epochs, "
         f"{n // 2:,} images each) on {device}"
         + (f"; {k - len(todo)} already trained" if len(todo) < k else ""))
+    (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
     x = train_mod.to_tensor(images, device)
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)

@@ -1,0 +1,113 @@
+"""The reference bank: trains what is missing, resumes at model granularity, seeds a fresh cache."""
+import numpy as np
+import pytest
+import torch
+
+from mia import bank, config
+from mia.data import Dataset
+from mia.errors import UserError
+from mia.io import write_npz
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 200),
+                 rng.integers(0, 256, (56, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 56),
+                 {"sha256": "tiny"})
+    cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 4}}, "tiny")
+    return cfg, ds
+
+
+def weights(bank_dir, k):
+    return [bank.load_state(bank.model_path(bank_dir, m)) for m in range(k)]
+
+
+def test_bank_trains_every_model_then_only_what_is_missing(tiny, tmp_path):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    logs = []
+    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    assert info["trained_this_run"] == 4 and sorted(info["train_seconds"]) == ["0", "1", "2", "3"]
+    first = weights(d, 4)
+    keep, seeds = bank.read_keep(d / "keep.npz")
+    bank.check_keep(keep, 4, 256, "keep")
+    assert np.array_equal(seeds, bank.model_seeds(cfg.seed, 4))
+    # an interrupted bank: one model never written, one cut off mid-file
+    bank.model_path(d, 2).unlink()
+    bank.model_path(d, 3).write_bytes(bank.model_path(d, 3).read_bytes()[:100])
+    logs.clear()
+    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    assert info["trained_this_run"] == 2
+    assert any("model-003.pt is unreadable; training model 3 again" in line for line in logs)
+    assert any("training 2 of 4 models" in line and "2 already trained" in line for line in logs)
+    again = weights(d, 4)
+    for a, b in zip(first, again):  # the same seeds give the same weights
+        assert all(torch.equal(a[n], b[n]) for n in a)
+    assert bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
+
+
+def test_models_really_train_on_their_own_half(tiny, tmp_path):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    w = weights(d, 4)
+    assert not torch.equal(w[0]["features.0.weight"], w[1]["features.0.weight"])
+
+
+def test_a_keep_matrix_from_another_seed_is_refused_with_what_to_do(tiny, tmp_path):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    d.mkdir()
+    write_npz(d / "keep.npz", keep=bank.paired_keep(4, 256, 99), seeds=bank.model_seeds(cfg.seed, 4))
+    with pytest.raises(UserError, match=r"keep-matrix or seeds differ from those of seed 0; delete"):
+        bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+
+
+def test_a_corrupt_cached_keep_matrix_is_written_again_from_the_seed(tiny, tmp_path):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    d.mkdir()
+    (d / "keep.npz").write_bytes(b"not a zip")
+    logs = []
+    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    assert any("unreadable" in line and "writing it again from the seed" in line for line in logs)
+    assert np.array_equal(bank.read_keep(d / "keep.npz")[0], bank.paired_keep(4, 256, cfg.seed))
+
+
+def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
+    cfg, ds = tiny
+    trained = tmp_path / "trained"
+    bank.train_bank(cfg, ds, trained, torch.device("cpu"), progress=False, log=lambda _: None)
+    committed = tmp_path / "results" / "bank"
+    bank.copy_bank(trained, committed, 4)
+    assert not (committed / "logits.npy").exists()
+    fresh = tmp_path / "fresh"
+    logs = []
+    assert bank.seed_from_results(cfg, ds, committed, fresh, logs.append)
+    assert bank.train_bank(cfg, ds, fresh, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
+    # another K is another bank: not seeded
+    other = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 2}}, "tiny")
+    assert not bank.seed_from_results(other, ds, committed, tmp_path / "other", logs.append)
+    # a corrupt committed model is named, with what to do
+    bank.model_path(committed, 1).write_bytes(b"x")
+    with pytest.raises(UserError, match=r"committed bank model .*model-001.pt is missing or unreadable"):
+        bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh2", logs.append)
+
+
+@pytest.mark.parametrize("models", [-2, 1, 3])
+def test_bank_size_must_be_even_and_positive(models):
+    with pytest.raises(UserError, match=rf"\[bank\] models must be 0 \(no bank\) or an even number >= 2 "
+                                        rf"\(models come in complementary pairs\), got {models}"):
+        config.from_dict({"bank": {"models": models}}, "t")
+
+
+def test_bank_logits_are_cached_and_shaped(tiny, tmp_path):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    logits = bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False)
+    assert logits.shape == (4, 2, 256, 10) and logits.dtype == np.float32
+    # plain and mirrored differ; a second call reads the cache
+    assert not np.array_equal(logits[:, 0], logits[:, 1])
+    assert np.array_equal(bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False), logits)
