@@ -225,6 +225,40 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
                      count=x.size)
 
 
+CALIBRATED_STEP = ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.01pct_fpr",
+                   "best_balanced_accuracy")
+
+
+def _check_calibrated(v: Verdict, ref: dict, cand: dict) -> None:
+    """Point estimates of every attack on both protocols (``calibrated.json``): AUC within
+    AUC_TOL, rates within STEP_SAMPLES of their denominator, members at zero false positives
+    within STEP_SAMPLES, the resolved variants exactly. Bootstrap intervals and the thinned
+    ROC curves follow from these and are not judged."""
+    _same_keys(v, "calibrated.protocols", ref["protocols"], cand["protocols"])
+    for proto in set(ref["protocols"]) & set(cand["protocols"]):
+        a, b = ref["protocols"][proto], cand["protocols"][proto]
+        _same_keys(v, f"calibrated.{proto}.rows", a["rows"], b["rows"])
+        n_pos, n_neg = b["n_members"], b["n_nonmembers"]
+        for row in set(a["rows"]) & set(b["rows"]):
+            x, y = a["rows"][row], b["rows"][row]
+            where = f"calibrated.{proto}.{row}"
+            if "not_computed" in x or "not_computed" in y:
+                v.exact(f"{where}.not_computed", x.get("not_computed"), y.get("not_computed"))
+                continue
+            v.record(f"{where}.auc", x["auc"], y["auc"], AUC_TOL)
+            for m in CALIBRATED_STEP:
+                if x.get(m) is None or y.get(m) is None:
+                    v.exact(f"{where}.{m}", x.get(m), y.get(m))
+                else:
+                    n = 2 * min(n_pos, n_neg) if m == "best_balanced_accuracy" else n_pos
+                    v.record(f"{where}.{m}", x[m], y[m], STEP_SAMPLES / n, "samples")
+            v.record(f"{where}.members_at_zero_fp", x["members_at_zero_fp"], y["members_at_zero_fp"],
+                     STEP_SAMPLES, "samples")
+            for label in ("variance", "a"):
+                if label in x or label in y:
+                    v.exact(f"{where}.{label}", x.get(label), y.get(label))
+
+
 def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
     import torch
 
@@ -266,6 +300,15 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         v.exact("metrics.json structure", "reference layout", f"differs at {e!r}")
     if (reference / "scores.npz").is_file() and (candidate / "scores.npz").is_file():
         _check_scores(v, reference / "scores.npz", candidate / "scores.npz")
+    has = [(d / "calibrated.json").is_file() for d in (reference, candidate)]
+    if all(has):
+        try:
+            _check_calibrated(v, read_json(reference / "calibrated.json"),
+                              read_json(candidate / "calibrated.json"))
+        except (KeyError, TypeError, ValueError) as e:
+            v.exact("calibrated.json structure", "reference layout", f"differs at {e!r}")
+    elif any(has):
+        v.notes.append("calibrated.json in only one of the two: the calibrated attacks are not compared")
     return v
 
 
