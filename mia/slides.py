@@ -106,6 +106,13 @@ def calibrated_judgements(r: dict) -> dict:
                          f"against the loss threshold's {_pct_ci(loss, key)}")
                       + f" ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
     out["beats_loss"] = best["ci95"][key][0] > loss["ci95"][key][1]
+    out["low_fpr_more"] = (f"{out['top_name']}, calibrated with reference models, finds "
+                           f"{ratio:.0f}× as many members there (intervals apart; see "
+                           f"\"Stronger attacks\")" if out["beats_loss"] and ratio >= 2 else
+                           f"{out['top_name']}, calibrated with reference models, finds more "
+                           f"members there (intervals apart)" if out["beats_loss"] else
+                           "the calibrated attacks do not find more members there beyond the "
+                           "intervals")
     if dfd is not None:
         d_rows = dfd["protocols"]["study"]["rows"]
         d_best_key = max((k for k, v in d_rows.items() if v.get(key) is not None and "ci95" in v),

@@ -41,7 +41,19 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
                     "wall_seconds"):
             assert key in manifest
         assert manifest["data"]["sha256"]["tiny.npz"]
-        assert set(manifest["wall_seconds"]) == {"train", "scores", "attack", "plots", "report"}
+        assert set(manifest["wall_seconds"]) == {"train", "scores", "bank", "calibrated", "attack",
+                                                 "plots", "report"}
+        # the bank (quick: 6 models) and the calibrated attacks on both protocols
+        assert manifest["wall_seconds"]["bank"]["models"] == 6
+        assert sorted(p.name for p in (d / "bank").iterdir()) == (
+            ["bank.json", "keep.npz"] + [f"model-{m:03d}.pt" for m in range(6)])
+        cal = json.loads((d / "calibrated.json").read_text())
+        assert set(cal["protocols"]) == {"study", "leave_one_out"}
+        assert cal["protocols"]["study"]["n_members"] == cal["protocols"]["study"]["n_nonmembers"] == 150
+        for key in ("calibrated.json", "calibrated.md", "bank/keep.npz", "bank/model-005.pt"):
+            assert key in manifest["files"], key
+        for f in ("calibrated_roc", "calibrated_roc_leave_one_out", "power_vs_references"):
+            assert (d / "figures" / f"{f}.png").is_file()
         figures = d / "figures"
         for f in ("training_curve", "accuracy_vs_percentage", "metrics_vs_percentage", "roc",
                   "data_examples"):
