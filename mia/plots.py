@@ -269,14 +269,14 @@ def roc(scores: dict, score_names, title: str, out: Path) -> None:
 # line per family, in its strongest usual setting, so that six curves stay readable.
 ROC_ROWS = {"loss": ("loss threshold", "tab:gray", "-"),
             "shokri": ("Shokri shadow models", "tab:brown", "-"),
-            "lira_offline/global/flip": ("LiRA offline", "tab:cyan", "--"),
-            "lira_online/global/flip": ("LiRA online", "tab:blue", "-"),
-            "rmia_offline/flip": ("RMIA offline", "tab:pink", "--"),
-            "rmia_online/flip": ("RMIA online", "tab:red", "-")}
-POWER_ROWS = {"lira_offline/auto/flip": ("LiRA offline", "tab:cyan", "--"),
-              "lira_online/auto/flip": ("LiRA online", "tab:blue", "-"),
-              "rmia_offline/flip": ("RMIA offline", "tab:pink", "--"),
-              "rmia_online/flip": ("RMIA online", "tab:red", "-")}
+            "lira_offline/global": ("LiRA offline", "tab:cyan", "--"),
+            "lira_online/global": ("LiRA online", "tab:blue", "-"),
+            "rmia_offline": ("RMIA offline", "tab:pink", "--"),
+            "rmia_online": ("RMIA online", "tab:red", "-")}
+POWER_ROWS = {"lira_offline/auto": ("LiRA offline", "tab:cyan", "--"),
+              "lira_online/auto": ("LiRA online", "tab:blue", "-"),
+              "rmia_offline": ("RMIA offline", "tab:pink", "--"),
+              "rmia_online": ("RMIA online", "tab:red", "-")}
 
 
 def _pct(v) -> str:

@@ -120,7 +120,7 @@ def test_every_row_scores_a_study_view_from_a_fake_bank():
     for key, entry in rows.items():
         assert entry["score"].shape == (len(truth),), key
     assert rows["lira_online/global/flip"]["variance"] == "global"
-    assert 0 <= rows["rmia_offline/flip"]["a"] <= 1
+    assert 0 <= rows["rmia_offline"]["a"] <= 1
 
 
 def test_the_verdict_judges_calibrated_point_estimates(tmp_path):
