@@ -275,6 +275,19 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
     return out
 
 
+# Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
+# evaluation (pipeline.calibrated_stage) is reused only under the same version and settings.
+VERSION = 1
+
+
+def settings() -> dict:
+    """Everything in this module that determines ``evaluate``'s output besides its inputs."""
+    return {"version": VERSION, "rows": [list(r) for r in ROWS],
+            "power": [list(r) for r in POWER_ATTACKS], "fprs": FPRS, "bootstrap": BOOTSTRAP,
+            "power_repeats": POWER_REPEATS, "study_population_fraction": STUDY_POPULATION_FRACTION,
+            "loo_population_fraction": LOO_POPULATION_FRACTION}
+
+
 def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
              keep: np.ndarray, seed: int, progress: bool = True) -> dict:
     """Both protocols, every row, the power curve: the content of ``calibrated.json``."""

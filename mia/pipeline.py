@@ -150,7 +150,23 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
 
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                      bank_dir: Path, device: torch.device, progress: bool, log) -> dict:
-    """Every attack of ``calibrated.ROWS`` on both protocols (``calibrated.evaluate``)."""
+    """Every attack of ``calibrated.ROWS`` on both protocols (``calibrated.evaluate``).
+
+    Cached in ``bank_dir`` under a hash of its inputs (the target's weights, the bank, the
+    seed) and of ``calibrated.settings()``: a rerun that changes only figures or the deck
+    does not recompute it."""
+    key = sha256_json({"target": sha256_file(run_dir / "model.pt"),
+                       "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
+                       "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
+                       "n_train": len(dataset.y_train), "settings": calibrated_mod.settings()})
+    cached = bank_dir / f"calibrated-{key[:16]}.json"
+    if cached.exists():
+        try:
+            out = read_json(cached)
+            log(f"[{config.name}] calibrated attacks: reusing {cached}")
+            return out
+        except ValueError:
+            cached.unlink()
     images, labels = bank_mod.population(dataset)
     model = load_model(config, run_dir / "model.pt", device)
     target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device)).numpy()
@@ -158,8 +174,10 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     log(f"[{config.name}] calibrated attacks: {len(calibrated_mod.ROWS)} attacks, "
         f"{config.bank.models} references, two protocols")
-    return calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits, keep,
-                                   config.seed, progress)
+    out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits, keep,
+                                  config.seed, progress)
+    write_json(cached, out)
+    return out
 
 
 # ---------------------------------------------------------------- stage: attack
