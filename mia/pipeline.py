@@ -149,7 +149,7 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
 
 
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                     bank_dir: Path, device: torch.device, progress: bool, log) -> dict:
+                     bank_dir: Path, device: torch.device, progress: bool, log, timings: dict) -> dict:
     """Every attack of ``calibrated.ROWS`` on both protocols (``calibrated.evaluate``).
 
     Cached in ``bank_dir`` under a hash of its inputs (the target's weights, the bank, the
@@ -162,11 +162,13 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if cached.exists():
         try:
-            out = read_json(cached)
+            entry = read_json(cached)
             log(f"[{config.name}] calibrated attacks: reusing {cached}")
-            return out
-        except ValueError:
+            timings["calibrated"] = {"seconds": entry["seconds"], "reused": True}
+            return entry["result"]
+        except (ValueError, KeyError, TypeError):
             cached.unlink()
+    t0 = time.perf_counter()
     images, labels = bank_mod.population(dataset)
     model = load_model(config, run_dir / "model.pt", device)
     target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device)).numpy()
@@ -176,7 +178,8 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
         f"{config.bank.models} references, two protocols")
     out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits, keep,
                                   config.seed, progress)
-    write_json(cached, out)
+    timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
+    write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     return out
 
 
@@ -333,8 +336,8 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             shutil.rmtree(bank_dir)
         bank_stage(config, dataset, bank_dir, (reuse_root or results_root) / config.name / "bank",
                    device, progress, log, timings)
-        with _timed(timings, "calibrated"):
-            calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress, log)
+        calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress, log,
+                                      timings)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
