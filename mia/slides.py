@@ -78,6 +78,10 @@ def _pct_ci(row: dict, key: str) -> str:
     return f"{100 * v:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
 
 
+def loo_row_of(calibrated: dict, row: str, key: str) -> dict:
+    return calibrated["protocols"]["leave_one_out"]["rows"][row]
+
+
 def calibrated_judgements(r: dict) -> dict:
     """Sentences about the attacks with reference models, from calibrated.json (both targets)."""
     base, dfd = r["baseline"].get("calibrated"), r["defended"].get("calibrated")
@@ -102,11 +106,18 @@ def calibrated_judgements(r: dict) -> dict:
                  f"{out['top_name']} is highest at {fpr_text} FPR, tied within the 95% intervals with "
                  + ", ".join(tied))
     out["strongest"] = strongest + "."
-    out["vs_loss"] = (f"At {fpr_text} false positives it finds {_pct_ci(best, key)} of members, "
-                      + (f"{ratio:.0f}× the loss threshold's {_pct_ci(loss, key)}" if ratio >= 2 else
-                         f"against the loss threshold's {_pct_ci(loss, key)}")
-                      + f" ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
     out["beats_loss"] = best["ci95"][key][0] > loss["ci95"][key][1]
+    # a ratio only where the loss's interval stays above zero (else it is unbounded)
+    times = (f", {ratio:.0f}× as many" if loss["ci95"][key][0] > 0 and ratio >= 2 else "")
+    apart = ("the intervals do not overlap" if out["beats_loss"] else "the intervals overlap")
+    out["vs_loss"] = (f"At {fpr_text} false positives it finds {_pct_ci(best, key)} of members, "
+                      f"against the loss threshold's {_pct_ci(loss, key)}{times}: {apart} "
+                      f"({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
+    n_tied = len(st["tied_with_top"])
+    out["conclusion"] = (f"with reference models, {out['top_name']} finds {_pct_ci(best, key)} of members "
+                         f"at {fpr_text} FPR"
+                         + (f" ({n_tied} other attacks tie with it within the intervals)" if n_tied else "")
+                         + f", against the loss threshold's {_pct_ci(loss, key)}: {apart}.")
     # Test-time augmentation, measured both ways: does adding the mirror image help?
     flips = []
     for plain in ("lira_online/global", "rmia_online"):
@@ -121,11 +132,9 @@ def calibrated_judgements(r: dict) -> dict:
     out["flip"] = ("With the mirror image averaged in (test-time augmentation), at " + fpr_text
                    + " FPR: " + "; ".join(flips) + ". The models never trained on mirrored images."
                    ) if flips else ""
-    out["low_fpr_more"] = (f"{out['top_name']}, calibrated with reference models, finds "
-                           f"{ratio:.0f}× as many members there (intervals apart; see "
-                           f"\"Stronger attacks\")" if out["beats_loss"] and ratio >= 2 else
-                           f"{out['top_name']}, calibrated with reference models, finds more "
-                           f"members there (intervals apart)" if out["beats_loss"] else
+    out["low_fpr_more"] = (f"{out['top_name']}, calibrated with reference models, finds more "
+                           f"members there, beyond the intervals (see \"Stronger attacks\")"
+                           if out["beats_loss"] else
                            "the calibrated attacks do not find more members there beyond the "
                            "intervals")
     if dfd is not None:
@@ -138,13 +147,32 @@ def calibrated_judgements(r: dict) -> dict:
         out["defended_top_name"] = PRETTY_ROWS.get(d_best_key, d_best_key)
         falls = d_best["ci95"][key][1] < best["ci95"][key][0]
         out["defense"] = (
-            f"With L2 weight decay the strongest calibrated attack ({out['defended_top_name']}) "
+            f"With L2 weight decay the highest-scoring calibrated attack ({out['defended_top_name']}) "
             f"finds {_pct_ci(d_best, key)} of members at {fpr_text} FPR, against {_pct_ci(best, key)} "
             f"undefended: " + ("L2 reduces the leak beyond the intervals" if falls else
                                "the intervals overlap, so L2 is not shown to help")
             + (f", and the interval reaches chance ({fpr_text})." if chance_hi else
                f", but the attack stays above chance ({fpr_text}).")
             + f" Its references were trained with the same weight decay ({dfd['protocols']['study']['references']} models).")
+        d_loo = dfd["protocols"]["leave_one_out"]
+        d_l = strongest_of(d_loo["rows"], key)
+        d_top = d_l["strongest"] or d_l["top"]
+        d_row = d_loo["rows"][d_top]
+        out["defense_loo"] = (
+            f"Leave-one-out over the defended bank ({d_loo['targets']} models, "
+            f"{d_loo['n_nonmembers']:,} non-members pooled): {PRETTY_ROWS.get(d_top, d_top)} finds "
+            f"{_pct_ci(d_row, key)} at {fpr_text} FPR, against {_pct_ci(loo_row_of(base, d_top, key), key)} "
+            f"on the undefended bank" + (f"; still above chance ({fpr_text})." if d_row["ci95"][key][0] > chance
+                                         else f", within reach of chance ({fpr_text})."))
+        loo_above = d_row["ci95"][key][0] > chance
+        out["defense_short"] = (
+            f"L2 weight decay against the calibrated attacks: at {fpr_text} FPR the highest-scoring one finds "
+            f"{_pct_ci(d_best, key)} on the study's target"
+            + (" (chance reached)" if chance_hi else "")
+            + f" and {_pct_ci(d_row, key)} in leave-one-out: "
+            + ("it reduces the leak without removing it." if loo_above and (falls or chance_hi) else
+               "it removes what these attacks can measure." if not loo_above and chance_hi else
+               "the reduction is within the intervals."))
         out["defended_chance"] = chance_hi
     loo = base["protocols"]["leave_one_out"]
     l_st = strongest_of(loo["rows"], key)
