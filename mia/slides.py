@@ -62,12 +62,12 @@ CALIBRATED_TABLE = {"loss": "Loss threshold",
                     "ml_leaks": "ML-Leaks (sorted vector)",
                     "lira_offline/global": "LiRA offline",
                     "lira_online/global": "LiRA online",
-                    "lira_online/per_sample": "LiRA online, per-sample σ",
-                    "lira_online/global/flip": "LiRA online + mirror image",
+                    "lira_online/per_sample": "LiRA online, σ per sample",
+                    "lira_online/global/flip": "LiRA online, + mirror",
                     "rmia_offline": "RMIA offline",
                     "rmia_online": "RMIA online",
-                    "rmia_online/flip": "RMIA online + mirror image"}
-PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, per-sample σ"}
+                    "rmia_online/flip": "RMIA online, + mirror"}
+PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample"}
 
 
 def _pct_ci(row: dict, key: str) -> str:
@@ -103,8 +103,8 @@ def calibrated_judgements(r: dict) -> dict:
     ratio = best[key] / loss[key] if loss[key] else float("inf")
     strongest = (f"{out['top_name']} is the strongest attack at {fpr_text} FPR (its 95% interval "
                  f"lies above every other's)" if st["strongest"] else
-                 f"{out['top_name']} is highest at {fpr_text} FPR, tied within the 95% intervals with "
-                 + ", ".join(tied))
+                 f"{out['top_name']} is highest at {fpr_text} FPR; {len(tied)} other attacks tie with "
+                 f"it within the 95% intervals")
     out["strongest"] = strongest + "."
     out["beats_loss"] = best["ci95"][key][0] > loss["ci95"][key][1]
     # a ratio only where the loss's interval stays above zero (else it is unbounded)
@@ -115,9 +115,8 @@ def calibrated_judgements(r: dict) -> dict:
                       f"({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
     n_tied = len(st["tied_with_top"])
     out["conclusion"] = (f"with reference models, {out['top_name']} finds {_pct_ci(best, key)} of members "
-                         f"at {fpr_text} FPR"
-                         + (f" ({n_tied} other attacks tie with it within the intervals)" if n_tied else "")
-                         + f", against the loss threshold's {_pct_ci(loss, key)}: {apart}.")
+                         f"at {fpr_text} FPR" + (f" ({n_tied} others tie)" if n_tied else "")
+                         + f"; the loss threshold {_pct_ci(loss, key)}.")
     # Test-time augmentation, measured both ways: does adding the mirror image help?
     flips = []
     for plain in ("lira_online/global", "rmia_online"):
@@ -147,29 +146,22 @@ def calibrated_judgements(r: dict) -> dict:
         out["defended_top_name"] = PRETTY_ROWS.get(d_best_key, d_best_key)
         falls = d_best["ci95"][key][1] < best["ci95"][key][0]
         out["defense"] = (
-            f"With L2 weight decay the highest-scoring calibrated attack ({out['defended_top_name']}) "
-            f"finds {_pct_ci(d_best, key)} of members at {fpr_text} FPR, against {_pct_ci(best, key)} "
-            f"undefended: " + ("L2 reduces the leak beyond the intervals" if falls else
-                               "the intervals overlap, so L2 is not shown to help")
-            + (f", and the interval reaches chance ({fpr_text})." if chance_hi else
-               f", but the attack stays above chance ({fpr_text}).")
-            + f" Its references were trained with the same weight decay ({dfd['protocols']['study']['references']} models).")
+            f"Study's target: the highest-scoring attack ({out['defended_top_name']}) finds "
+            f"{_pct_ci(d_best, key)} at {fpr_text} FPR, against {_pct_ci(best, key)} undefended: "
+            + ("a drop beyond the intervals" if falls else "the intervals overlap")
+            + (f", down to chance ({fpr_text})." if chance_hi else f", still above chance ({fpr_text})."))
         d_loo = dfd["protocols"]["leave_one_out"]
         d_l = strongest_of(d_loo["rows"], key)
         d_top = d_l["strongest"] or d_l["top"]
         d_row = d_loo["rows"][d_top]
         out["defense_loo"] = (
-            f"Leave-one-out over the defended bank ({d_loo['targets']} models, "
-            f"{d_loo['n_nonmembers']:,} non-members pooled): {PRETTY_ROWS.get(d_top, d_top)} finds "
-            f"{_pct_ci(d_row, key)} at {fpr_text} FPR, against {_pct_ci(loo_row_of(base, d_top, key), key)} "
-            f"on the undefended bank" + (f"; still above chance ({fpr_text})." if d_row["ci95"][key][0] > chance
-                                         else f", within reach of chance ({fpr_text})."))
+            f"Leave-one-out ({d_loo['targets']} defended models): {PRETTY_ROWS.get(d_top, d_top)} finds "
+            f"{_pct_ci(d_row, key)}, against {_pct_ci(loo_row_of(base, d_top, key), key)} undefended"
+            + (f"; still above chance." if d_row["ci95"][key][0] > chance else f"; within reach of chance."))
         loo_above = d_row["ci95"][key][0] > chance
         out["defense_short"] = (
-            f"L2 weight decay against the calibrated attacks: at {fpr_text} FPR the highest-scoring one finds "
-            f"{_pct_ci(d_best, key)} on the study's target"
-            + (" (chance reached)" if chance_hi else "")
-            + f" and {_pct_ci(d_row, key)} in leave-one-out: "
+            f"Against L2, the calibrated attacks find {_pct_ci(d_best, key)} at {fpr_text} FPR on the "
+            f"study's target and {_pct_ci(d_row, key)} in leave-one-out: "
             + ("it reduces the leak without removing it." if loo_above and (falls or chance_hi) else
                "it removes what these attacks can measure." if not loo_above and chance_hi else
                "the reduction is within the intervals."))
@@ -177,10 +169,10 @@ def calibrated_judgements(r: dict) -> dict:
     loo = base["protocols"]["leave_one_out"]
     l_st = strongest_of(loo["rows"], key)
     l_top = l_st["strongest"] or l_st["top"]
-    out["loo"] = (f"Leave-one-out over the {loo['targets']} bank models (the papers' protocol, "
-                  f"{loo['n_members']:,} members and {loo['n_nonmembers']:,} non-members pooled): "
-                  f"{PRETTY_ROWS.get(l_top, l_top)} finds {_pct_ci(loo['rows'][l_top], key)} at {fpr_text} FPR; "
-                  f"the loss threshold {_pct_ci(loo['rows']['loss'], key)}.")
+    out["loo"] = (f"{loo['targets']} targets, {loo['n_members']:,} members and "
+                  f"{loo['n_nonmembers']:,} non-members pooled: {PRETTY_ROWS.get(l_top, l_top)} finds "
+                  f"{_pct_ci(loo['rows'][l_top], key)} at {fpr_text} FPR, the loss threshold "
+                  f"{_pct_ci(loo['rows']['loss'], key)}.")
     power = study["power_vs_references"]
     sizes = sorted(int(k) for k in power)
     online = "lira_online/auto"
