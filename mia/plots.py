@@ -328,8 +328,10 @@ def power_vs_references(power: dict, title: str, out: Path) -> None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xticks(sizes)
         ax.grid(alpha=0.3)
-    handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=12, frameon=False)
+    # the AUC panel always has every attack (the TPR panel is empty where 0.1% FPR is unresolved)
+    handles, labels = right.get_legend_handles_labels()
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=12, frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     save(fig, out)

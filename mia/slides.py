@@ -184,7 +184,7 @@ def calibrated_judgements(r: dict) -> dict:
         out["power"] = (f"LiRA online finds {100 * pts[0][1]:.2f}% at 0.1% FPR with {pts[0][0]} "
                         f"references and {100 * pts[-1][1]:.2f}% with {pts[-1][0]}"
                         + (": still rising beyond the spread at the largest bank, so more references "
-                           "would find more." if grows else
+                           "may find more." if grows else
                            ": the last step is within the spread over subsets."))
     return out
 
