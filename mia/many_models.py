@@ -104,6 +104,26 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers) -> dict[str, torch.T
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _stacked_batches(cfg, seeds, subsets, max_steps, progress, desc):
+    """The (K, B) index batches of the stacked strategies: each epoch, model k's own seeded
+    permutation of its own subset, cut into batches; ``cfg.epochs`` epochs or ``max_steps``."""
+    K, n = subsets.shape
+    bs = cfg.batch_size
+    total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
+    done, epoch = 0, 0
+    with tqdm(total=total, desc=desc, unit="step", disable=not progress) as bar:
+        while done < total:
+            epoch += 1
+            order = torch.stack([subsets[k][epoch_permutation(seeds[k], epoch, n, subsets.device)]
+                                 for k in range(K)])
+            for i in range(0, n, bs):
+                if done >= total:
+                    return
+                yield order[:, i:i + bs]
+                done += 1
+                bar.update(1)
+
+
 def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress) -> list[dict[str, torch.Tensor]]:
     device = x.device
     models = [init_model(cfg, s, device)[0] for s in seeds]
@@ -117,31 +137,15 @@ def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress) -> list[dict[str
         return functional_call(base, (p, b), (xb,))
 
     batched_logits = vmap(logits_one, randomness="different")
-    K, n = subsets.shape
-    bs = cfg.batch_size
-    total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
-    bar = tqdm(total=total, desc=f"train {K} models", unit="step", disable=not progress)
-    done, epoch = 0, 0
-    while done < total:
-        epoch += 1
-        # (K, n) global indices: model k's own permutation of its own subset.
-        order = torch.stack([subsets[k][epoch_permutation(seeds[k], epoch, n, device)]
-                             for k in range(K)])
-        for i in range(0, n, bs):
-            if done >= total:
-                break
-            idx = order[:, i:i + bs]                      # (K, B)
-            logits = batched_logits(params, buffers, x[idx])  # (K, B, C)
-            per_model = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(),
-                                        reduction="none").view(idx.shape).mean(1)
-            optimizer.zero_grad(set_to_none=False)
-            per_model.sum().backward()  # model k's gradient is that of its own mean loss
-            optimizer.step()
-            done += 1
-            bar.update(1)
-    bar.close()
+    for idx in _stacked_batches(cfg, seeds, subsets, max_steps, progress, f"train {len(seeds)} models"):
+        logits = batched_logits(params, buffers, x[idx])  # (K, B, C)
+        per_model = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(),
+                                    reduction="none").view(idx.shape).mean(1)
+        optimizer.zero_grad(set_to_none=False)
+        per_model.sum().backward()  # model k's gradient is that of its own mean loss
+        optimizer.step()
     return [{name: t[k].detach().clone() for name, t in {**params, **buffers}.items()}
-            for k in range(K)]
+            for k in range(len(seeds))]
 
 
 class GroupedLeNet5(torch.nn.Module):
@@ -253,20 +257,7 @@ def _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, b
                                  capturable=cuda and cuda_graph,
                                  **({"fused": True} if device.type == "cpu" else {}))
     step = _GroupedStep(net, optimizer, x, y, cfg.batch_size, cuda and cuda_graph, cuda and bf16)
-    K, n = subsets.shape
-    bs = cfg.batch_size
-    total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
-    bar = tqdm(total=total, desc=f"train {K} models (grouped)", unit="step", disable=not progress)
-    done, epoch = 0, 0
-    while done < total:
-        epoch += 1
-        order = torch.stack([subsets[k][epoch_permutation(seeds[k], epoch, n, device)]
-                             for k in range(K)])
-        for i in range(0, n, bs):
-            if done >= total:
-                break
-            step(order[:, i:i + bs])
-            done += 1
-            bar.update(1)
-    bar.close()
+    for idx in _stacked_batches(cfg, seeds, subsets, max_steps, progress,
+                                f"train {len(seeds)} models (grouped)"):
+        step(idx)
     return net.state_dicts()
