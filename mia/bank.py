@@ -1,17 +1,21 @@
 """The reference-model bank: K models of the target's recipe, each on a random half of a population.
 
 The population is every image the study has (the 50,000 training and 10,000 test images of
-CIFAR-10, in that order: index i < 50,000 is training image i). Models come in complementary
-pairs, as in the RMIA code (privacytrustlab/ml_privacy_meter): model 2j keeps a random half
-S_j of the population and model 2j+1 keeps the other half. So
+CIFAR-10, in that order: index i < 50,000 is training image i). Models come in rounds of F
+(``[bank] folds``): each round splits the population into F random folds, and its model j
+leaves out fold F - 1 - j. So
 
-    every model keeps exactly N/2 samples (the many-models trainer needs equal subsets), and
-    every sample is IN for exactly K/2 models (one of each pair),
+    every model keeps exactly N (F - 1) / F samples (the many-models trainer needs equal
+    subsets), and every sample is OUT for exactly one model of each round.
 
-which is the balanced keep-matrix of the LiRA code without its per-model size jitter. A
-leave-one-out attack that drops the target's partner as well sees every sample IN for
-exactly K/2 - 1 of the remaining models, members and non-members alike, so no statistic can
-read membership from the count of IN references (``reference_attacks`` relies on this).
+F = 2 (the default) is the complementary-pair design of the RMIA code
+(privacytrustlab/ml_privacy_meter): model 2j keeps a random half and model 2j+1 the other
+half, every sample is IN for exactly K/2 models, which is the balanced keep-matrix of the
+LiRA code without its per-model size jitter. F = 6 keeps 50,000 of CIFAR-10's 60,000 images,
+the target's own training-set size. A leave-one-out attack that drops the target's whole
+round sees every sample IN for exactly (K/F - 1)(F - 1) of the remaining models, members and
+non-members alike, so no statistic can read membership from the count of IN references
+(``calibrated.loo_view`` relies on this).
 
 Stage outputs, in ``<cache>/banks/<experiment>-<bank hash>/``:
 
@@ -36,7 +40,7 @@ from tqdm.auto import tqdm
 from . import train as train_mod
 from .config import ExperimentConfig
 from .errors import UserError
-from .io import read_json, sha256_json, write_bytes, write_json, write_npz
+from .io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
 
 AUGMENTATIONS = ("none", "hflip")
 _SEED_TAG = 0xB4A1  # separates the bank's random streams from the target's
@@ -47,45 +51,64 @@ def model_seeds(seed: int, k: int) -> np.ndarray:
     return np.random.SeedSequence([seed, _SEED_TAG, 1]).generate_state(k).astype(np.uint32)
 
 
-def paired_keep(k: int, n: int, seed: int) -> np.ndarray:
-    """(K, N) bool keep-matrix in complementary pairs: rows 2j and 2j+1 split the N samples
-    into two random halves. K even, N even (so that every model keeps N/2)."""
-    if k < 2 or k % 2:
-        raise UserError(f"a bank needs an even number of models >= 2, got {k}")
-    if n % 2:
-        raise UserError(f"a bank's population must have an even number of samples, got {n}")
+def fold_keep(k: int, n: int, folds: int, seed: int) -> np.ndarray:
+    """(K, N) bool keep-matrix in rounds of ``folds`` models: each round draws a random
+    permutation of the N samples, cuts it into ``folds`` equal folds, and its model j leaves
+    out fold folds - 1 - j. K a multiple of ``folds``, N too. For folds = 2, rows 2j and 2j+1
+    are complementary halves, model 2j keeping the permutation's first half."""
+    if folds < 2 or k < folds or k % folds:
+        raise UserError(f"a bank needs a positive multiple of folds ({folds}) models, got {k}")
+    if n % folds:
+        raise UserError(f"a bank's population must split into {folds} equal folds, got {n} samples")
     rng = np.random.default_rng(np.random.SeedSequence([seed, _SEED_TAG, 2]))
-    keep = np.zeros((k, n), dtype=bool)
-    for j in range(k // 2):
-        half = rng.permutation(n)[: n // 2]
-        keep[2 * j, half] = True
-        keep[2 * j + 1] = ~keep[2 * j]
+    keep = np.ones((k, n), dtype=bool)
+    for r in range(k // folds):
+        parts = rng.permutation(n).reshape(folds, n // folds)
+        for j in range(folds):
+            keep[r * folds + j, parts[folds - 1 - j]] = False
     return keep
 
 
+def paired_keep(k: int, n: int, seed: int) -> np.ndarray:
+    """The folds = 2 design: complementary halves."""
+    return fold_keep(k, n, 2, seed)
+
+
+def round_of(model: int, folds: int) -> list[int]:
+    """The models of ``model``'s round (itself included): together they leave out every
+    sample exactly once."""
+    first = model // folds * folds
+    return list(range(first, first + folds))
+
+
 def partner(model: int) -> int:
-    """The model that keeps the complement of ``model``'s half."""
+    """The model that keeps the complement of ``model``'s half (folds = 2)."""
     return model ^ 1
 
 
-def check_keep(keep: np.ndarray, k: int, n: int, where: str) -> None:
-    """One line naming what is wrong if ``keep`` is not a balanced (K, N) keep-matrix."""
+def check_keep(keep: np.ndarray, k: int, n: int, where: str, folds: int = 2) -> None:
+    """One line naming what is wrong if ``keep`` is not a (K, N) keep-matrix of rounds of
+    ``folds`` models (each keeping N (F - 1)/F samples, each sample IN for K (F - 1)/F)."""
     if keep.dtype != bool or keep.shape != (k, n):
         raise UserError(f"{where}: keep-matrix has shape {keep.shape} ({keep.dtype}), but the bank "
                         f"has {k} models over {n} samples")
     rows, cols = keep.sum(1), keep.sum(0)
-    if (rows != n // 2).any():
-        bad = int(np.flatnonzero(rows != n // 2)[0])
-        raise UserError(f"{where}: model {bad} keeps {int(rows[bad])} samples, expected {n // 2}")
-    if (cols != k // 2).any():
-        bad = int(np.flatnonzero(cols != k // 2)[0])
-        raise UserError(f"{where}: sample {bad} is IN for {int(cols[bad])} models, expected {k // 2}")
+    per_model, per_sample = n * (folds - 1) // folds, k * (folds - 1) // folds
+    if (rows != per_model).any():
+        bad = int(np.flatnonzero(rows != per_model)[0])
+        raise UserError(f"{where}: model {bad} keeps {int(rows[bad])} samples, expected {per_model}")
+    if (cols != per_sample).any():
+        bad = int(np.flatnonzero(cols != per_sample)[0])
+        raise UserError(f"{where}: sample {bad} is IN for {int(cols[bad])} models, expected "
+                        f"{per_sample}")
 
 
 def bank_hash(config: ExperimentConfig, data_sha256: str, n: int) -> str:
     """Everything that determines the bank's weights: the recipe, K, the seed, the data."""
-    return sha256_json({"bank": {"models": config.bank.models, "population": n,
-                                 "pairs": "complementary halves"},
+    folds = config.bank.folds
+    # folds = 2 keeps the key that the paired banks were committed under
+    design = {"pairs": "complementary halves"} if folds == 2 else {"folds": folds}
+    return sha256_json({"bank": {"models": config.bank.models, "population": n, **design},
                         "training": config.training_key(), "data_sha256": data_sha256})
 
 
@@ -130,7 +153,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     images, labels = population(dataset)
     n = len(labels)
     bank_dir.mkdir(parents=True, exist_ok=True)
-    keep, seeds = paired_keep(k, n, config.seed), model_seeds(config.seed, k)
+    keep, seeds = fold_keep(k, n, config.bank.folds, config.seed), model_seeds(config.seed, k)
     keep_file = bank_dir / "keep.npz"
     try:
         stored = read_keep(keep_file)
@@ -138,20 +161,25 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         log(f"warning: {e}; writing it again from the seed")
         stored = None
     if stored is not None:
-        check_keep(stored[0], k, n, str(keep_file))
+        check_keep(stored[0], k, n, str(keep_file), config.bank.folds)
         if not (np.array_equal(stored[0], keep) and np.array_equal(stored[1], seeds)):
             raise UserError(f"{keep_file}: the keep-matrix or seeds differ from those of seed "
                             f"{config.seed}; delete {bank_dir} or run with --retrain")
     else:
         write_npz(keep_file, keep=keep, seeds=seeds)
     info = {"bank_hash": bank_hash(config, dataset.source["sha256"], n), "models": k,
+            "folds": config.bank.folds, "keeps": n * (config.bank.folds - 1) // config.bank.folds,
             "population": n, "population_order": "training images, then test images",
             "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
             "train_seconds": {}, "device": str(device)}
-    try:  # the per-model wall times of earlier attempts
-        info["train_seconds"] = dict(read_json(bank_dir / "bank.json")["train_seconds"])
+    try:  # the per-model wall times of earlier attempts, and where they ran
+        earlier = read_json(bank_dir / "bank.json")
+        info["train_seconds"] = dict(earlier["train_seconds"])
+        info["device"] = str(earlier.get("device", info["device"]))
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        earlier = None
+    if earlier is not None and earlier != info:  # e.g. written before a field was added
+        write_json(bank_dir / "bank.json", info)
     todo = []
     for m in range(k):
         if load_state(model_path(bank_dir, m)) is None:
@@ -164,7 +192,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     if not todo:
         return info
     log(f"[{config.name}] bank: training {len(todo)} of {k} models ({config.train.epochs} epochs, "
-        f"{n // 2:,} images each) on {device}"
+        f"{info['keeps']:,} images each) on {device}"
         + (f"; {k - len(todo)} already trained" if len(todo) < k else ""))
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
     x = train_mod.to_tensor(images, device)
@@ -227,10 +255,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
                     for model in tqdm(load_models(config, bank_dir, device),
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
-    import io as _io
-    buf = _io.BytesIO()
-    np.save(buf, out)
-    write_bytes(path, buf.getvalue())
+    write_npy(path, out)
     return out
 
 
@@ -276,7 +301,7 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
     if stored is None:
         raise UserError(f"committed keep-matrix {committed / 'keep.npz'} is missing or unreadable; "
                         f"restore it from git or run with --retrain")
-    check_keep(stored[0], k, n, str(committed / "keep.npz"))
+    check_keep(stored[0], k, n, str(committed / "keep.npz"), config.bank.folds)
     copy_bank(committed, bank_dir, k)
     log(f"[{config.name}] bank: found {k} models with the same bank hash in {committed}")
     return True

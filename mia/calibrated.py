@@ -11,12 +11,14 @@ Two protocols, both reported:
     seeded permutation: ``population`` of them for the attacks, the rest for evaluation,
     with as many members drawn at random. Every attack sees the same split.
 (b) ``leave_one_out``: the protocol of the LiRA and RMIA papers. Each bank model in turn is
-    the target (its members: the half it kept), and the references are the other models
-    except its complementary partner. Dropping the partner keeps every sample IN for exactly
-    K/2 - 1 references, members and non-members of the target alike, so no statistic can
-    read the target's membership from how many references hold a sample. z: a fixed random
-    ``population`` of the samples, used where the target left them out; the rest is
-    evaluated. Scores of all targets are pooled into one ROC.
+    the target (its members: the samples it kept), and the references are the models of the
+    other rounds (``bank``: for paired banks, every model but the target and its
+    complementary partner). Dropping the target's round keeps every sample IN for exactly as
+    many references, members and non-members of the target alike, so no statistic can read
+    the target's membership from how many references hold a sample; ``leak_check`` measures
+    what that count would give if the round were kept. z: a fixed random ``population`` of
+    the samples, used where the target left them out; the rest is evaluated. Scores of all
+    targets are pooled into one ROC. A bank of one round has no leave-one-out references.
 
 Metrics of a membership score (higher = member) on an evaluation set: AUC, the best balanced
 accuracy over thresholds (an upper bound: the threshold is chosen on the evaluation set),
@@ -31,15 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import metrics
-from .bank import partner
+from .bank import round_of
 from .reference_attacks import TargetView, build
 
 FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001, "tpr_at_0.01pct_fpr": 0.0001}
-# (name, options, augmentations) of every row of the comparison: 1 = the image as it is,
-# 2 = also flipped left-right (test-time augmentation). The study's models train without
-# augmentation, so the plain image is the default; the flip is measured for LiRA online and
-# RMIA online (both ways).
-ROWS = (
+# (name, options, augmentations) of every row of the comparison when [calibrated] attacks is
+# empty: 1 = the image as it is, 2 = also flipped left-right (test-time augmentation). The
+# study's models train without augmentation, so the plain image is the default; the flip is
+# measured for LiRA online and RMIA online (both ways).
+DEFAULT_ROWS = (
     ("loss", {}, 1),
     ("shokri", {}, 1),
     ("ml_leaks", {}, 1),
@@ -52,14 +54,41 @@ ROWS = (
     ("rmia_online", {}, 1),
     ("rmia_online", {}, 2),
 )
-POWER_ATTACKS = (("lira_offline", {"variance": "auto"}, 1), ("lira_online", {"variance": "auto"}, 1),
+DEFAULT_POWER = (("lira_offline", {"variance": "auto"}, 1), ("lira_online", {"variance": "auto"}, 1),
                  ("rmia_offline", {}, 1), ("rmia_online", {}, 1))
 
 
 def row_key(name: str, options: dict, augmentations: int) -> str:
-    """'lira_online/global/flip': how tables and figures name a row."""
+    """'lira_online/global/flip': how tables, figures and [calibrated] name a row."""
     parts = [name] + [str(v) for v in options.values()] + (["flip"] if augmentations == 2 else [])
     return "/".join(parts)
+
+
+def parse_row(key: str) -> tuple[str, dict, int, bool]:
+    """(attack, options, augmentations, needs references) of a row key, the inverse of
+    ``row_key``; ValueError naming what is wrong. Options are the attack class's ``options``,
+    in order (LiRA: variance)."""
+    from .reference_attacks import ATTACKS
+
+    parts = str(key).split("/")
+    name, rest = parts[0], parts[1:]
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r} in {key!r} (known: {', '.join(ATTACKS)})")
+    augmentations = 1
+    if rest and rest[-1] == "flip":
+        augmentations, rest = 2, rest[:-1]
+    cls = ATTACKS[name]
+    names = getattr(cls, "options", ())
+    if len(rest) > len(names):
+        raise ValueError(f"{key!r}: attack {name!r} takes "
+                         + (f"the options {'/'.join(names)}" if names else "no options")
+                         + f" (and /flip), got {'/'.join(rest)}")
+    options = dict(zip(names, rest))
+    try:
+        cls(**options)
+    except ValueError as e:
+        raise ValueError(f"{key!r}: {e}") from None
+    return name, options, augmentations, cls.needs_references
 
 
 @dataclass(frozen=True)
@@ -100,19 +129,22 @@ def loo_population(n: int, population: int, seed: int) -> np.ndarray:
 
 
 def loo_view(t: int, bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
-             z_pool: np.ndarray) -> tuple[TargetView, np.ndarray, np.ndarray]:
+             z_pool: np.ndarray, folds: int = 2, keep_round: bool = False
+             ) -> tuple[TargetView, np.ndarray, np.ndarray]:
     """Protocol (b) with bank model ``t`` as the target: (view, truth, references used).
 
-    References: every model but ``t`` and its partner. Attacked: every sample outside the z
-    pool; z: the pool's samples that ``t`` did not train on."""
-    refs = np.array([r for r in range(len(keep)) if r not in (t, partner(t))])
+    References: every model outside ``t``'s round (``keep_round``: every model but ``t``, the
+    leaky variant that ``leak_check`` measures). Attacked: every sample outside the z pool;
+    z: the pool's samples that ``t`` did not train on."""
+    dropped = {t} if keep_round else set(round_of(t, folds))
+    refs = np.array([r for r in range(len(keep)) if r not in dropped])
     attacked = np.setdiff1d(np.arange(keep.shape[1]), z_pool)
     z = z_pool[~keep[t, z_pool]]
     view = _view(bank_logits[t], labels, bank_logits[refs], keep[refs], attacked, z)
     return view, keep[t, attacked], refs
 
 
-def score_rows(view: TargetView, rows=ROWS) -> dict[str, dict]:
+def score_rows(view: TargetView, rows=DEFAULT_ROWS) -> dict[str, dict]:
     """Each row's scores on ``view``, with what the attack resolved (variance, a)."""
     out = {}
     for name, options, augmentations in rows:
@@ -210,17 +242,19 @@ def strongest(table: dict[str, dict], key: str = "tpr_at_0.1pct_fpr") -> dict:
             "tied_with_top": tied}
 
 
-def power_subsets(k: int, sizes: list[int], repeats: int, seed: int) -> dict[int, list[np.ndarray]]:
-    """Random subsets of whole pairs of a paired bank of k models (so that every sample has a
-    model on each side); ``repeats`` draws per even size, 1 for the whole bank."""
+def power_subsets(k: int, sizes: list[int], repeats: int, seed: int,
+                  folds: int = 2) -> dict[int, list[np.ndarray]]:
+    """Random subsets of whole rounds of a bank of k models (so that every sample has a model
+    on each side); ``repeats`` draws per size, 1 for the whole bank."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x90E4]))
     out = {}
     for size in sizes:
-        if size % 2 or not 2 <= size <= k:
-            raise ValueError(f"subset sizes must be even, between 2 and {k}, got {size}")
+        if size % folds or not folds <= size <= k:
+            raise ValueError(f"subset sizes must be multiples of {folds}, between {folds} and {k}, "
+                             f"got {size}")
         draws = 1 if size == k else repeats
-        out[size] = [np.sort(np.concatenate([[2 * j, 2 * j + 1] for j in
-                                             rng.choice(k // 2, size // 2, replace=False)]))
+        out[size] = [np.sort(np.concatenate([round_of(folds * j, folds) for j in
+                                             rng.choice(k // folds, size // folds, replace=False)]))
                      for _ in range(draws)]
     return out
 
@@ -234,7 +268,8 @@ BOOTSTRAP = {"study": 1000, "leave_one_out": 200}
 POWER_REPEATS = 5
 
 
-def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: int, rows=ROWS) -> dict:
+def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: int,
+                   rows=DEFAULT_ROWS) -> dict:
     out = {}
     for key, entry in score_rows(view, rows).items():
         if "score" not in entry:
@@ -248,16 +283,19 @@ def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: in
 
 
 def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
-                repeats: int = POWER_REPEATS) -> dict:
-    """TPR@0.1%FPR and AUC of POWER_ATTACKS against the number of references (2, 4, 8, ..,
-    k), mean and sample std over random subsets of the bank. Subsets are whole pairs, so
-    every sample has as many IN as OUT references; the smallest is one pair (a single model
-    would leave half of the samples without an OUT model, which even offline LiRA needs)."""
-    sizes = [s for s in (2, 4, 8, 16, 32, 64, 128, 256) if s < k] + [k]
+                repeats: int = POWER_REPEATS, folds: int = 2, rows=DEFAULT_POWER) -> dict:
+    """TPR@0.1%FPR and AUC of ``rows`` against the number of references (one round, two,
+    four, ..., k models), mean and sample std over random subsets of the bank. Subsets are
+    whole rounds, so every sample has a model on each side (for pairs: as many IN as OUT);
+    the smallest is one round (a single model would leave some samples without an OUT
+    model, which even offline LiRA needs). Empty for a bank of one round."""
+    if k // folds < 2:
+        return {}
+    sizes = [folds * 2 ** i for i in range(9) if folds * 2 ** i < k] + [k]
     out = {}
-    for size, subsets in power_subsets(k, sizes, repeats, seed).items():
+    for size, subsets in power_subsets(k, sizes, repeats, seed, folds).items():
         cell = {}
-        for name, options, aug in POWER_ATTACKS:
+        for name, options, aug in rows:
             values = {"tpr_at_0.1pct_fpr": [], "auc": []}
             variants = set()
             for idx in subsets:
@@ -277,60 +315,101 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.calibrated_stage) is reused only under the same version and settings.
-VERSION = 1
+VERSION = 2
 
 
-def settings() -> dict:
-    """Everything in this module that determines ``evaluate``'s output besides its inputs."""
-    return {"version": VERSION, "rows": [list(r) for r in ROWS],
-            "power": [list(r) for r in POWER_ATTACKS], "fprs": FPRS, "bootstrap": BOOTSTRAP,
-            "power_repeats": POWER_REPEATS, "study_population_fraction": STUDY_POPULATION_FRACTION,
+def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
+    """(rows, power rows) of a ``config.CalibratedConfig``: its lists, or the defaults."""
+    rows = tuple(parse_row(r)[:3] for r in calibrated_config.attacks) or DEFAULT_ROWS
+    power = tuple(parse_row(r)[:3] for r in calibrated_config.power_attacks) or DEFAULT_POWER
+    return rows, power
+
+
+def settings(rows=DEFAULT_ROWS, power_rows=DEFAULT_POWER, folds: int = 2) -> dict:
+    """Everything that determines ``evaluate``'s output besides its arrays and seed."""
+    return {"version": VERSION, "rows": [list(r) for r in rows],
+            "power": [list(r) for r in power_rows], "folds": folds, "fprs": FPRS,
+            "bootstrap": BOOTSTRAP, "power_repeats": POWER_REPEATS,
+            "study_population_fraction": STUDY_POPULATION_FRACTION,
             "loo_population_fraction": LOO_POPULATION_FRACTION}
 
 
-def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
-             keep: np.ndarray, seed: int, progress: bool = True) -> dict:
-    """Both protocols, every row, the power curve: the content of ``calibrated.json``."""
-    from tqdm.auto import tqdm
+def in_count_probe(view: TargetView) -> np.ndarray:
+    """A score that reads only the keep-matrix: minus the number of references that trained on
+    each sample. It separates members from non-members exactly when their IN counts differ
+    (a leave-one-out target's members are IN for one reference fewer when its round stays)."""
+    return -view.ref_keep.sum(0).astype(np.float64)
 
+
+def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
+             keep: np.ndarray, seed: int, folds: int = 2, rows=DEFAULT_ROWS,
+             power_rows=DEFAULT_POWER, progress: bool = True) -> dict:
+    """Both protocols, every row, the power curve: the content of ``calibrated.json``."""
     n = len(labels)
     k = len(keep)
     split = study_split(n_train, n - n_train, (n - n_train) // STUDY_POPULATION_FRACTION, seed)
     view, truth = study_view(target_logits, labels, bank_logits, keep, split)
-    study = _evaluate_rows(view, truth, BOOTSTRAP["study"], seed)
-    power = power_curve(view, truth, k, seed)
+    study = _evaluate_rows(view, truth, BOOTSTRAP["study"], seed, rows)
+    power = power_curve(view, truth, k, seed, folds=folds, rows=power_rows)
+    protocols = {
+        "study": {"description": "the study's target: members its training images, non-members "
+                                 "test images; references trained on random parts of all images",
+                  "references": k, "folds": folds, "population_z": len(split.population),
+                  "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
+                  "rows": study, "strongest": strongest(study), "power_vs_references": power},
+    }
+    out = {"protocols": protocols, "rows": [row_key(*r) for r in rows], "fprs": FPRS,
+           "not_computed": {}}
+    if k // folds < 2:
+        out["not_computed"]["leave_one_out"] = (
+            f"the bank is one round of {folds} models: leaving out a target's round leaves no "
+            f"references")
+        return out
+    protocols["leave_one_out"] = leave_one_out(bank_logits, keep, labels, seed, folds, rows, progress)
+    return out
+
+
+def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray, seed: int,
+                  folds: int, rows=DEFAULT_ROWS, progress: bool = True) -> dict:
+    """Protocol (b), pooled over every target, and its ``leak_check``: the keep-matrix-only
+    probe and RMIA online (whose p(x) averages over all references, IN and OUT, without
+    their labels) with the target's round dropped (the protocol) and kept (the leak)."""
+    from tqdm.auto import tqdm
+
+    n, k = len(labels), len(keep)
     z_pool = loo_population(n, n // LOO_POPULATION_FRACTION, seed)
     pooled: dict[str, list] = {}
+    probes: dict[str, list] = {}
     truths = []
     for t in tqdm(range(k), desc="leave-one-out", unit="target", disable=not progress):
-        v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool)
+        v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds)
         truths.append(tr)
-        for key, entry in score_rows(v).items():
+        for key, entry in score_rows(v, rows).items():
             pooled.setdefault(key, []).append(entry.get("score", entry.get("not_computed")))
-    truth_b = np.concatenate(truths)
+        leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
+        for name, view in (("round_dropped", v), ("round_kept", leaky)):
+            probes.setdefault(f"in_count/{name}", []).append(in_count_probe(view))
+            probes.setdefault(f"rmia_online/{name}", []).append(build("rmia_online").score(view))
+    truth = np.concatenate(truths)
     loo = {}
     for key, scores in pooled.items():
         if any(isinstance(x, str) for x in scores):
             loo[key] = {"not_computed": next(x for x in scores if isinstance(x, str))}
             continue
         s = np.concatenate(scores)
-        loo[key] = {**score_metrics(truth_b, s, BOOTSTRAP["leave_one_out"], seed),
-                    "roc": roc_points(truth_b, s)}
-    return {
-        "protocols": {
-            "study": {"description": "the study's target: members its training images, non-members "
-                                     "test images; references trained on random halves of all images",
-                      "references": k, "population_z": len(split.population),
-                      "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
-                      "rows": study, "strongest": strongest(study),
-                      "power_vs_references": power},
-            "leave_one_out": {"description": "each bank model the target in turn, the others but "
-                                             "its partner the references; pooled",
-                              "targets": k, "references_per_target": k - 2,
-                              "population_z_pool": len(z_pool),
-                              "n_members": int(truth_b.sum()), "n_nonmembers": int((~truth_b).sum()),
-                              "rows": loo, "strongest": strongest(loo)},
-        },
-        "rows": [row_key(*r) for r in ROWS],
-        "fprs": FPRS,
-    }
+        loo[key] = {**score_metrics(truth, s, BOOTSTRAP["leave_one_out"], seed),
+                    "roc": roc_points(truth, s)}
+    leak = {key: score_metrics(truth, np.concatenate(s), BOOTSTRAP["leave_one_out"], seed)
+            for key, s in probes.items()}
+    return {"description": "each bank model the target in turn, the models of the other rounds "
+                           "the references; pooled",
+            "targets": k, "references_per_target": k - folds, "folds": folds,
+            "population_z_pool": len(z_pool),
+            "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
+            "rows": loo, "strongest": strongest(loo),
+            "leak_check": {"description": "scores that can read membership from how many "
+                                          "references trained on a sample: minus that count, "
+                                          "and RMIA online (unlabelled mean over references); "
+                                          "round_dropped is the protocol, round_kept keeps the "
+                                          "target's round (its partner) among the references",
+                           "rows": leak}}

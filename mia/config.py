@@ -62,10 +62,27 @@ class AttackConfig:
 
 @dataclass(frozen=True)
 class BankConfig:
-    # K reference models of the target's own recipe ([train]), each trained on a random half
-    # of the population (every training and test image), in complementary pairs so that every
-    # sample is IN for exactly K/2 models (mia.bank). 0: no bank, no reference-model attacks.
+    # K reference models of the target's own recipe ([train]) on the population (every
+    # training and test image), in rounds of ``folds`` models (mia.bank): each round splits
+    # the population into ``folds`` random folds and each of its models leaves one fold out.
+    # folds = 2: complementary halves, every sample IN for exactly K/2 models. folds = 6: each
+    # model keeps 50,000 of CIFAR-10's 60,000 images, the size of the target's training set.
+    # 0 models: no bank, no reference-model attacks.
     models: int = 0
+    folds: int = 2
+
+
+@dataclass(frozen=True)
+class CalibratedConfig:
+    # The rows of the comparison, named as in its tables: "<attack>[/<option>...][/flip]",
+    # e.g. "lira_online/global/flip" (mia.calibrated.parse_row). Empty: the standard set,
+    # mia.calibrated.DEFAULT_ROWS.
+    attacks: tuple[str, ...] = ()
+    # The attacks of the power-versus-references curve. Empty: mia.calibrated.DEFAULT_POWER.
+    power_attacks: tuple[str, ...] = ()
+    # Reference models the evaluation uses: the bank's first ``references`` (whole rounds of
+    # [bank] folds models). 0: every model of the bank.
+    references: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     bank: BankConfig = field(default_factory=BankConfig)
+    calibrated: CalibratedConfig = field(default_factory=CalibratedConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -90,7 +108,8 @@ class ExperimentConfig:
                 "train": dataclasses.asdict(self.train)}
 
 
-_SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig}
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig,
+             "calibrated": CalibratedConfig}
 _TOP_KEYS = {"name", "description", "seed"}
 
 
@@ -166,10 +185,7 @@ def validate(config: ExperimentConfig) -> None:
     if t.cpu_memory_format not in MEMORY_FORMATS:
         raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                         f"got {t.cpu_memory_format!r}")
-    k = config.bank.models
-    if k != 0 and (k < 2 or k % 2):
-        raise UserError(f"[bank] models must be 0 (no bank) or an even number >= 2 (models come "
-                        f"in complementary pairs), got {k}")
+    validate_bank(config)
     if t.checkpoint_every <= 0:
         raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
     a = config.attack
@@ -197,6 +213,38 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError(f"kde_grid_points must be >= 16, got {a.kde_grid_points}")
 
 
+def validate_bank(config: ExperimentConfig) -> None:
+    """[bank] and [calibrated]: the bank's shape, the rows, how many references are used."""
+    from .calibrated import parse_row
+
+    k, folds = config.bank.models, config.bank.folds
+    if folds < 2:
+        raise UserError(f"[bank] folds must be >= 2 (each model leaves out one of them), got {folds}")
+    if k < 0 or k % folds:
+        raise UserError(f"[bank] models must be 0 (no bank) or a multiple of folds ({folds}): models "
+                        f"come in rounds of {folds}, got {k}")
+    c = config.calibrated
+    for key, rows in (("attacks", c.attacks), ("power_attacks", c.power_attacks)):
+        for row in rows:
+            try:
+                parse_row(row)
+            except ValueError as e:
+                raise UserError(f"[calibrated] {key}: {e}") from None
+        if len(set(rows)) != len(rows):
+            raise UserError(f"[calibrated] {key} has duplicates: {list(rows)}")
+    if k == 0 and (c.attacks or c.power_attacks or c.references):
+        listed = [r for r in (*c.attacks, *c.power_attacks) if parse_row(r)[3]]
+        what = (f"attack {listed[0]!r} needs reference models" if listed else
+                "the calibrated evaluation needs reference models")
+        raise UserError(f"[calibrated] {what}, but this experiment has no bank ([bank] models = 0)")
+    if c.references < 0 or c.references % folds:
+        raise UserError(f"[calibrated] references must be 0 (the whole bank) or a multiple of "
+                        f"[bank] folds ({folds}), got {c.references}")
+    if c.references > k:
+        raise UserError(f"[calibrated] references = {c.references}, but the bank holds {k} models "
+                        f"([bank] models)")
+
+
 def load(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     try:
@@ -219,14 +267,33 @@ def load_named(name: str, directory: Path = EXPERIMENTS_DIR) -> ExperimentConfig
     return load(directory / f"{name}.toml")
 
 
-def quick(config: ExperimentConfig) -> ExperimentConfig:
-    """A tiny version of ``config`` for smoke tests: minutes become seconds."""
+def quick(config: ExperimentConfig, n_train: int = 50_000, n_test: int = 10_000) -> ExperimentConfig:
+    """A tiny version of ``config`` for smoke tests: minutes become seconds. ``n_train`` and
+    ``n_test``: the dataset's sizes (the test images are trimmed so that the bank's population
+    splits into its folds)."""
     return dataclasses.replace(
         config,
-        data=dataclasses.replace(config.data, max_train=2000, max_test=500),
+        data=dataclasses.replace(config.data, max_train=2000,
+                                 max_test=quick_test_images(config.bank.folds, min(2000, n_train),
+                                                            min(500, n_test))),
         train=dataclasses.replace(config.train, epochs=2),
         attack=dataclasses.replace(config.attack, sampling_percentages=(10, 50), repeats=2,
                                    kde_grid_points=256),
-        # 6: the fewest for which leave-one-out keeps 2 references per side (per-sample LiRA)
-        bank=dataclasses.replace(config.bank, models=min(config.bank.models, 6)),
+        # 6: the fewest paired models for which leave-one-out keeps 2 references per side
+        # (per-sample LiRA); whole rounds of ``folds`` models
+        bank=dataclasses.replace(config.bank, models=_quick_models(config.bank)),
+        calibrated=dataclasses.replace(config.calibrated, references=0),
     )
+
+
+def _quick_models(bank: BankConfig) -> int:
+    if not bank.models:
+        return 0
+    return max(bank.folds, min(bank.models, 6) // bank.folds * bank.folds)
+
+
+def quick_test_images(folds: int, n_train: int, n_test: int) -> int:
+    """``n_test``, or fewer so that the population (``n_train`` + test images) splits into
+    ``folds`` equal folds."""
+    trimmed = n_test - (n_train + n_test) % folds
+    return trimmed if trimmed > 0 else n_test  # too few to trim: check_sizes names the problem

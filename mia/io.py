@@ -69,6 +69,12 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    write_bytes(path, buf.getvalue())
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

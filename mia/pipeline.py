@@ -143,6 +143,7 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
     trained = info.pop("trained_this_run")
     timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
                        "reused": trained == 0, "models": config.bank.models,
+                       "folds": config.bank.folds, "keeps": info["keeps"],
                        "models_trained_this_run": trained, "device": info["device"]}
     if trained == 0:
         log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
@@ -150,15 +151,19 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
 
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                      bank_dir: Path, device: torch.device, progress: bool, log, timings: dict) -> dict:
-    """Every attack of ``calibrated.ROWS`` on both protocols (``calibrated.evaluate``).
+    """Every attack of ``[calibrated]`` (default ``calibrated.DEFAULT_ROWS``) on both protocols
+    (``calibrated.evaluate``), with the bank's first ``[calibrated] references`` models.
 
     Cached in ``bank_dir`` under a hash of its inputs (the target's weights, the bank, the
-    seed) and of ``calibrated.settings()``: a rerun that changes only figures or the deck
-    does not recompute it."""
+    seed, the references used) and of ``calibrated.settings()``: a rerun that changes only
+    figures or the deck does not recompute it."""
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    refs = config.calibrated.references or config.bank.models
     key = sha256_json({"target": sha256_file(run_dir / "model.pt"),
                        "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
                        "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
-                       "n_train": len(dataset.y_train), "settings": calibrated_mod.settings()})
+                       "n_train": len(dataset.y_train), "references": refs,
+                       "settings": calibrated_mod.settings(rows, power_rows, config.bank.folds)})
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if cached.exists():
         try:
@@ -174,10 +179,11 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device)).numpy()
     logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
-    log(f"[{config.name}] calibrated attacks: {len(calibrated_mod.ROWS)} attacks, "
-        f"{config.bank.models} references, two protocols")
-    out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits, keep,
-                                  config.seed, progress)
+    log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
+        f"{config.bank.models} models as references, two protocols")
+    out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
+                                  keep[:refs], config.seed, config.bank.folds, rows, power_rows,
+                                  progress)
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     return out
@@ -248,8 +254,14 @@ MIN_EVAL_PER_CLASS = 10  # below this an accuracy moves in steps of 5 points or 
 
 def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
     """Fail before any work if a sampling percentage cannot be drawn from this data, or leaves
-    fewer than MIN_EVAL_PER_CLASS members or non-members to evaluate on."""
+    fewer than MIN_EVAL_PER_CLASS members or non-members to evaluate on, or if the bank's
+    population does not split into its folds."""
     n_m, n_n = len(dataset.y_train), len(dataset.y_test)
+    folds = config.bank.folds
+    if config.bank.models and (n_m + n_n) % folds:
+        raise UserError(f"[bank] folds = {folds}: the population of {n_m + n_n} images "
+                        f"({n_m} training + {n_n} test) does not split into {folds} equal folds; "
+                        f"change [data] max_test or [bank] folds")
     for p in config.attack.sampling_percentages:
         k_m, k_n = attacks.attacker_counts(n_m, n_n, p)
         n_eval = min(n_m - k_m, n_n - k_n)
@@ -292,6 +304,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     _drop_corrupt_cache(config, run_dir, log)
     _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
                              retrain, log, config)
+    _share_cached_target(run_dir, train_hash, retrain, log, config)
     # Wall times of the stages that produced the cached outputs (seeded from the results'
     # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
     timings = _read_json_or(run_dir / "timings.json", {}, log)
@@ -531,6 +544,29 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     log(f"[{final.name}] found a model with the same training hash in {final}")
 
 
+def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
+                         config: ExperimentConfig) -> None:
+    """Experiments with the same recipe, seed and data (another name, another bank) attack the
+    same target: copy its trained model from the other experiment's run directory instead of
+    training it again (the scores, seconds to compute, are computed again)."""
+    if retrain or (run_dir / "model.pt").exists():
+        return
+    for other in sorted(run_dir.parent.glob(f"*-{train_hash[:16]}")):
+        if other == run_dir or not all((other / f).exists() for f in ("model.pt", "history.json")):
+            continue
+        try:
+            load_model(config, other / "model.pt", torch.device("cpu"))
+            read_json(other / "history.json")
+        except (UserError, ValueError):
+            continue  # that experiment's own run names or repairs it
+        for name in ("history.json", "model.pt"):
+            shutil.copyfile(other / name, run_dir / name)
+        timings = _read_json_or(other / "timings.json", {}, log)
+        write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
+        log(f"[{config.name}] found a model with the same training hash in {other}")
+        return
+
+
 def check_writable(folder: Path) -> None:
     """Fail before any work if ``folder`` cannot hold results (a file, or not writable)."""
     if folder.exists() and not folder.is_dir():
@@ -573,8 +609,6 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     if not names:
         raise UserError(f"no experiments in {experiments_dir}")
     configs = [config_mod.load_named(n, experiments_dir) for n in names]
-    if quick:
-        configs = [config_mod.quick(c) for c in configs]
     if results_root is None:
         results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
     for root in (results_root, cache_root):
@@ -585,6 +619,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     else:
         workers = threads or train_mod.available_cpus()
     dataset = data_mod.load_cifar10(data_dir)
+    if quick:
+        configs = [config_mod.quick(c, len(dataset.y_train), len(dataset.y_test)) for c in configs]
     for c in configs:
         check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))
     if dataset.source.get("notes"):

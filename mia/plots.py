@@ -337,15 +337,22 @@ def power_vs_references(power: dict, title: str, out: Path) -> None:
     save(fig, out)
 
 
-def calibrated_figures(calibrated: dict, name: str, out_dir: Path) -> None:
-    study, loo = calibrated["protocols"]["study"], calibrated["protocols"]["leave_one_out"]
+def calibrated_figures(calibrated: dict, name: str, out_dir: Path) -> list[str]:
+    """The calibrated figures this evaluation has data for; returns their names."""
+    study, loo = calibrated["protocols"]["study"], calibrated["protocols"].get("leave_one_out")
     calibrated_roc(study, f"{name}: the study's target, {study['references']} references",
                    out_dir / "calibrated_roc")
-    calibrated_roc(loo, f"{name}: leave-one-out, {loo['targets']} targets pooled",
-                   out_dir / "calibrated_roc_leave_one_out")
-    power_vs_references(study["power_vs_references"],
-                        f"{name}: attack power vs references (mean ± std over random subsets)",
-                        out_dir / "power_vs_references")
+    drawn = ["calibrated_roc"]
+    if loo is not None:
+        calibrated_roc(loo, f"{name}: leave-one-out, {loo['targets']} targets pooled",
+                       out_dir / "calibrated_roc_leave_one_out")
+        drawn.append("calibrated_roc_leave_one_out")
+    if study["power_vs_references"]:
+        power_vs_references(study["power_vs_references"],
+                            f"{name}: attack power vs references (mean ± std over random subsets)",
+                            out_dir / "power_vs_references")
+        drawn.append("power_vs_references")
+    return drawn
 
 
 EXAMPLES_PER_CLASS = 6

@@ -103,4 +103,13 @@ def calibrated_markdown(calibrated: dict, name: str) -> str:
         else:
             lines += ["", st.get("unresolved", "")]
         lines.append("")
+        if "leak_check" in proto:
+            leak = proto["leak_check"]
+            lines += ["### leak check", "", leak["description"] + ".", "",
+                      "| score / target's round | auc | tpr_at_0.1pct_fpr |", "|---|---:|---:|"]
+            lines += [f"| {k} | {_cell(v, 'auc')} | {_cell(v, 'tpr_at_0.1pct_fpr')} |"
+                      for k, v in leak["rows"].items()]
+            lines.append("")
+    for key, why in calibrated.get("not_computed", {}).items():
+        lines += [f"## {key}: not computed", "", why + ".", ""]
     return "\n".join(lines)

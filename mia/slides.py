@@ -28,6 +28,15 @@ REPO = Path(__file__).resolve().parent.parent
 SLIDES = REPO / "slides"
 IMG = REPO / "img"
 EXPERIMENTS = ("baseline", "defended")
+# The reference-size comparison: the same target, references that keep 30,000 of the 60,000
+# images (the baseline's paired bank) or 50,000 (experiments/baseline-refs50k.toml). Its slide
+# appears when both have calibrated results.
+REFERENCE_SIZE = {"small": "baseline", "large": "baseline-refs50k"}
+# Offline attacks use only OUT references: with one pair of the small bank and the one round
+# of the large bank, every image has exactly one OUT reference in both (power-curve row of
+# the small bank, study row of the large one).
+REFERENCE_SIZE_ROWS = {"lira_offline": ("lira_offline/auto", "lira_offline/global"),
+                       "rmia_offline": ("rmia_offline", "rmia_offline")}
 SCORES = ("cross_entropy", "probability_loss", "normalized_probability_loss")
 PRETTY = {"cross_entropy": "Cross-entropy", "probability_loss": "Probability loss",
           "normalized_probability_loss": "Normalized probability loss"}
@@ -39,7 +48,8 @@ CHANCE_MARGIN = 0.02  # attack accuracy within 2 points of 50% counts as "close 
 
 def load_results(results_root: Path) -> dict:
     out = {}
-    for name in EXPERIMENTS:
+    for name in EXPERIMENTS + tuple(e for e in (REFERENCE_SIZE["large"],)
+                                    if (results_root / e / "calibrated.json").is_file()):
         d = results_root / name
         missing = [f for f in ("metrics.json", "history.json", "manifest.json") if not (d / f).is_file()]
         if missing:
@@ -173,6 +183,14 @@ def calibrated_judgements(r: dict) -> dict:
                   f"{loo['n_nonmembers']:,} non-members pooled: {PRETTY_ROWS.get(l_top, l_top)} finds "
                   f"{_pct_ci(loo['rows'][l_top], key)} at {fpr_text} FPR, the loss threshold "
                   f"{_pct_ci(loo['rows']['loss'], key)}.")
+    leak = loo.get("leak_check", {}).get("rows", {})
+    if leak:
+        kept, dropped = leak["in_count/round_kept"], leak["in_count/round_dropped"]
+        out["leak"] = (f"Measured: the IN count alone has AUC {dropped['auc']:.2f} here; with the "
+                       f"partner kept as a reference it would have AUC {kept['auc']:.2f}, and RMIA "
+                       f"online (unlabelled mean over references) would find "
+                       f"{_pct_ci(leak['rmia_online/round_kept'], key)} instead of "
+                       f"{_pct_ci(leak['rmia_online/round_dropped'], key)}.")
     power = study["power_vs_references"]
     sizes = sorted(int(k) for k in power)
     online = "lira_online/auto"
@@ -187,6 +205,48 @@ def calibrated_judgements(r: dict) -> dict:
                            "may find more." if grows else
                            ": the last step is within the spread over subsets."))
     return out
+
+
+def reference_size(r: dict) -> dict:
+    """The reference-size comparison at 0.1% FPR, or {} without both experiments' results.
+
+    Small: the offline attacks with one pair of the 30,000-image bank (mean ± std over random
+    pairs). Large: the same attacks with the 50,000-image round. A difference is "beyond the
+    spread" when the large bank's value lies outside the small one's mean ± 2 std and the
+    small mean outside the large one's 95% bootstrap interval."""
+    small, large = (r.get(REFERENCE_SIZE[k], {}).get("calibrated") for k in ("small", "large"))
+    if small is None or large is None:
+        return {}
+    key = "tpr_at_0.1pct_fpr"
+    power = small["protocols"]["study"]["power_vs_references"]
+    one = power.get(str(min(int(k) for k in power))) if power else None
+    ls = large["protocols"]["study"]
+    if one is None or ls["folds"] < 3:
+        return {}
+    rows = []
+    for name, (small_key, large_key) in REFERENCE_SIZE_ROWS.items():
+        a, b = one[small_key], ls["rows"][large_key]
+        if a[key]["mean"] is None or b.get(key) is None:
+            continue
+        lo, hi = b["ci95"][key]
+        m, sd = a[key]["mean"], a[key]["std"] or 0.0
+        beyond = abs(b[key] - m) > 2 * sd and not lo <= m <= hi
+        rows.append({
+            "name": PRETTY_ROWS.get(large_key, large_key),
+            "small": f"{100 * m:.2f} ± {100 * sd:.2f}%", "small_auc": f"{a['auc']['mean']:.3f} ± {a['auc']['std']:.3f}",
+            "large": f"{100 * b[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]", "large_auc": f"{b['auc']:.3f}",
+            "beyond": beyond, "higher": b[key] > m,
+            "verdict": (("higher" if b[key] > m else "lower") + " beyond the spread" if beyond
+                        else "within the spread")})
+    lb, sb = r[REFERENCE_SIZE["large"]], small["protocols"]["study"]
+    online = {k: ls["rows"][k] for k in ("lira_online/global", "rmia_online") if k in ls["rows"]}
+    return {"rows": rows, "pairs": one[REFERENCE_SIZE_ROWS["lira_offline"][0]]["subsets"],
+            "large_models": ls["references"], "large_folds": ls["folds"],
+            "keeps": lb["manifest"]["wall_seconds"]["bank"].get("keeps"),
+            "minutes": round((lb["manifest"]["wall_seconds"]["bank"].get("seconds") or 0) / 60),
+            "n_members": sb["n_members"],
+            "online": "; ".join(f"{PRETTY_ROWS.get(k, k)} {_pct_ci(v, key)}" for k, v in online.items()),
+            "any_beyond": any(x["beyond"] for x in rows)}
 
 
 def calibrated_table(r: dict) -> list[dict]:
@@ -437,6 +497,7 @@ def context(results_root: Path, percentage: str = "16", presenter: str | None = 
         "zeros": zeros,
         "cal": calibrated_judgements(r),
         "cal_table": calibrated_table(r) if "calibrated" in base else [],
+        "refsize": reference_size(r),
         # Loss-sample slides: the probability loss ranks like cross-entropy, so its strip plot
         # repeats cross-entropy's (it stays in results/).
         "sample_scores": [s for s in SCORES if s != "probability_loss"],

@@ -95,11 +95,31 @@ def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
         bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh2", logs.append)
 
 
-@pytest.mark.parametrize("models", [-2, 1, 3])
-def test_bank_size_must_be_even_and_positive(models):
-    with pytest.raises(UserError, match=rf"\[bank\] models must be 0 \(no bank\) or an even number >= 2 "
-                                        rf"\(models come in complementary pairs\), got {models}"):
-        config.from_dict({"bank": {"models": models}}, "t")
+@pytest.mark.parametrize("models, folds, message", [
+    (-2, 2, r"\[bank\] models must be 0 \(no bank\) or a multiple of folds \(2\): models come in "
+            r"rounds of 2, got -2"),
+    (3, 2, r"multiple of folds \(2\).*got 3"),
+    (8, 6, r"multiple of folds \(6\).*got 8"),
+    (6, 1, r"\[bank\] folds must be >= 2 \(each model leaves out one of them\), got 1")])
+def test_bank_size_must_be_whole_rounds(models, folds, message):
+    with pytest.raises(UserError, match=message):
+        config.from_dict({"bank": {"models": models, "folds": folds}}, "t")
+
+
+def test_a_bank_of_folds_trains_models_that_keep_all_but_one_fold(tmp_path):
+    rng = np.random.default_rng(1)
+    ds = Dataset(rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 100),
+                 rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 20),
+                 {"sha256": "tiny"})
+    cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32},
+                            "bank": {"models": 3, "folds": 3}}, "t")
+    info = bank.train_bank(cfg, ds, tmp_path / "b", torch.device("cpu"), progress=False,
+                           log=lambda _: None)
+    assert info["keeps"] == 80 and info["folds"] == 3
+    keep, _ = bank.read_keep(tmp_path / "b" / "keep.npz")
+    assert ((~keep).sum(0) == 1).all()
+    paired = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 4}}, "t")
+    assert bank.bank_hash(cfg, "x", 120) != bank.bank_hash(paired, "x", 120)
 
 
 def test_bank_logits_are_cached_and_shaped(tiny, tmp_path):

@@ -24,12 +24,37 @@ def test_paired_keep_is_balanced_both_ways_and_pairs_are_complements():
     assert np.array_equal(keep, bank.paired_keep(6, 100, 3))  # seeded
 
 
-@pytest.mark.parametrize("k, n, message", [(0, 10, "even number of models >= 2, got 0"),
-                                           (3, 10, "even number of models >= 2, got 3"),
-                                           (4, 11, "even number of samples, got 11")])
-def test_bad_bank_shapes_are_one_line_errors(k, n, message):
+def test_fold_keep_leaves_every_sample_out_once_per_round():
+    keep = bank.fold_keep(12, 60, 6, 5)
+    assert (keep.sum(1) == 50).all() and (keep.sum(0) == 10).all()
+    for r in range(2):
+        block = keep[6 * r:6 * r + 6]
+        assert ((~block).sum(0) == 1).all()  # each sample OUT for exactly one model of the round
+        assert bank.round_of(6 * r + 4, 6) == list(range(6 * r, 6 * r + 6))
+    assert not np.array_equal(~keep[0], ~keep[6])  # rounds draw their own folds
+    bank.check_keep(keep, 12, 60, "k.npz", folds=6)
+    with pytest.raises(UserError, match="model 0 keeps 50 samples, expected 30"):
+        bank.check_keep(keep, 12, 60, "k.npz", folds=2)
+
+
+def test_fold_keep_with_two_folds_is_the_paired_design_committed_banks_were_drawn_with():
+    """The committed banks' keep-matrices were drawn by this generator, rewritten here."""
+    rng = np.random.default_rng(np.random.SeedSequence([7, bank._SEED_TAG, 2]))
+    old = np.zeros((6, 100), dtype=bool)
+    for j in range(3):
+        old[2 * j, rng.permutation(100)[:50]] = True
+        old[2 * j + 1] = ~old[2 * j]
+    assert np.array_equal(bank.fold_keep(6, 100, 2, 7), old)
+
+
+@pytest.mark.parametrize("k, n, folds, message", [
+    (0, 10, 2, r"positive multiple of folds \(2\) models, got 0"),
+    (3, 10, 2, r"positive multiple of folds \(2\) models, got 3"),
+    (4, 11, 2, "split into 2 equal folds, got 11 samples"),
+    (6, 2500, 6, "split into 6 equal folds, got 2500 samples")])
+def test_bad_bank_shapes_are_one_line_errors(k, n, folds, message):
     with pytest.raises(UserError, match=message):
-        bank.paired_keep(k, n, 0)
+        bank.fold_keep(k, n, folds, 0)
 
 
 def test_a_keep_matrix_that_does_not_match_the_data_is_named():
@@ -58,6 +83,34 @@ def test_leave_one_out_drops_the_target_and_its_partner_so_in_counts_carry_no_me
         # z: pool samples the target did not train on
         assert not keep[t, z_pool][~keep[t, z_pool]].any()
         assert len(view.population_labels) == (~keep[t, z_pool]).sum()
+
+
+def test_leave_one_out_drops_the_targets_whole_round_in_a_bank_of_folds():
+    keep = bank.fold_keep(18, 120, 6, 1)
+    labels = np.zeros(120, dtype=np.int64)
+    logits = np.zeros((18, 1, 120, 2), dtype=np.float32)
+    z_pool = calibrated.loo_population(120, 12, 0)
+    for t in (0, 7, 17):
+        view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6)
+        assert not set(bank.round_of(t, 6)) & set(refs) and len(refs) == 12
+        assert (view.ref_keep.sum(0) == 10).all()  # two rounds, each sample IN for 5 of each
+        leaky, _, refs_leaky = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6,
+                                                   keep_round=True)
+        assert len(refs_leaky) == 17
+        counts = leaky.ref_keep.sum(0)  # the round kept: members are IN for one model fewer
+        assert (counts[truth] == 14).all() and (counts[~truth] == 15).all()
+
+
+def test_the_leak_check_finds_the_in_count_only_where_the_round_is_kept():
+    """Measured, not just constructed: the keep-matrix-only probe is exactly chance under the
+    protocol and a perfect classifier with the target's partner among the references."""
+    keep, labels, logits = fake_bank(k=6, n=600)
+    loo = calibrated.leave_one_out(logits, keep, labels, seed=0, folds=2,
+                                   rows=(("loss", {}, 1),), progress=False)
+    leak = loo["leak_check"]["rows"]
+    assert leak["in_count/round_dropped"]["auc"] == pytest.approx(0.5)
+    assert leak["in_count/round_kept"]["auc"] == pytest.approx(1.0)
+    assert leak["rmia_online/round_kept"]["auc"] > leak["rmia_online/round_dropped"]["auc"]
 
 
 def test_study_split_is_disjoint_balanced_and_seeded():
@@ -106,8 +159,10 @@ def test_power_subsets_use_whole_pairs():
         for s in subsets[size]:
             assert len(s) == size and all(bank.partner(m) in s for m in s)
     assert len(subsets[8]) == 1 and list(subsets[8][0]) == list(range(8))
-    with pytest.raises(ValueError, match="even, between 2 and 8, got 1"):
+    with pytest.raises(ValueError, match="multiples of 2, between 2 and 8, got 1"):
         calibrated.power_subsets(8, [1], repeats=3, seed=0)
+    for s in calibrated.power_subsets(18, [6, 12], repeats=2, seed=0, folds=3)[12]:
+        assert len(s) == 12 and all(set(bank.round_of(m, 3)) <= set(s) for m in s)
 
 
 def test_every_row_scores_a_study_view_from_a_fake_bank():
@@ -116,7 +171,7 @@ def test_every_row_scores_a_study_view_from_a_fake_bank():
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(target, labels, logits[2:], keep[2:], split)
     rows = calibrated.score_rows(view)
-    assert set(rows) == {calibrated.row_key(*r) for r in calibrated.ROWS}
+    assert set(rows) == {calibrated.row_key(*r) for r in calibrated.DEFAULT_ROWS}
     for key, entry in rows.items():
         assert entry["score"].shape == (len(truth),), key
     assert rows["lira_online/global/flip"]["variance"] == "global"

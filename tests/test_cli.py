@@ -101,6 +101,70 @@ def test_percentage_too_small_for_the_data_fails_before_training(workspace):
     assert not (workspace["results"].parent / "cache" / "runs").exists()
 
 
+@pytest.mark.parametrize("table, message", [
+    ({"calibrated": {"attacks": ["lira_online"]}},
+     "[calibrated] attack 'lira_online' needs reference models, but this experiment has no bank "
+     "([bank] models = 0)"),
+    ({"calibrated": {"references": 4}}, "the calibrated evaluation needs reference models"),
+    ({"bank": {"models": 8}, "calibrated": {"references": 10}},
+     "[calibrated] references = 10, but the bank holds 8 models ([bank] models)"),
+    ({"bank": {"models": 8}, "calibrated": {"references": 3}},
+     "[calibrated] references must be 0 (the whole bank) or a multiple of [bank] folds (2), got 3"),
+    ({"bank": {"models": 8}, "calibrated": {"attacks": ["lira"]}}, "unknown attack 'lira' in 'lira'"),
+    ({"bank": {"models": 8}, "calibrated": {"attacks": ["lira_online/median"]}},
+     "'lira_online/median': unknown LiRA variance 'median'"),
+    ({"bank": {"models": 8}, "calibrated": {"attacks": ["rmia_online/0.3"]}},
+     "attack 'rmia_online' takes no options (and /flip), got 0.3"),
+    ({"bank": {"models": 8}, "calibrated": {"power_attacks": ["loss", "loss"]}},
+     "[calibrated] power_attacks has duplicates"),
+])
+def test_calibrated_section_bad_input_is_one_line(table, message):
+    with pytest.raises(UserError) as e:
+        config.from_dict(table, "t")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_calibrated_rows_are_data_named_as_in_the_tables():
+    from mia import calibrated
+
+    c = config.from_dict({"bank": {"models": 8}, "calibrated": {
+        "attacks": ["loss", "lira_online/per_sample/flip", "rmia_offline"],
+        "power_attacks": ["lira_offline"], "references": 4}}, "t")
+    rows, power = calibrated.configured_rows(c.calibrated)
+    assert rows == (("loss", {}, 1), ("lira_online", {"variance": "per_sample"}, 2),
+                    ("rmia_offline", {}, 1))
+    assert power == (("lira_offline", {}, 1),)
+    assert [calibrated.row_key(*r) for r in rows] == list(c.calibrated.attacks)
+    for row in calibrated.DEFAULT_ROWS:  # every default row round-trips through its key
+        assert calibrated.parse_row(calibrated.row_key(*row))[:3] == row
+    defaults = calibrated.configured_rows(config.from_dict({"bank": {"models": 8}}, "t").calibrated)
+    assert defaults == (calibrated.DEFAULT_ROWS, calibrated.DEFAULT_POWER)
+
+
+def test_an_attack_needing_references_without_a_bank_fails_before_any_work(workspace):
+    path = workspace["exp"] / "tiny.toml"
+    path.write_text(path.read_text() + '\n[calibrated]\nattacks = ["loss", "rmia_online"]\n')
+    assert_one_line_error(run_cli(workspace), "attack 'rmia_online' needs reference models",
+                          "[bank] models = 0")
+    assert_untouched(workspace)
+    assert not (workspace["results"].parent / "cache" / "runs").exists()
+
+
+def test_more_references_than_the_bank_holds_fails_before_any_work(workspace):
+    path = workspace["exp"] / "tiny.toml"
+    path.write_text(path.read_text() + "\n[bank]\nmodels = 4\n[calibrated]\nreferences = 6\n")
+    assert_one_line_error(run_cli(workspace), "references = 6, but the bank holds 4 models")
+    assert_untouched(workspace)
+
+
+def test_a_population_that_does_not_split_into_the_folds_fails_before_any_work(workspace):
+    path = workspace["exp"] / "tiny.toml"
+    path.write_text(path.read_text() + "\n[bank]\nmodels = 7\nfolds = 7\n")
+    assert_one_line_error(run_cli(workspace), "[bank] folds = 7: the population of 800 images",
+                          "does not split into 7 equal folds")
+    assert_untouched(workspace)
+
+
 def test_config_validation_through_the_api():
     with pytest.raises(UserError, match="got 'x'"):
         config.from_dict({"attack": {"sampling_percentages": ["x"]}}, "t")

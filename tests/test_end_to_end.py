@@ -18,6 +18,9 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
     assert sorted(p.name for p in results.iterdir() if p.suffix != ".lock") == names  # no staging leftovers
     for name in names:
         d = results / name
+        folds = config.load_named(name).bank.folds
+        # quick trims the test images so that the bank's population splits into its folds
+        n_test = config.quick_test_images(folds, 600, 200)
         for f in ("config.json", "history.json", "scores.npz", "metrics.json", "summary.csv",
                   "summary.md", "manifest.json", "model.pt"):
             assert (d / f).is_file(), f"{name}/{f} missing"
@@ -26,7 +29,7 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
         assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc"} <= set(history[0])
         with np.load(d / "scores.npz") as s:
             n = len(s["is_member"])
-            assert n == 800 and s["is_member"][:600].all() and not s["is_member"][600:].any()
+            assert n == 600 + n_test and s["is_member"][:600].all() and not s["is_member"][600:].any()
             assert s["is_member"].dtype == bool and s["label"].dtype.kind == "i"
             for score in ("cross_entropy", "probability_loss", "normalized_probability_loss"):
                 assert s[score].shape == (n,) and s[score].dtype == np.float64
@@ -48,12 +51,19 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
         assert sorted(p.name for p in (d / "bank").iterdir()) == (
             ["bank.json", "keep.npz"] + [f"model-{m:03d}.pt" for m in range(6)])
         cal = json.loads((d / "calibrated.json").read_text())
-        assert set(cal["protocols"]) == {"study", "leave_one_out"}
-        assert cal["protocols"]["study"]["n_members"] == cal["protocols"]["study"]["n_nonmembers"] == 150
+        study = cal["protocols"]["study"]
+        assert study["n_members"] == study["n_nonmembers"] == n_test - n_test // 4
         for key in ("calibrated.json", "calibrated.md", "bank/keep.npz", "bank/model-005.pt"):
             assert key in manifest["files"], key
-        for f in ("calibrated_roc", "calibrated_roc_leave_one_out", "power_vs_references"):
-            assert (d / "figures" / f"{f}.png").is_file()
+        drawn = {p.stem for p in (d / "figures").glob("calibrated_*.png")} | {
+            p.stem for p in (d / "figures").glob("power_*.png")}
+        if folds == 2:  # three pairs: leave-one-out keeps two pairs of references, power 2/4/6
+            assert set(cal["protocols"]) == {"study", "leave_one_out"} and not cal["not_computed"]
+            assert "leak_check" in cal["protocols"]["leave_one_out"]
+            assert drawn == {"calibrated_roc", "calibrated_roc_leave_one_out", "power_vs_references"}
+        else:  # one round: no leave-one-out references, no power curve
+            assert set(cal["protocols"]) == {"study"} and "leave_one_out" in cal["not_computed"]
+            assert drawn == {"calibrated_roc"}
         figures = d / "figures"
         for f in ("training_curve", "accuracy_vs_percentage", "metrics_vs_percentage", "roc",
                   "data_examples"):
@@ -154,3 +164,22 @@ def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, t
     correct = (logits.argmax(1).numpy() == ds.y_train).mean()
     assert metrics["target"]["train_accuracy"] == correct
     assert metrics["target"]["n_train"] == int(s["is_member"].sum()) == len(ds.y_train)
+
+
+def test_an_experiment_with_the_same_recipe_attacks_the_same_trained_target(tmp_path, tiny_npz):
+    """baseline-refs50k shares the baseline's recipe: its target is copied, not trained again."""
+    from conftest import TINY_EXPERIMENT, write_experiment
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "tiny", TINY_EXPERIMENT)
+    write_experiment(exp, "tiny_other_bank", TINY_EXPERIMENT.replace("tiny test", "another"))
+    logs = []
+    kwargs = dict(data_dir=str(tiny_npz), device="cpu", quick=False, results_root=tmp_path / "r",
+                  cache_root=tmp_path / "c", progress=False, log=logs.append, experiments_dir=exp)
+    pipeline.run(["tiny"], **kwargs)
+    logs.clear()
+    pipeline.run(["tiny_other_bank"], **kwargs)
+    out = "\n".join(logs)
+    assert "found a model with the same training hash" in out and "train: 2 epochs" not in out
+    a, b = (json.loads((tmp_path / "r" / n / "metrics.json").read_text()) for n in ("tiny", "tiny_other_bank"))
+    assert a["training_hash"] == b["training_hash"] and a["attack"] == b["attack"]
+    assert (tmp_path / "r" / "tiny" / "model.pt").read_bytes() == (tmp_path / "r" / "tiny_other_bank" / "model.pt").read_bytes()

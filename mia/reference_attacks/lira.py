@@ -67,6 +67,7 @@ def choose_variance(variance: str, mask: np.ndarray, sides: tuple[bool, ...]) ->
 
 class _Lira:
     needs_references = True
+    options = ("variance",)  # a row key's options, in order: "lira_online/global"
     online: bool
 
     def __init__(self, variance: str = "auto"):

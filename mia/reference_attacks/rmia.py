@@ -56,9 +56,11 @@ def probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def tune_a(view: TargetView) -> float:
     """The offline ``a`` with the highest AUC when reference 0 is attacked by the other OUT
-    references. A reference that kept exactly the complement of reference 0's samples (its
-    partner in a paired bank) is left out, as in ml_privacy_meter: it would be OUT exactly
-    on reference 0's members. References only; the target is never used."""
+    references. A reference that, together with reference 0, trained on every sample is left
+    out (reference 0's complementary partner in a paired bank, as in ml_privacy_meter; the
+    other models of its round in a bank of folds): it is OUT only on reference 0's members,
+    so its OUT statistics would read reference 0's membership. References only; the target
+    is never used. With no other reference left, a = 1 (p(x) = p_OUT(x))."""
     if view.references < 2:
         return 1.0  # nothing to tune on; a = 1 is p(x) = p_OUT(x)
     p_x = probabilities(view.ref_logits, view.labels)             # (R, n)
@@ -67,7 +69,7 @@ def tune_a(view: TargetView) -> float:
     if truth.all() or not truth.any():
         return 1.0
     rest = np.array([r for r in range(1, view.references)
-                     if not np.array_equal(view.ref_keep[r], ~truth)])
+                     if not (view.ref_keep[r] | truth).all()])
     if len(rest) == 0:
         return 1.0
     best, best_auc = 1.0, -1.0
