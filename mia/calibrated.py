@@ -315,7 +315,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.calibrated_stage) is reused only under the same version and settings.
-VERSION = 2
+VERSION = 3
 
 
 def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
@@ -387,7 +387,7 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
         for key, entry in score_rows(v, rows).items():
             pooled.setdefault(key, []).append(entry.get("score", entry.get("not_computed")))
         leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
-        for name, view in (("round_dropped", v), ("round_kept", leaky)):
+        for name, view in (("round_dropped", v.augmentations(1)), ("round_kept", leaky.augmentations(1))):
             probes.setdefault(f"in_count/{name}", []).append(in_count_probe(view))
             probes.setdefault(f"rmia_online/{name}", []).append(build("rmia_online").score(view))
     truth = np.concatenate(truths)

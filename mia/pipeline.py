@@ -180,7 +180,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
-        f"{config.bank.models} models as references, two protocols")
+        f"{config.bank.models} models as references")
     out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
                                   keep[:refs], config.seed, config.bank.folds, rows, power_rows,
                                   progress)

@@ -186,10 +186,9 @@ def calibrated_judgements(r: dict) -> dict:
     leak = loo.get("leak_check", {}).get("rows", {})
     if leak:
         kept, dropped = leak["in_count/round_kept"], leak["in_count/round_dropped"]
-        out["leak"] = (f"Measured: the IN count alone has AUC {dropped['auc']:.2f} here; with the "
-                       f"partner kept as a reference it would have AUC {kept['auc']:.2f}, and RMIA "
-                       f"online (unlabelled mean over references) would find "
-                       f"{_pct_ci(leak['rmia_online/round_kept'], key)} instead of "
+        out["leak"] = (f"Kept in, the partner would give membership away: the IN count alone "
+                       f"would reach AUC {kept['auc']:.2f} (here {dropped['auc']:.2f}), and RMIA "
+                       f"online {_pct_ci(leak['rmia_online/round_kept'], key)} instead of "
                        f"{_pct_ci(leak['rmia_online/round_dropped'], key)}.")
     power = study["power_vs_references"]
     sizes = sorted(int(k) for k in power)
@@ -223,6 +222,14 @@ def reference_size(r: dict) -> dict:
     ls = large["protocols"]["study"]
     if one is None or ls["folds"] < 3:
         return {}
+    def judge(small_cell: dict, large_row: dict, metric: str) -> tuple[bool, str]:
+        m, sd = small_cell[metric]["mean"], small_cell[metric]["std"] or 0.0
+        v = large_row[metric]
+        lo, hi = large_row["ci95"][metric]
+        beyond = abs(v - m) > 2 * sd and not lo <= m <= hi
+        return beyond, (("higher" if v > m else "lower") + " beyond the spread" if beyond
+                        else "within the spread")
+
     rows = []
     for name, (small_key, large_key) in REFERENCE_SIZE_ROWS.items():
         a, b = one[small_key], ls["rows"][large_key]
@@ -230,23 +237,44 @@ def reference_size(r: dict) -> dict:
             continue
         lo, hi = b["ci95"][key]
         m, sd = a[key]["mean"], a[key]["std"] or 0.0
-        beyond = abs(b[key] - m) > 2 * sd and not lo <= m <= hi
+        beyond, verdict = judge(a, b, key)
+        auc_beyond, auc_verdict = judge(a, b, "auc") if "auc" in b.get("ci95", {}) else (False, "")
+        a_lo, a_hi = b.get("ci95", {}).get("auc", (None, None))
         rows.append({
             "name": PRETTY_ROWS.get(large_key, large_key),
-            "small": f"{100 * m:.2f} ± {100 * sd:.2f}%", "small_auc": f"{a['auc']['mean']:.3f} ± {a['auc']['std']:.3f}",
-            "large": f"{100 * b[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]", "large_auc": f"{b['auc']:.3f}",
-            "beyond": beyond, "higher": b[key] > m,
-            "verdict": (("higher" if b[key] > m else "lower") + " beyond the spread" if beyond
-                        else "within the spread")})
+            "small": f"{100 * m:.2f} ± {100 * sd:.2f}%",
+            "small_auc": f"{a['auc']['mean']:.3f} ± {a['auc']['std']:.3f}",
+            "large": f"{100 * b[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]",
+            "large_auc": f"{b['auc']:.3f}" + (f" [{a_lo:.3f}, {a_hi:.3f}]" if a_lo is not None else ""),
+            "beyond": beyond, "auc_beyond": auc_beyond,
+            "verdict": f"TPR at 0.1% FPR {verdict}" + (f", AUC {auc_verdict}" if auc_verdict else "")})
+    if rows:
+        if any(x["beyond"] for x in rows):
+            tpr = ("At 0.1% FPR the 50,000-image references change what the offline attacks find "
+                   "beyond the spread")
+        else:
+            tpr = "At 0.1% FPR the 50,000-image references find no more members beyond the spread"
+        gains = [float(x["large_auc"].split()[0]) - float(x["small_auc"].split()[0]) for x in rows]
+        if all(x["auc_beyond"] for x in rows):
+            auc = (f"; over the whole curve they do {'better' if min(gains) > 0 else 'worse'}: AUC "
+                   f"{'+' if min(gains) > 0 else ''}{min(gains):.3f} to {'+' if max(gains) > 0 else ''}"
+                   f"{max(gains):.3f}, beyond the spread.")
+        else:
+            auc = "; AUC moves within the spread for at least one attack."
+        message = tpr + auc
+    else:
+        message = ""
     lb, sb = r[REFERENCE_SIZE["large"]], small["protocols"]["study"]
     online = {k: ls["rows"][k] for k in ("lira_online/global", "rmia_online") if k in ls["rows"]}
-    return {"rows": rows, "pairs": one[REFERENCE_SIZE_ROWS["lira_offline"][0]]["subsets"],
+    return {"rows": rows, "message": message,
+            "pairs": one[REFERENCE_SIZE_ROWS["lira_offline"][0]]["subsets"],
             "large_models": ls["references"], "large_folds": ls["folds"],
             "keeps": lb["manifest"]["wall_seconds"]["bank"].get("keeps"),
             "minutes": round((lb["manifest"]["wall_seconds"]["bank"].get("seconds") or 0) / 60),
             "n_members": sb["n_members"],
             "online": "; ".join(f"{PRETTY_ROWS.get(k, k)} {_pct_ci(v, key)}" for k, v in online.items()),
-            "any_beyond": any(x["beyond"] for x in rows)}
+            "any_beyond": any(x["beyond"] for x in rows),
+            "a": ls["rows"]["rmia_offline"].get("a") if "rmia_offline" in ls["rows"] else None}
 
 
 def calibrated_table(r: dict) -> list[dict]:

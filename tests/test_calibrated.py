@@ -106,8 +106,10 @@ def test_the_leak_check_finds_the_in_count_only_where_the_round_is_kept():
     protocol and a perfect classifier with the target's partner among the references."""
     keep, labels, logits = fake_bank(k=6, n=600)
     loo = calibrated.leave_one_out(logits, keep, labels, seed=0, folds=2,
-                                   rows=(("loss", {}, 1),), progress=False)
+                                   rows=(("loss", {}, 1), ("rmia_online", {}, 1)), progress=False)
     leak = loo["leak_check"]["rows"]
+    # the protocol's own RMIA online row, recomputed (same view, the image as it is)
+    assert leak["rmia_online/round_dropped"]["auc"] == loo["rows"]["rmia_online"]["auc"]
     assert leak["in_count/round_dropped"]["auc"] == pytest.approx(0.5)
     assert leak["in_count/round_kept"]["auc"] == pytest.approx(1.0)
     assert leak["rmia_online/round_kept"]["auc"] > leak["rmia_online/round_dropped"]["auc"]

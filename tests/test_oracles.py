@@ -317,3 +317,47 @@ def test_unresolved_rates_stay_null_through_the_summary_and_the_tables(tmp_path)
     report.write_summary(m, tmp_path)
     assert ("| cross_entropy | 10 | 0.5000 ± 0.0000 | 0.5300 ± 0.0030 | 0.5400 ± 0.0040 | "
             "n/a (too few non-members) | 0.5800 ± 0.0080 |") in (tmp_path / "summary.md").read_text()
+
+
+# ---------------------------------------------------------------- calibrated.md, by hand
+def test_calibrated_markdown_has_every_cell_as_written_by_hand():
+    row = {"auc": 0.71234, "best_balanced_accuracy": 0.65, "tpr_at_1pct_fpr": 0.0525,
+           "tpr_at_0.1pct_fpr": 0.0104, "tpr_at_0.01pct_fpr": None, "members_at_zero_fp": 7,
+           "ci95": {"auc": [0.7, 0.72], "tpr_at_1pct_fpr": [0.05, 0.055],
+                    "tpr_at_0.1pct_fpr": [0.0061, 0.0159]}}
+    tie = {"auc": 0.5, "tpr_at_0.1pct_fpr": 0.001}
+    cal = {"protocols": {
+        "study": {"description": "the target", "n_members": 7500, "n_nonmembers": 7500,
+                  "rows": {"lira": row, "x": {"not_computed": "too few"}},
+                  "strongest": {"metric": "tpr_at_0.1pct_fpr", "strongest": "lira"}},
+        "leave_one_out": {"description": "pooled", "n_members": 100, "n_nonmembers": 90,
+                          "rows": {"lira": row},
+                          "strongest": {"metric": "m", "strongest": None, "top": "lira",
+                                        "tied_with_top": ["a", "b"]},
+                          "leak_check": {"description": "probes", "rows": {"in_count/kept": tie}}}},
+        "not_computed": {"other": "one round"}}
+    cells = ("0.7123 [0.7000, 0.7200] | 0.6500 | 5.25% [5%, 5.5%] | 1.04% [0.61%, 1.59%] | n/a | 7")
+    assert report.calibrated_markdown(cal, "exp").splitlines() == [
+        "# exp: attacks with reference models", "",
+        "Members are the positive class. Intervals: 95% bootstrap (members and non-members "
+        "resampled separately). `best_balanced_accuracy` is at the best threshold on the "
+        "evaluation set itself (an upper bound). TPR at an FPR is n/a when fewer than "
+        "1/FPR non-members are evaluated. Rows: attack / variance / `flip` = test-time "
+        "horizontal-flip augmentation.", "",
+        "## study: the target", "", "7,500 members and 7,500 non-members evaluated.", "",
+        "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
+        "tpr_at_0.01pct_fpr | members_at_zero_fp |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| lira | {cells} |",
+        "| x | not computed: too few | | | | | |", "",
+        "Strongest at tpr_at_0.1pct_fpr: lira (its interval lies above every other's).", "",
+        "## leave_one_out: pooled", "", "100 members and 90 non-members evaluated.", "",
+        "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
+        "tpr_at_0.01pct_fpr | members_at_zero_fp |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| lira | {cells} |", "",
+        "Highest m: lira, tied (overlapping intervals) with a, b.", "",
+        "### leak check", "", "probes.", "",
+        "| score / target's round | auc | tpr_at_0.1pct_fpr |", "|---|---:|---:|",
+        "| in_count/kept | 0.5000 | 0.1% |", "",
+        "## other: not computed", "", "one round."]

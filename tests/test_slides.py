@@ -125,3 +125,42 @@ def test_judgements_name_a_lone_top_setting_and_a_stronger_defended_attack(deck)
     assert j["tied"].startswith("The highest setting (cross-entropy, p = 50%: 70.0%)")
     assert "next: 60.0%" in j["tied"]
     assert "makes this attack stronger" in j["defense"] and "70.0% to 80.0%" in j["defense"]
+
+
+def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():
+    """The 50,000-image bank's value is "beyond the spread" only outside the 30,000 bank's
+    mean ± 2 std and with that mean outside its own interval."""
+    def power(mean, std):
+        cell = {"tpr_at_0.1pct_fpr": {"mean": mean, "std": std}, "auc": {"mean": 0.6, "std": 0.01},
+                "subsets": 5}
+        return {"2": {"lira_offline/auto": cell, "rmia_offline": cell}, "4": {}}
+
+    def large(v, lo, hi):
+        row = {"tpr_at_0.1pct_fpr": v, "auc": 0.65, "ci95": {"tpr_at_0.1pct_fpr": [lo, hi],
+                                                              "auc": [0.64, 0.66]}}
+        return {"protocols": {"study": {"folds": 6, "references": 6, "n_members": 7500,
+                                        "rows": {"lira_offline/global": row, "rmia_offline": row}}}}
+
+    def r(p, lg):
+        return {"baseline": {"calibrated": {"protocols": {"study": {"power_vs_references": p,
+                                                                     "n_members": 7500}}}},
+                "baseline-refs50k": {"calibrated": lg, "manifest": {"wall_seconds": {
+                    "bank": {"keeps": 50000, "seconds": 2040}}}}}
+    out = slides.reference_size(r(power(0.004, 0.001), large(0.008, 0.006, 0.010)))
+    assert [x["verdict"] for x in out["rows"]] == [
+        "TPR at 0.1% FPR higher beyond the spread, AUC higher beyond the spread"] * 2
+    assert out["rows"][0]["small"] == "0.40 ± 0.10%" and out["rows"][0]["large"] == "0.80% [0.60, 1.00]"
+    assert out["minutes"] == 34 and out["keeps"] == 50000 and out["pairs"] == 5
+    assert out["message"].startswith("At 0.1% FPR the 50,000-image references change what")
+    assert out["message"].endswith("; over the whole curve they do better: AUC +0.050 to +0.050, "
+                                   "beyond the spread.")
+    # outside mean ± 2 std, but the mean inside the large bank's interval: within the spread
+    out = slides.reference_size(r(power(0.004, 0.001), large(0.0065, 0.003, 0.010)))
+    assert not out["any_beyond"] and out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
+    assert out["message"].startswith("At 0.1% FPR the 50,000-image references find no more members")
+    # inside mean ± 2 std: within the spread
+    out = slides.reference_size(r(power(0.004, 0.002), large(0.0075, 0.0070, 0.0080)))
+    assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
+    out = slides.reference_size(r(power(0.004, 0.0002), large(0.001, 0.0005, 0.002)))
+    assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR lower beyond the spread,")
+    assert slides.reference_size({"baseline": {}}) == {}
