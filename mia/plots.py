@@ -280,7 +280,7 @@ POWER_ROWS = {"lira_offline/auto": ("LiRA offline", "tab:cyan", "--"),
 
 
 def _pct(v) -> str:
-    return "n/a" if v is None else f"{100 * v:.2g}%"
+    return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
 def calibrated_roc(protocol: dict, title: str, out: Path) -> None:

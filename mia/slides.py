@@ -78,6 +78,8 @@ CALIBRATED_TABLE = {"loss": "Loss threshold",
                     "rmia_online": "RMIA online",
                     "rmia_online/flip": "RMIA online, + mirror"}
 PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample"}
+POWER_NAMES = {"lira_offline/auto": "LiRA offline", "lira_online/auto": "LiRA online",
+               "rmia_offline": "RMIA offline", "rmia_online": "RMIA online"}
 
 
 def _pct_ci(row: dict, key: str) -> str:
@@ -129,20 +131,25 @@ def calibrated_judgements(r: dict) -> dict:
                          + f"; the loss threshold {_pct_ci(loss, key)}.")
     # Test-time augmentation, measured both ways: does adding the mirror image help?
     flips = []
+
+    def moves(a: dict, b: dict, metric: str, fmt) -> str:
+        """'drops from A to B' / 'rises ...' where the intervals do not overlap, else 'A vs B
+        (intervals overlap)'."""
+        if b["ci95"][metric][1] < a["ci95"][metric][0]:
+            return f"drops from {fmt(a[metric])} to {fmt(b[metric])}"
+        if b["ci95"][metric][0] > a["ci95"][metric][1]:
+            return f"rises from {fmt(a[metric])} to {fmt(b[metric])}"
+        return f"{fmt(a[metric])} vs {fmt(b[metric])} (intervals overlap)"
     for plain in ("lira_online/global", "rmia_online"):
         a, b = rows.get(plain, {}), rows.get(plain + "/flip", {})
         if a.get(key) is not None and b.get(key) is not None:
-            if b["ci95"][key][1] < a["ci95"][key][0]:
-                flips.append(f"{PRETTY_ROWS[plain]} drops from {100 * a[key]:.2f}% to {100 * b[key]:.2f}%")
-            elif b["ci95"][key][0] > a["ci95"][key][1]:
-                flips.append(f"{PRETTY_ROWS[plain]} rises from {100 * a[key]:.2f}% to {100 * b[key]:.2f}%")
-            else:
-                flips.append(f"{PRETTY_ROWS[plain]}: {100 * a[key]:.2f}% vs {100 * b[key]:.2f}%, within the intervals")
+            flips.append(f"{PRETTY_ROWS[plain]}: TPR {moves(a, b, key, lambda v: f'{100 * v:.2f}%')}, "
+                         f"AUC {moves(a, b, 'auc', lambda v: f'{v:.3f}')}")
     out["flip"] = ("With the mirror image averaged in (test-time augmentation), at " + fpr_text
                    + " FPR: " + "; ".join(flips) + ". The models never trained on mirrored images."
                    ) if flips else ""
     out["low_fpr_more"] = (f"{out['top_name']}, calibrated with reference models, finds more "
-                           f"members there, beyond the intervals (see \"Stronger attacks\")"
+                           f"members there, beyond the intervals (see \"Calibrated attacks\")"
                            if out["beats_loss"] else
                            "the calibrated attacks do not find more members there beyond the "
                            "intervals")
@@ -154,12 +161,28 @@ def calibrated_judgements(r: dict) -> dict:
         chance = 0.001 if key == "tpr_at_0.1pct_fpr" else 0.01
         chance_hi = d_best["ci95"][key][0] <= chance  # interval reaches down to chance
         out["defended_top_name"] = PRETTY_ROWS.get(d_best_key, d_best_key)
-        falls = d_best["ci95"][key][1] < best["ci95"][key][0]
+        # Undefended with as many references as the defended bank has: the highest mean of the
+        # power curve at that size (the full-bank rows would compare 16 references with 8).
+        d_refs = dfd["protocols"]["study"]["references"]
+        same = study["power_vs_references"].get(str(d_refs), {})
+        same = {k: v[key] for k, v in same.items() if v.get(key, {}).get("mean") is not None}
+        if d_refs != study["references"] and same:
+            s_key = max(same, key=lambda k: same[k]["mean"])
+            s_mean, s_std = same[s_key]["mean"], same[s_key]["std"] or 0.0
+            falls = d_best["ci95"][key][1] < s_mean - 2 * s_std
+            versus = (f"against {100 * s_mean:.2f} ± {100 * s_std:.2f}% undefended with the same "
+                      f"{d_refs} references ({POWER_NAMES.get(s_key, s_key)}, mean ± std over "
+                      f"subsets): ")
+            gap = "a drop beyond the spread" if falls else "the difference is within the spread"
+        else:
+            falls = d_best["ci95"][key][1] < best["ci95"][key][0]
+            versus = f"against {_pct_ci(best, key)} undefended: "
+            gap = "a drop beyond the intervals" if falls else "the intervals overlap"
         out["defense"] = (
             f"Study's target: the highest-scoring attack ({out['defended_top_name']}) finds "
-            f"{_pct_ci(d_best, key)} at {fpr_text} FPR, against {_pct_ci(best, key)} undefended: "
-            + ("a drop beyond the intervals" if falls else "the intervals overlap")
-            + (f", down to chance ({fpr_text})." if chance_hi else f", still above chance ({fpr_text})."))
+            f"{_pct_ci(d_best, key)} at {fpr_text} FPR, {versus}{gap}"
+            + (f"; its interval reaches chance ({fpr_text})." if chance_hi else
+               f"; still above chance ({fpr_text})."))
         d_loo = dfd["protocols"]["leave_one_out"]
         d_l = strongest_of(d_loo["rows"], key)
         d_top = d_l["strongest"] or d_l["top"]
@@ -171,8 +194,9 @@ def calibrated_judgements(r: dict) -> dict:
         loo_above = d_row["ci95"][key][0] > chance
         out["defense_short"] = (
             f"Against L2, the calibrated attacks find {_pct_ci(d_best, key)} at {fpr_text} FPR on the "
-            f"study's target and {_pct_ci(d_row, key)} in leave-one-out: "
-            + ("it reduces the leak without removing it." if loo_above and (falls or chance_hi) else
+            f"study's target" + (" (its interval reaches chance)" if chance_hi else "")
+            + f" and {_pct_ci(d_row, key)} in leave-one-out, over many more samples: "
+            + ("L2 reduces the leak without removing it." if loo_above and (falls or chance_hi) else
                "it removes what these attacks can measure." if not loo_above and chance_hi else
                "the reduction is within the intervals."))
         out["defended_chance"] = chance_hi
@@ -186,9 +210,9 @@ def calibrated_judgements(r: dict) -> dict:
     leak = loo.get("leak_check", {}).get("rows", {})
     if leak:
         kept, dropped = leak["in_count/round_kept"], leak["in_count/round_dropped"]
-        out["leak"] = (f"Kept in, the partner would give membership away: the IN count alone "
-                       f"would reach AUC {kept['auc']:.2f} (here {dropped['auc']:.2f}), and RMIA "
-                       f"online {_pct_ci(leak['rmia_online/round_kept'], key)} instead of "
+        out["leak"] = (f"Kept in, the IN count alone would reach AUC {kept['auc']:.2f} (here "
+                       f"{dropped['auc']:.2f}), and RMIA online "
+                       f"{_pct_ci(leak['rmia_online/round_kept'], key)} instead of "
                        f"{_pct_ci(leak['rmia_online/round_dropped'], key)}.")
     power = study["power_vs_references"]
     sizes = sorted(int(k) for k in power)
@@ -197,12 +221,19 @@ def calibrated_judgements(r: dict) -> dict:
     pts = [(k, v) for k, v in pts if v is not None]
     out["power"] = ""
     if len(pts) > 1:
-        grows = pts[-1][1] > pts[-2][1] + power[str(pts[-2][0])][online]["tpr_at_0.1pct_fpr"]["std"]
+        # The full bank is one subset: its own bootstrap interval (the study row of the variance
+        # that "auto" resolved to) must clear the previous size's mean + 2 std.
+        prev = power[str(pts[-2][0])][online]["tpr_at_0.1pct_fpr"]
+        variance = (power[str(pts[-1][0])][online].get("variance") or ["global"])[0]
+        full = rows.get(f"lira_online/{variance}", {}).get("ci95", {}).get("tpr_at_0.1pct_fpr")
+        grows = full is not None and full[0] > prev["mean"] + 2 * (prev["std"] or 0.0)
         out["power"] = (f"LiRA online finds {100 * pts[0][1]:.2f}% at 0.1% FPR with {pts[0][0]} "
                         f"references and {100 * pts[-1][1]:.2f}% with {pts[-1][0]}"
                         + (": still rising beyond the spread at the largest bank, so more references "
                            "may find more." if grows else
-                           ": the last step is within the spread over subsets."))
+                           f"; from {pts[-2][0]} to {pts[-1][0]} the step is within the spread "
+                           f"(subsets and the full bank's interval), so this bank cannot tell "
+                           f"whether more references find more."))
     return out
 
 
@@ -250,29 +281,25 @@ def reference_size(r: dict) -> dict:
             "verdict": f"TPR at 0.1% FPR {verdict}" + (f", AUC {auc_verdict}" if auc_verdict else "")})
     if rows:
         if any(x["beyond"] for x in rows):
-            tpr = ("At 0.1% FPR the 50,000-image references change what the offline attacks find "
-                   "beyond the spread")
+            tpr = "At 0.1% FPR: the 50,000-image references differ beyond the spread"
         else:
-            tpr = "At 0.1% FPR the 50,000-image references find no more members beyond the spread"
+            tpr = "At 0.1% FPR: no difference detectable (within the spread)"
         gains = [float(x["large_auc"].split()[0]) - float(x["small_auc"].split()[0]) for x in rows]
         if all(x["auc_beyond"] for x in rows):
-            auc = (f"; over the whole curve they do {'better' if min(gains) > 0 else 'worse'}: AUC "
-                   f"{'+' if min(gains) > 0 else ''}{min(gains):.3f} to {'+' if max(gains) > 0 else ''}"
-                   f"{max(gains):.3f}, beyond the spread.")
+            auc = (f". AUC: {min(gains):+.3f} to {max(gains):+.3f} with the 50,000-image "
+                   f"references, beyond the spread.")
         else:
-            auc = "; AUC moves within the spread for at least one attack."
+            auc = ". AUC: within the spread for at least one attack."
         message = tpr + auc
     else:
         message = ""
     lb, sb = r[REFERENCE_SIZE["large"]], small["protocols"]["study"]
-    online = {k: ls["rows"][k] for k in ("lira_online/global", "rmia_online") if k in ls["rows"]}
     return {"rows": rows, "message": message,
             "pairs": one[REFERENCE_SIZE_ROWS["lira_offline"][0]]["subsets"],
             "large_models": ls["references"], "large_folds": ls["folds"],
             "keeps": lb["manifest"]["wall_seconds"]["bank"].get("keeps"),
             "minutes": round((lb["manifest"]["wall_seconds"]["bank"].get("seconds") or 0) / 60),
             "n_members": sb["n_members"],
-            "online": "; ".join(f"{PRETTY_ROWS.get(k, k)} {_pct_ci(v, key)}" for k, v in online.items()),
             "any_beyond": any(x["beyond"] for x in rows),
             "a": ls["rows"]["rmia_offline"].get("a") if "rmia_offline" in ls["rows"] else None}
 

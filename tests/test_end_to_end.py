@@ -38,7 +38,8 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
         assert set(res) == {"cross_entropy", "probability_loss", "normalized_probability_loss"}
         assert set(res["cross_entropy"]) == {"10", "50"}
         cell = res["cross_entropy"]["50"]
-        assert len(cell["repeats"]) == 2 and cell["n_eval_per_class"] == 100
+        # p = 50% of the non-members go to the attacker; the rest, and as many members, are evaluated
+        assert len(cell["repeats"]) == 2 and cell["n_eval_per_class"] == n_test - n_test // 2
         manifest = json.loads((d / "manifest.json").read_text())
         for key in ("config", "config_hash", "seed", "git", "packages", "device", "data",
                     "wall_seconds"):

@@ -151,13 +151,13 @@ def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():
         "TPR at 0.1% FPR higher beyond the spread, AUC higher beyond the spread"] * 2
     assert out["rows"][0]["small"] == "0.40 ± 0.10%" and out["rows"][0]["large"] == "0.80% [0.60, 1.00]"
     assert out["minutes"] == 34 and out["keeps"] == 50000 and out["pairs"] == 5
-    assert out["message"].startswith("At 0.1% FPR the 50,000-image references change what")
-    assert out["message"].endswith("; over the whole curve they do better: AUC +0.050 to +0.050, "
-                                   "beyond the spread.")
+    assert out["message"] == ("At 0.1% FPR: the 50,000-image references differ beyond the spread. "
+                              "AUC: +0.050 to +0.050 with the 50,000-image references, beyond "
+                              "the spread.")
     # outside mean ± 2 std, but the mean inside the large bank's interval: within the spread
     out = slides.reference_size(r(power(0.004, 0.001), large(0.0065, 0.003, 0.010)))
     assert not out["any_beyond"] and out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
-    assert out["message"].startswith("At 0.1% FPR the 50,000-image references find no more members")
+    assert out["message"].startswith("At 0.1% FPR: no difference detectable (within the spread).")
     # inside mean ± 2 std: within the spread
     out = slides.reference_size(r(power(0.004, 0.002), large(0.0075, 0.0070, 0.0080)))
     assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
