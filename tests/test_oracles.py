@@ -328,15 +328,21 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
     tie = {"auc": 0.5, "tpr_at_0.1pct_fpr": 0.001}
     cal = {"protocols": {
         "study": {"description": "the target", "n_members": 7500, "n_nonmembers": 7500,
-                  "rows": {"lira": row, "x": {"not_computed": "too few"}},
+                  "rows": {"x": {"not_computed": "too few"}, "lira": row},
                   "strongest": {"metric": "tpr_at_0.1pct_fpr", "strongest": "lira"}},
         "leave_one_out": {"description": "pooled", "n_members": 100, "n_nonmembers": 90,
                           "rows": {"lira": row},
                           "strongest": {"metric": "m", "strongest": None, "top": "lira",
                                         "tied_with_top": ["a", "b"]},
-                          "leak_check": {"description": "probes", "rows": {"in_count/kept": tie}}}},
+                          "leak_check": {"description": "probes", "rows": {"in_count/kept": tie}}},
+        "unresolved": {"description": "d3", "n_members": 1, "n_nonmembers": 1, "rows": {},
+                       "strongest": {"strongest": None, "top": None, "unresolved": "no attack resolves m"}},
+        "silent": {"description": "d4", "n_members": 1, "n_nonmembers": 1, "rows": {},
+                   "strongest": {}}},
         "not_computed": {"other": "one round"}}
     cells = ("0.7123 [0.7000, 0.7200] | 0.6500 | 5.25% [5%, 5.5%] | 1.04% [0.61%, 1.59%] | n/a | 7")
+    header = ["| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
+              "tpr_at_0.01pct_fpr | members_at_zero_fp |", "|---|---:|---:|---:|---:|---:|---:|"]
     assert report.calibrated_markdown(cal, "exp").splitlines() == [
         "# exp: attacks with reference models", "",
         "Members are the positive class. Intervals: 95% bootstrap (members and non-members "
@@ -348,8 +354,8 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
         "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
         "tpr_at_0.01pct_fpr | members_at_zero_fp |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        f"| lira | {cells} |",
-        "| x | not computed: too few | | | | | |", "",
+        "| x | not computed: too few | | | | | |",
+        f"| lira | {cells} |", "",
         "Strongest at tpr_at_0.1pct_fpr: lira (its interval lies above every other's).", "",
         "## leave_one_out: pooled", "", "100 members and 90 non-members evaluated.", "",
         "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
@@ -360,4 +366,9 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
         "### leak check", "", "probes.", "",
         "| score / target's round | auc | tpr_at_0.1pct_fpr |", "|---|---:|---:|",
         "| in_count/kept | 0.5000 | 0.1% |", "",
+        "## unresolved: d3", "", "1 members and 1 non-members evaluated.", "", *header,
+        "", "no attack resolves m", "",
+        "## silent: d4", "", "1 members and 1 non-members evaluated.", "", *header, "", "", "",
         "## other: not computed", "", "one round."]
+    del cal["not_computed"]  # calibrated.json written before the field existed
+    assert report.calibrated_markdown(cal, "exp").endswith("evaluated.\n\n" + "\n".join(header) + "\n\n\n")
