@@ -297,7 +297,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
         cell = {}
         for name, options, aug in rows:
             values = {"tpr_at_0.1pct_fpr": [], "auc": []}
-            variants = set()
+            variants, a_used = set(), []
             for idx in subsets:
                 attack = build(name, **options)
                 v = view.references_subset(idx).augmentations(aug)
@@ -306,16 +306,19 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
                     values[key].append(m[key])
                 if hasattr(attack, "resolved_variance"):
                     variants.add(attack.resolved_variance(v))
+                if getattr(attack, "offline", False):  # RMIA offline's a, tuned on each subset
+                    a_used.append(attack.used_a)
             cell[row_key(name, options, aug)] = {
                 **{key: metrics.mean_std(v) for key, v in values.items()},
-                "subsets": len(subsets), **({"variance": sorted(variants)} if variants else {})}
+                "subsets": len(subsets), **({"variance": sorted(variants)} if variants else {}),
+                **({"a": a_used} if a_used else {})}
         out[str(size)] = cell
     return out
 
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.calibrated_stage) is reused only under the same version and settings.
-VERSION = 3
+VERSION = 4
 
 
 def configured_rows(calibrated_config) -> tuple[tuple, tuple]:

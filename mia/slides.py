@@ -220,6 +220,11 @@ def calibrated_judgements(r: dict) -> dict:
     pts = [(k, power[str(k)][online]["tpr_at_0.1pct_fpr"]["mean"]) for k in sizes]
     pts = [(k, v) for k, v in pts if v is not None]
     out["power"] = ""
+    a_by_size = {k: power[str(k)].get("rmia_offline", {}).get("a") for k in sizes}
+    out["power_a"] = ("RMIA offline's a (tuned on each subset's references), by number of "
+                      "references: " + "; ".join(
+                          f"{k} → {' or '.join(f'{x:g}' for x in sorted(set(a)))}"
+                          for k, a in a_by_size.items() if a) + ".") if any(a_by_size.values()) else ""
     if len(pts) > 1:
         # The full bank is one subset: its own bootstrap interval (the study row of the variance
         # that "auto" resolved to) must clear the previous size's mean + 2 std.

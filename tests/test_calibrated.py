@@ -197,3 +197,17 @@ def test_the_verdict_judges_calibrated_point_estimates(tmp_path):
     v = verify.Verdict("x")
     verify._check_calibrated(v, ref, {"protocols": {"study": {**ref["protocols"]["study"], "rows": {"loss": far}}}})
     assert [m["name"] for m in v.mismatches] == ["calibrated.study.loss.tpr_at_0.1pct_fpr"]
+
+
+def test_power_curve_cells_name_what_each_subset_resolved():
+    keep, labels, logits = fake_bank(k=8, n=400)
+    split = calibrated.study_split(300, 100, 40, 0)
+    view, truth = calibrated.study_view(logits[0], labels, logits, keep, split)
+    power = calibrated.power_curve(view, truth, 8, seed=0, repeats=2)
+    assert sorted(power, key=int) == ["2", "4", "8"]
+    for size, cell in power.items():
+        draws = 1 if size == "8" else 2
+        assert cell["rmia_offline"]["subsets"] == draws and len(cell["rmia_offline"]["a"]) == draws
+        assert all(0 <= a <= 1 for a in cell["rmia_offline"]["a"])
+        assert "a" not in cell["rmia_online"] and cell["lira_online/auto"]["variance"] == ["global"]
+    assert calibrated.power_curve(view, truth, 6, seed=0, folds=6) == {}  # one round: no curve
