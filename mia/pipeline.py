@@ -537,11 +537,15 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     except ValueError as e:
         raise UserError(f"corrupt {final / 'history.json'} ({e}); restore it or run with --retrain"
                         ) from None
-    shutil.copyfile(final / "history.json", run_dir / "history.json")
-    shutil.copyfile(final / "model.pt", run_dir / "model.pt")
-    write_json(run_dir / "timings.json", {k: v for k, v in manifest.get("wall_seconds", {}).items()
-                                          if k == "train"})
+    _adopt_trained_model(final, run_dir, manifest.get("wall_seconds", {}))
     log(f"[{final.name}] found a model with the same training hash in {final}")
+
+
+def _adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
+    """Copy a checked model.pt and history.json into ``run_dir``, with the train stage's time."""
+    for name in ("history.json", "model.pt"):
+        shutil.copyfile(source / name, run_dir / name)
+    write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
 
 
 def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
@@ -559,10 +563,7 @@ def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
             read_json(other / "history.json")
         except (UserError, ValueError):
             continue  # that experiment's own run names or repairs it
-        for name in ("history.json", "model.pt"):
-            shutil.copyfile(other / name, run_dir / name)
-        timings = _read_json_or(other / "timings.json", {}, log)
-        write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
+        _adopt_trained_model(other, run_dir, _read_json_or(other / "timings.json", {}, log))
         log(f"[{config.name}] found a model with the same training hash in {other}")
         return
 

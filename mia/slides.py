@@ -282,14 +282,14 @@ def reference_size(r: dict) -> dict:
             "small_auc": f"{a['auc']['mean']:.3f} ± {a['auc']['std']:.3f}",
             "large": f"{100 * b[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]",
             "large_auc": f"{b['auc']:.3f}" + (f" [{a_lo:.3f}, {a_hi:.3f}]" if a_lo is not None else ""),
-            "beyond": beyond, "auc_beyond": auc_beyond,
+            "beyond": beyond, "auc_beyond": auc_beyond, "auc_gain": b["auc"] - a["auc"]["mean"],
             "verdict": f"TPR at 0.1% FPR {verdict}" + (f", AUC {auc_verdict}" if auc_verdict else "")})
     if rows:
         if any(x["beyond"] for x in rows):
             tpr = "At 0.1% FPR: the 50,000-image references differ beyond the spread"
         else:
             tpr = "At 0.1% FPR: no difference detectable (within the spread)"
-        gains = [float(x["large_auc"].split()[0]) - float(x["small_auc"].split()[0]) for x in rows]
+        gains = [x["auc_gain"] for x in rows]
         if all(x["auc_beyond"] for x in rows):
             auc = (f". AUC: {min(gains):+.3f} to {max(gains):+.3f} with the 50,000-image "
                    f"references, beyond the spread.")

@@ -141,28 +141,20 @@ def test_calibrated_rows_are_data_named_as_in_the_tables():
     assert defaults == (calibrated.DEFAULT_ROWS, calibrated.DEFAULT_POWER)
 
 
-def test_an_attack_needing_references_without_a_bank_fails_before_any_work(workspace):
+@pytest.mark.parametrize("appended, fragments", [
+    ('[calibrated]\nattacks = ["loss", "rmia_online"]\n',  # a reference attack without a bank
+     ("attack 'rmia_online' needs reference models", "[bank] models = 0")),
+    ("[bank]\nmodels = 4\n[calibrated]\nreferences = 6\n",  # more references than the bank holds
+     ("references = 6, but the bank holds 4 models",)),
+    ("[bank]\nmodels = 7\nfolds = 7\n",  # a population that does not split into the folds
+     ("[bank] folds = 7: the population of 800 images", "does not split into 7 equal folds")),
+])
+def test_bank_and_calibrated_bad_input_fails_before_any_work(workspace, appended, fragments):
     path = workspace["exp"] / "tiny.toml"
-    path.write_text(path.read_text() + '\n[calibrated]\nattacks = ["loss", "rmia_online"]\n')
-    assert_one_line_error(run_cli(workspace), "attack 'rmia_online' needs reference models",
-                          "[bank] models = 0")
+    path.write_text(path.read_text() + "\n" + appended)
+    assert_one_line_error(run_cli(workspace), *fragments)
     assert_untouched(workspace)
     assert not (workspace["results"].parent / "cache" / "runs").exists()
-
-
-def test_more_references_than_the_bank_holds_fails_before_any_work(workspace):
-    path = workspace["exp"] / "tiny.toml"
-    path.write_text(path.read_text() + "\n[bank]\nmodels = 4\n[calibrated]\nreferences = 6\n")
-    assert_one_line_error(run_cli(workspace), "references = 6, but the bank holds 4 models")
-    assert_untouched(workspace)
-
-
-def test_a_population_that_does_not_split_into_the_folds_fails_before_any_work(workspace):
-    path = workspace["exp"] / "tiny.toml"
-    path.write_text(path.read_text() + "\n[bank]\nmodels = 7\nfolds = 7\n")
-    assert_one_line_error(run_cli(workspace), "[bank] folds = 7: the population of 800 images",
-                          "does not split into 7 equal folds")
-    assert_untouched(workspace)
 
 
 def test_config_validation_through_the_api():
