@@ -103,13 +103,22 @@ def check_keep(keep: np.ndarray, k: int, n: int, where: str, folds: int = 2) -> 
                         f"{per_sample}")
 
 
-def bank_hash(config: ExperimentConfig, data_sha256: str, n: int) -> str:
-    """Everything that determines the bank's weights: the recipe, K, the seed, the data."""
+def bank_seed(config: ExperimentConfig) -> int:
+    """The seed of the bank's keep-matrix and models: ``[bank] seed``, else the experiment's."""
+    return config.bank.seed_for(config.seed)
+
+
+def bank_hash(config: ExperimentConfig, data_key, n: int) -> str:
+    """Everything that determines the bank's weights: the recipe, K, the population, the bank's
+    seed and the data. Not the target's seed: targets of one recipe trained with several seeds
+    share the bank of one ``[bank] seed``. When that is unset the bank's seed is the
+    experiment's, which gives the key every bank was committed under."""
     folds = config.bank.folds
     # folds = 2 keeps the key that the paired banks were committed under
     design = {"pairs": "complementary halves"} if folds == 2 else {"folds": folds}
     return sha256_json({"bank": {"models": config.bank.models, "population": n, **design},
-                        "training": config.training_key(), "data_sha256": data_sha256})
+                        "training": config.training_key(seed=bank_seed(config)),
+                        "data_sha256": data_key})
 
 
 def model_path(bank_dir: Path, k: int) -> Path:
@@ -153,7 +162,8 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     images, labels = population(dataset)
     n = len(labels)
     bank_dir.mkdir(parents=True, exist_ok=True)
-    keep, seeds = fold_keep(k, n, config.bank.folds, config.seed), model_seeds(config.seed, k)
+    seed = bank_seed(config)
+    keep, seeds = fold_keep(k, n, config.bank.folds, seed), model_seeds(seed, k)
     keep_file = bank_dir / "keep.npz"
     try:
         stored = read_keep(keep_file)
@@ -164,10 +174,10 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         check_keep(stored[0], k, n, str(keep_file), config.bank.folds)
         if not (np.array_equal(stored[0], keep) and np.array_equal(stored[1], seeds)):
             raise UserError(f"{keep_file}: the keep-matrix or seeds differ from those of seed "
-                            f"{config.seed}; delete {bank_dir} or run with --retrain")
+                            f"{seed}; delete {bank_dir} or run with --retrain")
     else:
         write_npz(keep_file, keep=keep, seeds=seeds)
-    info = {"bank_hash": bank_hash(config, dataset.source["sha256"], n), "models": k,
+    info = {"bank_hash": bank_hash(config, dataset.key, n), "models": k,
             "folds": config.bank.folds, "keeps": n * (config.bank.folds - 1) // config.bank.folds,
             "population": n, "population_order": "training images, then test images",
             "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
@@ -260,9 +270,9 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
 
 
 def bank_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path:
-    """``<cache>/banks/<experiment>-<bank hash[:16]>``."""
+    """``<cache>/banks/<bank hash[:16]>``: one folder per bank, whichever experiments use it."""
     n = len(dataset.y_train) + len(dataset.y_test)
-    return cache_root / "banks" / f"{config.name}-{bank_hash(config, dataset.source['sha256'], n)[:16]}"
+    return cache_root / "banks" / bank_hash(config, dataset.key, n)[:16]
 
 
 FILES = ("keep.npz", "bank.json")
@@ -288,7 +298,7 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
         info = read_json(committed / "bank.json")
     except ValueError:
         return False
-    if info.get("bank_hash") != bank_hash(config, dataset.source["sha256"], n):
+    if info.get("bank_hash") != bank_hash(config, dataset.key, n):
         return False
     for m in range(k):
         if load_state(model_path(committed, m)) is None:

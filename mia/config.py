@@ -70,6 +70,14 @@ class BankConfig:
     # 0 models: no bank, no reference-model attacks.
     models: int = 0
     folds: int = 2
+    # The seed of the bank's keep-matrix and of its models' initialisations, its own so that
+    # targets of one recipe trained with several seeds ([seed]) share one bank. -1: the
+    # experiment's seed, which is what every bank committed before this setting was used.
+    seed: int = -1
+
+    def seed_for(self, experiment_seed: int) -> int:
+        """The seed the bank is drawn from: its own, or the experiment's when unset (-1)."""
+        return experiment_seed if self.seed == -1 else self.seed
 
 
 @dataclass(frozen=True)
@@ -97,15 +105,46 @@ class ExperimentConfig:
     calibrated: CalibratedConfig = field(default_factory=CalibratedConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting, defaults included: config.json and the manifest record this."""
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        return sha256_json(self.to_dict())
+        """The config hash of metrics.json and the manifest, under the hash rule (``keyed``)."""
+        return sha256_json({"name": self.name, "description": self.description, "seed": self.seed,
+                            **{s: keyed(getattr(self, s)) for s in _SECTIONS}})
 
-    def training_key(self) -> dict[str, Any]:
-        """Everything that determines the trained weights (the attack settings do not)."""
-        return {"seed": self.seed, "data": dataclasses.asdict(self.data),
-                "train": dataclasses.asdict(self.train)}
+    def training_key(self, seed: int | None = None) -> dict[str, Any]:
+        """Everything that determines the trained weights (the attack settings do not), under
+        the hash rule (``keyed``). ``seed``: another training seed (a bank's)."""
+        return {"seed": self.seed if seed is None else seed, "data": keyed(self.data),
+                "train": keyed(self.train)}
+
+
+# The hash rule. The training, bank and config keys hold every field that existed when the
+# rule was introduced (2026-11-30), whatever its value, so that the committed models and banks
+# keep their hashes. A field added since enters a key only when it differs from its default:
+# a new setting whose default changes nothing changes no key, and no committed model retrains.
+# ``[bank] folds`` followed the same rule before it had a name (mia.bank.bank_hash).
+KEYED_BEFORE_THE_RULE = {
+    "DataConfig": ("dataset", "max_train", "max_test"),
+    "TrainConfig": ("architecture", "epochs", "batch_size", "learning_rate", "weight_decay",
+                    "checkpoint_every", "cpu_shards", "cpu_memory_format"),
+    "AttackConfig": ("attack", "scores", "sampling_percentages", "repeats", "kde_grid_points"),
+    "BankConfig": ("models", "folds"),
+    "CalibratedConfig": ("attacks", "power_attacks", "references"),
+}
+
+
+def keyed(section) -> dict[str, Any]:
+    """A config section as it enters a hash: the fields that predate the hash rule, and every
+    later field whose value differs from its default."""
+    always = KEYED_BEFORE_THE_RULE[type(section).__name__]
+    return {f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)
+            if f.name in always or getattr(section, f.name) != f.default}
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig,
@@ -218,6 +257,9 @@ def validate_bank(config: ExperimentConfig) -> None:
     from .calibrated import parse_row
 
     k, folds = config.bank.models, config.bank.folds
+    if not (config.bank.seed == -1 or 0 <= config.bank.seed <= MAX_SEED):
+        raise UserError(f"[bank] seed must be between 0 and {MAX_SEED} (or -1: the experiment's "
+                        f"seed), got {config.bank.seed}")
     if folds < 2:
         raise UserError(f"[bank] folds must be >= 2 (each model leaves out one of them), got {folds}")
     if k < 0 or k % folds:

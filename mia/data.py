@@ -40,6 +40,13 @@ class Dataset:
     y_test: np.ndarray
     source: dict  # kind, path, sha256 per file, notes: goes into the manifest
 
+    @property
+    def key(self):
+        """What stands for the data in the training and bank hashes: ``source["key"]`` when the
+        loader set one, else the sha256 of the files it read (CIFAR-10's key: its models and
+        banks were committed under it)."""
+        return self.source.get("key", self.source["sha256"])
+
     def subset(self, max_train: int, max_test: int) -> "Dataset":
         """The first ``max_train`` / ``max_test`` images (0 keeps all)."""
         tr = slice(None, max_train or None)

@@ -50,8 +50,44 @@ def percentage_key(p: float) -> str:
     return f"{p:g}"
 
 
-def training_hash(config: ExperimentConfig, dataset: data_mod.Dataset) -> str:
-    return sha256_json({"training": config.training_key(), "data_sha256": dataset.source["sha256"]})
+def training_hash(config: ExperimentConfig, data_key) -> str:
+    """The key of the target's trained weights: ``config.training_key()`` (under the hash rule)
+    and the data's key (``Dataset.key``)."""
+    return sha256_json({"training": config.training_key(), "data_sha256": data_key})
+
+
+def trajectory_hash(config: ExperimentConfig, data_key) -> str:
+    """The key of a training run regardless of its length: the training key without ``epochs``.
+    Each epoch's batches depend only on (seed, epoch) and Adam has no schedule, so the first E
+    epochs of a longer run are a run of E epochs, bitwise (the resume tests check it)."""
+    key = config.training_key()
+    return sha256_json({"training": dict(key, train={k: v for k, v in key["train"].items()
+                                                     if k != "epochs"}),
+                        "data_sha256": data_key, "trajectory": True})
+
+
+def _resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Path, log) -> None:
+    """Start this run from the longest snapshot of its trajectory that it would pass through:
+    the checkpoint that a run of the same recipe, seed and data left at its last epoch
+    (``<cache>/trajectories/<hash>/epoch-0020.pt``). Runs of 20, 50 and 100 epochs thus train
+    100 epochs in all, in whatever order they come. A snapshot that does not load is removed."""
+    if (run_dir / train_mod.CHECKPOINT).exists():
+        return  # this run's own checkpoint is further along, or as far
+    usable = sorted((int(p.stem.split("-")[1]), p) for p in snapshots.glob("epoch-*.pt")
+                    if p.stem.split("-")[1].isdigit())
+    for epoch, path in reversed([(e, p) for e, p in usable if e <= config.train.epochs]):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if int(state["epoch"]) != epoch:
+                raise ValueError(f"holds epoch {state['epoch']}")
+        except Exception as e:  # noqa: BLE001 - any unreadable snapshot is dropped, not used
+            log(f"warning: unreadable snapshot {path} ({type(e).__name__}); removed it")
+            path.unlink(missing_ok=True)
+            continue
+        write_bytes(run_dir / train_mod.CHECKPOINT, path.read_bytes())
+        log(f"[{config.name}] train: starting from epoch {epoch}, a snapshot of the same run "
+            f"({path})")
+        return
 
 
 @contextlib.contextmanager
@@ -295,7 +331,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     check_sizes(config, dataset)
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
     started = manifest_mod.now()
-    train_hash = training_hash(config, dataset)
+    train_hash = training_hash(config, dataset.key)
     run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
     final = results_root / config.name
     if retrain and run_dir.exists():
@@ -319,8 +355,12 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             (run_dir / stale).unlink(missing_ok=True)
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
+        snapshots = cache_root / "trajectories" / trajectory_hash(config, dataset.key)[:16]
+        _resume_from_snapshot(config, run_dir, snapshots, log)
         with _timed(timings, "train"):
             train_stage(config, dataset, run_dir, device, progress, log)
+        write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
+                    (run_dir / train_mod.CHECKPOINT).read_bytes())
         # After a resume, this attempt's time is only part of the work: record the epochs'
         # time over all attempts, and how many attempts there were.
         state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
@@ -345,12 +385,15 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     calibrated = None
     if config.bank.models:
         bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
-        if retrain and bank_dir.exists():
-            shutil.rmtree(bank_dir)
-        bank_stage(config, dataset, bank_dir, (reuse_root or results_root) / config.name / "bank",
-                   device, progress, log, timings)
-        calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress, log,
-                                      timings)
+        # a bank is shared by every experiment of its recipe, population and bank seed
+        with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
+            if retrain and bank_dir.exists():
+                shutil.rmtree(bank_dir)
+            bank_stage(config, dataset, bank_dir,
+                       (reuse_root or results_root) / config.name / "bank", device, progress, log,
+                       timings)
+            calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
+                                          log, timings)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")

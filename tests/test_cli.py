@@ -85,7 +85,7 @@ def test_missing_data_offline(workspace, tmp_path):
 def test_corrupt_checkpoint_leaves_results_intact(workspace, tmp_path):
     cfg = config.load(workspace["exp"] / "tiny.toml")
     ds = data.load_cifar10(workspace["data"]).subset(cfg.data.max_train, cfg.data.max_test)
-    run_dir = tmp_path / "cache" / "runs" / f"tiny-{pipeline.training_hash(cfg, ds)[:16]}"
+    run_dir = tmp_path / "cache" / "runs" / f"tiny-{pipeline.training_hash(cfg, ds.key)[:16]}"
     run_dir.mkdir(parents=True)
     (run_dir / "checkpoint.pt").write_bytes(b"\x00garbage")
     proc = run_cli(workspace)

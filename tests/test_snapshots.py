@@ -1,0 +1,45 @@
+"""Runs of one recipe that differ only in their length share one trajectory: a longer run
+starts from the snapshot a shorter one left, and ends with the weights of a run from scratch."""
+import re
+
+from conftest import TINY_EXPERIMENT, write_experiment
+
+from mia import pipeline
+
+
+def _run(exp_dir, names, tiny_npz, root):
+    lines = []
+    pipeline.run(names, data_dir=str(tiny_npz), device="cpu", quick=False,
+                 results_root=root / "results", cache_root=root / "cache", progress=False,
+                 experiments_dir=exp_dir, log=lines.append)
+    return "\n".join(lines)
+
+
+def test_a_longer_run_starts_from_a_shorter_runs_snapshot(tmp_path, tiny_npz):
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "short", TINY_EXPERIMENT)
+    write_experiment(exp, "long", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
+    log = _run(exp, ["short", "long"], tiny_npz, tmp_path / "shared")
+    assert re.search(r"\[long\] train: starting from epoch 2, a snapshot of the same run", log)
+    alone = _run(exp, ["long"], tiny_npz, tmp_path / "alone")
+    assert "starting from epoch" not in alone
+    shared = (tmp_path / "shared" / "results" / "long" / "model.pt").read_bytes()
+    assert shared == (tmp_path / "alone" / "results" / "long" / "model.pt").read_bytes()
+    # the history of the shared run covers every epoch, the first two from the snapshot
+    from mia.io import read_json
+    history = read_json(tmp_path / "shared" / "results" / "long" / "history.json")
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    # a shorter run cannot start from a longer run's snapshot
+    assert "starting from epoch" not in _run(exp, ["short"], tiny_npz, tmp_path / "alone")
+
+
+def test_an_unreadable_snapshot_is_removed_and_not_used(tmp_path, tiny_npz):
+    exp = tmp_path / "experiments"
+    write_experiment(exp, "short", TINY_EXPERIMENT)
+    write_experiment(exp, "long", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
+    _run(exp, ["short"], tiny_npz, tmp_path / "c")
+    (snapshot,) = (tmp_path / "c" / "cache" / "trajectories").glob("*/epoch-0002.pt")
+    snapshot.write_bytes(b"not a checkpoint")
+    log = _run(exp, ["long"], tiny_npz, tmp_path / "c")
+    assert f"unreadable snapshot {snapshot}" in log and "starting from epoch" not in log
+    assert not snapshot.exists() or snapshot.read_bytes() != b"not a checkpoint"
