@@ -69,13 +69,14 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
     "device": "auto, cpu or cuda, for the rerun",
     "threads": "CPU workers for the rerun",
     "no_progress": "no progress bars",
+    "experiments_dir": "folder of experiment TOML files for the rerun (default experiments/)",
 })
 def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=None,
-           device="auto", threads=None, no_progress=False):
+           device="auto", threads=None, no_progress=False, experiments_dir=None):
     """Did the study reproduce? Rerun it into .cache/verify/ from the reference's trained models
     (or take --candidate) and compare with results/ without overwriting them; exit 1 when an
     experiment is not reproduced."""
-    from mia import pipeline, verify as verify_mod
+    from mia import config, pipeline, verify as verify_mod
     from mia.errors import UserError
 
     try:
@@ -95,7 +96,9 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
             pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                          results_root=candidate, cache_root=scratch / "cache",
                          progress=not no_progress, threads=workers, log=lambda *_: None,
-                         reuse_root=reference)
+                         reuse_root=reference,
+                         experiments_dir=(Path(experiments_dir) if experiments_dir
+                                          else config.EXPERIMENTS_DIR))
         verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)

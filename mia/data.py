@@ -27,6 +27,9 @@ CHANNEL_MEAN = (0.4914, 0.4822, 0.4465)
 CHANNEL_STD = (0.2470, 0.2435, 0.2616)
 # sha256 of ../shared/data/cifar10.npz, the copy decoded from JPEG (see its README).
 JPEG_DECODED_NPZ_SHA256 = "61040feefc0f145d17cb154db606f9d3a602b461f4328a3cf10bd8eab431944e"
+# Training and test images of each dataset: what an experiment's sizes are checked against
+# before its data is loaded (tests/test_experiment_files.py).
+FULL_SIZES = {"cifar10": (50_000, 10_000)}
 _TORCHVISION_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 

@@ -285,14 +285,21 @@ def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> d
 
 
 # ---------------------------------------------------------------- the experiment
+def experiment_sizes(config: ExperimentConfig, n_train: int, n_test: int) -> tuple[int, int]:
+    """The members and non-members an experiment uses of a dataset of ``n_train`` training
+    and ``n_test`` test images (``[data] max_train`` and ``max_test``, 0 keeping all)."""
+    return (min(config.data.max_train or n_train, n_train),
+            min(config.data.max_test or n_test, n_test))
+
+
 MIN_EVAL_PER_CLASS = 10  # below this an accuracy moves in steps of 5 points or more
 
 
-def check_sizes(config: ExperimentConfig, dataset: data_mod.Dataset) -> None:
-    """Fail before any work if a sampling percentage cannot be drawn from this data, or leaves
-    fewer than MIN_EVAL_PER_CLASS members or non-members to evaluate on, or if the bank's
-    population does not split into its folds."""
-    n_m, n_n = len(dataset.y_train), len(dataset.y_test)
+def check_sizes(config: ExperimentConfig, n_m: int, n_n: int) -> None:
+    """Fail before any work if a sampling percentage cannot be drawn from ``n_m`` members and
+    ``n_n`` non-members (the experiment's training and test images), or leaves fewer than
+    MIN_EVAL_PER_CLASS of either to evaluate on, or if the bank's population does not split
+    into its folds."""
     folds = config.bank.folds
     if config.bank.models and (n_m + n_n) % folds:
         raise UserError(f"[bank] folds = {folds}: the population of {n_m + n_n} images "
@@ -328,7 +335,7 @@ def run_experiment(config: ExperimentConfig, dataset: data_mod.Dataset, results_
 def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
                     workers, reuse_root) -> Path:
     dataset = dataset.subset(config.data.max_train, config.data.max_test)
-    check_sizes(config, dataset)
+    check_sizes(config, len(dataset.y_train), len(dataset.y_test))
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
     started = manifest_mod.now()
     train_hash = training_hash(config, dataset.key)
@@ -666,7 +673,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     if quick:
         configs = [config_mod.quick(c, len(dataset.y_train), len(dataset.y_test)) for c in configs]
     for c in configs:
-        check_sizes(c, dataset.subset(c.data.max_train, c.data.max_test))
+        check_sizes(c, *experiment_sizes(c, len(dataset.y_train), len(dataset.y_test)))
     if dataset.source.get("notes"):
         log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
     paths = [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,

@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10.npz"
+# The end-to-end tests run this fixed set, not experiments/ (tests/experiments/README.md)
+TEST_EXPERIMENTS = ROOT / "tests" / "experiments"
 
 
 def make_npz(path: Path, n_train: int = 600, n_test: int = 200, seed: int = 0, **overrides) -> Path:
@@ -37,7 +39,8 @@ def quick_results(tmp_path_factory, tiny_npz) -> Path:
 
     root = tmp_path_factory.mktemp("quick")
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=root / "results",
-                 cache_root=root / "cache", progress=False, log=lambda *_: None)
+                 cache_root=root / "cache", progress=False, log=lambda *_: None,
+                 experiments_dir=TEST_EXPERIMENTS)
     return root / "results"
 
 

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from conftest import invoke
+from conftest import TEST_EXPERIMENTS, invoke
 from mia import config, pipeline, train
 
 PER_SCORE_FIGURES = ("losses_sample", "densities", "confusion_matrix")
@@ -12,13 +12,13 @@ PER_SCORE_FIGURES = ("losses_sample", "densities", "confusion_matrix")
 def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
     results = tmp_path / "results"
     proc = invoke("experiments", "--quick", "--no-progress", "--data-dir", str(tiny_npz),
-                  "--results-dir", str(results), env={"MIA_CACHE_DIR": str(tmp_path / "cache")})
+                  "--results-dir", str(results), "--experiments-dir", str(TEST_EXPERIMENTS), env={"MIA_CACHE_DIR": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    names = config.available()
+    names = config.available(TEST_EXPERIMENTS)
     assert sorted(p.name for p in results.iterdir() if p.suffix != ".lock") == names  # no staging leftovers
     for name in names:
         d = results / name
-        folds = config.load_named(name).bank.folds
+        folds = config.load_named(name, TEST_EXPERIMENTS).bank.folds
         # quick trims the test images so that the bank's population splits into its folds
         n_test = config.quick_test_images(folds, 600, 200)
         for f in ("config.json", "history.json", "scores.npz", "metrics.json", "summary.csv",
@@ -83,11 +83,12 @@ def test_same_seed_twice_gives_identical_metrics(tmp_path, tiny_npz, quick_resul
     workers writes byte-identical metrics.json and figures, and the same history (timings aside)."""
     threads = 1 if train.available_cpus() != 1 else 2  # the first run used one per core
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=tmp_path / "r",
-                 cache_root=tmp_path / "c", progress=False, threads=threads, log=lambda *_: None)
+                 cache_root=tmp_path / "c", progress=False, threads=threads, log=lambda *_: None,
+                 experiments_dir=TEST_EXPERIMENTS)
     manifest = json.loads((tmp_path / "r" / "baseline" / "manifest.json").read_text())
     assert manifest["wall_seconds"]["train"]["cpu_workers"] == threads
     assert manifest["wall_seconds"]["attack"]["workers"] == threads
-    for name in config.available():
+    for name in config.available(TEST_EXPERIMENTS):
         first, second = quick_results / name, tmp_path / "r" / name
         assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
         strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ROOT, invoke
+from conftest import ROOT, TEST_EXPERIMENTS, invoke
 from mia import pipeline, slides, verify
 
 
@@ -19,7 +19,7 @@ def reused(quick_results, tiny_npz, tmp_path_factory):
     logs = []
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True,
                  results_root=root / "results", cache_root=root / "empty-cache", progress=False,
-                 log=logs.append)
+                 log=logs.append, experiments_dir=TEST_EXPERIMENTS)
     return {"results": root / "results", "logs": logs, "committed": quick_results}
 
 
@@ -170,7 +170,7 @@ def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_r
     reference = _copy(quick_results, tmp_path / "reference")
     before = {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()}
     proc = invoke("verify", "--quick", "--reference", str(reference), "--data-dir", str(tiny_npz),
-                  "--no-progress", env={"MIA_CACHE_DIR": str(tmp_path / "empty-cache")})
+                  "--no-progress", "--experiments-dir", str(TEST_EXPERIMENTS), env={"MIA_CACHE_DIR": str(tmp_path / "empty-cache")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "baseline: REPRODUCED" in proc.stdout and "defended: REPRODUCED" in proc.stdout
     assert {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()} == before
