@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .architectures import ARCHITECTURES
+from .attacks import ATTACKS, SignalView, parse_row
+from .datasets import DATASETS
 from .errors import UserError
 from .io import sha256_json
+from .scores import SCORES
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 MAX_SEED = 2**32 - 1
@@ -40,7 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     checkpoint_every: int = 1
     # CPU only: each batch's gradient is the fixed-order sum of this many shard gradients,
-    # computed in parallel (mia.train.ShardedStep). The weights depend on this number, not
+    # computed in parallel (mia.training.engine.ShardedStep). The weights depend on this number, not
     # on how many cores share the work; 2 keeps both cores of a small machine busy.
     cpu_shards: int = 2
     # CPU only: the memory layout of the model's weights and of each batch, "channels_last"
@@ -63,7 +67,7 @@ class AttackConfig:
 @dataclass(frozen=True)
 class BankConfig:
     # K reference models of the target's own recipe ([train]) on the population (every
-    # training and test image), in rounds of ``folds`` models (mia.bank): each round splits
+    # training and test image), in rounds of ``folds`` models (mia.training.bank): each round splits
     # the population into ``folds`` random folds and each of its models leaves one fold out.
     # folds = 2: complementary halves, every sample IN for exactly K/2 models. folds = 6: each
     # model keeps 50,000 of CIFAR-10's 60,000 images, the size of the target's training set.
@@ -83,10 +87,10 @@ class BankConfig:
 @dataclass(frozen=True)
 class CalibratedConfig:
     # The rows of the comparison, named as in its tables: "<attack>[/<option>...][/flip]",
-    # e.g. "lira_online/global/flip" (mia.calibrated.parse_row). Empty: the standard set,
-    # mia.calibrated.DEFAULT_ROWS.
+    # e.g. "lira_online/global/flip" (mia.attacks.parse_row). Empty: the standard set,
+    # mia.evaluation.calibrated.DEFAULT_ROWS.
     attacks: tuple[str, ...] = ()
-    # The attacks of the power-versus-references curve. Empty: mia.calibrated.DEFAULT_POWER.
+    # The attacks of the power-versus-references curve. Empty: mia.evaluation.calibrated.DEFAULT_POWER.
     power_attacks: tuple[str, ...] = ()
     # Reference models the evaluation uses: the bank's first ``references`` (whole rounds of
     # [bank] folds models). 0: every model of the bank.
@@ -124,7 +128,7 @@ class ExperimentConfig:
 # rule was introduced (2026-11-30), whatever its value, so that the committed models and banks
 # keep their hashes. A field added since enters a key only when it differs from its default:
 # a new setting whose default changes nothing changes no key, and no committed model retrains.
-# ``[bank] folds`` followed the same rule before it had a name (mia.bank.bank_hash).
+# ``[bank] folds`` followed the same rule before it had a name (mia.training.bank.bank_hash).
 KEYED_BEFORE_THE_RULE = {
     "DataConfig": ("dataset", "max_train", "max_test"),
     "TrainConfig": ("architecture", "epochs", "batch_size", "learning_rate", "weight_decay",
@@ -191,19 +195,15 @@ def from_dict(raw: dict[str, Any], name: str) -> ExperimentConfig:
 
 
 def validate(config: ExperimentConfig) -> None:
-    """Raise ``UserError`` naming the first bad value. Imports stay local to avoid cycles."""
-    from .attacks import ATTACKS
-    from .models import ARCHITECTURES
-    from .scores import SCORES
-
+    """Raise ``UserError`` naming the first bad value."""
     if not config.name or not all(c.isalnum() or c in "-_" for c in config.name):
         raise UserError(f"experiment name must be letters, digits, '-' or '_', got {config.name!r}")
     # Seeds feed numpy (non-negative) and torch (seed * 1,000,003 + epoch < 2**63): bound the
     # range rather than change how seeds are derived, so that committed weights stay valid.
     if not 0 <= config.seed <= MAX_SEED:
         raise UserError(f"seed must be between 0 and {MAX_SEED}, got {config.seed}")
-    if config.data.dataset != "cifar10":
-        raise UserError(f"unknown dataset {config.data.dataset!r} (known: cifar10)")
+    if config.data.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {config.data.dataset!r} (known: {', '.join(DATASETS)})")
     for key in ("max_train", "max_test"):
         if getattr(config.data, key) < 0:
             raise UserError(f"[data] {key} must be >= 0, got {getattr(config.data, key)}")
@@ -228,8 +228,9 @@ def validate(config: ExperimentConfig) -> None:
     if t.checkpoint_every <= 0:
         raise UserError(f"checkpoint_every must be > 0, got {t.checkpoint_every}")
     a = config.attack
-    if a.attack not in ATTACKS:
-        raise UserError(f"unknown attack {a.attack!r} (known: {', '.join(ATTACKS)})")
+    sampling = [name for name, cls in ATTACKS.items() if cls.view_type is SignalView]
+    if a.attack not in sampling:
+        raise UserError(f"unknown attack {a.attack!r} (known: {', '.join(sampling)})")
     if not a.scores:
         raise UserError("[attack] scores must name at least one score")
     for s in a.scores:
@@ -254,8 +255,6 @@ def validate(config: ExperimentConfig) -> None:
 
 def validate_bank(config: ExperimentConfig) -> None:
     """[bank] and [calibrated]: the bank's shape, the rows, how many references are used."""
-    from .calibrated import parse_row
-
     k, folds = config.bank.models, config.bank.folds
     if not (config.bank.seed == -1 or 0 <= config.bank.seed <= MAX_SEED):
         raise UserError(f"[bank] seed must be between 0 and {MAX_SEED} (or -1: the experiment's "

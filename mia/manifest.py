@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from .parallel import available_cpus
+
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "invoke",
             "tqdm", "jinja2")
 
@@ -28,9 +30,7 @@ def git_commit(repo: Path) -> dict:
 
 
 def environment(device) -> dict:
-    import torch
-
-    from .train import available_cpus
+    import torch  # here, not at the top: the manifest's other helpers stay torch-free
 
     versions = {"python": sys.version.split()[0]}
     for p in PACKAGES:

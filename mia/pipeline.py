@@ -23,10 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import attacks, bank as bank_mod, calibrated as calibrated_mod
-from . import config as config_mod, data as data_mod, metrics as metrics_mod
-from . import manifest as manifest_mod, plots, report, scores as scores_mod, train as train_mod, verify
+from . import config as config_mod, datasets as data_mod, manifest as manifest_mod, plots, report
+from . import scores as scores_mod, verify
+from .architectures import load_weights, weights_bytes
 from .config import ExperimentConfig
+from .datasets import spec_of
+from .evaluation import calibrated as calibrated_mod
+from .evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
+from .training import bank as bank_mod, engine as train_mod
 from .errors import UserError
 from .io import (read_json, recover_swap, replace_directory, sha256_file, sha256_json, write_bytes,
                  write_json, write_npz, write_text)
@@ -43,11 +47,6 @@ REFERENCE_ACCURACY = {
     "source": "the original study's deck, 'Membership Inference Attack' (Marp slides, "
               "shared/reference/study-deck.md), slide 'Model Training'",
 }
-
-
-def percentage_key(p: float) -> str:
-    """'16' for 16, '0.5' for 0.5: used in metrics.json keys and figure names (p16.png)."""
-    return f"{p:g}"
 
 
 def training_hash(config: ExperimentConfig, data_key) -> str:
@@ -101,43 +100,32 @@ def _timed(timings: dict, stage: str):
 def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                 device: torch.device, progress: bool, log=print) -> None:
     """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
-    x_tr, x_te = (train_mod.to_tensor(x, device) for x in (dataset.x_train, dataset.x_test))
+    spec = spec_of(dataset)
+    x_tr, x_te = (train_mod.to_tensor(x, device, spec) for x in (dataset.x_train, dataset.x_test))
     y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
     model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
                                      run_dir, progress=progress,
-                                     log=lambda line: log(f"[{config.name}] train: {line}"))
+                                     log=lambda line: log(f"[{config.name}] train: {line}"),
+                                     num_classes=spec.num_classes)
     write_json(run_dir / "history.json", history)
-    write_bytes(run_dir / "model.pt", model_bytes(model.state_dict()))
+    write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
 
 
-def model_bytes(state_dict: dict) -> bytes:
-    """``torch.save`` of a state dict, byte-stable: saved to a buffer, the archive's inner
-    folder is always "archive" (saved to a file it is named after the temporary file)."""
-    buf = io.BytesIO()
-    # Contiguous (NCHW) tensors whatever layout trained them: a model file is layout-free.
-    torch.save({k: v.contiguous() for k, v in state_dict.items()}, buf)
-    return buf.getvalue()
-
-
-def load_model(config: ExperimentConfig, path: Path, device: torch.device) -> torch.nn.Module:
-    from .models import build
-
-    model = build(config.train.architecture)
-    try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as e:
-        raise UserError(f"corrupt model file {path} ({type(e).__name__}); delete it or run with "
-                        f"--retrain") from None
-    return model.to(device).eval()
+def load_model(config: ExperimentConfig, path: Path, device: torch.device,
+               spec: data_mod.DatasetSpec) -> torch.nn.Module:
+    """The target saved in ``path``: the experiment's architecture for ``spec``'s images."""
+    return load_weights(config.train.architecture, path, device, spec.input_shape,
+                        spec.num_classes)
 
 
 # ---------------------------------------------------------------- stage: scores
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                  device: torch.device) -> None:
     """Per-sample scores of every registered score: training set first, then test set."""
-    model = load_model(config, run_dir / "model.pt", device)
-    x = torch.cat([train_mod.to_tensor(dataset.x_train, device),
-                   train_mod.to_tensor(dataset.x_test, device)])
+    spec = spec_of(dataset)
+    model = load_model(config, run_dir / "model.pt", device, spec)
+    x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
+                   train_mod.to_tensor(dataset.x_test, device, spec)])
     labels = np.concatenate([dataset.y_train, dataset.y_test])
     logits = train_mod.predict_logits(model, x)
     y = torch.from_numpy(labels).to(device)
@@ -211,8 +199,10 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
             cached.unlink()
     t0 = time.perf_counter()
     images, labels = bank_mod.population(dataset)
-    model = load_model(config, run_dir / "model.pt", device)
-    target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device)).numpy()
+    spec = spec_of(dataset)
+    model = load_model(config, run_dir / "model.pt", device, spec)
+    target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device, spec)
+                                              ).numpy()
     logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
@@ -223,65 +213,6 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     return out
-
-
-# ---------------------------------------------------------------- stage: attack
-def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool,
-                 workers: int = 1, label: str = "attack") -> dict:
-    """Run the attack for every score, sampling percentage and repeat; aggregate the metrics.
-
-    The fits run on ``workers`` processes; the metrics do not depend on how many.
-    """
-    from tqdm.auto import tqdm
-
-    a = config.attack
-    is_member = scores["is_member"]
-    options = {"grid_points": a.kde_grid_points}
-    splits = {p: [attacks.sample_split(int(is_member.sum()), int((~is_member).sum()), p,
-                                       np.random.default_rng(attacks.split_seed(config.seed, p, r)))
-                  for r in range(a.repeats)]
-              for p in a.sampling_percentages}
-    jobs, keys = [], []
-    for p in a.sampling_percentages:
-        for s in a.scores:
-            member_scores, nonmember_scores = scores[s][is_member], scores[s][~is_member]
-            for r, split in enumerate(splits[p]):
-                jobs.append((a.attack, options,
-                             member_scores[split.attacker_members],
-                             nonmember_scores[split.attacker_nonmembers],
-                             member_scores[split.eval_members],
-                             nonmember_scores[split.eval_nonmembers]))
-                keys.append((s, p, r))
-    with tqdm(total=len(jobs), desc=label, unit="fit", disable=not progress) as bar:
-        done = process_map(attacks.run_once, jobs, workers, on_done=bar.update)
-    runs: dict = {}
-    for (s, p, r), run in zip(keys, done):
-        runs.setdefault((s, p), []).append({"repeat": r, **run})
-    results = {s: {percentage_key(p): _aggregate(p, splits[p][0], runs[s, p])
-                   for p in a.sampling_percentages}
-               for s in a.scores}
-    return {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
-            "prediction": "member when score < threshold",
-            "confusion_matrix_labels": list(metrics_mod.CONFUSION_LABELS), "results": results}
-
-
-def _aggregate(p: float, split: attacks.Split, runs: list[dict]) -> dict:
-    """One (score, p) cell of metrics.json: the attacker's sample sizes, then the repeats."""
-    return {
-        "sampling_percentage": p,
-        "n_attacker_members": len(split.attacker_members),
-        "n_attacker_nonmembers": len(split.attacker_nonmembers),
-        "n_eval_per_class": len(split.eval_members),
-        **metrics_mod.summarize_repeats(runs),
-        "repeats": runs,
-    }
-
-
-def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> dict:
-    """Threshold-free metrics over all samples (all members vs all non-members), thresholds
-    on the loss scale like every repeat's."""
-    y = scores["is_member"]
-    return {s: metrics_mod.loss_metrics(y, scores[s]) for s in config.attack.scores}
 
 
 # ---------------------------------------------------------------- the experiment
@@ -306,7 +237,7 @@ def check_sizes(config: ExperimentConfig, n_m: int, n_n: int) -> None:
                         f"({n_m} training + {n_n} test) does not split into {folds} equal folds; "
                         f"change [data] max_test or [bank] folds")
     for p in config.attack.sampling_percentages:
-        k_m, k_n = attacks.attacker_counts(n_m, n_n, p)
+        k_m, k_n = attacker_counts(n_m, n_n, p)
         n_eval = min(n_m - k_m, n_n - k_n)
         if n_eval < MIN_EVAL_PER_CLASS:
             raise UserError(f"sampling percentage {p:g} leaves {n_eval} samples per class to "
@@ -344,10 +275,11 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _drop_corrupt_cache(config, run_dir, log)
+    spec = spec_of(dataset)
+    _drop_corrupt_cache(config, run_dir, log, spec)
     _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
-                             retrain, log, config)
-    _share_cached_target(run_dir, train_hash, retrain, log, config)
+                             retrain, log, config, spec)
+    _share_cached_target(run_dir, train_hash, retrain, log, config, spec)
     # Wall times of the stages that produced the cached outputs (seeded from the results'
     # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
     timings = _read_json_or(run_dir / "timings.json", {}, log)
@@ -509,7 +441,8 @@ def _read_json_or(path: Path, default, log):
         return default
 
 
-def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log) -> None:
+def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
+                        spec: data_mod.DatasetSpec) -> None:
     """Verify the cached stage outputs before reusing any: a model that does not load, or a
     history or scores file that does not parse, is removed with a warning, so that its stage
     runs again (or is seeded again from the results)."""
@@ -520,7 +453,7 @@ def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log) -> None:
     trained = ("model.pt", "history.json", "scores.npz", "target.json")
     if (run_dir / "model.pt").exists():
         try:
-            load_model(config, run_dir / "model.pt", torch.device("cpu"))
+            load_model(config, run_dir / "model.pt", torch.device("cpu"), spec)
         except UserError:
             return drop(trained, f"corrupt cached model {run_dir / 'model.pt'}")
     if (run_dir / "history.json").exists():
@@ -567,7 +500,7 @@ def closing_summary(paths: list[Path]) -> str:
 
 
 def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log,
-                             config: ExperimentConfig) -> None:
+                             config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """A fresh checkout has results/ but no cache: reuse its model if the training hash matches
     (and the model loads: a corrupt one is named, with what to do)."""
     if retrain or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
@@ -581,7 +514,7 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     for name in ("model.pt", "history.json"):
         if not (final / name).exists():
             return
-    load_model(config, final / "model.pt", torch.device("cpu"))  # a corrupt one: one line naming it
+    load_model(config, final / "model.pt", torch.device("cpu"), spec)  # a corrupt one: one line naming it
     try:
         read_json(final / "history.json")
     except ValueError as e:
@@ -599,7 +532,7 @@ def _adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
 
 
 def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
-                         config: ExperimentConfig) -> None:
+                         config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """Experiments with the same recipe, seed and data (another name, another bank) attack the
     same target: copy its trained model from the other experiment's run directory instead of
     training it again (the scores, seconds to compute, are computed again)."""
@@ -609,7 +542,7 @@ def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
         if other == run_dir or not all((other / f).exists() for f in ("model.pt", "history.json")):
             continue
         try:
-            load_model(config, other / "model.pt", torch.device("cpu"))
+            load_model(config, other / "model.pt", torch.device("cpu"), spec)
             read_json(other / "history.json")
         except (UserError, ValueError):
             continue  # that experiment's own run names or repairs it
@@ -669,14 +602,18 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         workers = train_mod.configure_cpu(threads)
     else:
         workers = threads or train_mod.available_cpus()
-    dataset = data_mod.load_cifar10(data_dir)
+    # every experiment loads its own dataset, each dataset once
+    data = {name: data_mod.load(name, data_dir) for name in sorted({c.data.dataset for c in configs})}
     if quick:
-        configs = [config_mod.quick(c, len(dataset.y_train), len(dataset.y_test)) for c in configs]
+        configs = [config_mod.quick(c, len(data[c.data.dataset].y_train),
+                                    len(data[c.data.dataset].y_test)) for c in configs]
     for c in configs:
-        check_sizes(c, *experiment_sizes(c, len(dataset.y_train), len(dataset.y_test)))
-    if dataset.source.get("notes"):
-        log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
-    paths = [run_experiment(c, dataset, results_root, cache_root, dev, retrain, progress, log,
-                            workers, reuse_root) for c in configs]
+        full = data[c.data.dataset]
+        check_sizes(c, *experiment_sizes(c, len(full.y_train), len(full.y_test)))
+    for dataset in data.values():
+        if dataset.source.get("notes"):
+            log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
+    paths = [run_experiment(c, data[c.data.dataset], results_root, cache_root, dev, retrain,
+                            progress, log, workers, reuse_root) for c in configs]
     log(closing_summary(paths))
     return paths

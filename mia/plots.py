@@ -28,9 +28,13 @@ from matplotlib.text import Text  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve  # noqa: E402
 
-from . import attacks  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from .datasets import spec_of  # noqa: E402
+from .evaluation.threshold import sample_split, split_seed  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .metrics import CONFUSION_LABELS  # noqa: E402
+from .parallel import process_map  # noqa: E402
 
 MEMBER, NONMEMBER = "tab:blue", "tab:orange"
 PRETTY = {"cross_entropy": "cross-entropy", "probability_loss": "probability loss",
@@ -117,8 +121,7 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
                   out_dir: Path) -> None:
     is_member = scores["is_member"]
     m_all, n_all = scores[score][is_member], scores[score][~is_member]
-    split = attacks.sample_split(len(m_all), len(n_all), p,
-                                 np.random.default_rng(attacks.split_seed(seed, p, 0)))
+    split = sample_split(len(m_all), len(n_all), p, np.random.default_rng(split_seed(seed, p, 0)))
     threshold = result["repeats"][0]["threshold"]
     am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
     em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
@@ -378,11 +381,6 @@ def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path
 def experiment_figures(config, scores: dict, history: list[dict], metrics: dict, out_dir: Path,
                        progress: bool = True, dataset=None, workers: int = 1) -> None:
     """Every figure of one experiment, drawn on ``workers`` processes (``parallel``)."""
-    from tqdm.auto import tqdm
-
-    from .data import CLASSES
-    from .parallel import process_map
-
     n_m, n_n = int(scores["is_member"].sum()), int((~scores["is_member"]).sum())
     jobs = [
         (training_curve, history, f"{config.name}: train vs test", out_dir / "training_curve"),
@@ -393,9 +391,10 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
     ]
     if dataset is not None:
         # Only the images shown travel to the worker, not the whole training set.
+        classes = spec_of(dataset).classes
         first = np.sort(np.concatenate([np.flatnonzero(dataset.y_train == c)[:EXAMPLES_PER_CLASS]
-                                        for c in range(len(CLASSES))]))
-        jobs.append((data_examples, dataset.x_train[first], dataset.y_train[first], CLASSES,
+                                        for c in range(len(classes))]))
+        jobs.append((data_examples, dataset.x_train[first], dataset.y_train[first], classes,
                      out_dir / "data_examples"))
     for s, by_p in metrics["attack"]["results"].items():
         needed = {s: scores[s], "is_member": scores["is_member"]}

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from . import illustrations, legibility
 from .errors import UserError
+from .evaluation.calibrated import strongest as strongest_of
 from .io import read_json, write_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,8 +101,6 @@ def calibrated_judgements(r: dict) -> dict:
     base, dfd = r["baseline"].get("calibrated"), r["defended"].get("calibrated")
     if base is None:
         return {}
-    from .calibrated import strongest as strongest_of
-
     study = base["protocols"]["study"]
     rows = study["rows"]
     # 0.1% FPR where the evaluation set resolves it (>= 1,000 non-members), else 1%
@@ -680,8 +680,6 @@ def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
          date: str | None = None, log=print) -> dict:
     """``invoke slides``: render, draw the illustrations, check that every figure's text is
     readable, build, check for overflow."""
-    from . import illustrations, legibility
-
     t0 = time.perf_counter()
     default = REPO / "results" / "quick" if quick else REPO / "results"
     results_root = (results_dir or default).resolve()

@@ -1,14 +1,15 @@
 import numpy as np
 import pytest
 
-from mia import attacks
+from mia.attacks import SignalView, kde_threshold
+from mia.evaluation import threshold
 from mia.errors import UserError
 
 
 def test_kde_threshold_lands_on_the_analytic_crossing():
     """Members ~ N(0, 1), non-members ~ N(2, 1): the densities cross at 1."""
     rng = np.random.default_rng(0)
-    attack = attacks.KDEThreshold().fit(rng.normal(0, 1, 20000), rng.normal(2, 1, 20000))
+    attack = kde_threshold.KDEThreshold().fit(SignalView(rng.normal(0, 1, 20000), rng.normal(2, 1, 20000)))
     assert attack.method == "kde_crossing_between_modes"
     assert attack.threshold == pytest.approx(1.0, abs=0.05)
 
@@ -17,27 +18,33 @@ def test_kde_threshold_unequal_variances_picks_the_crossing_between_the_modes():
     """N(0, 1) vs N(3, 2): two crossings; the one between the modes solves
     -x^2/2 = -log 2 - (x-3)^2/8, i.e. 3x^2 + 6x - 9 - 8 log 2 = 0."""
     rng = np.random.default_rng(1)
-    attack = attacks.KDEThreshold().fit(rng.normal(0, 1, 40000), rng.normal(3, 2, 40000))
+    attack = kde_threshold.KDEThreshold().fit(SignalView(rng.normal(0, 1, 40000), rng.normal(3, 2, 40000)))
     a, b, c = 3.0, 6.0, -9 - 8 * np.log(2)
     expected = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
     assert 0 < expected < 3
     assert attack.threshold == pytest.approx(expected, abs=0.08)
 
 
-def test_prediction_is_member_below_threshold():
-    attack = attacks.KDEThreshold(threshold=1.0)
-    assert attack.predict(np.array([0.5, 1.0, 1.5])).tolist() == [True, False, False]
+def _attacked(losses) -> SignalView:
+    return SignalView(np.zeros(0), np.zeros(0), np.asarray(losses, float))
+
+
+def test_prediction_is_member_below_threshold_and_the_score_is_higher_for_members():
+    attack = kde_threshold.KDEThreshold(threshold=1.0)
+    assert attack.predict(_attacked([0.5, 1.0, 1.5])).tolist() == [True, False, False]
+    assert attack.score(_attacked([0.5, 1.0, 1.5])).tolist() == [-0.5, -1.0, -1.5]
+    assert attack.fitted_values() == {"threshold": 1.0, "threshold_method": ""}
 
 
 def test_degenerate_sample_falls_back_to_best_threshold_on_attacker_sample():
-    attack = attacks.KDEThreshold().fit(np.zeros(10), np.ones(10))
+    attack = kde_threshold.KDEThreshold().fit(SignalView(np.zeros(10), np.ones(10)))
     assert attack.method == "best_on_attacker_sample"
-    assert attack.predict(np.zeros(1))[0] and not attack.predict(np.ones(1))[0]
+    assert attack.predict(_attacked([0]))[0] and not attack.predict(_attacked([1]))[0]
 
 
 def test_sampling_is_balanced_and_disjoint():
     rng = np.random.default_rng(0)
-    split = attacks.sample_split(50000, 10000, 16, rng)
+    split = threshold.sample_split(50000, 10000, 16, rng)
     assert len(split.attacker_members) == 8000 and len(split.attacker_nonmembers) == 1600
     assert len(split.eval_members) == len(split.eval_nonmembers) == 10000 - 1600
     assert not set(split.attacker_members) & set(split.eval_members)
@@ -49,22 +56,22 @@ def test_sampling_is_balanced_and_disjoint():
 
 def test_sampling_is_seeded_and_differs_between_repeats():
     def draw(r):
-        return attacks.sample_split(1000, 500, 10,
-                                    np.random.default_rng(attacks.split_seed(0, 10, r)))
+        return threshold.sample_split(1000, 500, 10,
+                                    np.random.default_rng(threshold.split_seed(0, 10, r)))
     assert np.array_equal(draw(0).attacker_members, draw(0).attacker_members)
     assert not np.array_equal(draw(0).attacker_members, draw(1).attacker_members)
 
 
 def test_too_small_a_sample_is_an_error():
     with pytest.raises(UserError, match="sampling percentage 0.1"):
-        attacks.sample_split(1000, 500, 0.1, np.random.default_rng(0))
+        threshold.sample_split(1000, 500, 0.1, np.random.default_rng(0))
 
 
 def test_equal_balanced_accuracy_ties_go_to_the_smallest_threshold():
     """Thresholds 1.5 and 3.5 both classify 3 of 4 correctly: the smaller one wins."""
     members, nonmembers = np.array([1.0, 3.0]), np.array([2.0, 4.0])
-    assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5])) == 1.5
-    assert attacks.best_candidate(members, nonmembers, np.array([3.5, 1.5, 2.5])) == 1.5
+    assert kde_threshold.best_candidate(members, nonmembers, np.array([3.5, 1.5])) == 1.5
+    assert kde_threshold.best_candidate(members, nonmembers, np.array([3.5, 1.5, 2.5])) == 1.5
 
 
 def test_equal_balanced_accuracies_tie_exactly_not_by_float_rounding():
@@ -74,26 +81,26 @@ def test_equal_balanced_accuracies_tie_exactly_not_by_float_rounding():
     argmax would take 10.5; the exact rule keeps the smaller, 3.5."""
     members, nonmembers = np.array([3.0, 10.0]), np.array([1.0, 2.0, 4.0, 5.0, 6.0, 20.0])
     assert (1 / 2 + 4 / 6) / 2 < (2 / 2 + 1 / 6) / 2  # the rounding this test is about
-    assert attacks.best_candidate(members, nonmembers, np.array([10.5, 3.5])) == 3.5
+    assert kde_threshold.best_candidate(members, nonmembers, np.array([10.5, 3.5])) == 3.5
 
 
 def test_two_attacker_samples_per_class_are_enough_and_one_is_not():
-    assert attacks.attacker_counts(20, 20, 10) == (2, 2)
+    assert threshold.attacker_counts(20, 20, 10) == (2, 2)
     with pytest.raises(UserError, match="gives the attacker 1 samples"):
-        attacks.attacker_counts(20, 20, 5)
+        threshold.attacker_counts(20, 20, 5)
 
 
 def test_the_evaluation_set_is_as_large_as_the_smaller_remainder():
     rng = np.random.default_rng(0)
-    split = attacks.sample_split(100, 1000, 10, rng)  # fewer members than non-members
+    split = threshold.sample_split(100, 1000, 10, rng)  # fewer members than non-members
     assert len(split.eval_members) == len(split.eval_nonmembers) == 90
-    one = attacks.sample_split(3, 3, 66.67, rng)  # 2 known of each, 1 left to evaluate
+    one = threshold.sample_split(3, 3, 66.67, rng)  # 2 known of each, 1 left to evaluate
     assert len(one.eval_members) == len(one.eval_nonmembers) == 1
     with pytest.raises(UserError, match="sampling percentage 99 leaves no samples to evaluate on"):
-        attacks.sample_split(2, 2, 99, rng)
+        threshold.sample_split(2, 2, 99, rng)
 
 
 def test_split_seeds_are_pinned():
     """The committed results were drawn from these seeds: (seed, round(1000 p), repeat)."""
-    assert attacks.split_seed(0, 16, 3) == [0, 16000, 3]
-    assert attacks.split_seed(5, 0.5, 0) == [5, 500, 0]
+    assert threshold.split_seed(0, 16, 3) == [0, 16000, 3]
+    assert threshold.split_seed(5, 0.5, 0) == [5, 500, 0]

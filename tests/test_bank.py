@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from mia import bank, config
-from mia.data import Dataset
+from mia import config, keep as keep_mod
+from mia.datasets import Dataset
+from mia.training import bank
 from mia.errors import UserError
 from mia.io import write_npz
 
@@ -31,8 +32,8 @@ def test_bank_trains_every_model_then_only_what_is_missing(tiny, tmp_path):
     assert info["trained_this_run"] == 4 and sorted(info["train_seconds"]) == ["0", "1", "2", "3"]
     first = weights(d, 4)
     keep, seeds = bank.read_keep(d / "keep.npz")
-    bank.check_keep(keep, 4, 256, "keep")
-    assert np.array_equal(seeds, bank.model_seeds(cfg.seed, 4))
+    keep_mod.check_keep(keep, 4, 256, "keep")
+    assert np.array_equal(seeds, keep_mod.model_seeds(cfg.seed, 4))
     # an interrupted bank: one model never written, one cut off mid-file
     bank.model_path(d, 2).unlink()
     bank.model_path(d, 3).write_bytes(bank.model_path(d, 3).read_bytes()[:100])
@@ -59,7 +60,7 @@ def test_a_keep_matrix_from_another_seed_is_refused_with_what_to_do(tiny, tmp_pa
     cfg, ds = tiny
     d = tmp_path / "bank"
     d.mkdir()
-    write_npz(d / "keep.npz", keep=bank.paired_keep(4, 256, 99), seeds=bank.model_seeds(cfg.seed, 4))
+    write_npz(d / "keep.npz", keep=keep_mod.paired_keep(4, 256, 99), seeds=keep_mod.model_seeds(cfg.seed, 4))
     with pytest.raises(UserError, match=r"keep-matrix or seeds differ from those of seed 0; delete"):
         bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
 
@@ -72,7 +73,7 @@ def test_a_corrupt_cached_keep_matrix_is_written_again_from_the_seed(tiny, tmp_p
     logs = []
     bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert any("unreadable" in line and "writing it again from the seed" in line for line in logs)
-    assert np.array_equal(bank.read_keep(d / "keep.npz")[0], bank.paired_keep(4, 256, cfg.seed))
+    assert np.array_equal(bank.read_keep(d / "keep.npz")[0], keep_mod.paired_keep(4, 256, cfg.seed))
 
 
 def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):

@@ -2,49 +2,50 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mia import bank, calibrated, metrics
+from mia import keep as keep_mod, metrics
+from mia.evaluation import calibrated
 from mia.errors import UserError
 
 
 def fake_bank(k=8, n=400, c=3, seed=0):
     rng = np.random.default_rng(seed)
-    keep = bank.paired_keep(k, n, seed)
+    keep = keep_mod.paired_keep(k, n, seed)
     labels = rng.integers(0, c, n)
     logits = rng.normal(0, 1, (k, 2, n, c)) + 2.0 * keep[:, None, :, None] * np.eye(c)[labels]
     return keep, labels, logits.astype(np.float32)
 
 
 def test_paired_keep_is_balanced_both_ways_and_pairs_are_complements():
-    keep = bank.paired_keep(6, 100, 3)
+    keep = keep_mod.paired_keep(6, 100, 3)
     assert (keep.sum(1) == 50).all() and (keep.sum(0) == 3).all()
     for j in range(3):
         assert np.array_equal(keep[2 * j], ~keep[2 * j + 1])
-        assert bank.partner(2 * j) == 2 * j + 1 and bank.partner(2 * j + 1) == 2 * j
+        assert keep_mod.partner(2 * j) == 2 * j + 1 and keep_mod.partner(2 * j + 1) == 2 * j
     assert not np.array_equal(keep[0], keep[2])
-    assert np.array_equal(keep, bank.paired_keep(6, 100, 3))  # seeded
+    assert np.array_equal(keep, keep_mod.paired_keep(6, 100, 3))  # seeded
 
 
 def test_fold_keep_leaves_every_sample_out_once_per_round():
-    keep = bank.fold_keep(12, 60, 6, 5)
+    keep = keep_mod.fold_keep(12, 60, 6, 5)
     assert (keep.sum(1) == 50).all() and (keep.sum(0) == 10).all()
     for r in range(2):
         block = keep[6 * r:6 * r + 6]
         assert ((~block).sum(0) == 1).all()  # each sample OUT for exactly one model of the round
-        assert bank.round_of(6 * r + 4, 6) == list(range(6 * r, 6 * r + 6))
+        assert keep_mod.round_of(6 * r + 4, 6) == list(range(6 * r, 6 * r + 6))
     assert not np.array_equal(~keep[0], ~keep[6])  # rounds draw their own folds
-    bank.check_keep(keep, 12, 60, "k.npz", folds=6)
+    keep_mod.check_keep(keep, 12, 60, "k.npz", folds=6)
     with pytest.raises(UserError, match="model 0 keeps 50 samples, expected 30"):
-        bank.check_keep(keep, 12, 60, "k.npz", folds=2)
+        keep_mod.check_keep(keep, 12, 60, "k.npz", folds=2)
 
 
 def test_fold_keep_with_two_folds_is_the_paired_design_committed_banks_were_drawn_with():
     """The committed banks' keep-matrices were drawn by this generator, rewritten here."""
-    rng = np.random.default_rng(np.random.SeedSequence([7, bank._SEED_TAG, 2]))
+    rng = np.random.default_rng(np.random.SeedSequence([7, keep_mod._SEED_TAG, 2]))
     old = np.zeros((6, 100), dtype=bool)
     for j in range(3):
         old[2 * j, rng.permutation(100)[:50]] = True
         old[2 * j + 1] = ~old[2 * j]
-    assert np.array_equal(bank.fold_keep(6, 100, 2, 7), old)
+    assert np.array_equal(keep_mod.fold_keep(6, 100, 2, 7), old)
 
 
 @pytest.mark.parametrize("k, n, folds, message", [
@@ -54,17 +55,17 @@ def test_fold_keep_with_two_folds_is_the_paired_design_committed_banks_were_draw
     (6, 2500, 6, "split into 6 equal folds, got 2500 samples")])
 def test_bad_bank_shapes_are_one_line_errors(k, n, folds, message):
     with pytest.raises(UserError, match=message):
-        bank.fold_keep(k, n, folds, 0)
+        keep_mod.fold_keep(k, n, folds, 0)
 
 
 def test_a_keep_matrix_that_does_not_match_the_data_is_named():
-    keep = bank.paired_keep(4, 10, 0)
+    keep = keep_mod.paired_keep(4, 10, 0)
     with pytest.raises(UserError, match=r"keep-matrix has shape \(4, 10\) \(bool\), but the bank has 4 models over 12"):
-        bank.check_keep(keep, 4, 12, "k.npz")
+        keep_mod.check_keep(keep, 4, 12, "k.npz")
     bad = keep.copy()
     bad[1, 0] = ~bad[1, 0]
     with pytest.raises(UserError, match="model 1 keeps"):
-        bank.check_keep(bad, 4, 10, "k.npz")
+        keep_mod.check_keep(bad, 4, 10, "k.npz")
 
 
 def test_leave_one_out_drops_the_target_and_its_partner_so_in_counts_carry_no_membership():
@@ -74,7 +75,7 @@ def test_leave_one_out_drops_the_target_and_its_partner_so_in_counts_carry_no_me
     z_pool = calibrated.loo_population(keep.shape[1], 40, 0)
     for t in range(8):
         view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool)
-        assert t not in refs and bank.partner(t) not in refs and len(refs) == 6
+        assert t not in refs and keep_mod.partner(t) not in refs and len(refs) == 6
         counts = view.ref_keep.sum(0)
         assert (counts == 3).all()
         assert truth.any() and (~truth).any()
@@ -86,13 +87,13 @@ def test_leave_one_out_drops_the_target_and_its_partner_so_in_counts_carry_no_me
 
 
 def test_leave_one_out_drops_the_targets_whole_round_in_a_bank_of_folds():
-    keep = bank.fold_keep(18, 120, 6, 1)
+    keep = keep_mod.fold_keep(18, 120, 6, 1)
     labels = np.zeros(120, dtype=np.int64)
     logits = np.zeros((18, 1, 120, 2), dtype=np.float32)
     z_pool = calibrated.loo_population(120, 12, 0)
     for t in (0, 7, 17):
         view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6)
-        assert not set(bank.round_of(t, 6)) & set(refs) and len(refs) == 12
+        assert not set(keep_mod.round_of(t, 6)) & set(refs) and len(refs) == 12
         assert (view.ref_keep.sum(0) == 10).all()  # two rounds, each sample IN for 5 of each
         leaky, _, refs_leaky = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6,
                                                    keep_round=True)
@@ -159,12 +160,12 @@ def test_power_subsets_use_whole_pairs():
     subsets = calibrated.power_subsets(8, [2, 4, 8], repeats=3, seed=0)
     for size in (2, 4):
         for s in subsets[size]:
-            assert len(s) == size and all(bank.partner(m) in s for m in s)
+            assert len(s) == size and all(keep_mod.partner(m) in s for m in s)
     assert len(subsets[8]) == 1 and list(subsets[8][0]) == list(range(8))
     with pytest.raises(ValueError, match="multiples of 2, between 2 and 8, got 1"):
         calibrated.power_subsets(8, [1], repeats=3, seed=0)
     for s in calibrated.power_subsets(18, [6, 12], repeats=2, seed=0, folds=3)[12]:
-        assert len(s) == 12 and all(set(bank.round_of(m, 3)) <= set(s) for m in s)
+        assert len(s) == 12 and all(set(keep_mod.round_of(m, 3)) <= set(s) for m in s)
 
 
 def test_every_row_scores_a_study_view_from_a_fake_bank():

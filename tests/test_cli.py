@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_EXPERIMENT, invoke, make_npz, write_experiment
-from mia import config, data, pipeline
+from mia import config, datasets, pipeline
 from mia.errors import UserError
 
 SENTINEL = '{"earlier": "results"}\n'
@@ -84,7 +84,7 @@ def test_missing_data_offline(workspace, tmp_path):
 
 def test_corrupt_checkpoint_leaves_results_intact(workspace, tmp_path):
     cfg = config.load(workspace["exp"] / "tiny.toml")
-    ds = data.load_cifar10(workspace["data"]).subset(cfg.data.max_train, cfg.data.max_test)
+    ds = datasets.load("cifar10", workspace["data"]).subset(cfg.data.max_train, cfg.data.max_test)
     run_dir = tmp_path / "cache" / "runs" / f"tiny-{pipeline.training_hash(cfg, ds.key)[:16]}"
     run_dir.mkdir(parents=True)
     (run_dir / "checkpoint.pt").write_bytes(b"\x00garbage")
@@ -125,7 +125,7 @@ def test_calibrated_section_bad_input_is_one_line(table, message):
 
 
 def test_calibrated_rows_are_data_named_as_in_the_tables():
-    from mia import calibrated
+    from mia.evaluation import calibrated
 
     c = config.from_dict({"bank": {"models": 8}, "calibrated": {
         "attacks": ["loss", "lira_online/per_sample/flip", "rmia_offline"],

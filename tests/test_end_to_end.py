@@ -4,7 +4,8 @@ import json
 import numpy as np
 
 from conftest import TEST_EXPERIMENTS, invoke
-from mia import config, pipeline, train
+from mia import config, pipeline
+from mia.training import engine as train
 
 PER_SCORE_FIGURES = ("losses_sample", "densities", "confusion_matrix")
 
@@ -134,7 +135,7 @@ def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, t
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from mia import data, models
+    from mia import architectures, datasets
     d = quick_results / "baseline"
     metrics = json.loads((d / "metrics.json").read_text())
     with np.load(d / "scores.npz") as f:
@@ -158,11 +159,11 @@ def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, t
             row = rows[score, cell["sampling_percentage"]]
             assert float(row["auc_mean"]) == cell["summary"]["auc"]["mean"]
     # The target's accuracy from the saved weights and the data, not from the training log.
-    ds = data.load_cifar10(tiny_npz)
-    model = models.build("lenet5")
+    ds = datasets.load("cifar10", tiny_npz)
+    model = architectures.build("lenet5")
     model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
     with torch.no_grad():
-        logits = model.eval()(train.to_tensor(ds.x_train, torch.device("cpu")))
+        logits = model.eval()(train.to_tensor(ds.x_train, torch.device("cpu"), datasets.CIFAR10))
     correct = (logits.argmax(1).numpy() == ds.y_train).mean()
     assert metrics["target"]["train_accuracy"] == correct
     assert metrics["target"]["n_train"] == int(s["is_member"].sum()) == len(ds.y_train)

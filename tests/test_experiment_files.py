@@ -3,7 +3,7 @@ and its sizes fit its dataset (the end-to-end tests run the fixed set in tests/e
 import pytest
 
 from conftest import TEST_EXPERIMENTS
-from mia import config, data, pipeline
+from mia import config, datasets, pipeline
 
 EXPERIMENTS = config.available()
 
@@ -15,7 +15,7 @@ def test_there_are_experiments():
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_file_is_valid_and_fits_its_data(name):
     cfg = config.load_named(name)  # parse + every setting's validation (UserError otherwise)
-    n_train, n_test = data.FULL_SIZES[cfg.data.dataset]
+    n_train, n_test = datasets.DATASETS[cfg.data.dataset].sizes
     pipeline.check_sizes(cfg, *pipeline.experiment_sizes(cfg, n_train, n_test))
 
 
@@ -36,4 +36,4 @@ def test_a_bad_experiment_file_fails_the_check(tmp_path):
     from mia.errors import UserError
 
     with pytest.raises(UserError, match="does not split into 7 equal folds"):
-        pipeline.check_sizes(cfg, *pipeline.experiment_sizes(cfg, *data.FULL_SIZES["cifar10"]))
+        pipeline.check_sizes(cfg, *pipeline.experiment_sizes(cfg, *datasets.CIFAR10.sizes))

@@ -1,7 +1,7 @@
 """The fault suite: bad input and faults never corrupt or mix results, and say so in one line.
 
 Faults are injected deterministically (CI runs as root, so permissions cannot be used, and
-kill timing is a race): a monkeypatched step, the ``MIA_FAULT_AT`` hook of ``mia.train``
+kill timing is a race): a monkeypatched step, the ``MIA_FAULT_AT`` hook of ``mia.training.engine``
 (``test_resume.py``), or a process killed at a known point. One tiny trained workspace is
 shared where a test only needs finished results.
 """
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY_EXPERIMENT, invoke, write_experiment
-from mia import config, io, locking, pipeline, train
+from mia import config, io, locking, pipeline
+from mia.training import engine as train
 from mia.errors import UserError
 
 

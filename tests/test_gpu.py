@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from mia.config import TrainConfig
-from mia.many_models import train_many
-from mia.train import epoch_permutation, init_model, make_step, run_epoch, train
+from mia.training.many_models import train_many
+from mia.training.engine import epoch_permutation, init_model, make_step, run_epoch, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from mia import bank, config, pipeline
+from mia import config, pipeline
+from mia.training import bank
 
 # The data key of ../shared/data/cifar10.npz (Dataset.key of that file: its sha256), under
 # which every committed model and bank was trained.

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from mia.config import TrainConfig
-from mia import many_models
-from mia.many_models import subsets_from_keep, train_many
-from mia.train import CpuWorkers, epoch_permutation, init_model, make_step, run_epoch
+from mia.training import many_models
+from mia.training.many_models import subsets_from_keep, train_many
+from mia.training.engine import CpuWorkers, epoch_permutation, init_model, make_step, run_epoch
 
 CFG = TrainConfig(epochs=1, batch_size=32, weight_decay=0.01)
 

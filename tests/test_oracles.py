@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from mia import attacks, config, metrics, pipeline, report, scores
+from mia import config, metrics, report, scores
+from mia.attacks import SignalView, kde_threshold
+from mia.evaluation import threshold
 
 # ---------------------------------------------------------------- one repeat: run_once
 # Attacker: members at losses 0.1-0.2, non-members at 0.6-0.95, so the two densities cross
@@ -24,14 +26,14 @@ EVAL_N = np.array([0.90, 0.15, 0.85, 0.95])   # predicted NOT, member, NOT, NOT
 
 @pytest.fixture  # per test: mutation testing attributes a module fixture to one test only
 def one_run():
-    return attacks.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
+    return threshold.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
                             EVAL_M, EVAL_N)
 
 
 def test_run_once_threshold_lies_between_the_classes(one_run):
     assert 0.3 < one_run["threshold"] < 0.6
     # the options reach the attack: the threshold of a 512-point grid, not of the default
-    fit = attacks.KDEThreshold(grid_points=512).fit(ATTACKER_M, ATTACKER_N)
+    fit = kde_threshold.KDEThreshold(grid_points=512).fit(SignalView(ATTACKER_M, ATTACKER_N))
     assert one_run["threshold"] == fit.threshold and one_run["threshold_method"] == fit.method
 
 
@@ -119,19 +121,19 @@ def test_every_score_is_attacked_on_the_same_attacker_samples():
     """Two scores with identical values must give identical results, repeat by repeat: each
     (percentage, repeat) draws one sample for all scores."""
     s = _scores()
-    got = pipeline.attack_stage(_config(), s, progress=False)["results"]
+    got = threshold.attack_stage(_config(), s, progress=False)["results"]
     assert got["cross_entropy"] == got["probability_loss"]
 
 
 def test_attack_stage_cells_agree_with_run_once_on_the_drawn_split():
     s = _scores()
     cfg = _config()
-    got = pipeline.attack_stage(cfg, s, progress=False)["results"]["cross_entropy"]["10"]
+    got = threshold.attack_stage(cfg, s, progress=False)["results"]["cross_entropy"]["10"]
     m, n = s["cross_entropy"][s["is_member"]], s["cross_entropy"][~s["is_member"]]
     for r in range(3):
-        split = attacks.sample_split(len(m), len(n), 10,
-                                     np.random.default_rng(attacks.split_seed(cfg.seed, 10, r)))
-        expected = attacks.run_once("kde_threshold", {"grid_points": 256}, m[split.attacker_members],
+        split = threshold.sample_split(len(m), len(n), 10,
+                                     np.random.default_rng(threshold.split_seed(cfg.seed, 10, r)))
+        expected = threshold.run_once("kde_threshold", {"grid_points": 256}, m[split.attacker_members],
                                     n[split.attacker_nonmembers], m[split.eval_members],
                                     n[split.eval_nonmembers])
         assert got["repeats"][r] == {"repeat": r, **expected}
@@ -145,7 +147,7 @@ def test_attack_stage_cells_agree_with_run_once_on_the_drawn_split():
 def test_all_samples_metrics_by_hand():
     """All members vs all non-members, the run_once evaluation set as the whole data."""
     s = {"cross_entropy": np.r_[EVAL_M, EVAL_N], "is_member": np.r_[np.ones(4, bool), np.zeros(4, bool)]}
-    got = pipeline.full_roc_stage(_config(scores=["cross_entropy"]), s)["cross_entropy"]
+    got = threshold.full_roc_stage(_config(scores=["cross_entropy"]), s)["cross_entropy"]
     assert got["auc"] == 13 / 16 and got["advantage"] == 3 / 4 and got["best_accuracy"] == 7 / 8
     assert got["best_threshold"] == pytest.approx(0.825)  # on the loss scale, like the repeats
 
@@ -233,7 +235,7 @@ def test_several_crossings_between_the_modes_take_the_best_not_the_first_or_the_
     and the middle one the worst (0.86)."""
     m = np.r_[np.linspace(-0.3, 0.3, 300), np.linspace(2.2, 2.8, 60)]
     n = np.r_[np.linspace(0.9, 1.5, 40), np.linspace(3.5, 6.5, 300)]
-    attack = attacks.KDEThreshold(grid_points=4096).fit(m, n)
+    attack = kde_threshold.KDEThreshold(grid_points=4096).fit(SignalView(m, n))
     xs, merit = _crossings_and_merit(attack, m, n)
     between = (xs > 0) & (xs < 5)
     assert between.sum() == 3
@@ -249,7 +251,7 @@ def test_a_crossing_only_outside_the_modes():
     the better one of those."""
     rng = np.random.default_rng(3)
     m, n = rng.normal(0, 1, 4000), rng.normal(0.2, 3, 4000)
-    attack = attacks.KDEThreshold(grid_points=4096).fit(m, n)
+    attack = kde_threshold.KDEThreshold(grid_points=4096).fit(SignalView(m, n))
     assert attack.method == "kde_crossing"
     xs, merit = _crossings_and_merit(attack, m, n)
     assert attack.threshold == pytest.approx(xs[np.argmax(merit)], abs=1e-9)
@@ -259,9 +261,9 @@ def test_no_crossing_falls_back_to_the_best_observed_score(monkeypatch):
     """With no crossing (forced here), every observed score is a candidate: members
     [1, 2, 6], non-members [3, 4, 5]; "member iff score < 3" gets 2 of 3 members and all
     non-members right (5/6), better than any other candidate."""
-    monkeypatch.setattr(attacks, "_crossings", lambda *a: np.array([]))
-    attack = attacks.KDEThreshold(grid_points=64).fit(np.array([1.0, 2.0, 6.0]),
-                                                       np.array([3.0, 4.0, 5.0]))
+    monkeypatch.setattr(kde_threshold, "_crossings", lambda *a: np.array([]))
+    attack = kde_threshold.KDEThreshold(grid_points=64).fit(SignalView(np.array([1.0, 2.0, 6.0]),
+                                                       np.array([3.0, 4.0, 5.0])))
     assert attack.method == "best_on_attacker_sample"
     assert attack.threshold == 3.0
 
@@ -269,7 +271,7 @@ def test_no_crossing_falls_back_to_the_best_observed_score(monkeypatch):
 def test_a_degenerate_sample_has_exactly_one_optimal_threshold():
     """All members at 0, all non-members at 1: no density exists; of the candidates 0, 1 and
     just above 1, only 1 separates the classes."""
-    attack = attacks.KDEThreshold().fit(np.zeros(10), np.ones(10))
+    attack = kde_threshold.KDEThreshold().fit(SignalView(np.zeros(10), np.ones(10)))
     assert attack.method == "best_on_attacker_sample"
     assert attack.threshold == 1.0
 
@@ -284,8 +286,8 @@ def test_result_json_has_no_unexpected_keys(one_run):
 # ---------------------------------------------------------------- the KDE threshold: details
 def test_the_grid_has_the_requested_points_and_a_failed_fit_no_densities():
     m, n = np.r_[ATTACKER_M, 0.3], np.r_[ATTACKER_N, 0.7]
-    assert len(attacks.KDEThreshold(grid_points=100).fit(m, n).grid) == 100
-    degenerate = attacks.KDEThreshold().fit(np.zeros(5), np.ones(5))
+    assert len(kde_threshold.KDEThreshold(grid_points=100).fit(SignalView(m, n)).grid) == 100
+    degenerate = kde_threshold.KDEThreshold().fit(SignalView(np.zeros(5), np.ones(5)))
     assert degenerate.member_density is None and degenerate.nonmember_density is None
 
 
@@ -296,11 +298,11 @@ def test_crossings_by_hand():
     grid, diff = np.arange(5.0), np.array([1.0, 0.0, 0.0, -2.0, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 0/0 at the double zero must stay silent
-        got = attacks._crossings(grid, diff, 0, 4)
+        got = kde_threshold._crossings(grid, diff, 0, 4)
     np.testing.assert_allclose(got, [1.0, 2.0, 3 + 2 / 3])
-    np.testing.assert_allclose(attacks._crossings(grid, diff, 2, 4), [2.0, 3 + 2 / 3])
+    np.testing.assert_allclose(kde_threshold._crossings(grid, diff, 2, 4), [2.0, 3 + 2 / 3])
     # by default the whole grid, its first and last intervals included
-    np.testing.assert_allclose(attacks._crossings(grid, np.array([1.0, -1.0, -1.0, -1.0, 3.0])),
+    np.testing.assert_allclose(kde_threshold._crossings(grid, np.array([1.0, -1.0, -1.0, -1.0, 3.0])),
                                [0.5, 3.25])
 
 

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from mia import attacks, config, pipeline
+from mia import config
+from mia.evaluation import threshold
 from mia.errors import UserError
 from mia.parallel import process_map
 
@@ -19,7 +20,7 @@ def test_results_come_back_in_job_order_on_several_processes():
 
 def test_an_error_in_a_worker_is_raised_with_its_own_type():
     with pytest.raises(UserError, match="sampling percentage 0.1"):
-        process_map(attacks.attacker_counts, [(1000, 500, 10), (1000, 500, 0.1)], workers=2)
+        process_map(threshold.attacker_counts, [(1000, 500, 10), (1000, 500, 0.1)], workers=2)
 
 
 def test_fewer_than_one_worker_is_refused():
@@ -36,8 +37,8 @@ def test_attack_stage_is_the_same_on_one_and_two_processes():
     cfg = config.ExperimentConfig(name="t", attack=config.AttackConfig(
         scores=("cross_entropy", "probability_loss"), sampling_percentages=(5, 50), repeats=3,
         kde_grid_points=256))
-    serial = pipeline.attack_stage(cfg, scores, progress=False, workers=1)
-    parallel = pipeline.attack_stage(cfg, scores, progress=False, workers=2)
+    serial = threshold.attack_stage(cfg, scores, progress=False, workers=1)
+    parallel = threshold.attack_stage(cfg, scores, progress=False, workers=2)
     assert json.dumps(serial) == json.dumps(parallel)
     runs = serial["results"]["probability_loss"]["50"]["repeats"]
     assert [r["repeat"] for r in runs] == [0, 1, 2]

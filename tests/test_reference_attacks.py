@@ -13,8 +13,9 @@ from scipy.stats import norm, spearmanr
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from mia import metrics
-from mia.reference_attacks import ATTACKS, TargetView, build, cross_entropy, logit_confidence
-from mia.reference_attacks import lira, rmia
+from mia.attacks import ATTACKS, TargetView, build
+from mia.attacks import lira, rmia
+from mia.attacks.base import cross_entropy, logit_confidence
 
 DELTA = 1.5
 
@@ -62,7 +63,7 @@ def test_logit_confidence_is_log_odds_of_the_true_class_and_finite_when_p_rounds
 
 def test_lira_online_recovers_the_analytic_likelihood_ratio_roc():
     view, is_member = synthetic_view()
-    score = build("lira_online", variance="per_sample").score(view)
+    score = build("lira_online", variance="per_sample").fit(view).score(view)
     assert roc_auc_score(is_member, score) == pytest.approx(norm.cdf(DELTA / np.sqrt(2)), abs=0.015)
     analytic = 1 - norm.cdf(norm.ppf(1 - 0.01) - DELTA)
     assert tpr_at(is_member, score, 0.01) == pytest.approx(analytic, abs=0.04)
@@ -71,27 +72,27 @@ def test_lira_online_recovers_the_analytic_likelihood_ratio_roc():
 def test_lira_offline_recovers_the_one_sided_test_roc():
     """Offline: threshold on (phi_t - mu_out) / s_out, the same test when variances are equal."""
     view, is_member = synthetic_view()
-    score = build("lira_offline", variance="per_sample").score(view)
+    score = build("lira_offline", variance="per_sample").fit(view).score(view)
     assert roc_auc_score(is_member, score) == pytest.approx(norm.cdf(DELTA / np.sqrt(2)), abs=0.015)
 
 
 def test_calibrated_attacks_beat_the_loss_by_far_where_difficulty_varies():
     view, is_member = synthetic_view()
-    loss_auc = roc_auc_score(is_member, build("loss").score(view))
+    loss_auc = roc_auc_score(is_member, build("loss").fit(view).score(view))
     assert loss_auc == pytest.approx(norm.cdf(DELTA / np.sqrt(2 * 5)), abs=0.02)
     for name in ("lira_online", "lira_offline", "rmia_online", "rmia_offline"):
-        auc = roc_auc_score(is_member, build(name).score(view))
+        auc = roc_auc_score(is_member, build(name).fit(view).score(view))
         assert auc > loss_auc + 0.1, name
-    assert (tpr_at(is_member, build("rmia_online").score(view), 0.01)
-            > 1.5 * tpr_at(is_member, build("loss").score(view), 0.01))
+    assert (tpr_at(is_member, build("rmia_online").fit(view).score(view), 0.01)
+            > 1.5 * tpr_at(is_member, build("loss").fit(view).score(view), 0.01))
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("name", sorted(n for n, c in ATTACKS.items() if c.view_type is TargetView))
 def test_every_attack_scores_members_higher(name):
     """Members are the positive class: AUC well above 1/2 on a strong signal, and the same
     attack's negated score is well below (a flipped orientation fails here)."""
     view, is_member = synthetic_view(n=2000, refs=16, m=1000, delta=3.0, spread=0.5)
-    score = build(name).score(view)
+    score = build(name).fit(view).score(view)
     assert score.shape == (2000,)
     assert roc_auc_score(is_member, score) > 0.8
 
@@ -109,26 +110,28 @@ def test_lira_with_the_same_statistics_for_every_sample_ranks_as_the_loss():
     view = TargetView(logits_of(phi_t[None]), np.zeros(n, np.int64), logits_of(phi_r[:, None]), keep,
                       logits_of(phi_t[None, :10]), np.zeros(10, np.int64), logits_of(phi_r[:, None, :10]),
                       keep[:, :10])
-    loss = build("loss").score(view)
+    loss = build("loss").fit(view).score(view)
     for name in ("lira_online", "lira_offline"):
         for variance in ("global", "per_sample"):
-            score = build(name, variance=variance).score(view)
+            score = build(name, variance=variance).fit(view).score(view)
             assert spearmanr(score, loss).statistic == pytest.approx(1.0, abs=1e-12), (name, variance)
 
 
 def test_lira_variance_auto_names_the_variant_by_models_per_side():
     view, _ = synthetic_view(n=100, refs=2 * lira.PER_SAMPLE_MIN_MODELS, m=50)
-    assert build("lira_online").resolved_variance(view) == "per_sample"
+    assert build("lira_online").fit(view).resolved_variance == "per_sample"
     small = view.references_subset(np.arange(2 * lira.PER_SAMPLE_MIN_MODELS - 2))
-    assert build("lira_online").resolved_variance(small) == "global"
+    assert build("lira_online").fit(small).fitted_values() == {"variance": "global"}
     with pytest.raises(ValueError, match="per-sample variance needs >= 2 models per side"):
-        build("lira_online", variance="per_sample").score(view.references_subset(np.arange(2)))
+        two = view.references_subset(np.arange(2))
+        build("lira_online", variance="per_sample").fit(two).score(two)
 
 
 def test_online_attacks_need_a_model_on_each_side():
     view, _ = synthetic_view(n=100, refs=2, m=50)
     with pytest.raises(ValueError, match="has no model on this side"):
-        build("lira_online").score(view.references_subset(np.array([0])))
+        one = view.references_subset(np.array([0]))
+        build("lira_online").fit(one).score(one)
 
 
 def test_rmia_score_counts_population_samples_with_a_likelihood_ratio_above_gamma():
@@ -165,6 +168,33 @@ def test_shadow_attacks_learn_membership_from_references_only():
     field for the target's membership) and still separate the target's members; seeded."""
     view, is_member = synthetic_view(n=1500, refs=8, m=10, delta=3.0, spread=0.5)
     for name in ("shokri", "ml_leaks"):
-        a = build(name).score(view)
+        a = build(name).fit(view).score(view)
         assert roc_auc_score(is_member, a) > 0.8
-        assert np.array_equal(a, build(name).score(view))  # seeded
+        assert np.array_equal(a, build(name).fit(view).score(view))  # seeded
+
+
+def test_the_sampling_protocols_attack_scores_members_higher_too():
+    """The KDE threshold keeps the same contract on its own view: fitted on the known
+    samples' losses only, its score (-loss) is higher for members."""
+    from mia.attacks import SignalView
+
+    rng = np.random.default_rng(0)
+    members, nonmembers = rng.exponential(0.3, 3000), rng.exponential(1.5, 3000)
+    attack = build("kde_threshold").fit(SignalView(members[:500], nonmembers[:500]))
+    attacked = SignalView(members[:500], nonmembers[:500], np.r_[members[500:], nonmembers[500:]])
+    truth = np.r_[np.ones(2500, bool), np.zeros(2500, bool)]
+    assert roc_auc_score(truth, attack.score(attacked)) > 0.8
+    assert set(attack.fitted_values()) == {"threshold", "threshold_method"}
+
+
+def test_every_attack_keeps_the_contract():
+    """Every member: a name, options its constructor takes, fitted keys that fit() sets, and
+    one of the two views. Nothing is probed with hasattr."""
+    from mia.attacks import Attack, SignalView
+
+    assert set(ATTACKS) == {"kde_threshold", "loss", "lira_online", "lira_offline", "rmia_online",
+                            "rmia_offline", "shokri", "ml_leaks"}
+    for name, cls in ATTACKS.items():
+        assert issubclass(cls, Attack) and cls.name == name
+        assert cls.view_type in (TargetView, SignalView)
+        assert set(cls.tuned) <= set(cls.fitted)

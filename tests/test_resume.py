@@ -1,6 +1,6 @@
 """Training killed at an exact step resumes to the same weights, training only what is left.
 
-The kill is deterministic: ``MIA_FAULT_AT`` (``mia.train``) makes the training process
+The kill is deterministic: ``MIA_FAULT_AT`` (``mia.training.engine``) makes the training process
 SIGKILL itself after a given batch, or while a checkpoint is being written.
 """
 import os
@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from mia import train
+from mia.training import engine as train
 from mia.config import TrainConfig
 
 CFG = TrainConfig(epochs=4, batch_size=32)
@@ -18,7 +18,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 import torch
-from mia import train
+from mia.training import engine as train
 from mia.config import TrainConfig
 g = torch.Generator().manual_seed(0)
 x, y = torch.randn(320, 3, 32, 32, generator=g), torch.randint(0, 10, (320,), generator=g)

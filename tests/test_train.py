@@ -4,11 +4,12 @@ import torch
 
 import torch.nn.functional as F
 
-from mia import config, train
-from mia import data as data_mod
+from mia import config
+from mia import datasets as data_mod
+from mia.training import engine as train
 from mia.config import TrainConfig
 from mia.errors import UserError
-from mia.models import LeNet5
+from mia.architectures.lenet5 import LeNet5
 
 
 def tiny_tensors(n=256, m=64, seed=0):
@@ -169,7 +170,7 @@ def test_weight_decay_is_adams_coupled_l2_penalty_not_adamw():
 
 def test_to_tensor_normalises_per_channel():
     images = np.full((2, 32, 32, 3), 255, np.uint8)
-    x = train.to_tensor(images, torch.device("cpu"))
+    x = train.to_tensor(images, torch.device("cpu"), data_mod.CIFAR10)
     assert x.shape == (2, 3, 32, 32)
     assert x[0, 0, 0, 0].item() == pytest.approx((1 - 0.4914) / 0.2470, rel=1e-5)
 
@@ -178,10 +179,10 @@ def test_to_tensor_moves_channels_and_keeps_rows_and_columns():
     """Pixel (row 3, column 7) of channel c in HWC lands at [c, 3, 7] in CHW."""
     images = np.zeros((1, 32, 32, 3), np.uint8)
     images[0, 3, 7] = [255, 0, 51]
-    x = train.to_tensor(images, torch.device("cpu"))
-    zero = [(0 - m) / s for m, s in zip(data_mod.CHANNEL_MEAN, data_mod.CHANNEL_STD)]
-    assert x[0, 0, 3, 7].item() == pytest.approx((1 - data_mod.CHANNEL_MEAN[0]) / data_mod.CHANNEL_STD[0])
-    assert x[0, 2, 3, 7].item() == pytest.approx((0.2 - data_mod.CHANNEL_MEAN[2]) / data_mod.CHANNEL_STD[2])
+    x = train.to_tensor(images, torch.device("cpu"), data_mod.CIFAR10)
+    zero = [(0 - m) / s for m, s in zip(data_mod.CIFAR10.mean, data_mod.CIFAR10.std)]
+    assert x[0, 0, 3, 7].item() == pytest.approx((1 - data_mod.CIFAR10.mean[0]) / data_mod.CIFAR10.std[0])
+    assert x[0, 2, 3, 7].item() == pytest.approx((0.2 - data_mod.CIFAR10.mean[2]) / data_mod.CIFAR10.std[2])
     assert x[0, 0, 7, 3].item() == pytest.approx(zero[0])  # not transposed
     assert x[0, 1, 3, 7].item() == pytest.approx(zero[1])
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import TargetView, cross_entropy, register
+from .base import Attack, TargetView, cross_entropy
 
 
-@register
-class Loss:
+class Loss(Attack):
     name = "loss"
-    needs_references = False
 
     def score(self, view: TargetView) -> np.ndarray:
         return -cross_entropy(view.target_logits[0], view.labels)

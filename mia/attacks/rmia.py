@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from . import TargetView, register, true_class_probability
+from .base import Attack, TargetView, true_class_probability
 
 GAMMA = 1.0
 A_GRID = np.round(np.arange(0, 1.01, 0.1), 1)
@@ -82,18 +82,23 @@ def tune_a(view: TargetView) -> float:
     return best
 
 
-class _Rmia:
+class _Rmia(Attack):
     needs_references = True
+    fitted = {"a": "used_a"}
     offline: bool
 
     def __init__(self, a: float | None = None, gamma: float = GAMMA):
         self.a, self.gamma = a, gamma
 
-    def score(self, view: TargetView) -> np.ndarray:
-        a = 1.0
+    def fit(self, view: TargetView) -> "_Rmia":
+        """Offline: ``a`` as given, else tuned on the references (``tune_a``). Online: 1."""
+        self.used_a = 1.0
         if self.offline:
-            a = self.a if self.a is not None else tune_a(view)
-        self.used_a = a
+            self.used_a = self.a if self.a is not None else tune_a(view)
+        return self
+
+    def score(self, view: TargetView) -> np.ndarray:
+        a = self.used_a
         return rmia_scores(probabilities(view.target_logits, view.labels),
                            probabilities(view.ref_logits, view.labels), view.ref_keep,
                            probabilities(view.population_target, view.population_labels),
@@ -101,13 +106,12 @@ class _Rmia:
                            view.population_keep, self.offline, a, self.gamma)
 
 
-@register
 class RmiaOnline(_Rmia):
     name = "rmia_online"
     offline = False
 
 
-@register
 class RmiaOffline(_Rmia):
     name = "rmia_offline"
     offline = True
+    tuned = ("a",)

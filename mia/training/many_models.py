@@ -1,6 +1,6 @@
 """Train K independent models at once (shadow / reference models for stronger attacks).
 
-Model k starts from ``seeds[k]`` (as ``train.init_model`` would), trains on the samples
+Model k starts from ``seeds[k]`` (as ``engine.init_model`` would), trains on the samples
 where ``keep[k]`` is True (a boolean keep-matrix as in the LiRA code), and shuffles them
 with its own seeded permutation per epoch: exactly what the single-model trainer does with
 the same seed and subset, so results never depend on which engine trained a model.
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
-from .train import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_epoch
+from ..config import TrainConfig
+from .engine import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_epoch
 
 
 def subsets_from_keep(keep: torch.Tensor) -> torch.Tensor:
@@ -59,8 +59,8 @@ def choose_strategy(strategy: str, device: torch.device, k: int) -> str:
 
 def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.Tensor,
                y: torch.Tensor, strategy: str = "auto", max_steps: int | None = None,
-               progress: bool = True, cuda_graph: bool = False, bf16: bool = False
-               ) -> list[dict[str, torch.Tensor]]:
+               progress: bool = True, cuda_graph: bool = False, bf16: bool = False,
+               num_classes: int = 10) -> list[dict[str, torch.Tensor]]:
     """Train len(seeds) models for cfg.epochs (or ``max_steps`` steps); return their state dicts.
 
     ``x`` (N,3,32,32) and ``y`` (N,) hold the whole pool on the device; ``keep`` is (K, N).
@@ -74,23 +74,26 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
         pool = cpu_workers() if x.device.type == "cpu" else SERIAL
         across_models = len(seeds) >= pool.n
         trained = (pool if across_models else SERIAL).imap(
-            lambda job: _train_one(cfg, *job, x, y, max_steps, SERIAL if across_models else pool),
+            lambda job: _train_one(cfg, *job, x, y, max_steps, SERIAL if across_models else pool,
+                                   num_classes),
             list(zip(seeds, subsets)))
         return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
                          unit="model", disable=not progress))
     if strategy == "grouped":
         return _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16)
-    return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress)
+    return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress, num_classes)
 
 
 def _steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def _train_one(cfg, seed, subset, x, y, max_steps, workers) -> dict[str, torch.Tensor]:
+def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
+               ) -> dict[str, torch.Tensor]:
     """The single-model trainer on x[subset], indexing the shared pool instead of copying it."""
     cuda = x.device.type == "cuda"
-    model, optimizer = init_model(cfg, seed, x.device, capturable=cuda)
+    model, optimizer = init_model(cfg, seed, x.device, capturable=cuda,
+                                  input_shape=tuple(x.shape[1:]), num_classes=num_classes)
     step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=cuda,
                      cpu_shards=cfg.cpu_shards, workers=workers)
     n, bs = len(subset), cfg.batch_size
@@ -124,9 +127,11 @@ def _stacked_batches(cfg, seeds, subsets, max_steps, progress, desc):
                 bar.update(1)
 
 
-def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress) -> list[dict[str, torch.Tensor]]:
+def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress, num_classes=10
+                ) -> list[dict[str, torch.Tensor]]:
     device = x.device
-    models = [init_model(cfg, s, device)[0] for s in seeds]
+    models = [init_model(cfg, s, device, input_shape=tuple(x.shape[1:]),
+                         num_classes=num_classes)[0] for s in seeds]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     optimizer = torch.optim.Adam(list(params.values()), lr=cfg.learning_rate,

@@ -1,11 +1,8 @@
-"""Membership inference attacks on per-sample scores, and the attacker's sampling.
+"""The KDE threshold attack of the original study: a loss threshold fitted on the losses of
+the members and non-members the attacker was given (``SignalView``).
 
-The attacker knows ``p%`` of the members and ``p%`` of the non-members (drawn at random);
-it fits its attack on them and is evaluated on a balanced set disjoint from them.
-
-An attack is a class with ``fit(member_scores, nonmember_scores) -> self`` and
-``predict(scores) -> bool array (True = member)``; register it in ``ATTACKS`` with
-``@register``. Scores are losses: lower means more likely a member.
+Its membership score is the negated loss (higher = member); it decides "member" when the loss
+is below its fitted ``threshold`` (``predict``), which the results record on the loss scale.
 """
 from __future__ import annotations
 
@@ -14,57 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import gaussian_kde
 
-from . import metrics
-from .errors import UserError
-
-ATTACKS: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    # Runs at import, where mutmut cannot switch a mutant in; the registry is tested through
-    # run_once, which builds the attack by its name.
-    ATTACKS[cls.name] = cls  # pragma: no mutate
-    return cls
-
-
-@dataclass
-class Split:
-    """Indices into the member and non-member arrays for one repeat of the attack."""
-
-    attacker_members: np.ndarray
-    attacker_nonmembers: np.ndarray
-    eval_members: np.ndarray
-    eval_nonmembers: np.ndarray
-
-
-def attacker_counts(n_members: int, n_nonmembers: int, percentage: float) -> tuple[int, int]:
-    k_m = int(round(n_members * percentage / 100))
-    k_n = int(round(n_nonmembers * percentage / 100))
-    if min(k_m, k_n) < 2:
-        raise UserError(f"sampling percentage {percentage:g} gives the attacker {min(k_m, k_n)} "
-                        f"samples of a class; need at least 2")
-    return k_m, k_n
-
-
-def sample_split(n_members: int, n_nonmembers: int, percentage: float,
-                 rng: np.random.Generator) -> Split:
-    """Draw the attacker's p% of each class, then a balanced evaluation set from the rest.
-
-    The evaluation set holds all remaining non-members and as many remaining members
-    (fewer of both only if fewer members than non-members remain).
-    """
-    k_m, k_n = attacker_counts(n_members, n_nonmembers, percentage)
-    members, nonmembers = rng.permutation(n_members), rng.permutation(n_nonmembers)
-    n_eval = min(n_members - k_m, n_nonmembers - k_n)
-    if n_eval < 1:
-        raise UserError(f"sampling percentage {percentage:g} leaves no samples to evaluate on")
-    return Split(np.sort(members[:k_m]), np.sort(nonmembers[:k_n]),
-                 np.sort(members[k_m:k_m + n_eval]), np.sort(nonmembers[k_n:k_n + n_eval]))
-
-
-def split_seed(seed: int, percentage: float, repeat: int) -> list[int]:
-    """RNG seed of one (percentage, repeat): shared by all scores, so they see the same samples."""
-    return [seed, int(round(percentage * 1000)), repeat]
+from .base import Attack, SignalView
 
 
 def _true_counts(members: np.ndarray, nonmembers: np.ndarray, threshold: np.ndarray
@@ -92,9 +39,8 @@ def best_candidate(members: np.ndarray, nonmembers: np.ndarray, candidates: np.n
     return float(c[np.argmax(merit)])  # argmax: the first (smallest) of the equal maxima
 
 
-@register
 @dataclass
-class KDEThreshold:
+class KDEThreshold(Attack):
     """Threshold where the kernel density estimates of member and non-member scores cross.
 
     f_m, f_n = gaussian_kde(member scores), gaussian_kde(non-member scores), each integrating
@@ -114,6 +60,9 @@ class KDEThreshold:
     """
 
     name = "kde_threshold"
+    options = ("grid_points",)
+    fitted = {"threshold": "threshold", "threshold_method": "method"}
+    view_type = SignalView
     grid_points: int = 2048
     threshold: float = float("nan")
     method: str = ""
@@ -121,8 +70,9 @@ class KDEThreshold:
     member_density: np.ndarray = field(default=None, repr=False)
     nonmember_density: np.ndarray = field(default=None, repr=False)
 
-    def fit(self, member_scores: np.ndarray, nonmember_scores: np.ndarray) -> "KDEThreshold":
-        m, n = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)  # pragma: no mutate (scores are floats)
+    def fit(self, view: SignalView) -> "KDEThreshold":
+        """The threshold, from the known members' and non-members' losses only."""
+        m, n = np.asarray(view.known_members, float), np.asarray(view.known_nonmembers, float)  # pragma: no mutate (scores are floats)
         lo, hi = min(m.min(), n.min()), max(m.max(), n.max())
         self.grid = np.linspace(lo, hi, self.grid_points)
         try:
@@ -151,8 +101,13 @@ class KDEThreshold:
         self.method = "best_on_attacker_sample"
         return self
 
-    def predict(self, scores: np.ndarray) -> np.ndarray:
-        return np.asarray(scores) < self.threshold
+    def score(self, view: SignalView) -> np.ndarray:
+        """-loss: higher = member."""
+        return -np.asarray(view.signal)
+
+    def predict(self, view: SignalView) -> np.ndarray:
+        """Member when the loss is below the threshold (True = member)."""
+        return np.asarray(view.signal) < self.threshold
 
 
 def _crossings(grid: np.ndarray, diff: np.ndarray, a: int = 0, b: int | None = None) -> np.ndarray:
@@ -173,23 +128,3 @@ def _crossings(grid: np.ndarray, diff: np.ndarray, a: int = 0, b: int | None = N
     return g0 + frac * (g1 - g0)
 
 
-def build(name: str, **kwargs):
-    return ATTACKS[name](**kwargs)
-
-
-def run_once(name: str, options: dict, attacker_members: np.ndarray,
-             attacker_nonmembers: np.ndarray, eval_members: np.ndarray,
-             eval_nonmembers: np.ndarray) -> dict:
-    """One repeat: fit attack ``name`` on the attacker's scores, evaluate it on the balanced set.
-
-    Returns the threshold and how it was found, the thresholded metrics of its predictions
-    (``metrics.thresholded``) and the threshold-free ones of the losses
-    (``metrics.loss_metrics``: membership score -loss, thresholds on the loss scale).
-    """
-    attack = build(name, **options).fit(attacker_members, attacker_nonmembers)
-    scores = np.concatenate([eval_members, eval_nonmembers])
-    truth = np.r_[np.ones(len(eval_members), bool), np.zeros(len(eval_nonmembers), bool)]  # pragma: no mutate (any dtype: the same 0/1)
-    run = {"threshold": attack.threshold, "threshold_method": attack.method}
-    run.update(metrics.thresholded(truth, attack.predict(scores)))
-    run.update(metrics.loss_metrics(truth, scores))
-    return run

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from . import TargetView, logit_confidence, register
+from .base import Attack, TargetView, logit_confidence
 
 PER_SAMPLE_MIN_MODELS = 32
 VARIANCES = ("auto", "per_sample", "global")
@@ -65,9 +65,10 @@ def choose_variance(variance: str, mask: np.ndarray, sides: tuple[bool, ...]) ->
     return "per_sample" if min(int(c.min()) for c in counts) >= PER_SAMPLE_MIN_MODELS else "global"
 
 
-class _Lira:
+class _Lira(Attack):
     needs_references = True
     options = ("variance",)  # a row key's options, in order: "lira_online/global"
+    fitted = {"variance": "resolved_variance"}
     online: bool
 
     def __init__(self, variance: str = "auto"):
@@ -75,11 +76,14 @@ class _Lira:
             raise ValueError(f"unknown LiRA variance {variance!r} ({', '.join(VARIANCES)})")
         self.variance = variance
 
-    def resolved_variance(self, view: TargetView) -> str:
-        return choose_variance(self.variance, view.ref_keep, (True, False) if self.online else (False,))
+    def fit(self, view: TargetView) -> "_Lira":
+        """Resolve ``auto`` from how many references each sample has on each side."""
+        self.resolved_variance = choose_variance(self.variance, view.ref_keep,
+                                                 (True, False) if self.online else (False,))
+        return self
 
     def score(self, view: TargetView) -> np.ndarray:
-        variance = self.resolved_variance(view)
+        variance = self.resolved_variance
         phi_t = logit_confidence(view.target_logits, view.labels)            # (A, n)
         phi = logit_confidence(view.ref_logits, view.labels)                 # (R, A, n)
         mu_out, s_out = side_statistics(phi, ~view.ref_keep, variance)
@@ -92,14 +96,12 @@ class _Lira:
         return per_aug.mean(axis=0)
 
 
-@register
 class LiraOnline(_Lira):
     """Online LiRA: IN and OUT Gaussians per sample; every sample needs >= 1 model on each side."""
     name = "lira_online"
     online = True
 
 
-@register
 class LiraOffline(_Lira):
     """Offline LiRA: only the OUT Gaussian, one-sided test."""
     name = "lira_offline"

@@ -37,71 +37,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import train as train_mod
-from .config import ExperimentConfig
-from .errors import UserError
-from .io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
-
-AUGMENTATIONS = ("none", "hflip")
-_SEED_TAG = 0xB4A1  # separates the bank's random streams from the target's
-
-
-def model_seeds(seed: int, k: int) -> np.ndarray:
-    """K uint32 seeds for the bank's models, derived from the experiment's seed."""
-    return np.random.SeedSequence([seed, _SEED_TAG, 1]).generate_state(k).astype(np.uint32)
-
-
-def fold_keep(k: int, n: int, folds: int, seed: int) -> np.ndarray:
-    """(K, N) bool keep-matrix in rounds of ``folds`` models: each round draws a random
-    permutation of the N samples, cuts it into ``folds`` equal folds, and its model j leaves
-    out fold folds - 1 - j. K a multiple of ``folds``, N too. For folds = 2, rows 2j and 2j+1
-    are complementary halves, model 2j keeping the permutation's first half."""
-    if folds < 2 or k < folds or k % folds:
-        raise UserError(f"a bank needs a positive multiple of folds ({folds}) models, got {k}")
-    if n % folds:
-        raise UserError(f"a bank's population must split into {folds} equal folds, got {n} samples")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, _SEED_TAG, 2]))
-    keep = np.ones((k, n), dtype=bool)
-    for r in range(k // folds):
-        parts = rng.permutation(n).reshape(folds, n // folds)
-        for j in range(folds):
-            keep[r * folds + j, parts[folds - 1 - j]] = False
-    return keep
-
-
-def paired_keep(k: int, n: int, seed: int) -> np.ndarray:
-    """The folds = 2 design: complementary halves."""
-    return fold_keep(k, n, 2, seed)
-
-
-def round_of(model: int, folds: int) -> list[int]:
-    """The models of ``model``'s round (itself included): together they leave out every
-    sample exactly once."""
-    first = model // folds * folds
-    return list(range(first, first + folds))
-
-
-def partner(model: int) -> int:
-    """The model that keeps the complement of ``model``'s half (folds = 2)."""
-    return model ^ 1
-
-
-def check_keep(keep: np.ndarray, k: int, n: int, where: str, folds: int = 2) -> None:
-    """One line naming what is wrong if ``keep`` is not a (K, N) keep-matrix of rounds of
-    ``folds`` models (each keeping N (F - 1)/F samples, each sample IN for K (F - 1)/F)."""
-    if keep.dtype != bool or keep.shape != (k, n):
-        raise UserError(f"{where}: keep-matrix has shape {keep.shape} ({keep.dtype}), but the bank "
-                        f"has {k} models over {n} samples")
-    rows, cols = keep.sum(1), keep.sum(0)
-    per_model, per_sample = n * (folds - 1) // folds, k * (folds - 1) // folds
-    if (rows != per_model).any():
-        bad = int(np.flatnonzero(rows != per_model)[0])
-        raise UserError(f"{where}: model {bad} keeps {int(rows[bad])} samples, expected {per_model}")
-    if (cols != per_sample).any():
-        bad = int(np.flatnonzero(cols != per_sample)[0])
-        raise UserError(f"{where}: sample {bad} is IN for {int(cols[bad])} models, expected "
-                        f"{per_sample}")
-
+from ..architectures import build, weights_bytes
+from ..config import ExperimentConfig
+from ..datasets import spec_of
+from ..errors import UserError
+from ..io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
+from ..keep import check_keep, fold_keep, model_seeds
+from . import engine as train_mod
+from .many_models import train_many
 
 def bank_seed(config: ExperimentConfig) -> int:
     """The seed of the bank's keep-matrix and models: ``[bank] seed``, else the experiment's."""
@@ -156,8 +99,6 @@ def load_state(path: Path) -> dict[str, torch.Tensor] | None:
 def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
                progress: bool = True, log=print) -> dict:
     """Train the models of the bank that ``bank_dir`` lacks; return bank.json's content."""
-    from .pipeline import model_bytes
-
     k = config.bank.models
     images, labels = population(dataset)
     n = len(labels)
@@ -205,10 +146,9 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         f"{info['keeps']:,} images each) on {device}"
         + (f"; {k - len(todo)} already trained" if len(todo) < k else ""))
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
-    x = train_mod.to_tensor(images, device)
+    x = train_mod.to_tensor(images, device, spec_of(dataset))
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)
-    from .many_models import train_many
     chunk = train_mod.cpu_workers().n if device.type == "cpu" else len(todo)
     with tqdm(total=k, initial=k - len(todo), desc=f"{config.name}: bank", unit="model",
               disable=not progress) as bar:
@@ -216,26 +156,26 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
             ms = todo[i:i + chunk]
             t0 = time.perf_counter()
             states = train_many(config.train, [int(seeds[m]) for m in ms], keep_t[ms], x, y,
-                                progress=False)
+                                progress=False, num_classes=spec_of(dataset).num_classes)
             seconds = (time.perf_counter() - t0) / len(ms)
             for m, state in zip(ms, states):
-                write_bytes(model_path(bank_dir, m), model_bytes(state))
+                write_bytes(model_path(bank_dir, m), weights_bytes(state))
                 info["train_seconds"][str(m)] = round(seconds, 3)
             write_json(bank_dir / "bank.json", info)
             bar.update(len(ms))
     return info
 
 
-def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device) -> list[torch.nn.Module]:
-    from .models import build
-
+def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, spec
+                ) -> list[torch.nn.Module]:
+    """The bank's K models (of ``spec``'s input shape and classes), in evaluation mode."""
     models = []
     for m in range(config.bank.models):
         state = load_state(model_path(bank_dir, m))
         if state is None:
             raise UserError(f"bank model {model_path(bank_dir, m)} is missing or unreadable; "
                             f"run the experiment again to retrain it")
-        model = build(config.train.architecture)
+        model = build(config.train.architecture, spec.input_shape, spec.num_classes)
         model.load_state_dict(state)
         models.append(model.to(device).eval())
     return models
@@ -260,9 +200,9 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
         except (OSError, ValueError):
             pass
     images, _ = population(dataset)
-    x = train_mod.to_tensor(images, device)
+    x = train_mod.to_tensor(images, device, spec_of(dataset))
     out = np.stack([augmented_logits(model, x).numpy()
-                    for model in tqdm(load_models(config, bank_dir, device),
+                    for model in tqdm(load_models(config, bank_dir, device, spec_of(dataset)),
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
     write_npy(path, out)

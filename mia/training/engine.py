@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
-from .data import CHANNEL_MEAN, CHANNEL_STD
-from .errors import UserError
-from .io import atomic_path
-from .models import build
+from ..architectures import CIFAR_SHAPE, build
+from ..config import TrainConfig
+from ..datasets.base import DatasetSpec
+from ..errors import UserError
+from ..io import atomic_path
+from ..parallel import available_cpus
 
 CHECKPOINT = "checkpoint.pt"
 # Test hook: ``MIA_FAULT_AT=batch:E:B`` kills the process (SIGKILL) after batch B of epoch E,
@@ -64,12 +65,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N,32,32,3) HWC -> float32 (N,3,32,32), normalised per channel: (x/255 - mean)/std."""
+def to_tensor(images: np.ndarray, device: torch.device, spec: DatasetSpec) -> torch.Tensor:
+    """uint8 (N,H,W,C) HWC -> float32 (N,C,H,W), normalised per channel with the dataset's
+    statistics: (x/255 - mean)/std."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     x = x.permute(0, 3, 1, 2).float().div_(255)
-    mean = torch.tensor(CHANNEL_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(CHANNEL_STD, device=device).view(1, 3, 1, 1)
+    channels = x.shape[1]
+    mean = torch.tensor(spec.mean, device=device).view(1, channels, 1, 1)
+    std = torch.tensor(spec.std, device=device).view(1, channels, 1, 1)
     return ((x - mean) / std).contiguous()
 
 
@@ -80,14 +83,6 @@ def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device) -> to
 
 # ---------------------------------------------------------------------------------------
 # CPU workers
-
-def available_cpus() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
 
 class CpuWorkers:
     """``n`` threads that each run PyTorch ops on one intra-op thread.
@@ -200,12 +195,14 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
 _GLOBAL_RNG_LOCK = threading.Lock()
 
 
-def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bool = False
+def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bool = False,
+               input_shape: tuple[int, int, int] = CIFAR_SHAPE, num_classes: int = 10
                ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The model initialised from ``seed`` and its Adam optimizer (L2 penalty = weight_decay)."""
+    """The model for inputs of ``input_shape`` (C, H, W) initialised from ``seed``, and its
+    Adam optimizer (L2 penalty = weight_decay)."""
     with _GLOBAL_RNG_LOCK:  # CPU workers may build models concurrently
         torch.manual_seed(seed)
-        model = build(cfg.architecture).to(device)
+        model = build(cfg.architecture, input_shape, num_classes).to(device)
     if device.type == "cpu" and cfg.cpu_memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)  # values unchanged, layout NHWC
     # CPU: the fused kernel (one pass over all parameters) took 0.85 ms per step where the
@@ -387,6 +384,7 @@ def train(
     progress: bool = True,
     cuda_graph: bool | None = None,
     log: Callable[[str], None] | None = None,
+    num_classes: int = 10,
 ) -> tuple[torch.nn.Module, list[dict]]:
     """Train ``cfg.architecture`` for ``cfg.epochs`` with Adam; resume from ``run_dir`` if possible.
 
@@ -397,7 +395,8 @@ def train(
     device = x_train.device
     if cuda_graph is None:
         cuda_graph = device.type == "cuda"
-    model, optimizer = init_model(cfg, seed, device, capturable=cuda_graph)
+    model, optimizer = init_model(cfg, seed, device, capturable=cuda_graph,
+                                  input_shape=tuple(x_train.shape[1:]), num_classes=num_classes)
     history: list[dict] = []
     start, attempts = 0, 1
     ckpt_path = run_dir / CHECKPOINT

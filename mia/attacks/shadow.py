@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from . import TargetView, register
+from .base import Attack, TargetView
 
 
 def _balanced_rows(member: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -45,7 +45,7 @@ def _fit(features: np.ndarray, member: np.ndarray, max_rows: int, seed: int):
                                           ).fit(features[rows], member[rows])
 
 
-class _Shadow:
+class _Shadow(Attack):
     needs_references = True
 
     def __init__(self, max_rows: int = 20_000, seed: int = 0):
@@ -62,39 +62,54 @@ class _Shadow:
         return (self.features(probs.reshape(r * n, c)), view.ref_keep.reshape(r * n),
                 np.tile(view.labels, r))
 
+    def _target_features(self, view: TargetView) -> np.ndarray:
+        return self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
 
-@register
+
 class Shokri(_Shadow):
+    """One attack classifier per class, fitted on the references' outputs (IN vs OUT)."""
+
     name = "shokri"
 
     @staticmethod
     def features(probs: np.ndarray) -> np.ndarray:
         return probs
 
-    def score(self, view: TargetView) -> np.ndarray:
+    def fit(self, view: TargetView) -> "Shokri":
+        """``classifiers[c]``: class c's classifier (None where its rows are all IN or all OUT)."""
         x, member, cls = self._training_set(view)
-        target = self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
+        self.classifiers = {int(c): _fit(x[cls == c], member[cls == c], self.max_rows,
+                                         self.seed + int(c))
+                            for c in np.unique(view.labels)}
+        return self
+
+    def score(self, view: TargetView) -> np.ndarray:
+        target = self._target_features(view)
         out = np.full(len(view.labels), 0.5)
         for c in np.unique(view.labels):
-            clf = _fit(x[cls == c], member[cls == c], self.max_rows, self.seed + int(c))
+            clf = self.classifiers.get(int(c))
             if clf is not None:
                 rows = view.labels == c
                 out[rows] = clf.predict_proba(target[rows])[:, 1]
         return out
 
 
-@register
 class MlLeaks(_Shadow):
+    """One attack classifier on the sorted output vector, fitted on the references' outputs."""
+
     name = "ml_leaks"
 
     @staticmethod
     def features(probs: np.ndarray) -> np.ndarray:
         return -np.sort(-probs, axis=-1)
 
-    def score(self, view: TargetView) -> np.ndarray:
+    def fit(self, view: TargetView) -> "MlLeaks":
+        """``classifier``: None where the rows are all IN or all OUT."""
         x, member, _ = self._training_set(view)
-        clf = _fit(x, member, self.max_rows, self.seed)
-        target = self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
-        if clf is None:
+        self.classifier = _fit(x, member, self.max_rows, self.seed)
+        return self
+
+    def score(self, view: TargetView) -> np.ndarray:
+        if self.classifier is None:
             return np.full(len(view.labels), 0.5)
-        return clf.predict_proba(target)[:, 1]
+        return self.classifier.predict_proba(self._target_features(view))[:, 1]

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import metrics
-from .bank import round_of
-from .reference_attacks import TargetView, build
+from .. import metrics
+from ..attacks import TargetView, build, parse_row, row_key
+from ..keep import round_of
 
 FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001, "tpr_at_0.01pct_fpr": 0.0001}
 # (name, options, augmentations) of every row of the comparison when [calibrated] attacks is
@@ -56,39 +56,6 @@ DEFAULT_ROWS = (
 )
 DEFAULT_POWER = (("lira_offline", {"variance": "auto"}, 1), ("lira_online", {"variance": "auto"}, 1),
                  ("rmia_offline", {}, 1), ("rmia_online", {}, 1))
-
-
-def row_key(name: str, options: dict, augmentations: int) -> str:
-    """'lira_online/global/flip': how tables, figures and [calibrated] name a row."""
-    parts = [name] + [str(v) for v in options.values()] + (["flip"] if augmentations == 2 else [])
-    return "/".join(parts)
-
-
-def parse_row(key: str) -> tuple[str, dict, int, bool]:
-    """(attack, options, augmentations, needs references) of a row key, the inverse of
-    ``row_key``; ValueError naming what is wrong. Options are the attack class's ``options``,
-    in order (LiRA: variance)."""
-    from .reference_attacks import ATTACKS
-
-    parts = str(key).split("/")
-    name, rest = parts[0], parts[1:]
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r} in {key!r} (known: {', '.join(ATTACKS)})")
-    augmentations = 1
-    if rest and rest[-1] == "flip":
-        augmentations, rest = 2, rest[:-1]
-    cls = ATTACKS[name]
-    names = getattr(cls, "options", ())
-    if len(rest) > len(names):
-        raise ValueError(f"{key!r}: attack {name!r} takes "
-                         + (f"the options {'/'.join(names)}" if names else "no options")
-                         + f" (and /flip), got {'/'.join(rest)}")
-    options = dict(zip(names, rest))
-    try:
-        cls(**options)
-    except ValueError as e:
-        raise ValueError(f"{key!r}: {e}") from None
-    return name, options, augmentations, cls.needs_references
 
 
 @dataclass(frozen=True)
@@ -148,18 +115,14 @@ def score_rows(view: TargetView, rows=DEFAULT_ROWS) -> dict[str, dict]:
     """Each row's scores on ``view``, with what the attack resolved (variance, a)."""
     out = {}
     for name, options, augmentations in rows:
-        attack = build(name, **options)
         v = view.augmentations(augmentations)
         try:
+            attack = build(name, **options).fit(v)
             entry = {"score": attack.score(v)}
         except ValueError as e:  # too few references for this variant: say so, in the table
             out[row_key(name, options, augmentations)] = {"not_computed": str(e)}
             continue
-        if hasattr(attack, "resolved_variance"):
-            entry["variance"] = attack.resolved_variance(v)
-        if hasattr(attack, "used_a"):
-            entry["a"] = attack.used_a
-        out[row_key(name, options, augmentations)] = entry
+        out[row_key(name, options, augmentations)] = {**entry, **attack.fitted_values()}
     return out
 
 
@@ -299,15 +262,16 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
             values = {"tpr_at_0.1pct_fpr": [], "auc": []}
             variants, a_used = set(), []
             for idx in subsets:
-                attack = build(name, **options)
                 v = view.references_subset(idx).augmentations(aug)
+                attack = build(name, **options).fit(v)
                 m = score_metrics(truth, attack.score(v), bootstrap=0)
                 for key in values:
                     values[key].append(m[key])
-                if hasattr(attack, "resolved_variance"):
-                    variants.add(attack.resolved_variance(v))
-                if getattr(attack, "offline", False):  # RMIA offline's a, tuned on each subset
-                    a_used.append(attack.used_a)
+                fitted = attack.fitted_values()
+                if "variance" in fitted:  # LiRA's variance, resolved on each subset
+                    variants.add(fitted["variance"])
+                if "a" in attack.tuned:  # RMIA offline's a, tuned on each subset
+                    a_used.append(fitted["a"])
             cell[row_key(name, options, aug)] = {
                 **{key: metrics.mean_std(v) for key, v in values.items()},
                 "subsets": len(subsets), **({"variance": sorted(variants)} if variants else {}),
@@ -392,7 +356,8 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
         leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
         for name, view in (("round_dropped", v.augmentations(1)), ("round_kept", leaky.augmentations(1))):
             probes.setdefault(f"in_count/{name}", []).append(in_count_probe(view))
-            probes.setdefault(f"rmia_online/{name}", []).append(build("rmia_online").score(view))
+            probes.setdefault(f"rmia_online/{name}", []).append(
+                build("rmia_online").fit(view).score(view))
     truth = np.concatenate(truths)
     loo = {}
     for key, scores in pooled.items():

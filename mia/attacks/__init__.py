@@ -1,0 +1,71 @@
+"""The attack family: every ``Attack`` subclass with a name in a module of this package.
+
+``base`` holds the contract and the attacker's views; each other module holds members
+(``kde_threshold``, ``loss``, ``lira``, ``rmia``, ``shadow``). Rows of a comparison name an
+attack with its options and test-time augmentation: "lira_online/global/flip" (``row_key``,
+``parse_row``).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from .base import Attack, SignalView, TargetView
+
+__all__ = ["ATTACKS", "Attack", "SignalView", "TargetView", "build", "parse_row", "row_key"]
+
+
+def _members() -> dict[str, type[Attack]]:
+    found: dict[str, type[Attack]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, Attack) and "name" in vars(obj)
+                    and obj.__module__ == module.__name__):
+                found[obj.name] = obj
+    return dict(sorted(found.items()))
+
+
+ATTACKS: dict[str, type[Attack]] = _members()
+
+
+def build(name: str, **options) -> Attack:
+    if name not in ATTACKS:
+        raise KeyError(name)
+    return ATTACKS[name](**options)
+
+
+def row_key(name: str, options: dict, augmentations: int) -> str:
+    """'lira_online/global/flip': how tables, figures and [calibrated] name a row."""
+    parts = [name] + [str(v) for v in options.values()] + (["flip"] if augmentations == 2 else [])
+    return "/".join(parts)
+
+
+def parse_row(key: str) -> tuple[str, dict, int, bool]:
+    """(attack, options, augmentations, needs references) of a row key, the inverse of
+    ``row_key``; ValueError naming what is wrong. Options are the attack class's ``options``,
+    in order (LiRA: variance)."""
+    parts = str(key).split("/")
+    name, rest = parts[0], parts[1:]
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r} in {key!r} (known: {', '.join(ATTACKS)})")
+    augmentations = 1
+    if rest and rest[-1] == "flip":
+        augmentations, rest = 2, rest[:-1]
+    cls = ATTACKS[name]
+    if cls.view_type is not TargetView:
+        raise ValueError(f"{key!r}: attack {name!r} fits on the losses of known samples (an "
+                         f"[attack] attack), not on a target's outputs and references")
+    names = cls.options
+    if len(rest) > len(names):
+        raise ValueError(f"{key!r}: attack {name!r} takes "
+                         + (f"the options {'/'.join(names)}" if names else "no options")
+                         + f" (and /flip), got {'/'.join(rest)}")
+    options = dict(zip(names, rest))
+    try:
+        cls(**options)
+    except ValueError as e:
+        raise ValueError(f"{key!r}: {e}") from None
+    return name, options, augmentations, cls.needs_references

@@ -1,0 +1,73 @@
+"""Keep-matrices: which reference model trains on which sample of the population.
+
+Models come in rounds of F (``[bank] folds``): each round splits the population into F random
+folds, and its model j leaves out fold F - 1 - j. So every model keeps exactly N (F - 1) / F
+samples (the many-models trainer needs equal subsets), and every sample is OUT for exactly one
+model of each round. F = 2 is the complementary-pair design (mia.training.bank explains both).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UserError
+
+_SEED_TAG = 0xB4A1  # separates the bank's random streams from the target's
+
+
+def model_seeds(seed: int, k: int) -> np.ndarray:
+    """K uint32 seeds for the bank's models, derived from the experiment's seed."""
+    return np.random.SeedSequence([seed, _SEED_TAG, 1]).generate_state(k).astype(np.uint32)
+
+
+def fold_keep(k: int, n: int, folds: int, seed: int) -> np.ndarray:
+    """(K, N) bool keep-matrix in rounds of ``folds`` models: each round draws a random
+    permutation of the N samples, cuts it into ``folds`` equal folds, and its model j leaves
+    out fold folds - 1 - j. K a multiple of ``folds``, N too. For folds = 2, rows 2j and 2j+1
+    are complementary halves, model 2j keeping the permutation's first half."""
+    if folds < 2 or k < folds or k % folds:
+        raise UserError(f"a bank needs a positive multiple of folds ({folds}) models, got {k}")
+    if n % folds:
+        raise UserError(f"a bank's population must split into {folds} equal folds, got {n} samples")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SEED_TAG, 2]))
+    keep = np.ones((k, n), dtype=bool)
+    for r in range(k // folds):
+        parts = rng.permutation(n).reshape(folds, n // folds)
+        for j in range(folds):
+            keep[r * folds + j, parts[folds - 1 - j]] = False
+    return keep
+
+
+def paired_keep(k: int, n: int, seed: int) -> np.ndarray:
+    """The folds = 2 design: complementary halves."""
+    return fold_keep(k, n, 2, seed)
+
+
+def round_of(model: int, folds: int) -> list[int]:
+    """The models of ``model``'s round (itself included): together they leave out every
+    sample exactly once."""
+    first = model // folds * folds
+    return list(range(first, first + folds))
+
+
+def partner(model: int) -> int:
+    """The model that keeps the complement of ``model``'s half (folds = 2)."""
+    return model ^ 1
+
+
+def check_keep(keep: np.ndarray, k: int, n: int, where: str, folds: int = 2) -> None:
+    """One line naming what is wrong if ``keep`` is not a (K, N) keep-matrix of rounds of
+    ``folds`` models (each keeping N (F - 1)/F samples, each sample IN for K (F - 1)/F)."""
+    if keep.dtype != bool or keep.shape != (k, n):
+        raise UserError(f"{where}: keep-matrix has shape {keep.shape} ({keep.dtype}), but the bank "
+                        f"has {k} models over {n} samples")
+    rows, cols = keep.sum(1), keep.sum(0)
+    per_model, per_sample = n * (folds - 1) // folds, k * (folds - 1) // folds
+    if (rows != per_model).any():
+        bad = int(np.flatnonzero(rows != per_model)[0])
+        raise UserError(f"{where}: model {bad} keeps {int(rows[bad])} samples, expected {per_model}")
+    if (cols != per_sample).any():
+        bad = int(np.flatnonzero(cols != per_sample)[0])
+        raise UserError(f"{where}: sample {bad} is IN for {int(cols[bad])} models, expected "
+                        f"{per_sample}")
+
+
