@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import shlex
 import shutil
@@ -35,7 +34,6 @@ from .errors import UserError
 from .io import (read_json, recover_swap, replace_directory, sha256_file, sha256_json, write_bytes,
                  write_json, write_npz, write_text)
 from .locking import exclusive
-from .parallel import process_map
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "results"

@@ -185,7 +185,6 @@ def test_the_verdict_judges_calibrated_point_estimates(tmp_path):
     """A rerun's calibrated.json is compared row by row: a TPR moved by 3 samples is a mismatch,
     by 1 sample is within tolerance; intervals are not judged."""
     from mia import verify
-    from mia.io import write_json
 
     row = {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "tpr_at_0.1pct_fpr": 0.01, "tpr_at_0.01pct_fpr": None,
            "best_balanced_accuracy": 0.6, "members_at_zero_fp": 7, "ci95": {"auc": [0.6, 0.8]}}
