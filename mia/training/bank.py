@@ -44,6 +44,7 @@ from ..errors import UserError
 from ..io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
 from ..keep import check_keep, fold_keep, model_seeds
 from . import engine as train_mod
+from .jobs import Executor, LocalExecutor, TrainingJob
 from .many_models import train_many
 
 def bank_seed(config: ExperimentConfig) -> int:
@@ -97,8 +98,9 @@ def load_state(path: Path) -> dict[str, torch.Tensor] | None:
 
 
 def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
-               progress: bool = True, log=print) -> dict:
-    """Train the models of the bank that ``bank_dir`` lacks; return bank.json's content."""
+               progress: bool = True, log=print, executor: Executor | None = None) -> dict:
+    """Train the models of the bank that ``bank_dir`` lacks, as jobs (``jobs.TrainingJob``) on
+    ``executor`` (default: this machine); return bank.json's content."""
     k = config.bank.models
     images, labels = population(dataset)
     n = len(labels)
@@ -131,39 +133,51 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         earlier = None
     if earlier is not None and earlier != info:  # e.g. written before a field was added
         write_json(bank_dir / "bank.json", info)
-    todo = []
-    for m in range(k):
-        if load_state(model_path(bank_dir, m)) is None:
-            if model_path(bank_dir, m).exists():
-                log(f"[{config.name}] bank: model file {model_path(bank_dir, m)} is unreadable; "
-                    f"training model {m} again")
-                model_path(bank_dir, m).unlink()
-            todo.append(m)
-    info["trained_this_run"] = len(todo)
-    if not todo:
+    jobs = [TrainingJob.reference(config, dataset.key, int(seeds[m]), info["bank_hash"], m,
+                                  model_path(bank_dir, m).name) for m in range(k)]
+    pending = [job for job in jobs if not _cached(job, bank_dir, config.name, log)]
+    info["trained_this_run"] = len(pending)
+    if not pending:
         return info
-    log(f"[{config.name}] bank: training {len(todo)} of {k} models ({config.train.epochs} epochs, "
-        f"{info['keeps']:,} images each) on {device}"
-        + (f"; {k - len(todo)} already trained" if len(todo) < k else ""))
+    log(f"[{config.name}] bank: training {len(pending)} of {k} models ({config.train.epochs} "
+        f"epochs, {info['keeps']:,} images each) on {device}"
+        + (f"; {k - len(pending)} already trained" if len(pending) < k else ""))
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
     x = train_mod.to_tensor(images, device, spec_of(dataset))
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)
-    chunk = train_mod.cpu_workers().n if device.type == "cpu" else len(todo)
-    with tqdm(total=k, initial=k - len(todo), desc=f"{config.name}: bank", unit="model",
+
+    def work(batch: list[TrainingJob]) -> None:
+        rows = [job.subset["row"] for job in batch]
+        t0 = time.perf_counter()
+        states = train_many(config.train, [int(job.training["seed"]) for job in batch],
+                            keep_t[rows], x, y, progress=False,
+                            num_classes=spec_of(dataset).num_classes)
+        seconds = (time.perf_counter() - t0) / len(batch)
+        for job, state in zip(batch, states):
+            write_bytes(bank_dir / job.artifact, weights_bytes(state))
+            info["train_seconds"][str(job.subset["row"])] = round(seconds, 3)
+        write_json(bank_dir / "bank.json", info)
+
+    # CPU: one model per worker thread (each runs its shards serially: the same weights)
+    executor = executor or LocalExecutor(train_mod.cpu_workers().n if device.type == "cpu"
+                                         else len(pending))
+    with tqdm(total=k, initial=k - len(pending), desc=f"{config.name}: bank", unit="model",
               disable=not progress) as bar:
-        for i in range(0, len(todo), chunk):
-            ms = todo[i:i + chunk]
-            t0 = time.perf_counter()
-            states = train_many(config.train, [int(seeds[m]) for m in ms], keep_t[ms], x, y,
-                                progress=False, num_classes=spec_of(dataset).num_classes)
-            seconds = (time.perf_counter() - t0) / len(ms)
-            for m, state in zip(ms, states):
-                write_bytes(model_path(bank_dir, m), weights_bytes(state))
-                info["train_seconds"][str(m)] = round(seconds, 3)
-            write_json(bank_dir / "bank.json", info)
-            bar.update(len(ms))
+        executor.run(pending, work, on_batch=lambda batch: bar.update(len(batch)))
     return info
+
+
+def _cached(job: TrainingJob, bank_dir: Path, name: str, log) -> bool:
+    """True if the job's model file loads; an unreadable one is removed, to be trained again."""
+    path = bank_dir / job.artifact
+    if load_state(path) is not None:
+        return True
+    if path.exists():
+        log(f"[{name}] bank: model file {path} is unreadable; training model "
+            f"{job.subset['row']} again")
+        path.unlink()
+    return False
 
 
 def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, spec

@@ -1,0 +1,178 @@
+"""One experiment from start to finish: size checks, reuse, the stages, the results."""
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import torch
+
+from .. import manifest as manifest_mod, scores as scores_mod
+from ..config import ExperimentConfig
+from ..datasets import Dataset, spec_of
+from ..errors import UserError
+from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
+from ..io import read_json, recover_swap, write_bytes, write_json
+from ..locking import exclusive
+from ..training import bank as bank_mod, engine as train_mod
+from ..training.jobs import LocalExecutor, TrainingJob, trajectory_hash
+from .paths import REPO
+from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
+from .reuse import _drop_corrupt_cache, _read_json_or, _seed_cache_from_results, _share_cached_target
+from .stages import (_engine, _npz_names, _resume_from_snapshot, _timed, bank_stage,
+                     calibrated_stage, load_scores, scores_stage, train_stage)
+
+def experiment_sizes(config: ExperimentConfig, n_train: int, n_test: int) -> tuple[int, int]:
+    """The members and non-members an experiment uses of a dataset of ``n_train`` training
+    and ``n_test`` test images (``[data] max_train`` and ``max_test``, 0 keeping all)."""
+    return (min(config.data.max_train or n_train, n_train),
+            min(config.data.max_test or n_test, n_test))
+
+
+MIN_EVAL_PER_CLASS = 10  # below this an accuracy moves in steps of 5 points or more
+
+
+def check_sizes(config: ExperimentConfig, n_m: int, n_n: int) -> None:
+    """Fail before any work if a sampling percentage cannot be drawn from ``n_m`` members and
+    ``n_n`` non-members (the experiment's training and test images), or leaves fewer than
+    MIN_EVAL_PER_CLASS of either to evaluate on, or if the bank's population does not split
+    into its folds."""
+    folds = config.bank.folds
+    if config.bank.models and (n_m + n_n) % folds:
+        raise UserError(f"[bank] folds = {folds}: the population of {n_m + n_n} images "
+                        f"({n_m} training + {n_n} test) does not split into {folds} equal folds; "
+                        f"change [data] max_test or [bank] folds")
+    for p in config.attack.sampling_percentages:
+        k_m, k_n = attacker_counts(n_m, n_n, p)
+        n_eval = min(n_m - k_m, n_n - k_n)
+        if n_eval < MIN_EVAL_PER_CLASS:
+            raise UserError(f"sampling percentage {p:g} leaves {n_eval} samples per class to "
+                            f"evaluate on ({n_m} members, {n_n} non-members); need at least "
+                            f"{MIN_EVAL_PER_CLASS}")
+
+
+def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,
+                   cache_root: Path, device: torch.device, retrain: bool = False,
+                   progress: bool = True, log=print, workers: int = 1,
+                   reuse_root: Path | None = None) -> Path:
+    """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
+
+    A model in ``reuse_root/<experiment>`` (default ``results_root``) with the same training
+    hash seeds an empty cache. The attack fits and the figures run on ``workers`` processes;
+    nothing depends on how many. One run per experiment at a time: a second one, on the same
+    results or the same cache, is refused with the first one's pid and host (``locking``).
+    """
+    with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
+            exclusive(cache_root / "runs" / f".{config.name}.lock", f"the cache of {config.name}"):
+        recover_swap(results_root / config.name, log)
+        return _run_experiment(config, dataset, results_root, cache_root, device, retrain,
+                               progress, log, workers, reuse_root)
+
+
+def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
+                    workers, reuse_root) -> Path:
+    dataset = dataset.subset(config.data.max_train, config.data.max_test)
+    check_sizes(config, len(dataset.y_train), len(dataset.y_test))
+    git = manifest_mod.git_commit(REPO)  # the code this run starts from
+    started = manifest_mod.now()
+    job = TrainingJob.target(config, dataset.key)  # the target, as data; its key is the training hash
+    train_hash = job.key()
+    run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
+    final = results_root / config.name
+    if retrain and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec = spec_of(dataset)
+    _drop_corrupt_cache(config, run_dir, log, spec)
+    _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
+                             retrain, log, config, spec)
+    _share_cached_target(run_dir, train_hash, retrain, log, config, spec)
+    # Wall times of the stages that produced the cached outputs (seeded from the results'
+    # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
+    timings = _read_json_or(run_dir / "timings.json", {}, log)
+
+    def reused(stage: str) -> None:
+        timings[stage] = dict(timings.get(stage, {"seconds": None}), reused=True)
+        log(f"[{config.name}] {stage}: reusing {run_dir}")
+    if (run_dir / "model.pt").exists() and (run_dir / "history.json").exists():
+        reused("train")
+    else:
+        for stale in ("scores.npz", "target.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
+            f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
+        snapshots = cache_root / "trajectories" / trajectory_hash(config, dataset.key)[:16]
+        _resume_from_snapshot(config, run_dir, snapshots, log)
+        with _timed(timings, "train"):  # the same executor seam as the bank's models
+            LocalExecutor().run([job], lambda _: train_stage(config, dataset, run_dir, device,
+                                                             progress, log))
+        write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
+                    (run_dir / train_mod.CHECKPOINT).read_bytes())
+        # After a resume, this attempt's time is only part of the work: record the epochs'
+        # time over all attempts, and how many attempts there were.
+        state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
+        timings["train"].update(
+            device=str(device), attempts=int(state.get("attempts", 1)),
+            epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
+            **_engine(config, device))
+        write_json(run_dir / "timings.json", timings)
+
+    have = _npz_names(run_dir / "scores.npz")
+    if (all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists()
+            and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION):
+        reused("scores")
+    else:
+        log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "
+            f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
+        with _timed(timings, "scores"):
+            scores_stage(config, dataset, run_dir, device)
+        write_json(run_dir / "timings.json", timings)
+    scores = load_scores(run_dir / "scores.npz")
+
+    calibrated = None
+    if config.bank.models:
+        bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
+        # a bank is shared by every experiment of its recipe, population and bank seed
+        with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
+            if retrain and bank_dir.exists():
+                shutil.rmtree(bank_dir)
+            bank_stage(config, dataset, bank_dir,
+                       (reuse_root or results_root) / config.name / "bank", device, progress, log,
+                       timings)
+            calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
+                                          log, timings)
+
+    log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
+        f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
+    with _timed(timings, "attack"):
+        attack = attack_stage(config, scores, progress, workers, label=f"{config.name}: attack")
+        roc_all = full_roc_stage(config, scores)
+    timings["attack"]["workers"] = workers
+    target = read_json(run_dir / "target.json")
+    target["reference"] = REFERENCE_ACCURACY
+    history = read_json(run_dir / "history.json")
+    metrics = {
+        "experiment": config.name, "description": config.description,
+        "config_hash": config.hash(), "training_hash": train_hash,
+        "data_notes": dataset.source.get("notes", ""),
+        "target": target, "all_samples": roc_all, "attack": attack,
+    }
+
+    staging = results_root / f".{config.name}.staging"  # a stray one was removed by recover_swap
+    staging.mkdir(parents=True)
+    run = ExperimentRun(config, dataset, run_dir, final, staging, train_hash, git, started, device,
+                        progress, workers, log, timings,
+                        bank_mod.bank_dir_for(config, dataset, cache_root) if config.bank.models
+                        else None)
+    try:
+        write_results(run, scores, history, metrics, calibrated)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:  # one line, not three chained tracebacks
+            raise UserError(f"no space left on device while writing {e.filename or staging}; "
+                            f"the previous results in {final} are intact") from None
+        raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    log(f"[{config.name}] wrote {final}")
+    return final

@@ -1,0 +1,141 @@
+"""An experiment's results folder: figures, tables, the copied artifacts and the manifest,
+assembled in a staging folder and swapped in whole (``io.replace_directory``), with the
+reproduction verdict against the results it replaces."""
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import manifest as manifest_mod, plots, report, verify
+from ..config import ExperimentConfig
+from ..datasets import Dataset
+from ..io import read_json, replace_directory, sha256_file, write_json, write_text
+from ..training import bank as bank_mod
+from .stages import _timed
+
+# The accuracies of the original study's target, which this study regenerates. The numbers are
+# quoted from its slides ("Model Training" slide of shared/reference/study-deck.md), not computed.
+REFERENCE_ACCURACY = {
+    "train_accuracy": 0.9284, "test_accuracy": 0.5152,
+    "source": "the original study's deck, 'Membership Inference Attack' (Marp slides, "
+              "shared/reference/study-deck.md), slide 'Model Training'",
+}
+
+
+@dataclass
+class ExperimentRun:
+    """One run of one experiment: what it runs, where, and what it has measured so far."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    run_dir: Path            # the cache folder of its trained target (keyed by training_hash)
+    final: Path              # results/<experiment>
+    staging: Path            # where the new results folder is assembled
+    train_hash: str
+    git: dict                # the commit the run started from
+    started: str
+    device: torch.device
+    progress: bool
+    workers: int
+    log: object
+    timings: dict
+    bank_dir: Path | None = None
+
+
+def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics: dict,
+                  calibrated: dict | None = None) -> None:
+    """Figures, tables and the manifest into ``run.staging``, then swapped in as ``run.final``."""
+    config, dataset, staging, final, run_dir = (run.config, run.dataset, run.staging, run.final,
+                                                run.run_dir)
+    timings, workers, log = run.timings, run.workers, run.log
+    with _timed(timings, "plots"):
+        plots.experiment_figures(config, scores, history, metrics, staging / "figures",
+                                 progress=run.progress, dataset=dataset, workers=workers)
+        if calibrated is not None:
+            plots.calibrated_figures(calibrated, config.name, staging / "figures")
+    timings["plots"]["workers"] = workers
+    with _timed(timings, "report"):
+        write_json(staging / "metrics.json", metrics)
+        report.write_summary(metrics, staging)
+        write_json(staging / "history.json", history)
+        shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
+        shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
+        write_json(staging / "config.json", config.to_dict())
+        if calibrated is not None:
+            write_json(staging / "calibrated.json", calibrated)
+            write_text(staging / "calibrated.md", report.calibrated_markdown(calibrated, config.name))
+            bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
+    manifest = {
+        "experiment": config.name, "started": run.started, "finished": manifest_mod.now(),
+        "command": shlex.join(sys.argv),
+        "config": config.to_dict(), "config_hash": config.hash(),
+        "training_hash": run.train_hash, "seed": config.seed,
+        "git": run.git,
+        **manifest_mod.environment(run.device),
+        "data": dataset.source,
+        "wall_seconds": timings,
+        # sha256 of every artifact in this folder but the figures and this manifest
+        "files": {f: sha256_file(staging / f) for f in ARTIFACTS + _bank_files(config)
+                  if (staging / f).exists()},
+    }
+    write_json(staging / "manifest.json", manifest)
+    if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
+        try:
+            verdict = verify.compare(final, staging)
+            manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
+            log(verdict.summary())
+        except Exception as e:  # an unreadable old result must not cost the new one
+            manifest["reproduction"] = {"compared_with": None,
+                                        "verdict": f"not compared: {type(e).__name__}: {e}"}
+            log(f"[{config.name}] not compared with the results it replaces: {e}")
+        write_json(staging / "manifest.json", manifest)
+    write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
+                                          if k in ("train", "scores")})
+    replace_directory(staging, final, log)
+
+
+ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
+             "summary.csv", "summary.md")
+
+
+def _bank_files(config: ExperimentConfig) -> tuple[str, ...]:
+    if not config.bank.models:
+        return ()
+    return ("calibrated.json", "calibrated.md", *(f"bank/{f}" for f in bank_mod.FILES),
+            *(f"bank/{bank_mod.model_path(Path(), m).name}" for m in range(config.bank.models)))
+
+
+def _commit_of(results: Path) -> str | None:
+    """The git commit recorded in a results folder's manifest (None if unreadable)."""
+    try:
+        return read_json(results / "manifest.json")["git"]["commit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def closing_summary(paths: list[Path]) -> str:
+    """What a run ends with: each experiment's headline numbers and where to look next."""
+    lines = ["", "Summary"]
+    for d in paths:
+        m, manifest = read_json(d / "metrics.json"), read_json(d / "manifest.json")
+        t = m["target"]
+        acc = [c["summary"]["accuracy"]["mean"] for by_p in m["attack"]["results"].values()
+               for c in by_p.values()]
+        lines.append(f"  {m['experiment']}: target {t['train_accuracy']:.1%} train / "
+                     f"{t['test_accuracy']:.1%} test; attack accuracy {min(acc):.1%} to "
+                     f"{max(acc):.1%} over {len(acc)} settings; "
+                     + ", ".join(f"{s} AUC {v['auc']:.3f}, TPR@1%FPR {v['tpr_at_1pct_fpr']:.2%}"
+                                 for s, v in m["all_samples"].items() if s != "probability_loss"))
+        rep_ = manifest.get("reproduction")
+        lines.append(f"    {d / 'summary.md'}; "
+                     + (f"vs the results it replaced: {rep_['verdict']}" if rep_
+                        else "nothing earlier to compare with"))
+    lines.append("  next: `invoke slides` builds the deck (slides/build/deck.pdf) from these results")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,70 @@
+"""``invoke experiments``: validate every input, load each dataset once, run the experiments."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .. import config as config_mod, datasets as data_mod
+from ..errors import UserError
+from ..training import engine as train_mod
+from .experiment import check_sizes, experiment_sizes, run_experiment
+from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
+from .results import closing_summary
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work if ``folder`` cannot hold results (a file, or not writable)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a folder: give another --results-dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror})") from None
+
+
+def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
+        results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
+        progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
+        threads: int | None = None, log=print, reuse_root: Path | None = None) -> list[Path]:
+    """Everything ``invoke experiments`` does. All input is validated before anything runs.
+    ``reuse_root``: results whose trained models may be reused (default ``results_root``).
+
+    On CPU, training and scoring run on ``threads`` worker threads (default: every available
+    core), each with one PyTorch thread; the attack fits and the figures run on as many worker
+    processes (on any device). The results do not depend on how many (``train.ShardedStep``,
+    ``parallel``).
+    """
+    if threads is not None and threads < 1:
+        raise UserError(f"threads must be >= 1, got {threads}")
+    if threads is not None and threads > train_mod.available_cpus():
+        log(f"warning: --threads {threads} starts {threads} worker processes (about 200 MB "
+            f"each) on {train_mod.available_cpus()} available cores; more cannot run faster")
+    names = names or config_mod.available(experiments_dir)
+    if not names:
+        raise UserError(f"no experiments in {experiments_dir}")
+    configs = [config_mod.load_named(n, experiments_dir) for n in names]
+    if results_root is None:
+        results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
+    for root in (results_root, cache_root):
+        check_writable(root)
+    dev = train_mod.resolve_device(device)
+    if dev.type == "cpu":
+        workers = train_mod.configure_cpu(threads)
+    else:
+        workers = threads or train_mod.available_cpus()
+    # every experiment loads its own dataset, each dataset once
+    data = {name: data_mod.load(name, data_dir) for name in sorted({c.data.dataset for c in configs})}
+    if quick:
+        configs = [config_mod.quick(c, len(data[c.data.dataset].y_train),
+                                    len(data[c.data.dataset].y_test)) for c in configs]
+    for c in configs:
+        full = data[c.data.dataset]
+        check_sizes(c, *experiment_sizes(c, len(full.y_train), len(full.y_test)))
+    for dataset in data.values():
+        if dataset.source.get("notes"):
+            log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
+    paths = [run_experiment(c, data[c.data.dataset], results_root, cache_root, dev, retrain,
+                            progress, log, workers, reuse_root) for c in configs]
+    log(closing_summary(paths))
+    return paths

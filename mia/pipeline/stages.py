@@ -1,0 +1,174 @@
+"""The stages of one experiment, each reading and writing named files in a folder: train
+(``model.pt``, ``history.json``), scores (``scores.npz``, ``target.json``), bank (the reference
+models) and the calibrated evaluation (cached under a hash of its inputs and settings)."""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import datasets as data_mod, scores as scores_mod
+from ..architectures import load_weights, weights_bytes
+from ..config import ExperimentConfig
+from ..datasets import spec_of
+from ..evaluation import calibrated as calibrated_mod
+from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, write_npz
+from ..training import bank as bank_mod, engine as train_mod
+
+@contextlib.contextmanager
+def _timed(timings: dict, stage: str):
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
+
+
+def _resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Path, log) -> None:
+    """Start this run from the longest snapshot of its trajectory that it would pass through:
+    the checkpoint that a run of the same recipe, seed and data left at its last epoch
+    (``<cache>/trajectories/<hash>/epoch-0020.pt``). Runs of 20, 50 and 100 epochs thus train
+    100 epochs in all, in whatever order they come. A snapshot that does not load is removed."""
+    if (run_dir / train_mod.CHECKPOINT).exists():
+        return  # this run's own checkpoint is further along, or as far
+    usable = sorted((int(p.stem.split("-")[1]), p) for p in snapshots.glob("epoch-*.pt")
+                    if p.stem.split("-")[1].isdigit())
+    for epoch, path in reversed([(e, p) for e, p in usable if e <= config.train.epochs]):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if int(state["epoch"]) != epoch:
+                raise ValueError(f"holds epoch {state['epoch']}")
+        except Exception as e:  # noqa: BLE001 - any unreadable snapshot is dropped, not used
+            log(f"warning: unreadable snapshot {path} ({type(e).__name__}); removed it")
+            path.unlink(missing_ok=True)
+            continue
+        write_bytes(run_dir / train_mod.CHECKPOINT, path.read_bytes())
+        log(f"[{config.name}] train: starting from epoch {epoch}, a snapshot of the same run "
+            f"({path})")
+        return
+
+
+def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                device: torch.device, progress: bool, log=print) -> None:
+    """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
+    spec = spec_of(dataset)
+    x_tr, x_te = (train_mod.to_tensor(x, device, spec) for x in (dataset.x_train, dataset.x_test))
+    y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
+    model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
+                                     run_dir, progress=progress,
+                                     log=lambda line: log(f"[{config.name}] train: {line}"),
+                                     num_classes=spec.num_classes)
+    write_json(run_dir / "history.json", history)
+    write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
+
+
+def _engine(config: ExperimentConfig, device: torch.device) -> dict:
+    """How the training stage ran, for the timings in the manifest."""
+    if device.type == "cuda":
+        return {"engine": "cuda_graph"}
+    return {"engine": "cpu_sharded", "cpu_shards": config.train.cpu_shards,
+            "cpu_memory_format": config.train.cpu_memory_format,
+            "cpu_workers": train_mod.cpu_workers().n}
+
+
+def load_model(config: ExperimentConfig, path: Path, device: torch.device,
+               spec: data_mod.DatasetSpec) -> torch.nn.Module:
+    """The target saved in ``path``: the experiment's architecture for ``spec``'s images."""
+    return load_weights(config.train.architecture, path, device, spec.input_shape,
+                        spec.num_classes)
+
+
+def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                 device: torch.device) -> None:
+    """Per-sample scores of every registered score: training set first, then test set."""
+    spec = spec_of(dataset)
+    model = load_model(config, run_dir / "model.pt", device, spec)
+    x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
+                   train_mod.to_tensor(dataset.x_test, device, spec)])
+    labels = np.concatenate([dataset.y_train, dataset.y_test])
+    logits = train_mod.predict_logits(model, x)
+    y = torch.from_numpy(labels).to(device)
+    arrays = scores_mod.compute(list(scores_mod.SCORES), logits, y)
+    n_train = len(dataset.y_train)
+    is_member = np.arange(len(labels)) < n_train
+    correct = (logits.argmax(1) == y).cpu().numpy()
+    ce = arrays["cross_entropy"]
+    target = {
+        "train_accuracy": float(correct[:n_train].mean()), "test_accuracy": float(correct[n_train:].mean()),
+        "train_loss": float(ce[:n_train].mean()), "test_loss": float(ce[n_train:].mean()),
+        "n_train": int(n_train), "n_test": int(len(labels) - n_train),
+        "scores_version": scores_mod.VERSION,
+    }
+    write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64))
+    write_json(run_dir / "target.json", target)
+
+
+def _npz_names(path: Path) -> set[str]:
+    """The array names in an .npz, without reading the arrays (empty if the file is missing)."""
+    if not path.exists():
+        return set()
+    with np.load(path, allow_pickle=False) as f:
+        return set(f.files)
+
+
+def load_scores(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Path,
+               committed: Path, device: torch.device, progress: bool, log, timings: dict) -> None:
+    """Train (or reuse) the reference bank; its wall time is the sum over the models' training,
+    whichever run trained them."""
+    bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
+    info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log)
+    trained = info.pop("trained_this_run")
+    timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
+                       "reused": trained == 0, "models": config.bank.models,
+                       "folds": config.bank.folds, "keeps": info["keeps"],
+                       "models_trained_this_run": trained, "device": info["device"]}
+    if trained == 0:
+        log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
+
+
+def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                     bank_dir: Path, device: torch.device, progress: bool, log, timings: dict) -> dict:
+    """Every attack of ``[calibrated]`` (default ``calibrated.DEFAULT_ROWS``) on both protocols
+    (``calibrated.evaluate``), with the bank's first ``[calibrated] references`` models.
+
+    Cached in ``bank_dir`` under a hash of its inputs (the target's weights, the bank, the
+    seed, the references used) and of ``calibrated.settings()``: a rerun that changes only
+    figures or the deck does not recompute it."""
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    refs = config.calibrated.references or config.bank.models
+    key = sha256_json({"target": sha256_file(run_dir / "model.pt"),
+                       "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
+                       "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
+                       "n_train": len(dataset.y_train), "references": refs,
+                       "settings": calibrated_mod.settings(rows, power_rows, config.bank.folds)})
+    cached = bank_dir / f"calibrated-{key[:16]}.json"
+    if cached.exists():
+        try:
+            entry = read_json(cached)
+            log(f"[{config.name}] calibrated attacks: reusing {cached}")
+            timings["calibrated"] = {"seconds": entry["seconds"], "reused": True}
+            return entry["result"]
+        except (ValueError, KeyError, TypeError):
+            cached.unlink()
+    t0 = time.perf_counter()
+    images, labels = bank_mod.population(dataset)
+    spec = spec_of(dataset)
+    model = load_model(config, run_dir / "model.pt", device, spec)
+    target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device, spec)
+                                              ).numpy()
+    logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
+    keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
+    log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
+        f"{config.bank.models} models as references")
+    out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
+                                  keep[:refs], config.seed, config.bank.folds, rows, power_rows,
+                                  progress)
+    timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
+    write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
+    return out
