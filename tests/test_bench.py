@@ -2,6 +2,7 @@
 import json
 
 from mia import bench
+from mia.training.engine import cpu_workers
 
 
 def test_bench_writes_ratios_manifest_and_doc(tmp_path):
@@ -20,7 +21,7 @@ def test_bench_writes_ratios_manifest_and_doc(tmp_path):
                    / v["reference_dataloader_b64"]["samples_per_s"]) < 1e-9
     # the pipeline's default engine: the config's shards over a worker per available core
     assert v["single_b128"]["engine"] == "cpu_sharded" and v["single_b128"]["cpu_shards"] == 2
-    assert v["single_b128"]["cpu_workers"] == bench.cpu_workers().n
+    assert v["single_b128"]["cpu_workers"] == cpu_workers().n
     assert v["single_b128_1worker"]["cpu_workers"] == 1
     paired = saved["paired"]
     assert len(paired["ratios"]) == 2 and min(paired["ratios"]) <= paired["median_ratio"] <= max(paired["ratios"])
