@@ -18,6 +18,7 @@ from .attacks import ATTACKS, SignalView, parse_row
 from .datasets import DATASETS
 from .errors import UserError
 from .io import sha256_json
+from .recipes import RECIPES
 from .scores import SCORES
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -52,6 +53,9 @@ class TrainConfig:
     # 1.2-1.6x faster in channels-last on LeNet-5 (docs/performance.md); the float sums run
     # in another order, so the weights depend on this setting.
     cpu_memory_format: str = "channels_last"
+    # The training recipe (mia.recipes): the optimiser and each epoch's batches. "adam": Adam
+    # with seeded permutations, the study's recipe.
+    recipe: str = "adam"
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,8 @@ def validate(config: ExperimentConfig) -> None:
     if not 1 <= t.cpu_shards <= t.batch_size:
         raise UserError(f"cpu_shards must be between 1 and batch_size ({t.batch_size}), "
                         f"got {t.cpu_shards}")
+    if t.recipe not in RECIPES:
+        raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
     if t.cpu_memory_format not in MEMORY_FORMATS:
         raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                         f"got {t.cpu_memory_format!r}")

@@ -116,10 +116,10 @@ def test_no_mia_module_is_imported_inside_a_function():
     assert found == []
 
 
-# The modules that may import torch: the models, the scores from logits, the experiment
-# config (it validates architecture and score names), training, the pipeline, the benchmarks.
-TORCH_MODULES = ("mia.architectures", "mia.scores", "mia.config", "mia.training", "mia.pipeline",
-                 "mia.bench")
+# The modules that may import torch: the models, the recipes, the scores from logits, the
+# experiment config (it validates their names), training, the pipeline, the benchmarks.
+TORCH_MODULES = ("mia.architectures", "mia.recipes", "mia.scores", "mia.config", "mia.training",
+                 "mia.pipeline", "mia.bench")
 BLOCK_TORCH = """
 import importlib, sys
 class NoTorch:

@@ -41,6 +41,8 @@ from ..datasets.base import DatasetSpec
 from ..errors import UserError
 from ..io import atomic_path
 from ..parallel import available_cpus
+from ..recipes import get as recipe_of
+from ..recipes.adam import epoch_permutation  # noqa: F401  (the engine's callers use it)
 
 CHECKPOINT = "checkpoint.pt"
 # Test hook: ``MIA_FAULT_AT=batch:E:B`` kills the process (SIGKILL) after batch B of epoch E,
@@ -74,11 +76,6 @@ def to_tensor(images: np.ndarray, device: torch.device, spec: DatasetSpec) -> to
     mean = torch.tensor(spec.mean, device=device).view(1, channels, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, channels, 1, 1)
     return ((x - mean) / std).contiguous()
-
-
-def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).to(device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,18 +195,14 @@ _GLOBAL_RNG_LOCK = threading.Lock()
 def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bool = False,
                input_shape: tuple[int, int, int] = CIFAR_SHAPE, num_classes: int = 10
                ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The model for inputs of ``input_shape`` (C, H, W) initialised from ``seed``, and its
-    Adam optimizer (L2 penalty = weight_decay)."""
+    """The model for inputs of ``input_shape`` (C, H, W) initialised from ``seed``, and the
+    optimizer of its recipe (``[train] recipe``: Adam, L2 penalty = weight_decay)."""
     with _GLOBAL_RNG_LOCK:  # CPU workers may build models concurrently
         torch.manual_seed(seed)
         model = build(cfg.architecture, input_shape, num_classes).to(device)
     if device.type == "cpu" and cfg.cpu_memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)  # values unchanged, layout NHWC
-    # CPU: the fused kernel (one pass over all parameters) took 0.85 ms per step where the
-    # default (foreach) took 2.2 ms (torch.profiler, one thread; it only touches the parameters).
-    fused = {"fused": True} if device.type == "cpu" else {}
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate,
-                                 weight_decay=cfg.weight_decay, capturable=capturable, **fused)
+    optimizer = recipe_of(cfg.recipe).optimizer(model.parameters(), cfg, device, capturable)
     return model, optimizer
 
 
@@ -356,11 +349,17 @@ def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool,
 
 def run_epoch(step: Step, perm: torch.Tensor, batch_size: int,
               after_batch: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over ``perm`` in batches; returns (loss sum, correct count) as device tensors.
+    """One pass over ``perm`` in consecutive batches of ``batch_size``; see ``run_batches``."""
+    return run_batches(step, perm.split(batch_size), after_batch)
+
+
+def run_batches(step: Step, batches, after_batch: Callable[[int], None] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step per batch of indices; returns (loss sum, correct count) as device tensors.
     ``after_batch(b)`` is called after batch b (1-based)."""
     step.reset()
-    for b, i in enumerate(range(0, len(perm), batch_size), start=1):
-        step(perm[i:i + batch_size])
+    for b, idx in enumerate(batches, start=1):
+        step(idx)
         if after_batch is not None:
             after_batch(b)
     return step.loss_sum.clone(), step.correct.clone()
@@ -386,7 +385,8 @@ def train(
     log: Callable[[str], None] | None = None,
     num_classes: int = 10,
 ) -> tuple[torch.nn.Module, list[dict]]:
-    """Train ``cfg.architecture`` for ``cfg.epochs`` with Adam; resume from ``run_dir`` if possible.
+    """Train ``cfg.architecture`` for ``cfg.epochs`` with its recipe (``[train] recipe``: the
+    optimiser and each epoch's batches); resume from ``run_dir`` if possible.
 
     Returns the model and the history: one record per epoch with ``epoch``, ``train_loss``,
     ``train_acc`` (averaged over the epoch's batches), ``test_loss``, ``test_acc`` and ``seconds``.
@@ -415,14 +415,16 @@ def train(
             log(f"resuming from epoch {start} of {cfg.epochs} ({ckpt_path})")
 
     n = len(x_train)
-    step = make_step(model, optimizer, x_train, y_train, cfg.batch_size, cuda_graph, cfg.cpu_shards)
+    recipe = recipe_of(cfg.recipe)
+    step = make_step(model, optimizer, x_train, y_train, cfg.batch_size,
+                     cuda_graph and recipe.fixed_batch_size, cfg.cpu_shards)
     bar = tqdm(total=cfg.epochs, initial=start, desc="train", unit="epoch", disable=not progress)
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        loss_sum, correct = run_epoch(step, epoch_permutation(seed, epoch, n, device),
-                                      cfg.batch_size,
-                                      (lambda b, e=epoch: _fault("batch", e, b)) if FAULT_AT else None)
+        loss_sum, correct = run_batches(step, recipe.epoch_batches(seed, epoch, n, cfg.batch_size,
+                                                                   device),
+                                        (lambda b, e=epoch: _fault("batch", e, b)) if FAULT_AT else None)
         test_loss, test_acc = evaluate(model, x_test, y_test)
         if not math.isfinite(float(loss_sum)):
             raise UserError(f"training diverged at epoch {epoch}: the training loss is "

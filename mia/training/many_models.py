@@ -32,7 +32,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
-from .engine import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_epoch
+from ..recipes import get as recipe_of
+from .engine import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_batches
 
 
 def subsets_from_keep(keep: torch.Tensor) -> torch.Tensor:
@@ -67,6 +68,9 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
     ``cuda_graph`` and ``bf16`` apply to the grouped strategy on CUDA only.
     """
     strategy = choose_strategy(strategy, x.device, len(seeds))
+    if strategy in ("vmap", "grouped") and cfg.recipe != "adam":
+        raise ValueError(f"the {strategy} strategy stacks Adam's state; recipe {cfg.recipe!r} "
+                         f"trains with the loop strategy")
     subsets = subsets_from_keep(keep.to(x.device))
     if strategy == "loop":
         # CPU: a model per worker; with fewer models than workers, the workers share each
@@ -97,13 +101,15 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
     step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=cuda,
                      cpu_shards=cfg.cpu_shards, workers=workers)
     n, bs = len(subset), cfg.batch_size
+    recipe = recipe_of(cfg.recipe)
     total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
     done, epoch = 0, 0
     while done < total:
         epoch += 1
-        perm = subset[epoch_permutation(seed, epoch, n, x.device)][: (total - done) * bs]
-        run_epoch(step, perm, bs)
-        done += _steps_per_epoch(len(perm), bs)
+        batches = [subset[b] for b in recipe.epoch_batches(seed, epoch, n, bs, x.device)]
+        batches = batches[: total - done]
+        run_batches(step, batches)
+        done += len(batches)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

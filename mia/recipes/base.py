@@ -1,0 +1,42 @@
+"""The interface of a training recipe: how a model's parameters are updated (the optimiser) and
+which samples each step sees (the batch sampler).
+
+A recipe is a subclass of ``Recipe`` with a ``name`` (``[train] recipe``):
+
+    optimizer(params, cfg, device, capturable) -> torch.optim.Optimizer
+    epoch_batches(seed, epoch, n, batch_size, device) -> list of index tensors: the batches of
+        one epoch over n samples, a function of (seed, epoch) only, so that a run resumed at
+        any epoch sees the batches an uninterrupted one would
+    fixed_batch_size -> bool: every batch but an epoch's last has batch_size samples (a CUDA
+        graph can replay the step); False for Poisson sampling
+    per_sample_gradients -> bool: the step needs each sample's gradient (DP-SGD's clipping)
+    privacy(cfg, n) -> dict | None: what the manifest records of the recipe's guarantee (an
+        accountant's epsilon at delta); None when it gives none
+
+The members are ``Adam`` with seeded permutations (``adam.py``). A DP-SGD member (Opacus:
+per-sample clipping, noise, Poisson sampling, an accountant's epsilon) adds one module that
+returns False from ``fixed_batch_size`` and True from ``per_sample_gradients``, and a dict from
+``privacy``; the others do not change.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+
+class Recipe:
+    name: ClassVar[str]
+    fixed_batch_size: ClassVar[bool] = True
+    per_sample_gradients: ClassVar[bool] = False
+
+    def optimizer(self, params, cfg, device: torch.device, capturable: bool = False
+                  ) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def epoch_batches(self, seed: int, epoch: int, n: int, batch_size: int,
+                      device: torch.device) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def privacy(self, cfg, n: int) -> dict | None:
+        return None

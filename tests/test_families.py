@@ -1,0 +1,142 @@
+"""Adding a member to a family touches one file: a module dropped into the family's package is
+found by name, with nothing else edited. Each test writes a new member into a folder added to
+the package's search path, as if it were a new file in mia/<family>/, and uses it."""
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from mia import architectures, attacks, datasets, recipes
+
+
+def _add_member(package, tmp_path, monkeypatch, name: str, source: str):
+    folder = tmp_path / package.__name__.replace(".", "_")
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+    monkeypatch.delitem(__import__("sys").modules, f"{package.__name__}.{name}", raising=False)
+    return package._members()
+
+
+def test_a_new_architecture_is_one_file(tmp_path, monkeypatch):
+    found = _add_member(architectures, tmp_path, monkeypatch, "tiny_mlp", """
+        from torch import nn
+        from .base import Architecture
+
+        def build(input_shape, num_classes, width=8):
+            c, h, w = input_shape
+            return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, width), nn.ReLU(),
+                                 nn.Linear(width, num_classes))
+
+        ARCHITECTURE = Architecture("tiny_mlp", build)
+    """)
+    assert "tiny_mlp" in found and "lenet5" in found
+    model = found["tiny_mlp"].build((1, 28, 28), 10, width=4)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_a_new_dataset_is_one_file(tmp_path, monkeypatch):
+    found = _add_member(datasets, tmp_path, monkeypatch, "digits", """
+        from .base import DatasetSpec
+
+        SPEC = DatasetSpec(name="digits", title="Digits", image_shape=(28, 28, 1),
+                           classes=tuple("0123456789"), mean=(0.1307,), std=(0.3081,),
+                           sizes=(60_000, 10_000), npz_name="digits.npz")
+
+        def load_torchvision(root, download):
+            raise OSError("offline")
+
+        def torchvision_root(path):
+            return None
+    """)
+    assert set(found) == {"cifar10", "digits"}
+    spec = found["digits"].SPEC
+    assert spec.input_shape == (1, 28, 28) and spec.num_classes == 10 and spec.key == "arrays"
+
+
+def test_the_same_pixels_from_two_files_have_one_data_key(tmp_path):
+    """``key = "arrays"`` (every dataset but CIFAR-10): the decoded arrays, not the file, so the
+    same pixels from torchvision and from a local copy share their trained models."""
+    import dataclasses
+
+    from mia.datasets.base import load_npz
+
+    spec = dataclasses.replace(datasets.CIFAR10, name="x", key="arrays")
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
+              "y_train": np.arange(4), "x_test": rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8),
+              "y_test": np.arange(2)}
+    np.savez(tmp_path / "a.npz", **arrays)
+    np.savez_compressed(tmp_path / "b.npz", **arrays)
+    a, b = load_npz(tmp_path / "a.npz", spec), load_npz(tmp_path / "b.npz", spec)
+    assert a.source["sha256"] != b.source["sha256"] and a.key == b.key
+    arrays["x_test"][0, 0, 0, 0] ^= 1
+    np.savez(tmp_path / "c.npz", **arrays)
+    assert load_npz(tmp_path / "c.npz", spec).key != a.key
+    # CIFAR-10 keeps the files' sha256, the key its committed models were trained under
+    assert load_npz(tmp_path / "a.npz", datasets.CIFAR10).key == a.source["sha256"]
+
+
+def test_a_new_recipe_is_one_file(tmp_path, monkeypatch):
+    found = _add_member(recipes, tmp_path, monkeypatch, "sgd", """
+        import torch
+        from .base import Recipe
+
+        class Sgd(Recipe):
+            name = "sgd"
+
+            def optimizer(self, params, cfg, device, capturable=False):
+                return torch.optim.SGD(params, lr=cfg.learning_rate)
+
+            def epoch_batches(self, seed, epoch, n, batch_size, device):
+                g = torch.Generator().manual_seed(seed + epoch)
+                return list(torch.randperm(n, generator=g).split(batch_size))
+    """)
+    assert set(found) == {"adam", "sgd"}
+    batches = found["sgd"]().epoch_batches(0, 1, 10, 4, torch.device("cpu"))
+    assert [len(b) for b in batches] == [4, 4, 2]
+
+
+def test_a_new_attack_is_one_file(tmp_path, monkeypatch):
+    found = _add_member(attacks, tmp_path, monkeypatch, "max_confidence", """
+        import numpy as np
+        from scipy.special import softmax
+        from .base import Attack
+
+        class MaxConfidence(Attack):
+            name = "max_confidence"
+
+            def score(self, view):
+                return softmax(view.target_logits[0], axis=-1).max(axis=-1)
+    """)
+    assert "max_confidence" in found and "rmia_online" in found
+    view = attacks.TargetView(np.array([[[5.0, 0.0], [0.0, 0.1]]]), np.array([0, 1]),
+                              np.zeros((1, 1, 2, 2)), np.ones((1, 2), bool), np.zeros((1, 1, 2)),
+                              np.array([0]), np.zeros((1, 1, 1, 2)), np.ones((1, 1), bool))
+    score = found["max_confidence"]().fit(view).score(view)
+    assert score[0] > score[1]
+
+
+def test_the_adam_recipe_is_todays_batches_and_optimizer():
+    """The study's recipe: each epoch a seeded permutation cut into batches; Adam with its
+    coupled L2 penalty. A recipe left at its default enters no hash (tests/test_hash_rule.py)."""
+    from mia.config import TrainConfig
+    from mia.recipes.adam import epoch_permutation
+
+    adam = recipes.get("adam")
+    perm = epoch_permutation(3, 2, 10, torch.device("cpu"))
+    assert [b.tolist() for b in adam.epoch_batches(3, 2, 10, 4, torch.device("cpu"))] == \
+        [perm[:4].tolist(), perm[4:8].tolist(), perm[8:].tolist()]
+    opt = adam.optimizer([torch.nn.Parameter(torch.zeros(2))], TrainConfig(weight_decay=0.01),
+                         torch.device("cpu"))
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["weight_decay"] == 0.01
+    assert adam.privacy(TrainConfig(), 100) is None and adam.fixed_batch_size
+
+
+def test_an_unknown_recipe_is_one_line():
+    from mia import config
+    from mia.errors import UserError
+
+    with pytest.raises(UserError, match="unknown recipe 'sgd' \\(known: adam\\)"):
+        config.from_dict({"train": {"recipe": "sgd"}}, "x")
