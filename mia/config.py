@@ -53,9 +53,15 @@ class TrainConfig:
     # 1.2-1.6x faster in channels-last on LeNet-5 (docs/performance.md); the float sums run
     # in another order, so the weights depend on this setting.
     cpu_memory_format: str = "channels_last"
+    # Dropout probability of the architecture's hidden units (mia.architectures); 0: none.
+    dropout: float = 0.0
     # The training recipe (mia.recipes): the optimiser and each epoch's batches. "adam": Adam
     # with seeded permutations, the study's recipe.
     recipe: str = "adam"
+
+    def model_options(self) -> dict[str, Any]:
+        """The architecture's options (``mia.architectures.build``), those off their default."""
+        return {"dropout": self.dropout} if self.dropout else {}
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,11 @@ def validate(config: ExperimentConfig) -> None:
     if not 1 <= t.cpu_shards <= t.batch_size:
         raise UserError(f"cpu_shards must be between 1 and batch_size ({t.batch_size}), "
                         f"got {t.cpu_shards}")
+    if not (math.isfinite(t.dropout) and 0 <= t.dropout < 1):
+        raise UserError(f"[train] dropout must be in [0, 1), got {t.dropout}")
+    if t.dropout > 0 and t.cpu_shards > 1:
+        raise UserError(f"[train] dropout = {t.dropout} needs cpu_shards = 1 for now (got "
+                        f"{t.cpu_shards}): a sharded CPU step has no per-shard dropout masks yet")
     if t.recipe not in RECIPES:
         raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
     if t.cpu_memory_format not in MEMORY_FORMATS:

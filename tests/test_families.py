@@ -140,3 +140,32 @@ def test_an_unknown_recipe_is_one_line():
 
     with pytest.raises(UserError, match="unknown recipe 'sgd' \\(known: adam\\)"):
         config.from_dict({"train": {"recipe": "sgd"}}, "x")
+
+
+def test_dropout_is_an_architecture_option_that_changes_nothing_at_zero():
+    """At 0 (the default) no dropout module is added: the same parameter names and the same
+    initial weights from the same seed, so no committed model is touched."""
+    torch.manual_seed(0)
+    plain = architectures.build("lenet5")
+    torch.manual_seed(0)
+    zero = architectures.build("lenet5", dropout=0.0)
+    assert plain.state_dict().keys() == zero.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                 zero.state_dict().values()))
+    dropped = architectures.build("lenet5", dropout=0.5)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in dropped.modules()) == 2
+    assert dropped.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"dropout": 1.0}, r"\[train\] dropout must be in \[0, 1\), got 1.0"),
+    ({"dropout": -0.1}, r"\[train\] dropout must be in \[0, 1\), got -0.1"),
+    ({"dropout": 0.3}, r"dropout = 0.3 needs cpu_shards = 1"),
+])
+def test_bad_dropout_is_one_line(bad, message):
+    from mia import config
+    from mia.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        config.from_dict({"train": bad}, "x")
+    config.from_dict({"train": {"dropout": 0.3, "cpu_shards": 1}}, "x")  # valid

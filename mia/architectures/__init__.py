@@ -53,11 +53,11 @@ def weights_bytes(state_dict: dict) -> bytes:
 
 
 def load_weights(architecture: str, path: Path, device: torch.device,
-                 input_shape: tuple[int, int, int] = CIFAR_SHAPE, num_classes: int = 10
-                 ) -> nn.Module:
+                 input_shape: tuple[int, int, int] = CIFAR_SHAPE, num_classes: int = 10,
+                 **options) -> nn.Module:
     """The model saved in ``path``, in evaluation mode on ``device``; one line naming the file
-    if it does not load into ``architecture``."""
-    model = build(architecture, input_shape, num_classes)
+    if it does not load into ``architecture`` built with ``options``."""
+    model = build(architecture, input_shape, num_classes, **options)
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as e:

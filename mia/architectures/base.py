@@ -1,5 +1,7 @@
 """The interface of an architecture: a name and a builder from the input shape, the class
-count and the architecture's options (keyword arguments; none for LeNet-5)."""
+count and the architecture's options (keyword arguments). Every architecture takes ``dropout``
+(the probability of zeroing a hidden unit in training; 0, the default, adds no dropout
+module, so a model's parameter names and initialisation do not depend on the option)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

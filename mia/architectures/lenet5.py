@@ -24,17 +24,22 @@ class LeNet5(nn.Module):
     (features.0 and features.3 are the convolutions).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, size: int = 32):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, size: int = 32,
+                 dropout: float = 0.0):
         super().__init__()
         side = ((size - 4) // 2 - 4) // 2
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5), nn.MaxPool2d(2), nn.ReLU(),
             nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
         )
+        # dropout > 0: after each hidden fully connected layer's ReLU. At 0 no module is added,
+        # so the parameter names and the initialisation are those of the plain network.
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(16 * side * side, 120), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(16 * side * side, 120), nn.ReLU(), *drop(),
+            nn.Linear(120, 84), nn.ReLU(), *drop(),
             nn.Linear(84, num_classes),
         )
 
@@ -42,11 +47,11 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def build(input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> nn.Module:
     channels, height, width = input_shape
     if height != width or ((height - 4) // 2 - 4) // 2 < 1:
         raise ValueError(f"LeNet-5 needs square images of at least 16x16 pixels, got {height}x{width}")
-    return LeNet5(num_classes, channels, height)
+    return LeNet5(num_classes, channels, height, dropout)
 
 
 ARCHITECTURE = Architecture(NAME, build)

@@ -76,7 +76,7 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
                spec: data_mod.DatasetSpec) -> torch.nn.Module:
     """The target saved in ``path``: the experiment's architecture for ``spec``'s images."""
     return load_weights(config.train.architecture, path, device, spec.input_shape,
-                        spec.num_classes)
+                        spec.num_classes, **config.train.model_options())
 
 
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,

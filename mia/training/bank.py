@@ -189,7 +189,8 @@ def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, 
         if state is None:
             raise UserError(f"bank model {model_path(bank_dir, m)} is missing or unreadable; "
                             f"run the experiment again to retrain it")
-        model = build(config.train.architecture, spec.input_shape, spec.num_classes)
+        model = build(config.train.architecture, spec.input_shape, spec.num_classes,
+                      **config.train.model_options())
         model.load_state_dict(state)
         models.append(model.to(device).eval())
     return models

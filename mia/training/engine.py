@@ -199,7 +199,7 @@ def init_model(cfg: TrainConfig, seed: int, device: torch.device, capturable: bo
     optimizer of its recipe (``[train] recipe``: Adam, L2 penalty = weight_decay)."""
     with _GLOBAL_RNG_LOCK:  # CPU workers may build models concurrently
         torch.manual_seed(seed)
-        model = build(cfg.architecture, input_shape, num_classes).to(device)
+        model = build(cfg.architecture, input_shape, num_classes, **cfg.model_options()).to(device)
     if device.type == "cpu" and cfg.cpu_memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)  # values unchanged, layout NHWC
     optimizer = recipe_of(cfg.recipe).optimizer(model.parameters(), cfg, device, capturable)
