@@ -19,7 +19,7 @@ def test_a_longer_run_starts_from_a_shorter_runs_snapshot(tmp_path, tiny_npz):
     exp = tmp_path / "experiments"
     write_experiment(exp, "short", TINY_EXPERIMENT)
     write_experiment(exp, "long", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
-    log = _run(exp, ["short", "long"], tiny_npz, tmp_path / "shared")
+    log = _run(exp, ["long", "short"], tiny_npz, tmp_path / "shared")  # run shortest first
     assert re.search(r"\[long\] train: starting from epoch 2, a snapshot of the same run", log)
     alone = _run(exp, ["long"], tiny_npz, tmp_path / "alone")
     assert "starting from epoch" not in alone

@@ -64,7 +64,11 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     for dataset in data.values():
         if dataset.source.get("notes"):
             log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
-    paths = [run_experiment(c, data[c.data.dataset], results_root, cache_root, dev, retrain,
-                            progress, log, workers, reuse_root) for c in configs]
+    # Shorter runs first: a longer run of the same trajectory then starts from their snapshot
+    # (stages._resume_from_snapshot); the order changes no result.
+    ordered = sorted(configs, key=lambda c: c.train.epochs)
+    done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,
+                                   retrain, progress, log, workers, reuse_root) for c in ordered}
+    paths = [done[c.name] for c in configs]
     log(closing_summary(paths))
     return paths
