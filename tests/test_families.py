@@ -169,3 +169,21 @@ def test_bad_dropout_is_one_line(bad, message):
     with pytest.raises(UserError, match=message):
         config.from_dict({"train": bad}, "x")
     config.from_dict({"train": {"dropout": 0.3, "cpu_shards": 1}}, "x")  # valid
+
+
+def test_a_flip_row_on_a_dataset_without_a_flip_is_one_line_before_any_work():
+    """Test-time augmentations are the dataset's: the calibrated rows that flip need its flip."""
+    import dataclasses
+
+    from mia import config
+    from mia.errors import UserError
+    from mia.pipeline.experiment import check_augmentations
+
+    cfg = config.from_dict({"bank": {"models": 2}}, "x")  # the default rows include /flip
+    check_augmentations(cfg, datasets.CIFAR10)
+    digits = dataclasses.replace(datasets.CIFAR10, title="Digits", test_time_augmentations=())
+    with pytest.raises(UserError, match="'lira_online/global/flip' flips the images, but Digits"):
+        check_augmentations(cfg, digits)
+    plain = config.from_dict({"bank": {"models": 2}, "calibrated": {"attacks": ["loss", "rmia_online"],
+                                                                    "power_attacks": ["rmia_online"]}}, "x")
+    check_augmentations(plain, digits)

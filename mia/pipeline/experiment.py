@@ -9,8 +9,10 @@ import torch
 
 from .. import manifest as manifest_mod, scores as scores_mod
 from ..config import ExperimentConfig
-from ..datasets import Dataset, spec_of
+from ..attacks import row_key
+from ..datasets import Dataset, DatasetSpec, spec_of
 from ..errors import UserError
+from ..evaluation import calibrated as calibrated_mod
 from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
 from ..io import read_json, recover_swap, write_bytes, write_json
 from ..locking import exclusive
@@ -49,6 +51,18 @@ def check_sizes(config: ExperimentConfig, n_m: int, n_n: int) -> None:
             raise UserError(f"sampling percentage {p:g} leaves {n_eval} samples per class to "
                             f"evaluate on ({n_m} members, {n_n} non-members); need at least "
                             f"{MIN_EVAL_PER_CLASS}")
+
+
+def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
+    """Fail before any work if a calibrated row asks for a test-time flip that the dataset does
+    not declare (a flipped digit is another image, not the same one)."""
+    if not config.bank.models or "hflip" in spec.test_time_augmentations:
+        return
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    for name, options, augmentations in (*rows, *power_rows):
+        if augmentations > 1:
+            raise UserError(f"[calibrated] row {row_key(name, options, augmentations)!r} flips "
+                            f"the images, but {spec.title} has no test-time flip; drop /flip")
 
 
 def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,

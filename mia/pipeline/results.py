@@ -15,6 +15,7 @@ from .. import manifest as manifest_mod, plots, report, verify
 from ..config import ExperimentConfig
 from ..datasets import Dataset
 from ..io import read_json, replace_directory, sha256_file, write_json, write_text
+from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
 from .stages import _timed
 
@@ -79,6 +80,8 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         **manifest_mod.environment(run.device),
         "data": dataset.source,
         "wall_seconds": timings,
+        # the recipe's guarantee, when it gives one (DP-SGD: the accountant's epsilon at delta)
+        **_privacy(config, len(dataset.y_train)),
         # sha256 of every artifact in this folder but the figures and this manifest
         "files": {f: sha256_file(staging / f) for f in ARTIFACTS + _bank_files(config)
                   if (staging / f).exists()},
@@ -108,6 +111,11 @@ def _bank_files(config: ExperimentConfig) -> tuple[str, ...]:
         return ()
     return ("calibrated.json", "calibrated.md", *(f"bank/{f}" for f in bank_mod.FILES),
             *(f"bank/{bank_mod.model_path(Path(), m).name}" for m in range(config.bank.models)))
+
+
+def _privacy(config: ExperimentConfig, n_train: int) -> dict:
+    guarantee = recipe_of(config.train.recipe).privacy(config.train, n_train)
+    return {} if guarantee is None else {"privacy": guarantee}
 
 
 def _commit_of(results: Path) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import config as config_mod, datasets as data_mod
 from ..errors import UserError
 from ..training import engine as train_mod
-from .experiment import check_sizes, experiment_sizes, run_experiment
+from .experiment import check_augmentations, check_sizes, experiment_sizes, run_experiment
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
 from .results import closing_summary
 
@@ -61,6 +61,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     for c in configs:
         full = data[c.data.dataset]
         check_sizes(c, *experiment_sizes(c, len(full.y_train), len(full.y_test)))
+        check_augmentations(c, data_mod.spec_of(full))
     for dataset in data.values():
         if dataset.source.get("notes"):
             log(f"data: {dataset.source['path']}: {dataset.source['notes']}")

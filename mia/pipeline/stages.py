@@ -160,8 +160,8 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     images, labels = bank_mod.population(dataset)
     spec = spec_of(dataset)
     model = load_model(config, run_dir / "model.pt", device, spec)
-    target_logits = bank_mod.augmented_logits(model, train_mod.to_tensor(images, device, spec)
-                                              ).numpy()
+    x = train_mod.to_tensor(images, device, spec)
+    target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
     logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "

@@ -22,8 +22,9 @@ Stage outputs, in ``<cache>/banks/<experiment>-<bank hash>/``:
     keep.npz        keep (K, N) bool, seeds (K,) uint32
     bank.json       K, N, the recipe, the seeds, wall times
     model-007.pt    model 7's state dict, written as soon as it is trained
-    logits.npy      (K, 2, N, C) float32: every model's logits on every sample, plain and
-                    horizontally flipped; recomputed from the weights, never committed
+    logits.npy      (K, A, N, C) float32: every model's logits on every sample, plain and
+                    under the dataset's test-time augmentations (CIFAR-10: flipped left-right,
+                    A = 2); recomputed from the weights, never committed
 
 Training resumes at model granularity: models whose files exist are not trained again, so
 an interrupted bank loses at most the models in flight (one per CPU worker).
@@ -196,27 +197,34 @@ def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, 
     return models
 
 
-def augmented_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(2, N, C) float32: logits of the images as they are and flipped left-right."""
-    return torch.stack([train_mod.predict_logits(model, x),
-                        train_mod.predict_logits(model, x.flip(3))]).float().cpu()
+# How each test-time augmentation a dataset declares (DatasetSpec.test_time_augmentations)
+# transforms a batch of (N, C, H, W) images.
+AUGMENT = {"hflip": lambda x: x.flip(3)}
+
+
+def augmented_logits(model: torch.nn.Module, x: torch.Tensor, spec) -> torch.Tensor:
+    """(A, N, C) float32: logits of the images as they are, then under each of the dataset's
+    test-time augmentations (CIFAR-10: flipped left-right, so A = 2)."""
+    views = [x] + [AUGMENT[a](x) for a in spec.test_time_augmentations]
+    return torch.stack([train_mod.predict_logits(model, v) for v in views]).float().cpu()
 
 
 def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
                 progress: bool = True) -> np.ndarray:
-    """(K, 2, N, C) float32 logits of every bank model on the population (cached)."""
+    """(K, A, N, C) float32 logits of every bank model on the population (cached); A: the
+    image as it is and its test-time augmentations (``augmented_logits``)."""
     path = bank_dir / "logits.npy"
     k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
     if path.exists():
         try:
             logits = np.load(path, allow_pickle=False)
-            if logits.shape[:3] == (k, 2, n):
+            if logits.shape[:3] == (k, 1 + len(spec_of(dataset).test_time_augmentations), n):
                 return logits
         except (OSError, ValueError):
             pass
     images, _ = population(dataset)
     x = train_mod.to_tensor(images, device, spec_of(dataset))
-    out = np.stack([augmented_logits(model, x).numpy()
+    out = np.stack([augmented_logits(model, x, spec_of(dataset)).numpy()
                     for model in tqdm(load_models(config, bank_dir, device, spec_of(dataset)),
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
