@@ -137,7 +137,7 @@ def clean(c):
 def slides(c, quick=False, results_dir=None, no_pdf=False, check_overflow=True, presenter=None,
            date=None):
     """Render slides/deck.md from results/ and build slides/build/deck.html (and .pdf)."""
-    from mia import slides as deck
+    from mia import deck
     from mia.errors import UserError
 
     try:

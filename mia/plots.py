@@ -4,7 +4,7 @@ Every figure is drawn for the slide slot it fills (``SLOTS``): its size in inche
 slot's size in pixels / 100, and no text is smaller than ``MIN_FONT_PT``, so on a
 1280x720 slide text is at least about 12 pt x 100 px/in / 72 = 16 px high. Each PNG
 records its smallest font size (``MinFontPt``) for the deck's readability check
-(``mia.legibility``).
+(``mia.deck.legibility``).
 
 Per score and sampling percentage p (from repeat 0 of the attack, whose samples are
 re-drawn from the same seed), in ``figures/<score>/``: ``losses_sample_p{p}``,

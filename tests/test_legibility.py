@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from mia import legibility, plots  # noqa: E402
+from mia import plots  # noqa: E402
+from mia.deck import legibility  # noqa: E402
 from mia.errors import UserError  # noqa: E402
 
 

@@ -5,14 +5,19 @@ import re
 import pytest
 
 from conftest import invoke
-from mia import slides
+from mia import studies
+from mia.deck import build, make, results
+from mia.deck.sections import loss_attack, reference_size
+
+STUDY = studies.load_named("baseline-vs-defended")
+ROLES = ("undefended", "defended")  # the summary tables' column pairs
 
 
 @pytest.fixture(scope="module")
 def deck(quick_results, tmp_path_factory):
     out = tmp_path_factory.mktemp("deck")
-    outputs = slides.main(results_dir=quick_results, out_dir=out, pdf=False,
-                          check_overflow=slides.find_chromium() is not None, log=lambda *_: None)
+    outputs = make.main(results_dir=quick_results, out_dir=out, pdf=False,
+                        check_overflow=build.find_chromium() is not None, log=lambda *_: None)
     return {"md": out / "deck.md", "html": outputs["html"], "results": quick_results,
             "outputs": outputs}
 
@@ -27,23 +32,23 @@ def test_every_image_link_resolves(deck):
 
 def test_summary_tables_equal_metrics_json(deck):
     text = deck["md"].read_text()
-    metrics = {e: json.loads((deck["results"] / e / "metrics.json").read_text())
-               for e in slides.EXPERIMENTS}
+    metrics = {role: json.loads((deck["results"] / STUDY.experiment(role) / "metrics.json").read_text())
+               for role in ROLES}
     checked = 0
-    for score in slides.SCORES:
-        section = text.split(f"## Summary: {slides.PRETTY[score].lower()}")[1].split("\n---")[0]
+    for score in results.SCORES:
+        section = text.split(f"## Summary: {results.PRETTY[score].lower()}")[1].split("\n---")[0]
         rows = [line for line in section.splitlines() if re.match(r"\| \d", line)]
-        assert len(rows) == len(metrics["baseline"]["attack"]["results"][score])
+        assert len(rows) == len(metrics["undefended"]["attack"]["results"][score])
         for row in rows:
             cells = [c.strip() for c in row.strip("|").split("|")]
             p = cells[0]
-            cell = {e: metrics[e]["attack"]["results"][score][p]["summary"] for e in slides.EXPERIMENTS}
+            cell = {e: metrics[e]["attack"]["results"][score][p]["summary"] for e in ROLES}
             expected = [
-                f"{cell['baseline']['accuracy']['mean']:.3f} ± {cell['baseline']['accuracy']['std']:.3f}",
+                f"{cell['undefended']['accuracy']['mean']:.3f} ± {cell['undefended']['accuracy']['std']:.3f}",
                 f"{cell['defended']['accuracy']['mean']:.3f} ± {cell['defended']['accuracy']['std']:.3f}",
             ]
             for m in ("f1", "auc", "tpr_at_1pct_fpr"):
-                expected += [f"{cell[e][m]['mean']:.3f}" for e in slides.EXPERIMENTS]
+                expected += [f"{cell[e][m]['mean']:.3f}" for e in ROLES]
             assert cells[1:] == expected
             checked += 1
     assert checked == 3 * 2
@@ -51,7 +56,7 @@ def test_summary_tables_equal_metrics_json(deck):
 
 def test_target_accuracy_on_the_deck_is_the_measured_one(deck):
     text = deck["md"].read_text()
-    target = json.loads((deck["results"] / "baseline" / "metrics.json").read_text())["target"]
+    target = json.loads((deck["results"] / STUDY.experiment("undefended") / "metrics.json").read_text())["target"]
     assert f"Train accuracy **{100 * target['train_accuracy']:.2f}%**" in text
     assert f"Test accuracy **{100 * target['test_accuracy']:.2f}%**" in text
 
@@ -63,25 +68,25 @@ def test_html_renders(deck):
 
 
 def test_no_slide_overflows_in_chromium(deck):
-    chromium = slides.find_chromium()
+    chromium = build.find_chromium()
     if chromium is None:
         pytest.skip("no Chromium on this machine (CI installs it)")
-    report = slides.overflow_report(deck["html"], chromium)
+    report = build.overflow_report(deck["html"], chromium)
     assert report["slides"] >= 25
     assert report["overflow"] == []
 
 
 def test_judgements_follow_the_numbers(deck):
-    r = slides.load_results(deck["results"])
-    for name in slides.EXPERIMENTS:  # make every attack exactly chance...
+    r = results.load(STUDY, deck["results"], ROLES)
+    for name in ROLES:  # make every attack exactly chance...
         for by_p in r[name]["metrics"]["attack"]["results"].values():
             for c in by_p.values():
                 c["summary"]["accuracy"] = {"mean": 0.5, "std": 0.0}
-    j = slides.judgements(r, "50")
+    j = loss_attack.judgements(r, "50")
     assert "close to chance" in j["leak"] and "close to chance" in j["defense"]
-    for c in r["baseline"]["metrics"]["attack"]["results"]["cross_entropy"].values():
+    for c in r["undefended"]["metrics"]["attack"]["results"]["cross_entropy"].values():
         c["summary"]["accuracy"] = {"mean": 0.7, "std": 0.01}  # ...then one strong one
-    j = slides.judgements(r, "50")
+    j = loss_attack.judgements(r, "50")
     assert "70.0%" in j["leak"] and "falls from 70.0% to 50.0%" in j["defense"]
 
 
@@ -114,14 +119,14 @@ def test_deck_words_points_and_cites_the_original_study(deck):
 
 
 def test_judgements_name_a_lone_top_setting_and_a_stronger_defended_attack(deck):
-    r = slides.load_results(deck["results"])
-    for name, value in (("baseline", 0.6), ("defended", 0.8)):
+    r = results.load(STUDY, deck["results"], ROLES)
+    for name, value in (("undefended", 0.6), ("defended", 0.8)):
         for by_p in r[name]["metrics"]["attack"]["results"].values():
             for c in by_p.values():
                 c["summary"]["accuracy"] = {"mean": value, "std": 0.001}
-    r["baseline"]["metrics"]["attack"]["results"]["cross_entropy"]["50"]["summary"]["accuracy"] = \
+    r["undefended"]["metrics"]["attack"]["results"]["cross_entropy"]["50"]["summary"]["accuracy"] = \
         {"mean": 0.7, "std": 0.001}
-    j = slides.judgements(r, "50")
+    j = loss_attack.judgements(r, "50")
     assert j["tied"].startswith("The highest setting (cross-entropy, p = 50%: 70.0%)")
     assert "next: 60.0%" in j["tied"]
     assert "makes this attack stronger" in j["defense"] and "70.0% to 80.0%" in j["defense"]
@@ -142,11 +147,11 @@ def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():
                                         "rows": {"lira_offline/global": row, "rmia_offline": row}}}}
 
     def r(p, lg):
-        return {"baseline": {"calibrated": {"protocols": {"study": {"power_vs_references": p,
-                                                                     "n_members": 7500}}}},
-                "baseline-refs50k": {"calibrated": lg, "manifest": {"wall_seconds": {
+        return {"undefended": {"calibrated": {"protocols": {"study": {"power_vs_references": p,
+                                                                       "n_members": 7500}}}},
+                "large_references": {"calibrated": lg, "manifest": {"wall_seconds": {
                     "bank": {"keeps": 50000, "seconds": 2040}}}}}
-    out = slides.reference_size(r(power(0.004, 0.001), large(0.008, 0.006, 0.010)))
+    out = reference_size.comparison(r(power(0.004, 0.001), large(0.008, 0.006, 0.010)))
     assert [x["verdict"] for x in out["rows"]] == [
         "TPR at 0.1% FPR higher beyond the spread, AUC higher beyond the spread"] * 2
     assert out["rows"][0]["small"] == "0.40 ± 0.10%" and out["rows"][0]["large"] == "0.80% [0.60, 1.00]"
@@ -155,12 +160,12 @@ def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():
                               "AUC: +0.050 to +0.050 with the 50,000-image references, beyond "
                               "the spread.")
     # outside mean ± 2 std, but the mean inside the large bank's interval: within the spread
-    out = slides.reference_size(r(power(0.004, 0.001), large(0.0065, 0.003, 0.010)))
+    out = reference_size.comparison(r(power(0.004, 0.001), large(0.0065, 0.003, 0.010)))
     assert not out["any_beyond"] and out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
     assert out["message"].startswith("At 0.1% FPR: no difference detectable (within the spread).")
     # inside mean ± 2 std: within the spread
-    out = slides.reference_size(r(power(0.004, 0.002), large(0.0075, 0.0070, 0.0080)))
+    out = reference_size.comparison(r(power(0.004, 0.002), large(0.0075, 0.0070, 0.0080)))
     assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR within the spread,")
-    out = slides.reference_size(r(power(0.004, 0.0002), large(0.001, 0.0005, 0.002)))
+    out = reference_size.comparison(r(power(0.004, 0.0002), large(0.001, 0.0005, 0.002)))
     assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR lower beyond the spread,")
-    assert slides.reference_size({"baseline": {}}) == {}
+    assert reference_size.comparison({"undefended": {}}) == {}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import UserError
+from ..errors import UserError
 
 SLIDE = (1280, 720)
 MIN_TEXT_PX = 14.0

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from .plots import save  # noqa: E402
+from ..plots import save  # noqa: E402
 
 BOX = {"data": "#dbe9f6", "model": "#fde3c8", "attack": "#e2f0d9", "out": "#f4dcdc"}
 

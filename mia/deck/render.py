@@ -1,0 +1,88 @@
+"""Assemble the deck: every section's facts (``mia.deck.sections``), then ``slides/deck.md.j2``,
+which includes the sections' templates (``slides/sections/<section>.md.j2``) in the order the
+study file lists them. Nothing here chooses a sentence."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ..errors import UserError
+from ..io import write_text
+from ..studies import Study
+from .results import FORMULA, PRETTY, REPO, SCORES, SLIDES, Deck, fmt, pct, thousands
+from .sections import SECTIONS
+
+TEMPLATE = "deck.md.j2"
+SHARED = ("r", "scores", "pretty", "formula", "img", "fig", "study", "sections")
+
+
+def template_of(section: str) -> str:
+    return f"sections/{section}.md.j2"
+
+
+def check(study: Study) -> None:
+    """The study's sections can make a deck: each has its template, the roles it needs and
+    the sections whose facts its template reads."""
+    for i, name in enumerate(study.sections):
+        module = SECTIONS[name]
+        if not (SLIDES / template_of(name)).is_file():
+            raise UserError(f"section {name!r} has no template {SLIDES / template_of(name)}")
+        if name in SHARED:
+            raise UserError(f"section {name!r}: the name is taken by the templates' shared "
+                            f"context ({', '.join(SHARED)})")
+        for role in module.ROLES:
+            if role not in study.roles:
+                raise UserError(f"section {name!r} needs the role {role!r}, which study "
+                                f"{study.name!r} ({study.path}) does not name")
+        for used in getattr(module, "USES", ()):
+            if used not in study.sections:
+                raise UserError(f"section {name!r} reads section {used!r}, which study "
+                                f"{study.name!r} ({study.path}) does not list")
+
+
+def required_roles(study: Study) -> tuple[str, ...]:
+    """The roles whose results the study's sections cannot do without."""
+    needed = {role for name in study.sections for role in SECTIONS[name].ROLES}
+    return tuple(role for role in study.roles if role in needed)
+
+
+def context(deck: Deck) -> dict:
+    """What the templates see: the shared names (``SHARED``) and each section's facts under
+    its name."""
+    ctx = {"r": deck.r, "scores": SCORES, "pretty": PRETTY, "formula": FORMULA,
+           "study": deck.study,
+           "sections": [{"name": s, "template": template_of(s)} for s in deck.study.sections]}
+    for name in deck.study.sections:
+        ctx[name] = SECTIONS[name].facts(deck)
+    return ctx
+
+
+def render(deck: Deck, md_path: Path, image_root: Path | None = None) -> Path:
+    """Write the deck's Markdown to ``md_path``; images are linked relative to ``image_root``."""
+    check(deck.study)
+    image_root = image_root or md_path.parent
+    ctx = context(deck)
+
+    def img(path: str | Path) -> str:
+        """Relative link from the deck to a file, which must exist."""
+        target = Path(path)
+        if not target.is_absolute():
+            target = REPO / target
+        if not target.is_file():
+            raise UserError(f"the deck needs {target}, which does not exist")
+        return os.path.relpath(target, image_root).replace(os.sep, "/")
+
+    def fig(role: str, name: str) -> str:
+        if role not in deck.r:
+            raise UserError(f"the deck needs a figure of role {role!r} of study "
+                            f"{deck.study.name!r}, which has no results in {deck.root}")
+        return img(Path(deck.r[role]["dir"]) / "figures" / name)
+
+    env = Environment(loader=FileSystemLoader(SLIDES), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(fmt=fmt, pct=pct, thousands=thousands)
+    text = env.get_template(TEMPLATE).render(img=img, fig=fig, **ctx)
+    write_text(md_path, text)
+    return md_path

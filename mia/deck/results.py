@@ -1,0 +1,132 @@
+"""What the deck is made from: the study's experiments' results, read by role, and the names
+and number formats the slides use for them.
+
+``load`` reads ``results/<experiment>/{metrics,history,manifest}.json`` (and
+``calibrated.json`` where there is one) for each role of a study (``mia.studies``); a
+section's facts are chosen from the ``Deck`` it builds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..io import read_json
+from ..studies import Study
+
+REPO = Path(__file__).resolve().parents[2]
+SLIDES = REPO / "slides"
+REQUIRED_FILES = ("metrics.json", "history.json", "manifest.json")
+SCORES = ("cross_entropy", "probability_loss", "normalized_probability_loss")
+PRETTY = {"cross_entropy": "Cross-entropy", "probability_loss": "Probability loss",
+          "normalized_probability_loss": "Normalized probability loss"}
+FORMULA = {"cross_entropy": r"$-\log p_y$", "probability_loss": r"$1 - p_y$",
+           "normalized_probability_loss":
+               r"$1 - (p_y - \min_k p_k) \,/\, (\max_k p_k - \min_k p_k)$"}
+# The comparison table's rows on the slide (calibrated.json and calibrated.md have them all).
+CALIBRATED_TABLE = {"loss": "Loss threshold",
+                    "shokri": "Shokri shadow models",
+                    "ml_leaks": "ML-Leaks (sorted vector)",
+                    "lira_offline/global": "LiRA offline",
+                    "lira_online/global": "LiRA online",
+                    "lira_online/per_sample": "LiRA online, σ per sample",
+                    "lira_online/global/flip": "LiRA online, + mirror",
+                    "rmia_offline": "RMIA offline",
+                    "rmia_online": "RMIA online",
+                    "rmia_online/flip": "RMIA online, + mirror"}
+PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample"}
+POWER_NAMES = {"lira_offline/auto": "LiRA offline", "lira_online/auto": "LiRA online",
+               "rmia_offline": "RMIA offline", "rmia_online": "RMIA online"}
+
+
+@dataclass(frozen=True)
+class Deck:
+    """What every section's facts are chosen from: the study, its results by role (``r``:
+    role -> ``load``'s dict of one experiment) and the title-slide settings given (empty:
+    not given)."""
+    study: Study
+    root: Path
+    r: dict
+    presenter: str = ""
+    date: str = ""
+
+
+def load(study: Study, results_root: Path, required: tuple[str, ...] | list[str]) -> dict:
+    """role -> {"dir", "experiment", "metrics", "history", "manifest"[, "calibrated"]}.
+
+    Every role in ``required`` must have results (UserError naming the folder and what to run);
+    the study's other roles are read when their folder holds results, and left out otherwise
+    (their slides are then left out)."""
+    out = {}
+    for role, name in study.experiments:
+        d = results_root / name
+        missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
+        if missing and role not in required and not (d / "metrics.json").is_file():
+            continue
+        if missing:
+            raise UserError(f"no results in {d} (missing {', '.join(missing)}): run "
+                            f"`invoke experiments` first (or `invoke experiments --quick` and "
+                            f"`invoke slides --quick`)")
+        out[role] = {"dir": d, "experiment": name}
+        for f in ("metrics", "history", "manifest") + (("calibrated",) if (d / "calibrated.json").is_file() else ()):
+            try:
+                out[role][f] = read_json(d / f"{f}.json")
+            except ValueError as e:
+                raise UserError(f"corrupt results file {d / f'{f}.json'} ({e}): rerun "
+                                f"`invoke experiments`") from None
+    return out
+
+
+def cell(exp: dict, score: str, p: str) -> dict:
+    return exp["metrics"]["attack"]["results"][score][p]
+
+
+def mean(exp: dict, score: str, p: str, metric: str) -> float:
+    return cell(exp, score, p)["summary"][metric]["mean"]
+
+
+def percentages(exp: dict) -> list[str]:
+    """The sampling percentages an experiment's threshold attack ran at, as in metrics.json."""
+    return list(exp["metrics"]["attack"]["results"][SCORES[0]])
+
+
+def representative_percentage(exp: dict, wanted: str = "16") -> str:
+    ps = percentages(exp)
+    if wanted in ps:
+        return wanted
+    return ps[len(ps) // 2]
+
+
+def normalized_zeros(exp: dict) -> dict:
+    """Shares of members and non-members whose normalized probability loss is exactly 0."""
+    with np.load(exp["dir"] / "scores.npz", allow_pickle=False) as f:
+        s, m = f["normalized_probability_loss"], f["is_member"]
+    return {"members": float((s[m] == 0).mean()), "nonmembers": float((s[~m] == 0).mean())}
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def thousands(n: int) -> str:
+    return f"{int(n):,}"
+
+
+def points(x: float) -> str:
+    """A difference of two fractions, in percentage points."""
+    return f"{100 * x:.1f} percentage points"
+
+
+def pct_ci(row: dict, key: str) -> str:
+    """'0.52% [0.19, 0.75]': a rate with its 95% interval, or 'n/a'."""
+    v = row.get(key)
+    if v is None:
+        return "n/a"
+    lo, hi = row["ci95"][key]
+    return f"{100 * v:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"

@@ -1,0 +1,169 @@
+"""Results of the loss-threshold attack (KDE threshold on a per-sample loss) on the undefended
+and the defended target: the attacker's samples, densities, confusion matrices, the summary
+tables, accuracy against the sampling percentage, and power at low false-positive rates."""
+from __future__ import annotations
+
+from ..results import (PRETTY, SCORES, Deck, cell, mean, normalized_zeros, percentages, points,
+                       representative_percentage)
+
+ROLES = ("undefended", "defended")
+# The sampling percentage of the figures, when the attack ran at it (else the middle one).
+PERCENTAGE = "16"
+# Attack accuracy within CHANCE_MARGIN of 50% counts as "close to chance".
+CHANCE_MARGIN = 0.02
+# At 1% FPR, a TPR up to GUESSING_TPR is "no better than guessing (1%)".
+GUESSING_TPR = 0.015
+# The normalized loss's TPR at 1% FPR is "what a random pick among its tied zeros gives" when it
+# is within TIES_TOLERANCE of 1% x (members at 0) / (non-members at 0).
+TIES_TOLERANCE = 0.001
+# The share of non-members flagged is "close to the test accuracy" within this distance.
+FLAGGED_NEAR_TEST_ACCURACY = 0.05
+TABLE_METRICS = ("accuracy", "f1", "auc", "tpr_at_1pct_fpr")
+
+
+def settings(exp: dict) -> list[dict]:
+    """Every (score, p) setting of an experiment with its mean and std attack accuracy."""
+    return [{"score": sc, "p": p, "mean": c["summary"]["accuracy"]["mean"],
+             "std": c["summary"]["accuracy"]["std"]}
+            for sc, by_p in exp["metrics"]["attack"]["results"].items() for p, c in by_p.items()]
+
+
+def top_settings(exp: dict) -> dict:
+    """The highest mean accuracy and the settings indistinguishable from it.
+
+    Two settings are indistinguishable when their means differ by no more than the sum of
+    their standard deviations over attacker samples. That spread understates the real
+    uncertainty (every repeat attacks the same target), so nothing here is called "best":
+    without confidence intervals over targets the deck names the group, not a winner.
+    """
+    cells = settings(exp)
+    top = max(cells, key=lambda c: c["mean"])
+    tied = [c for c in cells if top["mean"] - c["mean"] <= top["std"] + c["std"]]
+    return {"top": top, "tied": tied, "n": len(cells),
+            "lo": min(c["mean"] for c in cells), "hi": top["mean"]}
+
+
+def table(r: dict) -> dict:
+    """The summary tables: per score, per sampling percentage, each target's mean and std."""
+    return {s: [{"p": q, **{role: {m: cell(r[role], s, q)["summary"][m] for m in TABLE_METRICS}
+                            for role in ROLES}} for q in percentages(r["undefended"])]
+            for s in SCORES}
+
+
+def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
+    """Sentences whose wording depends on the measured numbers (``r``: role -> results;
+    ``zeros``: the undefended target's ``normalized_zeros``, read from its scores when not
+    given)."""
+    base, dfd = r["undefended"], r["defended"]
+    bt, dt = base["metrics"]["target"], dfd["metrics"]["target"]
+    tb, td = top_settings(base), top_settings(dfd)
+    b_acc, d_acc = tb["hi"], td["hi"]
+    ps = percentages(base)
+    lo, hi = ps[0], ps[-1]
+    out = {}
+    if b_acc - 0.5 <= CHANCE_MARGIN:
+        out["leak"] = (f"On the undefended model no setting reaches more than {b_acc:.1%} "
+                       f"accuracy: close to chance (50%).")
+    else:
+        out["leak"] = (f"On the undefended model the attack reaches {tb['lo']:.1%} to {b_acc:.1%} "
+                       f"accuracy across all {tb['n']} settings, up to {points(b_acc - 0.5)} "
+                       f"above chance: the losses leak membership.")
+    out["leaks"] = b_acc - 0.5 > CHANCE_MARGIN
+    if len(tb["tied"]) > 1:
+        out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
+                       f"attacker samples of the highest ({b_acc:.1%}), so none is singled out "
+                       f"as best.")
+    else:
+        top = (tb["top"]["score"], tb["top"]["p"])
+        second = max((c["mean"] for c in settings(base) if (c["score"], c["p"]) != top),
+                     default=b_acc)
+        out["tied"] = (f"The highest setting ({PRETTY[tb['top']['score']].lower()}, p = "
+                       f"{tb['top']['p']}%: {b_acc:.1%}) is beyond the spread over attacker "
+                       f"samples of every other (next: {second:.1%}); that spread understates "
+                       f"the uncertainty, since every repeat attacks the same target.")
+    tests = (f"test accuracy goes from {bt['test_accuracy']:.2%} to {dt['test_accuracy']:.2%}")
+    if d_acc - 0.5 <= CHANCE_MARGIN:
+        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
+                          f"to {d_acc:.1%}, close to chance for this attack, while {tests}.")
+    elif d_acc < b_acc - (tb["top"]["std"] + td["top"]["std"]):
+        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
+                          f"to {d_acc:.1%}, still {points(d_acc - 0.5)} above chance; {tests}.")
+    elif d_acc > b_acc + (tb["top"]["std"] + td["top"]["std"]):
+        out["defense"] = (f"L2 weight decay makes this attack stronger: its highest accuracy "
+                          f"rises from {b_acc:.1%} to {d_acc:.1%}; {tests}.")
+    else:
+        out["defense"] = (f"L2 weight decay does not weaken this attack ({b_acc:.1%} without, "
+                          f"{d_acc:.1%} with, within the spread).")
+    # Does knowing more samples help the attacker? Each score, smallest vs largest p: a
+    # change counts only beyond the sum of the two standard deviations over repeats.
+    moves = {"rises": [], "falls": []}
+    for s in SCORES:
+        a, b = cell(base, s, lo)["summary"]["accuracy"], cell(base, s, hi)["summary"]["accuracy"]
+        if abs(b["mean"] - a["mean"]) > a["std"] + b["std"]:
+            moves["rises" if b["mean"] > a["mean"] else "falls"].append(
+                f"{PRETTY[s].lower()} {a['mean']:.1%} → {b['mean']:.1%}")
+    ce_lo, ce_hi = mean(base, SCORES[0], lo, "accuracy"), mean(base, SCORES[0], hi, "accuracy")
+    if not moves["rises"] and not moves["falls"]:
+        out["sampling"] = (f"A small sample is enough: p = {lo}% does as well as p = {hi}% "
+                           f"({PRETTY[SCORES[0]].lower()}: {ce_lo:.1%} vs {ce_hi:.1%}), within "
+                           f"the spread over repeats.")
+    else:
+        parts = [f"rises for the {', '.join(moves['rises'])}" if moves["rises"] else "",
+                 f"falls for the {', '.join(moves['falls'])}" if moves["falls"] else ""]
+        largest = max(abs(cell(base, s, hi)["summary"]["accuracy"]["mean"]
+                          - cell(base, s, lo)["summary"]["accuracy"]["mean"]) for s in SCORES)
+        out["sampling"] = (f"From p = {lo}% to p = {hi}% accuracy changes by at most "
+                           f"{points(largest)}: it " + " and ".join(x for x in parts if x)
+                           + " (beyond the spread over repeats).")
+    # Cost of the KDE threshold against the best threshold on the evaluation set.
+    costs = [c["summary"]["best_accuracy"]["mean"] - c["summary"]["accuracy"]["mean"]
+             for by_p in base["metrics"]["attack"]["results"].values() for c in by_p.values()]
+    out["threshold_cost_mean"] = sum(costs) / len(costs)
+    out["threshold_cost_max"] = max(costs)
+    c = cell(base, SCORES[0], p)
+    out["missed_members"] = 1 - c["summary"]["recall"]["mean"]
+    out["false_members"] = c["confusion_matrix"]["mean_normalized"][0][1]
+    # Low-FPR power over all samples. Cross-entropy and probability loss are monotone in the
+    # same p_y, so their curve metrics coincide: say so once instead of ranking them.
+    full = base["metrics"]["all_samples"]
+    same = all(full["cross_entropy"][k] == full["probability_loss"][k]
+               for k in ("auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"))
+    out["same_ranking"] = same
+    tpr = full["cross_entropy"]["tpr_at_1pct_fpr"]
+    tpr_n = full["normalized_probability_loss"]["tpr_at_1pct_fpr"]
+    out["tpr_low"] = tpr
+    loss_name = "the loss" if same else "cross-entropy"
+    out["low_fpr"] = (f"at 1% false positives {loss_name} finds {tpr:.1%} of members and the "
+                      f"normalized probability loss {tpr_n:.1%}: "
+                      + ("no better than guessing (1%)." if max(tpr, tpr_n) <= GUESSING_TPR else
+                         f"at most {max(tpr, tpr_n) / 0.01:.1f}× the 1% a random guess finds."))
+    out["top"], out["top_defended"] = tb, td
+    # The normalized loss is 0 whenever the prediction is correct: ranking its tied zeros at
+    # random gives TPR = FPR x (share of members at 0) / (share of non-members at 0).
+    z = normalized_zeros(base) if zeros is None else zeros
+    predicted = 0.01 * z["members"] / z["nonmembers"] if z["nonmembers"] > 0 else float("nan")
+    out["low_fpr_ties"] = (
+        f"The normalized loss's {tpr_n:.1%} is what a random pick among its tied zeros gives "
+        f"(1% × {z['members']:.0%} / {z['nonmembers']:.0%} = {predicted:.1%}): correctness, not "
+        f"per-sample confidence." if abs(predicted - tpr_n) < TIES_TOLERANCE else "")
+    found, flagged = 1 - out["missed_members"], out["false_members"]
+    out["confusion"] = (f"The {PRETTY[SCORES[0]].lower()} attack finds {found:.0%} of members and "
+                        f"flags {flagged:.0%} of non-members")
+    if abs(flagged - bt["test_accuracy"]) < FLAGGED_NEAR_TEST_ACCURACY:
+        out["confusion"] += (f", close to the test accuracy ({bt['test_accuracy']:.0%}): the "
+                             f"non-members it flags are largely those the model classifies "
+                             f"correctly.")
+    else:
+        out["confusion"] += "."
+    return out
+
+
+def facts(deck: Deck) -> dict:
+    undefended = deck.r["undefended"]
+    p = representative_percentage(undefended, PERCENTAGE)
+    zeros = normalized_zeros(undefended)
+    return {**judgements(deck.r, p, zeros), "p": p, "percentages": percentages(undefended),
+            "zeros": zeros, "table": table(deck.r),
+            # Loss-sample slides: the probability loss ranks like cross-entropy, so its strip
+            # plot repeats cross-entropy's (it stays in results/).
+            "sample_scores": [s for s in SCORES if s != "probability_loss"]}

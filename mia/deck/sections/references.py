@@ -1,0 +1,11 @@
+"""References: the papers cited and the original study, with its published accuracies
+(``metrics.json``'s ``target.reference``, which its template reads)."""
+from __future__ import annotations
+
+from ..results import Deck
+
+ROLES = ("undefended",)
+
+
+def facts(deck: Deck) -> dict:
+    return {}

@@ -1,0 +1,137 @@
+"""Studies: comparisons across experiments, as data (``experiments/studies/<name>.toml``).
+
+A study names the experiments it compares by role (``undefended = "baseline"``): code and
+slides speak of roles, the study file says which experiment plays each. It also names what
+it makes: the table (and figure) of ``results/studies/<name>/`` (``mia.study_results``) and
+the deck sections it feeds, in order (``mia.deck.sections``). The folder is a subfolder of
+``experiments/`` so that a study is never mistaken for an experiment (``experiments/*.toml``).
+
+Every problem is a ``UserError`` of one line naming the file, the key and the offending value.
+Only ``tomllib`` and ``mia.errors`` here: the loader runs without torch and without the
+experiment configs (it checks that each experiment's file exists, not what is in it).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+STUDIES_DIR = Path(__file__).resolve().parents[2] / "experiments" / "studies"
+# The deck's sections are the modules of this folder (mia.deck.sections, a higher layer: read
+# as files, never imported).
+SECTIONS_DIR = Path(__file__).resolve().parents[1] / "deck" / "sections"
+KEYS = ("description", "experiments", "sections", "table", "figure")
+TABLE_KEYS = ("attacks",)
+ROLE = re.compile(r"[a-z][a-z0-9_]*")
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file, validated. ``experiments``: (role, experiment) pairs in the file's order."""
+    name: str
+    path: Path
+    description: str
+    experiments: tuple[tuple[str, str], ...]
+    sections: tuple[str, ...] = ()
+    table_attacks: tuple[str, ...] = ()
+    figure: str | None = None
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """role -> experiment name."""
+        return dict(self.experiments)
+
+    def experiment(self, role: str) -> str:
+        if role not in self.roles:
+            raise UserError(f"study {self.name!r} ({self.path}) names no experiment for role "
+                            f"{role!r} (roles: {', '.join(self.roles)})")
+        return self.roles[role]
+
+
+def known_sections(sections_dir: Path = SECTIONS_DIR) -> list[str]:
+    """The deck's sections: one module each in ``sections_dir``."""
+    return sorted(p.stem for p in sections_dir.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _strings(value, what: str, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UserError(f"{what} in {path} must be a list of names, got {value!r}")
+    if len(set(value)) != len(value):
+        twice = next(v for v in value if value.count(v) > 1)
+        raise UserError(f"{what} in {path} names {twice!r} twice")
+    return tuple(value)
+
+
+def from_dict(raw: dict, path: Path, experiments_dir: Path,
+              sections_dir: Path = SECTIONS_DIR) -> Study:
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise UserError(f"unknown key {unknown[0]!r} in {path} (known: {', '.join(KEYS)})")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise UserError(f"description in {path} must be a string, got {description!r}")
+    roles = raw.get("experiments")
+    if not isinstance(roles, dict) or not roles:
+        raise UserError(f"{path} needs an [experiments] table naming each experiment by role "
+                        f"(e.g. undefended = \"baseline\"), got {roles!r}")
+    for role, name in roles.items():
+        if not ROLE.fullmatch(role):
+            raise UserError(f"role {role!r} in {path}: lower-case letters, digits and _")
+        if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
+            raise UserError(f"[experiments] {role} in {path} must be an experiment's name, got {name!r}")
+        if not (experiments_dir / f"{name}.toml").is_file():
+            raise UserError(f"[experiments] {role} = {name!r} in {path}: no experiment file "
+                            f"{experiments_dir / (name + '.toml')}")
+    sections = _strings(raw.get("sections", []), "sections", path)
+    known = known_sections(sections_dir)
+    for s in sections:
+        if s not in known:
+            raise UserError(f"unknown section {s!r} in {path} (known: {', '.join(known)})")
+    table = raw.get("table", {})
+    if not isinstance(table, dict):
+        raise UserError(f"[table] in {path} must be a table, got {table!r}")
+    unknown = sorted(set(table) - set(TABLE_KEYS))
+    if unknown:
+        raise UserError(f"unknown key {unknown[0]!r} in [table] of {path} (known: {', '.join(TABLE_KEYS)})")
+    attacks = _strings(table.get("attacks", []), "[table] attacks", path)
+    figure = raw.get("figure")
+    if figure is not None and (not isinstance(figure, str) or not FILE_NAME.fullmatch(figure)):
+        raise UserError(f"figure in {path} must be a file name without suffix, got {figure!r}")
+    if figure is not None and not attacks:
+        raise UserError(f"figure {figure!r} in {path} plots the [table] attacks, but it names none")
+    return Study(name=path.stem, path=path, description=description,
+                 experiments=tuple(roles.items()), sections=sections, table_attacks=attacks,
+                 figure=figure)
+
+
+def load(path: str | Path, experiments_dir: str | Path | None = None,
+         sections_dir: Path = SECTIONS_DIR) -> Study:
+    """Read and validate a study file; its experiments are files of ``experiments_dir``
+    (default: the folder above the study's, ``experiments/`` for ``experiments/studies/``)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"study file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"malformed TOML in {path}: {e}") from None
+    if not FILE_NAME.fullmatch(path.stem):
+        raise UserError(f"study file name {path.name!r}: letters, digits, '.', '_' and '-' only")
+    experiments_dir = Path(experiments_dir) if experiments_dir is not None else path.parent.parent
+    return from_dict(raw, path, experiments_dir, sections_dir)
+
+
+def available(directory: str | Path = STUDIES_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(directory).glob("*.toml"))
+
+
+def load_named(name: str, directory: str | Path = STUDIES_DIR) -> Study:
+    directory = Path(directory)
+    names = available(directory)
+    if name not in names:
+        raise UserError(f"unknown study {name!r} (known in {directory}: {', '.join(names) or 'none'})")
+    return load(directory / f"{name}.toml")
