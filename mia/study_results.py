@@ -1,0 +1,191 @@
+"""A study's own results folder, ``results/studies/<name>/``, made from its experiments' results
+(never recomputed): ``write(study, results_root)``.
+
+- ``table.csv`` and ``table.md``: one row per experiment of the study, in the study file's
+  order: the target's train and test accuracy, the loss's AUC over all members and
+  non-members (``metrics.json``), and each ``[table] attacks`` row's TPR at 0.1% FPR with its
+  95% bootstrap interval on the study protocol (``calibrated.json``; n/a where the experiment
+  has no bank, or evaluates too few non-members to read 0.1% FPR);
+- ``<figure>.png`` and ``.pdf`` when the study names a figure: those TPRs with their intervals;
+- ``manifest.json``, written last: the study file, each experiment's config and training
+  hashes, the sha256 of every file read and written, the git commit, when.
+
+The folder is written in a staging folder and swapped in whole (``mia.io.replace_directory``),
+so it never mixes two runs.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .errors import UserError  # noqa: E402
+from .io import (atomic_path, recover_swap, replace_directory, sha256_file, write_json,  # noqa: E402
+                 write_text)
+from .manifest import git_commit, now  # noqa: E402
+from .studies import Study  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+LOSS_SCORE = "cross_entropy"  # the loss whose AUC the table reports
+PROTOCOL = "study"            # calibrated.json's protocol on the study's own target
+KEY = "tpr_at_0.1pct_fpr"
+FPR = 0.001                   # KEY's false-positive rate: a random guess finds that share
+FONT_PT = 13
+
+
+def _read(path: Path, read: dict) -> dict:
+    """A results JSON file, its sha256 recorded in ``read``."""
+    data = path.read_bytes()
+    read[path.name] = hashlib.sha256(data).hexdigest()
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise UserError(f"corrupt results file {path} ({e}): rerun `invoke experiments`") from None
+
+
+def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
+    """(one row per experiment, what was read: role -> experiment, hashes, file sha256s)."""
+    rows, sources = [], {}
+    found_attacks: set[str] = set()
+    for role, name in study.experiments:
+        d = results_root / name
+        if not (d / "metrics.json").is_file():
+            raise UserError(f"study {study.name!r}: no results for {role} = {name!r} in {d} "
+                            f"(missing metrics.json): run `invoke experiments` first")
+        read: dict[str, str] = {}
+        metrics = _read(d / "metrics.json", read)
+        calibrated = _read(d / "calibrated.json", read) if (d / "calibrated.json").is_file() else None
+        target = metrics["target"]
+        row = {"role": role, "experiment": name, "config_hash": metrics.get("config_hash"),
+               "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],
+               "loss_auc": metrics["all_samples"].get(LOSS_SCORE, {}).get("auc"), "attacks": {}}
+        attack_rows = calibrated["protocols"][PROTOCOL]["rows"] if calibrated else {}
+        found_attacks |= set(attack_rows)
+        for attack in study.table_attacks:
+            cell = attack_rows.get(attack, {})
+            value = cell.get(KEY)
+            lo, hi = cell.get("ci95", {}).get(KEY, (None, None)) if value is not None else (None, None)
+            row["attacks"][attack] = {"value": value, "low": lo, "high": hi}
+        rows.append(row)
+        sources[role] = {"experiment": name, "config_hash": metrics.get("config_hash"),
+                         "training_hash": metrics.get("training_hash"), "read": read}
+    unknown = [a for a in study.table_attacks if a not in found_attacks]
+    if found_attacks and unknown:
+        raise UserError(f"[table] attack {unknown[0]!r} of study {study.name!r} ({study.path}) is "
+                        f"in none of its experiments' calibrated.json (rows: "
+                        f"{', '.join(sorted(found_attacks))})")
+    return rows, sources
+
+
+def table_csv(study: Study, rows: list[dict]) -> str:
+    header = ["role", "experiment", "config_hash", "train_accuracy", "test_accuracy",
+              f"auc_{LOSS_SCORE}"]
+    for a in study.table_attacks:
+        header += [f"{a} {KEY}", f"{a} ci95_low", f"{a} ci95_high"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for r in rows:
+        cells = [r["role"], r["experiment"], r["config_hash"], r["train_accuracy"],
+                 r["test_accuracy"], r["loss_auc"]]
+        for a in study.table_attacks:
+            c = r["attacks"][a]
+            cells += [c["value"], c["low"], c["high"]]
+        writer.writerow(["" if v is None else v for v in cells])
+    return buf.getvalue()
+
+
+def _pct_ci(c: dict) -> str:
+    if c["value"] is None:
+        return "n/a"
+    return f"{100 * c['value']:.2f}% [{100 * c['low']:.2f}, {100 * c['high']:.2f}]"
+
+
+def table_markdown(study: Study, rows: list[dict]) -> str:
+    lines = [f"# {study.name}: {study.description}", "",
+             f"One row per experiment of `{study.path.name}` (role: experiment). Target accuracy "
+             f"on its training and test images; the {LOSS_SCORE.replace('_', '-')} loss's AUC "
+             f"over all members and non-members (`metrics.json`); each calibrated attack's TPR "
+             f"at 0.1% FPR with its 95% bootstrap interval, study protocol (`calibrated.json`). "
+             f"n/a: no bank, or too few non-members evaluated to read 0.1% FPR.", "",
+             "| role | experiment | train accuracy | test accuracy | loss AUC | "
+             + " | ".join(f"{a}: TPR at 0.1% FPR" for a in study.table_attacks) + " |",
+             "|---|---|---:|---:|---:|" + "---:|" * len(study.table_attacks)]
+    for r in rows:
+        auc = "n/a" if r["loss_auc"] is None else f"{r['loss_auc']:.4f}"
+        lines.append(f"| {r['role']} | {r['experiment']} | {r['train_accuracy']:.2%} | "
+                     f"{r['test_accuracy']:.2%} | {auc} | "
+                     + " | ".join(_pct_ci(r["attacks"][a]) for a in study.table_attacks) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(study: Study, rows: list[dict], out: Path) -> list[Path]:
+    """The table's TPRs at 0.1% FPR with their intervals: one line per attack, one colour per
+    experiment; chance (0.1%) dashed. Written as PNG and PDF (no creation date: reproducible)."""
+    attacks = study.table_attacks
+    fig, ax = plt.subplots(figsize=(12, 1.5 + 0.7 * len(attacks)))
+    step = 0.7 / max(len(rows), 1)
+    for i, r in enumerate(rows):
+        ys, xs, err = [], [], [[], []]
+        for j, a in enumerate(attacks):
+            c = r["attacks"][a]
+            if c["value"] is None:
+                continue
+            ys.append(j + (i - (len(rows) - 1) / 2) * step)
+            xs.append(100 * c["value"])
+            err[0].append(100 * (c["value"] - c["low"]))
+            err[1].append(100 * (c["high"] - c["value"]))
+        ax.errorbar(xs, ys, xerr=err, fmt="o", capsize=3, label=f"{r['role']} ({r['experiment']})")
+    ax.axvline(100 * FPR, color="grey", ls="--", lw=1, label="chance (0.1%)")
+    ax.set_yticks(range(len(attacks)), attacks, fontsize=FONT_PT)
+    ax.set_ylim(len(attacks) - 0.5, -0.5)
+    ax.set_xlabel("TPR at 0.1% FPR (%), 95% bootstrap interval", fontsize=FONT_PT)
+    ax.tick_params(labelsize=FONT_PT)
+    ax.set_title(f"{study.name}: calibrated attacks, study protocol", fontsize=FONT_PT + 1)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    written = []
+    for fmt in ("png", "pdf"):
+        path = out.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if fmt == "pdf" else {})
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def write(study: Study, results_root: Path, log=print) -> Path:
+    """Write ``results_root/studies/<study>/`` from the experiments' results in ``results_root``;
+    returns that folder. A UserError (nothing written) when an experiment has no results."""
+    results_root = Path(results_root)
+    rows, sources = collect(study, results_root)
+    final = results_root / "studies" / study.name
+    recover_swap(final, log)
+    staging = final.with_name(f".{final.name}.staging")
+    staging.mkdir(parents=True)
+    write_text(staging / "table.csv", table_csv(study, rows))
+    write_text(staging / "table.md", table_markdown(study, rows))
+    if study.figure:
+        figure(study, rows, staging / study.figure)
+    written = {p.name: sha256_file(p) for p in sorted(staging.iterdir())}
+    write_json(staging / "manifest.json", {
+        "study": study.name, "description": study.description,
+        "study_file": {"path": _shown(study.path), "sha256": sha256_file(study.path)},
+        "written": now(), "git": git_commit(REPO),
+        "experiments": sources, "files": written})
+    replace_directory(staging, final, log)
+    log(f"study {study.name}: wrote {final} ({', '.join(written)}, manifest.json)")
+    return final

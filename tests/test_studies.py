@@ -1,0 +1,226 @@
+"""Studies as data: the loader's validation (one line naming the problem and the value), every
+committed study file, and a study's results folder written from committed results."""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from conftest import ROOT
+from mia import studies, study_results
+from mia.deck.make import prepare
+from mia.deck.render import check, template_of
+from mia.deck.sections import SECTIONS
+from mia.errors import UserError
+from mia.io import sha256_file
+
+VALID = """
+description = "a test study"
+sections = ["title", "loss_attack"]
+figure = "tpr"
+[experiments]
+undefended = "a"
+defended = "b"
+[table]
+attacks = ["loss", "rmia_online"]
+"""
+
+
+def write_study(tmp_path, text=VALID, name="s", experiments=("a", "b")):
+    exp_dir = tmp_path / "experiments"
+    (exp_dir / "studies").mkdir(parents=True, exist_ok=True)
+    for e in experiments:
+        (exp_dir / f"{e}.toml").write_text("")  # the loader checks that the file exists
+    path = exp_dir / "studies" / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_valid_study_loads_with_its_roles_in_order(tmp_path):
+    s = studies.load(write_study(tmp_path))
+    assert s.name == "s" and s.description == "a test study"
+    assert s.experiments == (("undefended", "a"), ("defended", "b"))
+    assert s.roles == {"undefended": "a", "defended": "b"} and s.experiment("defended") == "b"
+    assert s.sections == ("title", "loss_attack") and s.table_attacks == ("loss", "rmia_online")
+    assert s.figure == "tpr"
+    with pytest.raises(UserError, match="names no experiment for role 'other'"):
+        s.experiment("other")
+
+
+@pytest.mark.parametrize("change, message", [
+    (("description =", "colour = 1\ndescription ="), "unknown key 'colour'"),
+    (("attacks =", "rows = 1\nattacks ="), "unknown key 'rows' in \\[table\\]"),
+    (('defended = "b"', 'defended = "missing"'), "defended = 'missing'.*no experiment file"),
+    (('"loss_attack"]', '"loss_attak"]'), "unknown section 'loss_attak'"),
+    (('"loss_attack"]', '"title"]'), "names 'title' twice"),
+    (('sections = ["title", "loss_attack"]', 'sections = "title"'), "sections .* must be a list"),
+    (('undefended = "a"', 'Undefended = "a"'), "role 'Undefended'"),
+    (('undefended = "a"', 'undefended = 3'), "undefended .* must be an experiment's name, got 3"),
+    (('figure = "tpr"', 'figure = "a/b"'), "figure .* must be a file name"),
+    (('attacks = ["loss", "rmia_online"]', 'attacks = []'), "figure 'tpr' .* names none"),
+    (("[experiments]", "[experiments]\n[other]"), "unknown key 'other'"),
+    (('description = "a test study"', 'description = "a test study"\nsections = ['), "malformed TOML"),
+])
+def test_a_bad_study_is_one_line_naming_the_value(tmp_path, change, message):
+    old, new = change
+    assert old in VALID
+    path = write_study(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(UserError, match=message) as e:
+        studies.load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_study_needs_experiments(tmp_path):
+    path = write_study(tmp_path, 'description = "none"\n')
+    with pytest.raises(UserError, match=r"needs an \[experiments\] table"):
+        studies.load(path)
+
+
+def test_load_named_and_available(tmp_path):
+    path = write_study(tmp_path, name="mine")
+    assert studies.available(path.parent) == ["mine"]
+    assert studies.load_named("mine", path.parent).roles["undefended"] == "a"
+    with pytest.raises(UserError, match="unknown study 'other'.*mine"):
+        studies.load_named("other", path.parent)
+    with pytest.raises(UserError, match="study file not found"):
+        studies.load(path.parent / "gone.toml")
+
+
+def test_the_known_sections_are_the_deck_modules_each_with_its_template():
+    assert studies.known_sections() == list(SECTIONS)
+    for name, module in SECTIONS.items():
+        assert (ROOT / "slides" / template_of(name)).is_file(), name
+        assert callable(module.facts) and isinstance(module.ROLES, tuple), name
+
+
+@pytest.mark.parametrize("name", studies.available())
+def test_every_committed_study_loads_and_names_existing_experiments(name):
+    s = studies.load_named(name)
+    assert s.path.parent == ROOT / "experiments" / "studies"
+    for role, experiment in s.experiments:
+        assert (ROOT / "experiments" / f"{experiment}.toml").is_file(), (role, experiment)
+    for section in s.sections:
+        for used in getattr(SECTIONS[section], "USES", ()):
+            assert used in s.sections, (section, used)
+        for role in SECTIONS[section].ROLES:
+            assert role in s.roles, (section, role)
+
+
+def test_the_deck_presents_a_committed_study():
+    settings = tomllib.loads((ROOT / "slides" / "deck.toml").read_text())
+    assert settings["study"] in studies.available()
+
+
+@pytest.fixture()
+def results_copy(tmp_path):
+    """The files a study's results are made from, copied from the committed results/."""
+    s = studies.load_named("baseline-vs-defended")
+    root = tmp_path / "results"
+    for _, experiment in s.experiments:
+        (root / experiment).mkdir(parents=True)
+        for f in ("metrics.json", "calibrated.json"):
+            shutil.copy(ROOT / "results" / experiment / f, root / experiment / f)
+    return s, root
+
+
+def test_study_results_from_the_committed_results(results_copy):
+    s, root = results_copy
+    out = study_results.write(s, root, log=lambda *_: None)
+    assert out == root / "studies" / s.name
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json", "table.csv", "table.md", f"{s.figure}.pdf", f"{s.figure}.png"]
+    with open(out / "table.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["role"], r["experiment"]) for r in rows] == list(s.experiments)
+    for r in rows:
+        metrics = json.loads((root / r["experiment"] / "metrics.json").read_text())
+        calibrated = json.loads((root / r["experiment"] / "calibrated.json").read_text())
+        assert float(r["train_accuracy"]) == metrics["target"]["train_accuracy"]
+        assert float(r["test_accuracy"]) == metrics["target"]["test_accuracy"]
+        assert float(r["auc_cross_entropy"]) == metrics["all_samples"]["cross_entropy"]["auc"]
+        assert r["config_hash"] == metrics["config_hash"]
+        for a in s.table_attacks:
+            row = calibrated["protocols"]["study"]["rows"][a]
+            assert float(r[f"{a} tpr_at_0.1pct_fpr"]) == row["tpr_at_0.1pct_fpr"]
+            assert [float(r[f"{a} ci95_low"]), float(r[f"{a} ci95_high"])] == row["ci95"]["tpr_at_0.1pct_fpr"]
+    md = (out / "table.md").read_text()
+    assert "| undefended | baseline | 91.67% | 57.02% |" in md
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["study"] == s.name and manifest["study_file"]["sha256"] == sha256_file(s.path)
+    assert manifest["git"]["commit"] and manifest["written"]
+    for role, experiment in s.experiments:
+        m = manifest["experiments"][role]
+        assert m["experiment"] == experiment
+        for f, sha in m["read"].items():
+            assert sha == sha256_file(root / experiment / f)
+        committed = json.loads((ROOT / "results" / experiment / "manifest.json").read_text())
+        assert m["config_hash"] == committed["config_hash"]
+        assert m["read"]["metrics.json"] == committed["files"]["metrics.json"]
+    assert manifest["files"] == {p.name: sha256_file(p) for p in out.iterdir()
+                                 if p.name != "manifest.json"}
+    # a rerun replaces the folder whole: the same tables, no leftovers
+    table = (out / "table.csv").read_bytes()
+    study_results.write(s, root, log=lambda *_: None)
+    assert (out / "table.csv").read_bytes() == table
+    assert sorted(p.name for p in (root / "studies").iterdir()) == [s.name]
+
+
+def test_study_results_without_an_experiments_results_is_one_line(results_copy):
+    s, root = results_copy
+    (root / "defended" / "metrics.json").unlink()
+    with pytest.raises(UserError, match="defended = 'defended'.*run `invoke experiments` first") as e:
+        study_results.write(s, root)
+    assert "\n" not in str(e.value) and not (root / "studies").exists()
+
+
+def test_study_results_name_an_attack_no_experiment_has(results_copy, tmp_path):
+    s, root = results_copy
+    text = s.path.read_text().replace('"rmia_online"]', '"rmia_onlin"]')
+    exp_dir = tmp_path / "experiments"
+    (exp_dir / "studies").mkdir(parents=True)
+    for _, experiment in s.experiments:
+        (exp_dir / f"{experiment}.toml").write_text("")
+    (exp_dir / "studies" / "typo.toml").write_text(text)
+    with pytest.raises(UserError, match="attack 'rmia_onlin'"):
+        study_results.write(studies.load(exp_dir / "studies" / "typo.toml"), root)
+
+
+def test_study_results_without_calibrated_results_say_n_a(results_copy):
+    s, root = results_copy
+    for _, experiment in s.experiments:
+        (root / experiment / "calibrated.json").unlink()
+    out = study_results.write(s, root, log=lambda *_: None)
+    rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(s.experiments)
+    assert all(row.count("| n/a") == len(s.table_attacks) for row in rows)
+
+
+@pytest.mark.parametrize("text, message", [
+    (VALID.replace('defended = "b"\n', ""), "section 'loss_attack' needs the role 'defended'"),
+    (VALID.replace('["title", "loss_attack"]', '["title", "conclusion"]'),
+     "section 'conclusion' reads section 'loss_attack'"),
+])
+def test_the_deck_refuses_a_study_its_sections_cannot_use(tmp_path, text, message):
+    with pytest.raises(UserError, match=message) as e:
+        check(studies.load(write_study(tmp_path, text)))
+    assert "\n" not in str(e.value)
+
+
+def test_the_deck_says_which_study_to_set(tmp_path):
+    settings = tmp_path / "deck.toml"
+    settings.write_text('presenter = "me"\n')
+    with pytest.raises(UserError, match="which study does the deck present"):
+        prepare(tmp_path, settings_path=settings)
+    settings.write_text('study = "baseline-vs-defended"\nslides = 3\n')
+    with pytest.raises(UserError, match="unknown key 'slides'"):
+        prepare(tmp_path, settings_path=settings)
+
+
+def test_the_loader_and_the_writer_need_neither_torch_nor_the_experiment_configs():
+    code = ("import sys, mia.studies, mia.study_results; "
+            "assert 'mia.config' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
