@@ -144,6 +144,36 @@ def test_attack_stage_cells_agree_with_run_once_on_the_drawn_split():
     assert got["summary"]["accuracy"]["std"] == pytest.approx(np.std(accuracies, ddof=1))
 
 
+def test_attack_stage_header_and_cells_as_metrics_json_records_them():
+    """The keys and values the verdict and the deck read: the attack's name, the repeats, which
+    class is positive and how a prediction is made, and each cell's percentage."""
+    got = threshold.attack_stage(_config(), _scores(), progress=False)
+    assert {k: v for k, v in got.items() if k != "results"} == {
+        "name": "kde_threshold", "repeats": 3, "positive_class": "member",
+        "prediction": "member when score < threshold",
+        "confusion_matrix_labels": ["non-member", "member"]}
+    assert list(got["results"]) == ["cross_entropy", "probability_loss",
+                                    "normalized_probability_loss"]
+    for cells in got["results"].values():
+        assert list(cells) == ["10", "50"]
+        assert [c["sampling_percentage"] for c in cells.values()] == [10.0, 50.0]
+        assert list(cells["50"])[:4] == ["sampling_percentage", "n_attacker_members",
+                                          "n_attacker_nonmembers", "n_eval_per_class"]
+        assert (cells["50"]["n_attacker_members"], cells["50"]["n_eval_per_class"]) == (200, 100)
+
+
+def test_run_once_fits_on_the_attackers_sample_and_predicts_the_evaluation_set():
+    """The threshold comes from the attacker's losses only: the same evaluation set with
+    another attacker sample gives another threshold, another evaluation set the same one."""
+    a = threshold.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
+                           EVAL_M, EVAL_N)
+    b = threshold.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M, ATTACKER_N,
+                           EVAL_M + 10, EVAL_N + 10)
+    c = threshold.run_once("kde_threshold", {"grid_points": 512}, ATTACKER_M + 0.5, ATTACKER_N,
+                           EVAL_M, EVAL_N)
+    assert a["threshold"] == b["threshold"] != c["threshold"]
+
+
 def test_all_samples_metrics_by_hand():
     """All members vs all non-members, the run_once evaluation set as the whole data."""
     s = {"cross_entropy": np.r_[EVAL_M, EVAL_N], "is_member": np.r_[np.ones(4, bool), np.zeros(4, bool)]}

@@ -76,18 +76,18 @@ def run_once(name: str, options: dict, attacker_members: np.ndarray,
     metrics of its decisions (``metrics.thresholded``) and the threshold-free ones of the
     losses (``metrics.loss_metrics``: membership score -loss, thresholds on the loss scale).
     """
-    attack = attacks.build(name, **options).fit(SignalView(attacker_members, attacker_nonmembers))
     scores = np.concatenate([eval_members, eval_nonmembers])
     truth = np.r_[np.ones(len(eval_members), bool), np.zeros(len(eval_nonmembers), bool)]  # pragma: no mutate (any dtype: the same 0/1)
+    view = SignalView(attacker_members, attacker_nonmembers, scores)
+    attack = attacks.build(name, **options).fit(view)
     run = attack.fitted_values()
-    run.update(metrics.thresholded(truth, attack.predict(SignalView(attacker_members,
-                                                                    attacker_nonmembers, scores))))
+    run.update(metrics.thresholded(truth, attack.predict(view)))
     run.update(metrics.loss_metrics(truth, scores))
     return run
 
 
 def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool,
-                 workers: int = 1, label: str = "attack") -> dict:
+                 workers: int = 1, label: str = "attack") -> dict:  # pragma: no mutate (defaults: how many processes, the bar's label)
     """Run the attack for every score, sampling percentage and repeat; aggregate the metrics.
 
     The fits run on ``workers`` processes; the metrics do not depend on how many.
@@ -110,12 +110,15 @@ def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progre
                              member_scores[split.eval_members],
                              nonmember_scores[split.eval_nonmembers]))
                 keys.append((s, p, r))
-    with tqdm(total=len(jobs), desc=label, unit="fit", disable=not progress) as bar:
-        done = process_map(run_once, jobs, workers, on_done=bar.update)
+    # Not mutated: the progress bar and the worker count change no result (tests/test_parallel.py).
+    with tqdm(total=len(jobs), desc=label, unit="fit", disable=not progress) as bar:  # pragma: no mutate
+        done = process_map(run_once, jobs, workers, on_done=bar.update)  # pragma: no mutate
     runs: dict = {}
     for (s, p, r), run in zip(keys, done):
         runs.setdefault((s, p), []).append({"repeat": r, **run})
-    results = {s: {percentage_key(p): _aggregate(p, splits[p][0], runs[s, p])
+    # any repeat's split gives the cell's sample sizes (they depend only on p): not mutated
+    sizes = {p: splits[p][0] for p in a.sampling_percentages}  # pragma: no mutate
+    results = {s: {percentage_key(p): _aggregate(p, sizes[p], runs[s, p])
                    for p in a.sampling_percentages}
                for s in a.scores}
     return {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
