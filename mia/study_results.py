@@ -21,16 +21,13 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .errors import UserError  # noqa: E402
-from .io import (atomic_path, recover_swap, replace_directory, sha256_file, write_json,  # noqa: E402
-                 write_text)
-from .manifest import git_commit, now  # noqa: E402
-from .studies import Study  # noqa: E402
+from . import plots
+from .errors import UserError
+from .io import recover_swap, replace_directory, sha256_file, write_json, write_text
+from .manifest import git_commit, now
+from .studies import Study
 
 REPO = Path(__file__).resolve().parent.parent
 LOSS_SCORE = "cross_entropy"  # the loss whose AUC the table reports
@@ -128,7 +125,8 @@ def table_markdown(study: Study, rows: list[dict]) -> str:
 
 def figure(study: Study, rows: list[dict], out: Path) -> list[Path]:
     """The table's TPRs at 0.1% FPR with their intervals: one line per attack, one colour per
-    experiment; chance (0.1%) dashed. Written as PNG and PDF (no creation date: reproducible)."""
+    experiment; chance (0.1%) dashed. Written as PNG and PDF by ``plots.save`` (as every
+    figure: no creation date, the smallest font size recorded)."""
     attacks = study.table_attacks
     fig, ax = plt.subplots(figsize=(12, 1.5 + 0.7 * len(attacks)))
     step = 0.7 / max(len(rows), 1)
@@ -152,14 +150,8 @@ def figure(study: Study, rows: list[dict], out: Path) -> list[Path]:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    written = []
-    for fmt in ("png", "pdf"):
-        path = out.with_suffix(f".{fmt}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if fmt == "pdf" else {})
-        written.append(path)
-    plt.close(fig)
-    return written
+    plots.save(fig, out)
+    return [out.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
 
 
 def _shown(path: Path) -> str:

@@ -35,12 +35,12 @@ def tiny_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quick_results(tmp_path_factory, tiny_npz) -> Path:
     """Results of ``--quick`` on the tiny dataset, shared by the tests that only read them."""
-    from mia import pipeline
+    from mia import pipeline, studies
 
     root = tmp_path_factory.mktemp("quick")
     pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True, results_root=root / "results",
                  cache_root=root / "cache", progress=False, log=lambda *_: None,
-                 experiments_dir=TEST_EXPERIMENTS)
+                 experiments_dir=TEST_EXPERIMENTS, studies_dir=studies.STUDIES_DIR)
     return root / "results"
 
 

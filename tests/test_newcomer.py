@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TEST_EXPERIMENTS, invoke
-from mia import pipeline, slides, verify
+from mia import pipeline, verify
+from mia.deck import make, render
+
+EXPERIMENTS = ("baseline", "defended")  # the deck's two roles in tests/experiments/
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,7 @@ def reused(quick_results, tiny_npz, tmp_path_factory):
 def test_a_reused_model_keeps_the_training_time_of_the_run_that_trained_it(reused):
     assert any("train: reusing" in line for line in reused["logs"])
     assert not any("train: 2 epochs" in line for line in reused["logs"])
-    for name in slides.EXPERIMENTS:
+    for name in EXPERIMENTS:
         before = json.loads((reused["committed"] / name / "manifest.json").read_text())
         after = json.loads((reused["results"] / name / "manifest.json").read_text())
         train = after["wall_seconds"]["train"]
@@ -37,7 +40,7 @@ def test_a_reused_model_keeps_the_training_time_of_the_run_that_trained_it(reuse
 
 def test_the_rerun_ends_with_a_verdict(reused):
     text = "\n".join(reused["logs"])
-    for name in slides.EXPERIMENTS:
+    for name in EXPERIMENTS:
         assert f"{name}: REPRODUCED" in text
         manifest = json.loads((reused["results"] / name / "manifest.json").read_text())
         assert manifest["reproduction"]["verdict"] == "reproduced"
@@ -47,7 +50,7 @@ def test_the_rerun_ends_with_a_verdict(reused):
 
 
 def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
-    md = slides.render(reused["results"], tmp_path / "deck.md")
+    md = render.render(make.prepare(reused["results"]), tmp_path / "deck.md")
     train = json.loads((reused["results"] / "baseline" / "manifest.json").read_text()
                        )["wall_seconds"]["train"]
     text = md.read_text()
@@ -175,7 +178,7 @@ def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_r
     assert "baseline: REPRODUCED" in proc.stdout and "defended: REPRODUCED" in proc.stdout
     assert {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()} == before
     rerun = tmp_path / "empty-cache" / "verify" / "results"
-    for name in slides.EXPERIMENTS:  # the models were reused, never trained again
+    for name in EXPERIMENTS:  # the models were reused, never trained again
         manifest = json.loads((rerun / name / "manifest.json").read_text())
         assert manifest["wall_seconds"]["train"]["reused"] is True
 

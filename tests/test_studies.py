@@ -224,3 +224,44 @@ def test_the_loader_and_the_writer_need_neither_torch_nor_the_experiment_configs
             "assert 'mia.config' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_invoke_experiments_writes_the_study_of_its_experiments(quick_results):
+    """The pipeline writes results/studies/<name>/ after the experiments it compares, from the
+    results it has just written."""
+    out = quick_results / "studies" / "baseline-vs-defended"
+    manifest = json.loads((out / "manifest.json").read_text())
+    for role, experiment in studies.load_named("baseline-vs-defended").experiments:
+        m = manifest["experiments"][role]
+        assert m["read"]["metrics.json"] == sha256_file(quick_results / experiment / "metrics.json")
+    assert manifest["files"] == {p.name: sha256_file(p) for p in out.iterdir()
+                                 if p.name != "manifest.json"}
+
+
+def test_the_pipeline_takes_the_studies_of_the_experiments_it_runs(tmp_path):
+    from mia.pipeline import study_stage as run
+
+    path = write_study(tmp_path)
+    exp_dir, studies_dir = path.parent.parent, path.parent
+    (exp_dir / "c.toml").write_text("")
+    assert [s.name for s in run.studies_of(["a"], exp_dir, studies_dir)] == ["s"]
+    assert run.studies_of(["c"], exp_dir, studies_dir) == []
+    (studies_dir / "broken.toml").write_text("[experiments]\nx = \"missing\"\n")
+    with pytest.raises(UserError, match="broken.toml.*no experiment file"):
+        run.studies_of(["c"], exp_dir, studies_dir)  # checked before any work, even when unused
+
+
+def test_a_study_missing_an_experiments_results_is_named_and_not_written(results_copy):
+    from mia.pipeline import study_stage as run
+
+    s, root = results_copy
+    (root / "defended" / "metrics.json").unlink()
+    logs = []
+    assert run.write_studies([s], root, logs.append) == []
+    assert logs == [f"study {s.name}: not written, no results in {root} for defended = "
+                    f"'defended' (run `invoke experiments` for them)"]
+    assert not (root / "studies").exists()
+    (root / "defended").rename(root / "defended-gone")
+    shutil.copytree(ROOT / "results" / "defended", root / "defended",
+                    ignore=shutil.ignore_patterns("*.pt", "*.npz", "*.png", "*.pdf"))
+    assert run.write_studies([s], root, logs.append) == [root / "studies" / s.name]

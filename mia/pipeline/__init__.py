@@ -10,8 +10,9 @@ The results directory is assembled in a staging folder and swapped in at the end
 
 Modules, in the order they depend on each other: ``paths`` (default folders), ``stages`` (each
 stage's inputs and outputs), ``reuse`` (what may be reused instead of recomputed), ``results``
-(the results folder and its manifest), ``experiment`` (one experiment), ``run`` (``invoke
-experiments``: every experiment).
+(the results folder and its manifest), ``experiment`` (one experiment), ``study_stage`` (the
+studies that compare them), ``run`` (``invoke experiments``: every experiment, then their
+studies).
 """
 from ..training.jobs import training_hash
 from .experiment import check_sizes, experiment_sizes, run_experiment

@@ -1,4 +1,5 @@
-"""``invoke experiments``: validate every input, load each dataset once, run the experiments."""
+"""``invoke experiments``: validate every input, load each dataset once, run the experiments,
+then write the results of every study that compares them (``results/studies/<name>/``)."""
 from __future__ import annotations
 
 import tempfile
@@ -10,6 +11,8 @@ from ..training import engine as train_mod
 from .experiment import check_augmentations, check_sizes, experiment_sizes, run_experiment
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
 from .results import closing_summary
+from .study_stage import studies_of, write_studies
+
 
 def check_writable(folder: Path) -> None:
     """Fail before any work if ``folder`` cannot hold results (a file, or not writable)."""
@@ -26,9 +29,13 @@ def check_writable(folder: Path) -> None:
 def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
-        threads: int | None = None, log=print, reuse_root: Path | None = None) -> list[Path]:
+        threads: int | None = None, log=print, reuse_root: Path | None = None,
+        studies_dir: Path | None = None) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
     ``reuse_root``: results whose trained models may be reused (default ``results_root``).
+    ``studies_dir``: the study files (default ``experiments_dir/studies``, whose experiments are
+    ``experiments_dir``'s files); each study that compares an experiment of this run is written
+    after them. Returns the experiments' results folders.
 
     On CPU, training and scoring run on ``threads`` worker threads (default: every available
     core), each with one PyTorch thread; the attack fits and the figures run on as many worker
@@ -44,6 +51,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     if not names:
         raise UserError(f"no experiments in {experiments_dir}")
     configs = [config_mod.load_named(n, experiments_dir) for n in names]
+    found = studies_of(names, experiments_dir,
+                       experiments_dir / "studies" if studies_dir is None else studies_dir)
     if results_root is None:
         results_root = DEFAULT_RESULTS / "quick" if quick else DEFAULT_RESULTS
     for root in (results_root, cache_root):
@@ -71,5 +80,6 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,
                                    retrain, progress, log, workers, reuse_root) for c in ordered}
     paths = [done[c.name] for c in configs]
+    write_studies(found, results_root, log)
     log(closing_summary(paths))
     return paths

@@ -1,0 +1,34 @@
+"""The study stage, after the experiments: each study that compares an experiment of the run
+gets its folder, ``results/studies/<name>/`` (``mia.study_results``), made from the results
+the experiments have just written."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import studies as studies_mod, study_results
+from ..studies import Study
+
+
+def studies_of(names: list[str], experiments_dir: Path, studies_dir: Path) -> list[Study]:
+    """Every study in ``studies_dir`` that compares any of ``names``, validated against
+    ``experiments_dir`` (a UserError before any work for a broken study file)."""
+    found = [studies_mod.load(studies_dir / f"{s}.toml", experiments_dir)
+             for s in studies_mod.available(studies_dir)]
+    return [s for s in found if any(name in names for _, name in s.experiments)]
+
+
+def write_studies(found: list[Study], results_root: Path, log=print) -> list[Path]:
+    """Each study's folder, from its experiments' results in ``results_root``; a study one of
+    whose experiments has no results there yet is named and left unwritten (not an error: an
+    ``--only`` run may come before the others)."""
+    written = []
+    for study in found:
+        missing = [f"{role} = {name!r}" for role, name in study.experiments
+                   if not (results_root / name / "metrics.json").is_file()]
+        if missing:
+            log(f"study {study.name}: not written, no results in {results_root} for "
+                f"{', '.join(missing)} (run `invoke experiments` for them)")
+            continue
+        written.append(study_results.write(study, results_root, log))
+    return written
+
