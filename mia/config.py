@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from .architectures import ARCHITECTURES
 from .attacks import ATTACKS, SignalView, parse_row
 from .datasets import DATASETS
 from .errors import UserError
-from .io import sha256_json
+from .io import read_toml, sha256_json
 from .recipes import RECIPES
 from .scores import SCORES
 
@@ -305,13 +304,7 @@ def validate_bank(config: ExperimentConfig) -> None:
 
 def load(path: str | Path) -> ExperimentConfig:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"experiment file not found: {path}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"malformed TOML in {path}: {e}") from None
-    return from_dict(raw, path.stem)
+    return from_dict(read_toml(path, "experiment file"), path.stem)
 
 
 def available(directory: Path = EXPERIMENTS_DIR) -> list[str]:

@@ -14,10 +14,13 @@ import os
 import shutil
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from .errors import UserError
 
 
 @contextlib.contextmanager
@@ -57,6 +60,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """A TOML file's top table. A missing, unreadable, non-UTF-8 or malformed file is one
+    UserError naming ``what`` ("experiment file", "study file") and the path."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} {path} is not UTF-8 text (byte {e.start}: {e.object[e.start]:#04x})"
+                        ) from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path} ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"malformed TOML in {path}: {e}") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -16,7 +16,7 @@ def _add_member(package, tmp_path, monkeypatch, name: str, source: str):
     (folder / f"{name}.py").write_text(textwrap.dedent(source))
     monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
     monkeypatch.delitem(__import__("sys").modules, f"{package.__name__}.{name}", raising=False)
-    return package._members()
+    return package.discover()
 
 
 def test_a_new_architecture_is_one_file(tmp_path, monkeypatch):
@@ -116,6 +116,17 @@ def test_a_new_attack_is_one_file(tmp_path, monkeypatch):
                               np.array([0]), np.zeros((1, 1, 1, 2)), np.ones((1, 1), bool))
     score = found["max_confidence"]().fit(view).score(view)
     assert score[0] > score[1]
+
+
+def test_two_members_with_one_name_are_an_error_naming_both_modules(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"two members of mia.recipes are named 'adam': in "
+                                         r"mia.recipes.adam and mia.recipes.adam_again"):
+        _add_member(recipes, tmp_path, monkeypatch, "adam_again", """
+            from .adam import Adam
+
+            class AdamAgain(Adam):
+                name = "adam"
+        """)
 
 
 def test_the_adam_recipe_is_todays_batches_and_optimizer():

@@ -265,3 +265,21 @@ def test_a_study_missing_an_experiments_results_is_named_and_not_written(results
     shutil.copytree(ROOT / "results" / "defended", root / "defended",
                     ignore=shutil.ignore_patterns("*.pt", "*.npz", "*.png", "*.pdf"))
     assert run.write_studies([s], root, logs.append) == [root / "studies" / s.name]
+
+
+@pytest.mark.parametrize("what, load", [("experiment file", lambda p: __import__("mia.config").config.load(p)),
+                                        ("study file", studies.load)])
+def test_an_unreadable_toml_file_is_one_line_naming_it(tmp_path, what, load):
+    """Experiment and study files share one reader (mia.io.read_toml): not UTF-8, a folder, a
+    missing file, malformed TOML: each one line naming the file."""
+    (tmp_path / "studies").mkdir()
+    latin = tmp_path / "studies" / "latin.toml"
+    latin.write_bytes(b'description = "caf\xe9"\n')
+    folder = tmp_path / "studies" / "folder.toml"
+    folder.mkdir()
+    for path, message in ((latin, rf"{what} .*latin.toml is not UTF-8 text \(byte 18: 0xe9\)"),
+                          (folder, rf"cannot read {what} .*folder.toml"),
+                          (tmp_path / "studies" / "gone.toml", f"{what} not found: .*gone.toml")):
+        with pytest.raises(UserError, match=message) as e:
+            load(path)
+        assert "\n" not in str(e.value)

@@ -9,30 +9,27 @@ state dict) and ``load_weights`` (``weights_only=True``; a corrupt file is one l
 """
 from __future__ import annotations
 
-import importlib
 import io
-import pkgutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..discovery import members
 from ..errors import UserError
 from .base import Architecture
 
 CIFAR_SHAPE = (3, 32, 32)
 
 
-def _members() -> dict[str, Architecture]:
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name != "base" and not info.name.startswith("_"):
-            member = importlib.import_module(f"{__name__}.{info.name}").ARCHITECTURE
-            found[member.name] = member
-    return dict(sorted(found.items()))
+def discover() -> dict[str, Architecture]:
+    """name -> ``ARCHITECTURE`` of every member module now in the package (``ARCHITECTURES``:
+    as of import)."""
+    return members(__name__, __path__,
+                   lambda module: [(module.ARCHITECTURE.name, module.ARCHITECTURE)])
 
 
-ARCHITECTURES: dict[str, Architecture] = _members()
+ARCHITECTURES: dict[str, Architecture] = discover()
 
 
 def build(architecture: str, input_shape: tuple[int, int, int] = CIFAR_SHAPE,

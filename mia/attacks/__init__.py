@@ -7,28 +7,18 @@ attack with its options and test-time augmentation: "lira_online/global/flip" (`
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..discovery import members, named_subclasses
 from .base import Attack, SignalView, TargetView
 
 __all__ = ["ATTACKS", "Attack", "SignalView", "TargetView", "build", "parse_row", "row_key"]
 
 
-def _members() -> dict[str, type[Attack]]:
-    found: dict[str, type[Attack]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name == "base" or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, Attack) and "name" in vars(obj)
-                    and obj.__module__ == module.__name__):
-                found[obj.name] = obj
-    return dict(sorted(found.items()))
+def discover() -> dict[str, type[Attack]]:
+    """name -> class of every member now in the package (``ATTACKS``: as of import)."""
+    return members(__name__, __path__, named_subclasses(Attack))
 
 
-ATTACKS: dict[str, type[Attack]] = _members()
+ATTACKS: dict[str, type[Attack]] = discover()
 
 
 def build(name: str, **options) -> Attack:

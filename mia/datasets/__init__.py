@@ -11,12 +11,11 @@ Adding a dataset touches one file plus its test: a module here with ``SPEC``,
 """
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 from pathlib import Path
 from types import ModuleType
 
+from ..discovery import members
 from ..errors import UserError
 from .base import Dataset, DatasetSpec, load_npz
 
@@ -24,16 +23,12 @@ DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", Path(__file__).resolve().pa
 ENV_VAR = "MIA_DATA_DIR"
 
 
-def _members() -> dict[str, ModuleType]:
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name != "base" and not info.name.startswith("_"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            found[module.SPEC.name] = module
-    return dict(sorted(found.items()))
+def discover() -> dict[str, ModuleType]:
+    """``SPEC.name`` -> member module now in the package (``MEMBERS``: as of import)."""
+    return members(__name__, __path__, lambda module: [(module.SPEC.name, module)])
 
 
-MEMBERS: dict[str, ModuleType] = _members()
+MEMBERS: dict[str, ModuleType] = discover()
 DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in MEMBERS.items()}
 CIFAR10 = DATASETS["cifar10"]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
 from .. import studies
 from ..errors import UserError
+from ..io import read_toml
 from . import illustrations, legibility
 from .build import build, find_chromium, overflow_report
 from .render import render, required_roles
@@ -22,10 +22,7 @@ def settings(path: Path = SETTINGS) -> dict:
     """``slides/deck.toml``: the study the deck presents and the title slide's lines."""
     if not path.is_file():
         return {}
-    try:
-        found = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"malformed TOML in {path}: {e}") from None
+    found = read_toml(path, "deck settings file")
     unknown = sorted(set(found) - set(SETTINGS_KEYS))
     if unknown:
         raise UserError(f"unknown key {unknown[0]!r} in {path} (known: {', '.join(SETTINGS_KEYS)})")

@@ -2,28 +2,18 @@
 (``base`` holds the interface). Adding a recipe touches one file plus its test."""
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..discovery import members, named_subclasses
 from .base import Recipe
 
 __all__ = ["RECIPES", "Recipe", "get"]
 
 
-def _members() -> dict[str, type[Recipe]]:
-    found: dict[str, type[Recipe]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name == "base" or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, Recipe) and "name" in vars(obj)
-                    and obj.__module__ == module.__name__):
-                found[obj.name] = obj
-    return dict(sorted(found.items()))
+def discover() -> dict[str, type[Recipe]]:
+    """name -> class of every member now in the package (``RECIPES``: as of import)."""
+    return members(__name__, __path__, named_subclasses(Recipe))
 
 
-RECIPES: dict[str, type[Recipe]] = _members()
+RECIPES: dict[str, type[Recipe]] = discover()
 
 
 def get(name: str) -> Recipe:

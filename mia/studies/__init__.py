@@ -7,17 +7,17 @@ the deck sections it feeds, in order (``mia.deck.sections``). The folder is a su
 ``experiments/`` so that a study is never mistaken for an experiment (``experiments/*.toml``).
 
 Every problem is a ``UserError`` of one line naming the file, the key and the offending value.
-Only ``tomllib`` and ``mia.errors`` here: the loader runs without torch and without the
+Only ``mia.io`` and ``mia.errors`` here: the loader runs without torch and without the
 experiment configs (it checks that each experiment's file exists, not what is in it).
 """
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..io import read_toml
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "experiments" / "studies"
 # The deck's sections are the modules of this folder (mia.deck.sections, a higher layer: read
@@ -113,12 +113,7 @@ def load(path: str | Path, experiments_dir: str | Path | None = None,
     """Read and validate a study file; its experiments are files of ``experiments_dir``
     (default: the folder above the study's, ``experiments/`` for ``experiments/studies/``)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"study file not found: {path}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"malformed TOML in {path}: {e}") from None
+    raw = read_toml(path, "study file")
     if not FILE_NAME.fullmatch(path.stem):
         raise UserError(f"study file name {path.name!r}: letters, digits, '.', '_' and '-' only")
     experiments_dir = Path(experiments_dir) if experiments_dir is not None else path.parent.parent
