@@ -186,8 +186,9 @@ def lock(c):
 @task(help={"keep": "reuse mutants/ from an earlier run (only retest what changed)"})
 def mutate(c, keep=False):
     """Mutation testing (mutmut) of the modules that compute published numbers: plants small
-    bugs in mia/metrics.py, attacks.py, scores.py and report.py, runs their tests against
-    each, and writes the score and every survivor to docs/mutation-testing.md."""
+    bugs in the files ``[tool.mutmut] only_mutate`` names in pyproject.toml (the metrics, the
+    KDE threshold attack, the sampling protocol, the scores and the report), runs their tests
+    against each, and writes the score and every survivor to docs/mutation-testing.md."""
     import time
 
     from mia import mutation

@@ -13,7 +13,7 @@ from .targets import TARGETS, verdicts
 
 ENGINE = """## What the variants are
 
-- `single_*`: the pipeline's trainer (`mia.train`). On CPU (`engine: cpu_sharded`) each batch is
+- `single_*`: the pipeline's trainer (`mia.training.engine`). On CPU (`engine: cpu_sharded`) each batch is
   cut into `cpu_shards` shards (default 2) whose gradients run in parallel on worker threads
   (default one per core), each on one PyTorch thread, and are summed in shard order; fused
   Adam; glibc keeps freed buffers (`keep_freed_memory`). The weights do not depend on the

@@ -1,4 +1,4 @@
-"""Evaluate the attacks of ``mia.reference_attacks`` on a target, with a bank of references.
+"""Evaluate the attacks of ``mia.attacks`` on a target, with a bank of references.
 
 Two protocols, both reported:
 

@@ -86,8 +86,9 @@ def run_once(name: str, options: dict, attacker_members: np.ndarray,
     return run
 
 
-def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool,
-                 workers: int = 1, label: str = "attack") -> dict:  # pragma: no mutate (defaults: how many processes, the bar's label)
+# The defaults say how many processes and the progress bar's label: no result depends on them
+# (tests/test_parallel.py), so the signature stays on the one line the pragma exempts.
+def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progress: bool, workers: int = 1, label: str = "attack") -> dict:  # pragma: no mutate
     """Run the attack for every score, sampling percentage and repeat; aggregate the metrics.
 
     The fits run on ``workers`` processes; the metrics do not depend on how many.
