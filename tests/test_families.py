@@ -116,6 +116,13 @@ def test_a_new_attack_is_one_file(tmp_path, monkeypatch):
                               np.array([0]), np.zeros((1, 1, 1, 2)), np.ones((1, 1), bool))
     score = found["max_confidence"]().fit(view).score(view)
     assert score[0] > score[1]
+    # registered as it would be at import: [calibrated] attacks can name it, and it is scored
+    from mia.evaluation import calibrated
+
+    monkeypatch.setattr(attacks, "ATTACKS", found)
+    assert attacks.parse_row("max_confidence") == ("max_confidence", {}, 1, False)
+    rows = calibrated.score_rows(view, rows=[attacks.parse_row("max_confidence")[:3]])
+    assert np.array_equal(rows["max_confidence"]["score"], score)
 
 
 def test_two_members_with_one_name_are_an_error_naming_both_modules(tmp_path, monkeypatch):
