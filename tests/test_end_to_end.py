@@ -186,3 +186,30 @@ def test_an_experiment_with_the_same_recipe_attacks_the_same_trained_target(tmp_
     a, b = (json.loads((tmp_path / "r" / n / "metrics.json").read_text()) for n in ("tiny", "tiny_other_bank"))
     assert a["training_hash"] == b["training_hash"] and a["attack"] == b["attack"]
     assert (tmp_path / "r" / "tiny" / "model.pt").read_bytes() == (tmp_path / "r" / "tiny_other_bank" / "model.pt").read_bytes()
+
+
+def test_retrain_trains_every_model_again_and_a_shared_one_once(tmp_path, tiny_npz):
+    """--retrain takes nothing from the cache, the trajectory snapshots or results/; a bank two
+    experiments share, and a trajectory two lengths share, are trained once in the run."""
+    from conftest import TINY_EXPERIMENT, write_experiment
+    exp = tmp_path / "experiments"
+    bank = "[bank]\nmodels = 2\nseed = 7\n"  # one bank seed: a and b share their bank
+    write_experiment(exp, "a", TINY_EXPERIMENT + bank)
+    write_experiment(exp, "b", TINY_EXPERIMENT.replace("seed = 3", "seed = 4") + bank)
+    write_experiment(exp, "a-longer", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
+    logs: list[str] = []
+    kwargs = dict(data_dir=str(tiny_npz), device="cpu", quick=False, results_root=tmp_path / "r",
+                  cache_root=tmp_path / "c", progress=False, log=logs.append, experiments_dir=exp)
+    pipeline.run(None, **kwargs)
+    first = {n: (tmp_path / "r" / n / "model.pt").read_bytes() for n in ("a", "b", "a-longer")}
+    logs.clear()
+    pipeline.run(None, retrain=True, **kwargs)
+    text = "\n".join(logs)
+    assert "[a] train: 2 epochs" in text and "[b] train: 2 epochs" in text
+    assert "[a] train: starting from" not in text and "found a model" not in text
+    assert "[a-longer] train: starting from epoch 2, a snapshot of the same run" in text
+    bank = [json.loads((tmp_path / "r" / n / "manifest.json").read_text())["wall_seconds"]["bank"]
+            for n in ("a", "b")]
+    assert sorted(b["models_trained_this_run"] for b in bank) == [0, 2]
+    for name, weights in first.items():  # trained again, to the same weights
+        assert (tmp_path / "r" / name / "model.pt").read_bytes() == weights, name

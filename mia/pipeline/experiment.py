@@ -20,7 +20,8 @@ from ..training import bank as bank_mod, engine as train_mod
 from ..training.jobs import LocalExecutor, TrainingJob, trajectory_hash
 from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
-from .reuse import _drop_corrupt_cache, _read_json_or, _seed_cache_from_results, _share_cached_target
+from .reuse import (Retrain, _drop_corrupt_cache, _read_json_or, _seed_cache_from_results,
+                    _share_cached_target)
 from .stages import (_engine, _npz_names, _resume_from_snapshot, _timed, bank_stage,
                      calibrated_stage, load_scores, scores_stage, train_stage)
 
@@ -66,7 +67,7 @@ def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
 
 
 def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,
-                   cache_root: Path, device: torch.device, retrain: bool = False,
+                   cache_root: Path, device: torch.device, retrain: Retrain | None = None,
                    progress: bool = True, log=print, workers: int = 1,
                    reuse_root: Path | None = None) -> Path:
     """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
@@ -75,7 +76,9 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
     hash seeds an empty cache. The attack fits and the figures run on ``workers`` processes;
     nothing depends on how many. One run per experiment at a time: a second one, on the same
     results or the same cache, is refused with the first one's pid and host (``locking``).
+    ``retrain``: what ``--retrain`` has cleared so far in this run (``reuse.Retrain``).
     """
+    retrain = retrain or Retrain()
     with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
             exclusive(cache_root / "runs" / f".{config.name}.lock", f"the cache of {config.name}"):
         recover_swap(results_root / config.name, log)
@@ -93,8 +96,9 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     train_hash = job.key()
     run_dir = cache_root / "runs" / f"{config.name}-{train_hash[:16]}"
     final = results_root / config.name
-    if retrain and run_dir.exists():
-        shutil.rmtree(run_dir)
+    snapshots = cache_root / "trajectories" / trajectory_hash(config, dataset.key)[:16]
+    retrain.clear(run_dir)
+    retrain.clear(snapshots)  # once: a longer run of the trajectory starts from this run's
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = spec_of(dataset)
     _drop_corrupt_cache(config, run_dir, log, spec)
@@ -115,7 +119,6 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             (run_dir / stale).unlink(missing_ok=True)
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
-        snapshots = cache_root / "trajectories" / trajectory_hash(config, dataset.key)[:16]
         _resume_from_snapshot(config, run_dir, snapshots, log)
         with _timed(timings, "train"):  # the same executor seam as the bank's models
             LocalExecutor().run([job], lambda _: train_stage(config, dataset, run_dir, device,
@@ -148,11 +151,9 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
         # a bank is shared by every experiment of its recipe, population and bank seed
         with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
-            if retrain and bank_dir.exists():
-                shutil.rmtree(bank_dir)
-            bank_stage(config, dataset, bank_dir,
-                       (reuse_root or results_root) / config.name / "bank", device, progress, log,
-                       timings)
+            retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
+            committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
+            bank_stage(config, dataset, bank_dir, committed, device, progress, log, timings)
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
                                           log, timings)
 

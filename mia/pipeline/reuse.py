@@ -1,10 +1,11 @@
 """What a run may reuse instead of recomputing: a cached stage output that still loads, a
 trained model committed in results/ with the same training hash (a fresh clone), or the same
 target trained by another experiment of the same recipe, seed and data. Anything corrupt is
-named and recomputed, or named with what to do."""
+named and recomputed, or named with what to do. ``Retrain``: what ``--retrain`` clears."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,6 +15,29 @@ from ..config import ExperimentConfig
 from ..errors import UserError
 from ..io import read_json, write_json
 from .stages import load_model, load_scores
+
+
+@dataclass
+class Retrain:
+    """``--retrain``: every model this run needs is trained again, and each only once.
+
+    A cache folder (a target's run, a trajectory's snapshots, a bank) is emptied the first
+    time an experiment of this run needs it (``clear``); an experiment that shares it later in
+    the same run reuses what this run trained (``trained_here``). Nothing is taken from
+    ``results/`` or from a folder this run did not train into."""
+    enabled: bool = False
+    cleared: set[Path] = field(default_factory=set)
+
+    def clear(self, folder: Path) -> None:
+        if self.enabled and folder not in self.cleared:
+            self.cleared.add(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def trained_here(self, folder: Path) -> bool:
+        """May models in ``folder`` be reused? Always without --retrain; with it, only when
+        this run has cleared the folder and trained into it."""
+        return not self.enabled or folder in self.cleared
+
 
 def _read_json_or(path: Path, default, log):
     """A cached JSON file, or ``default`` (with a warning) when it is missing or unreadable."""
@@ -56,11 +80,11 @@ def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
                 return drop(("scores.npz", "target.json"), f"corrupt cached {path}")
 
 
-def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: bool, log,
+def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: Retrain, log,
                              config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """A fresh checkout has results/ but no cache: reuse its model if the training hash matches
-    (and the model loads: a corrupt one is named, with what to do)."""
-    if retrain or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
+    (and the model loads: a corrupt one is named, with what to do). Never with --retrain."""
+    if retrain.enabled or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
         return
     try:
         manifest = read_json(final / "manifest.json")
@@ -88,15 +112,16 @@ def _adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
     write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
 
 
-def _share_cached_target(run_dir: Path, train_hash: str, retrain: bool, log,
+def _share_cached_target(run_dir: Path, train_hash: str, retrain: Retrain, log,
                          config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """Experiments with the same recipe, seed and data (another name, another bank) attack the
     same target: copy its trained model from the other experiment's run directory instead of
-    training it again (the scores, seconds to compute, are computed again)."""
-    if retrain or (run_dir / "model.pt").exists():
+    training it again (the scores, seconds to compute, are computed again). With --retrain,
+    only a model this run has trained again."""
+    if (run_dir / "model.pt").exists():
         return
     for other in sorted(run_dir.parent.glob(f"*-{train_hash[:16]}")):
-        if other == run_dir or not all((other / f).exists() for f in ("model.pt", "history.json")):
+        if other == run_dir or not retrain.trained_here(other) or not all((other / f).exists() for f in ("model.pt", "history.json")):
             continue
         try:
             load_model(config, other / "model.pt", torch.device("cpu"), spec)

@@ -11,6 +11,7 @@ from ..training import engine as train_mod
 from .experiment import check_augmentations, check_sizes, experiment_sizes, run_experiment
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
 from .results import closing_summary
+from .reuse import Retrain
 from .study_stage import studies_of, write_studies
 
 
@@ -77,8 +78,9 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     # Shorter runs first: a longer run of the same trajectory then starts from their snapshot
     # (stages._resume_from_snapshot); the order changes no result.
     ordered = sorted(configs, key=lambda c: c.train.epochs)
+    fresh = Retrain(retrain)  # with --retrain, a target or bank two experiments share trains once
     done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,
-                                   retrain, progress, log, workers, reuse_root) for c in ordered}
+                                   fresh, progress, log, workers, reuse_root) for c in ordered}
     paths = [done[c.name] for c in configs]
     write_studies(found, results_root, log)
     log(closing_summary(paths))

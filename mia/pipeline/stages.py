@@ -118,10 +118,13 @@ def load_scores(path: Path) -> dict[str, np.ndarray]:
 
 
 def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Path,
-               committed: Path, device: torch.device, progress: bool, log, timings: dict) -> None:
-    """Train (or reuse) the reference bank; its wall time is the sum over the models' training,
-    whichever run trained them."""
-    bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
+               committed: Path | None, device: torch.device, progress: bool, log, timings: dict
+               ) -> None:
+    """Train (or reuse) the reference bank, first taking in the ``committed`` one (results/)
+    when it matches (``None``: never, as with --retrain); its wall time is the sum over the
+    models' training, whichever run trained them."""
+    if committed is not None:
+        bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
     info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log)
     trained = info.pop("trained_this_run")
     timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
