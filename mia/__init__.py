@@ -1,8 +1,10 @@
 """Membership inference study: train a target, score every sample, attack, report.
 
-One module per stage, exchanging arrays on disk so that any stage reruns alone:
-``data`` -> ``models``/``train`` -> ``scores`` -> ``attacks`` -> ``metrics`` -> ``plots`` -> ``report``;
-``pipeline`` runs them in order for one experiment (a TOML file in ``experiments/``).
+Stages exchange arrays on disk so that any stage reruns alone: ``datasets`` ->
+``architectures``/``recipes``/``training`` -> ``scores`` -> ``attacks`` and ``evaluation`` ->
+``metrics`` -> ``plots`` -> ``report``; ``pipeline`` runs them in order for each experiment (a
+TOML file in ``experiments/``), then ``study_results`` for each study that compares them. The
+layers, and what imports what, are in the README ("Layout") and ``pyproject.toml``.
 """
 import os
 

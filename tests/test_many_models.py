@@ -100,3 +100,20 @@ def test_unequal_subsets_are_refused():
     keep[1, :4] = True
     with pytest.raises(ValueError, match="same number of samples"):
         subsets_from_keep(keep)
+
+
+@pytest.mark.parametrize("change, x_shape, classes, message", [
+    ({"dropout": 0.5}, (3, 32, 32), 10, "lenet5 without dropout"),
+    ({}, (1, 28, 28), 10, "not 1x28x28 in 10"),
+    ({}, (3, 32, 32), 100, "not 3x32x32 in 100"),
+])
+def test_the_grouped_strategy_refuses_what_its_network_cannot_train(change, x_shape, classes, message):
+    """GroupedLeNet5 is CIFAR-10's LeNet-5 without dropout: another input, class count or
+    dropout would train a different model silently, so it is an error."""
+    import dataclasses
+
+    x = torch.zeros(8, *x_shape)
+    with pytest.raises(ValueError, match=message):
+        train_many(dataclasses.replace(CFG, **change), [0], torch.ones(1, 8, dtype=torch.bool), x,
+                   torch.zeros(8, dtype=torch.long), strategy="grouped", max_steps=1,
+                   progress=False, num_classes=classes)

@@ -21,6 +21,9 @@ def test_a_longer_run_starts_from_a_shorter_runs_snapshot(tmp_path, tiny_npz):
     write_experiment(exp, "long", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
     log = _run(exp, ["long", "short"], tiny_npz, tmp_path / "shared")  # run shortest first
     assert re.search(r"\[long\] train: starting from epoch 2, a snapshot of the same run", log)
+    from mia.io import read_json
+    train = read_json(tmp_path / "shared" / "results" / "long" / "manifest.json")["wall_seconds"]["train"]
+    assert train["attempts"] == 1 and train["from_snapshot_epoch"] == 2  # the snapshot's run is not an attempt
     alone = _run(exp, ["long"], tiny_npz, tmp_path / "alone")
     assert "starting from epoch" not in alone
     shared = (tmp_path / "shared" / "results" / "long" / "model.pt").read_bytes()
@@ -43,3 +46,22 @@ def test_an_unreadable_snapshot_is_removed_and_not_used(tmp_path, tiny_npz):
     log = _run(exp, ["long"], tiny_npz, tmp_path / "c")
     assert f"unreadable snapshot {snapshot}" in log and "starting from epoch" not in log
     assert not snapshot.exists() or snapshot.read_bytes() != b"not a checkpoint"
+
+
+def test_only_a_recipe_whose_runs_are_prefixes_shares_a_trajectory(monkeypatch):
+    """Adam declares that a shorter run is a prefix of a longer one; a recipe that does not
+    (a schedule, noise scaled to the run's length) keeps its epochs in the trajectory key."""
+    import dataclasses
+
+    from mia import config
+    from mia.recipes import RECIPES
+    from mia.training import jobs
+
+    short = config.from_dict({"train": {"epochs": 20}}, "short")
+    long = dataclasses.replace(short, train=dataclasses.replace(short.train, epochs=100))
+    assert RECIPES["adam"].epochs_are_prefixes
+    assert jobs.trajectory_hash(short, "d") == jobs.trajectory_hash(long, "d")
+    assert jobs.trajectory_hash(short, "d") != jobs.trajectory_hash(short, "e")
+    scheduled = type("Scheduled", (RECIPES["adam"],), {"epochs_are_prefixes": False})
+    monkeypatch.setitem(jobs.RECIPES, "adam", scheduled)
+    assert jobs.trajectory_hash(short, "d") != jobs.trajectory_hash(long, "d")

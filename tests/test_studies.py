@@ -61,6 +61,8 @@ def test_a_valid_study_loads_with_its_roles_in_order(tmp_path):
     (('undefended = "a"', 'undefended = 3'), "undefended .* must be an experiment's name, got 3"),
     (('figure = "tpr"', 'figure = "a/b"'), "figure .* must be a file name"),
     (('attacks = ["loss", "rmia_online"]', 'attacks = []'), "figure 'tpr' .* names none"),
+    (('"rmia_online"]', '"rmia_onlin"]'), r"\[table\] attacks .*unknown attack 'rmia_onlin'"),
+    (('"rmia_online"]', '"lira_online/nope"]'), r"\[table\] attacks .*'lira_online/nope'"),
     (("[experiments]", "[experiments]\n[other]"), "unknown key 'other'"),
     (('description = "a test study"', 'description = "a test study"\nsections = ['), "malformed TOML"),
 ])
@@ -177,14 +179,15 @@ def test_study_results_without_an_experiments_results_is_one_line(results_copy):
 
 
 def test_study_results_name_an_attack_no_experiment_has(results_copy, tmp_path):
+    """A valid row (the loader accepts it) that no experiment's calibrated.json computed."""
     s, root = results_copy
-    text = s.path.read_text().replace('"rmia_online"]', '"rmia_onlin"]')
+    text = s.path.read_text().replace('"rmia_online"]', '"lira_offline/per_sample/flip"]')
     exp_dir = tmp_path / "experiments"
     (exp_dir / "studies").mkdir(parents=True)
     for _, experiment in s.experiments:
         (exp_dir / f"{experiment}.toml").write_text("")
     (exp_dir / "studies" / "typo.toml").write_text(text)
-    with pytest.raises(UserError, match="attack 'rmia_onlin'"):
+    with pytest.raises(UserError, match="attack 'lira_offline/per_sample/flip' .* is in none"):
         study_results.write(studies.load(exp_dir / "studies" / "typo.toml"), root)
 
 

@@ -36,7 +36,7 @@ def check(study: Study) -> None:
             if role not in study.roles:
                 raise UserError(f"section {name!r} needs the role {role!r}, which study "
                                 f"{study.name!r} ({study.path}) does not name")
-        for used in getattr(module, "USES", ()):
+        for used in module.USES:
             if used not in study.sections:
                 raise UserError(f"section {name!r} reads section {used!r}, which study "
                                 f"{study.name!r} ({study.path}) does not list")

@@ -281,7 +281,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
 
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
-# evaluation (pipeline.calibrated_stage) is reused only under the same version and settings.
+# evaluation (pipeline.stages.calibrated_stage) is reused only under the same version and settings.
 VERSION = 4
 
 

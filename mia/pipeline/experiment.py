@@ -20,10 +20,11 @@ from ..training import bank as bank_mod, engine as train_mod
 from ..training.jobs import LocalExecutor, TrainingJob, trajectory_hash
 from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
-from .reuse import (Retrain, _drop_corrupt_cache, _read_json_or, _seed_cache_from_results,
-                    _share_cached_target)
-from .stages import (_engine, _npz_names, _resume_from_snapshot, _timed, bank_stage,
-                     calibrated_stage, load_scores, scores_stage, train_stage)
+from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
+                    share_cached_target)
+from .stages import (SNAPSHOT, bank_stage, calibrated_stage, engine_settings, load_scores,
+                     npz_names, resume_from_snapshot, scores_stage, timed_stage, train_stage)
+
 
 def experiment_sizes(config: ExperimentConfig, n_train: int, n_test: int) -> tuple[int, int]:
     """The members and non-members an experiment uses of a dataset of ``n_train`` training
@@ -67,7 +68,7 @@ def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
 
 
 def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,
-                   cache_root: Path, device: torch.device, retrain: Retrain | None = None,
+                   cache_root: Path, device: torch.device, retrain: bool | Retrain = False,
                    progress: bool = True, log=print, workers: int = 1,
                    reuse_root: Path | None = None) -> Path:
     """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
@@ -76,9 +77,9 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
     hash seeds an empty cache. The attack fits and the figures run on ``workers`` processes;
     nothing depends on how many. One run per experiment at a time: a second one, on the same
     results or the same cache, is refused with the first one's pid and host (``locking``).
-    ``retrain``: what ``--retrain`` has cleared so far in this run (``reuse.Retrain``).
+    ``retrain``: ``--retrain``, or what it has cleared so far in this run (``reuse.Retrain``).
     """
-    retrain = retrain or Retrain()
+    retrain = retrain if isinstance(retrain, Retrain) else Retrain(bool(retrain))
     with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
             exclusive(cache_root / "runs" / f".{config.name}.lock", f"the cache of {config.name}"):
         recover_swap(results_root / config.name, log)
@@ -101,13 +102,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     retrain.clear(snapshots)  # once: a longer run of the trajectory starts from this run's
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = spec_of(dataset)
-    _drop_corrupt_cache(config, run_dir, log, spec)
-    _seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
+    drop_corrupt_cache(config, run_dir, log, spec)
+    seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
                              retrain, log, config, spec)
-    _share_cached_target(run_dir, train_hash, retrain, log, config, spec)
+    share_cached_target(run_dir, train_hash, retrain, log, config, spec)
     # Wall times of the stages that produced the cached outputs (seeded from the results'
     # manifest on a fresh clone): a reused stage keeps the time it took when it ran.
-    timings = _read_json_or(run_dir / "timings.json", {}, log)
+    timings = read_json_or(run_dir / "timings.json", {}, log)
 
     def reused(stage: str) -> None:
         timings[stage] = dict(timings.get(stage, {"seconds": None}), reused=True)
@@ -119,29 +120,33 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             (run_dir / stale).unlink(missing_ok=True)
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
             f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
-        _resume_from_snapshot(config, run_dir, snapshots, log)
-        with _timed(timings, "train"):  # the same executor seam as the bank's models
+        resume_from_snapshot(config, run_dir, snapshots, log)
+        with timed_stage(timings, "train"):  # the same executor seam as the bank's models
             LocalExecutor().run([job], lambda _: train_stage(config, dataset, run_dir, device,
                                                              progress, log))
         write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
                     (run_dir / train_mod.CHECKPOINT).read_bytes())
         # After a resume, this attempt's time is only part of the work: record the epochs'
-        # time over all attempts, and how many attempts there were.
+        # time over all attempts, and how many attempts there were (a shorter run's snapshot
+        # is not an attempt of this run: its epoch is recorded instead).
         state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
+        snapshot = read_json_or(run_dir / SNAPSHOT, None, log)
+        attempts = int(state.get("attempts", 1)) - (snapshot or {}).get("attempts", 0)
         timings["train"].update(
-            device=str(device), attempts=int(state.get("attempts", 1)),
+            device=str(device), attempts=attempts,
             epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
-            **_engine(config, device))
+            **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}),
+            **engine_settings(config, device))
         write_json(run_dir / "timings.json", timings)
 
-    have = _npz_names(run_dir / "scores.npz")
+    have = npz_names(run_dir / "scores.npz")
     if (all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists()
             and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION):
         reused("scores")
     else:
         log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "
             f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
-        with _timed(timings, "scores"):
+        with timed_stage(timings, "scores"):
             scores_stage(config, dataset, run_dir, device)
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
@@ -159,7 +164,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
-    with _timed(timings, "attack"):
+    with timed_stage(timings, "attack"):
         attack = attack_stage(config, scores, progress, workers, label=f"{config.name}: attack")
         roc_all = full_roc_stage(config, scores)
     timings["attack"]["workers"] = workers

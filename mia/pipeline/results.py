@@ -17,7 +17,7 @@ from ..datasets import Dataset
 from ..io import read_json, replace_directory, sha256_file, write_json, write_text
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
-from .stages import _timed
+from .stages import timed_stage
 
 # The accuracies of the original study's target, which this study regenerates. The numbers are
 # quoted from its slides ("Model Training" slide of shared/reference/study-deck.md), not computed.
@@ -54,13 +54,13 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     config, dataset, staging, final, run_dir = (run.config, run.dataset, run.staging, run.final,
                                                 run.run_dir)
     timings, workers, log = run.timings, run.workers, run.log
-    with _timed(timings, "plots"):
+    with timed_stage(timings, "plots"):
         plots.experiment_figures(config, scores, history, metrics, staging / "figures",
                                  progress=run.progress, dataset=dataset, workers=workers)
         if calibrated is not None:
             plots.calibrated_figures(calibrated, config.name, staging / "figures")
     timings["plots"]["workers"] = workers
-    with _timed(timings, "report"):
+    with timed_stage(timings, "report"):
         write_json(staging / "metrics.json", metrics)
         report.write_summary(metrics, staging)
         write_json(staging / "history.json", history)

@@ -39,7 +39,7 @@ class Retrain:
         return not self.enabled or folder in self.cleared
 
 
-def _read_json_or(path: Path, default, log):
+def read_json_or(path: Path, default, log):
     """A cached JSON file, or ``default`` (with a warning) when it is missing or unreadable."""
     if not path.exists():
         return default
@@ -51,7 +51,7 @@ def _read_json_or(path: Path, default, log):
         return default
 
 
-def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
+def drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
                         spec: data_mod.DatasetSpec) -> None:
     """Verify the cached stage outputs before reusing any: a model that does not load, or a
     history or scores file that does not parse, is removed with a warning, so that its stage
@@ -80,7 +80,7 @@ def _drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
                 return drop(("scores.npz", "target.json"), f"corrupt cached {path}")
 
 
-def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: Retrain, log,
+def seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain: Retrain, log,
                              config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """A fresh checkout has results/ but no cache: reuse its model if the training hash matches
     (and the model loads: a corrupt one is named, with what to do). Never with --retrain."""
@@ -101,18 +101,18 @@ def _seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrai
     except ValueError as e:
         raise UserError(f"corrupt {final / 'history.json'} ({e}); restore it or run with --retrain"
                         ) from None
-    _adopt_trained_model(final, run_dir, manifest.get("wall_seconds", {}))
+    adopt_trained_model(final, run_dir, manifest.get("wall_seconds", {}))
     log(f"[{final.name}] found a model with the same training hash in {final}")
 
 
-def _adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
+def adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
     """Copy a checked model.pt and history.json into ``run_dir``, with the train stage's time."""
     for name in ("history.json", "model.pt"):
         shutil.copyfile(source / name, run_dir / name)
     write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
 
 
-def _share_cached_target(run_dir: Path, train_hash: str, retrain: Retrain, log,
+def share_cached_target(run_dir: Path, train_hash: str, retrain: Retrain, log,
                          config: ExperimentConfig, spec: data_mod.DatasetSpec) -> None:
     """Experiments with the same recipe, seed and data (another name, another bank) attack the
     same target: copy its trained model from the other experiment's run directory instead of
@@ -128,6 +128,6 @@ def _share_cached_target(run_dir: Path, train_hash: str, retrain: Retrain, log,
             read_json(other / "history.json")
         except (UserError, ValueError):
             continue  # that experiment's own run names or repairs it
-        _adopt_trained_model(other, run_dir, _read_json_or(other / "timings.json", {}, log))
+        adopt_trained_model(other, run_dir, read_json_or(other / "timings.json", {}, log))
         log(f"[{config.name}] found a model with the same training hash in {other}")
         return

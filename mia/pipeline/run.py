@@ -40,7 +40,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
 
     On CPU, training and scoring run on ``threads`` worker threads (default: every available
     core), each with one PyTorch thread; the attack fits and the figures run on as many worker
-    processes (on any device). The results do not depend on how many (``train.ShardedStep``,
+    processes (on any device). The results do not depend on how many (``training.engine.ShardedStep``,
     ``parallel``).
     """
     if threads is not None and threads < 1:
@@ -76,7 +76,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         if dataset.source.get("notes"):
             log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
     # Shorter runs first: a longer run of the same trajectory then starts from their snapshot
-    # (stages._resume_from_snapshot); the order changes no result.
+    # (stages.resume_from_snapshot); the order changes no result.
     ordered = sorted(configs, key=lambda c: c.train.epochs)
     fresh = Retrain(retrain)  # with --retrain, a target or bank two experiments share trains once
     done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,

@@ -19,17 +19,22 @@ from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, w
 from ..training import bank as bank_mod, engine as train_mod
 
 @contextlib.contextmanager
-def _timed(timings: dict, stage: str):
+def timed_stage(timings: dict, stage: str):
     t0 = time.perf_counter()
     yield
     timings[stage] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
 
 
-def _resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Path, log) -> None:
+SNAPSHOT = "snapshot.json"  # in a run directory: the snapshot its training started from
+
+
+def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Path, log) -> None:
     """Start this run from the longest snapshot of its trajectory that it would pass through:
     the checkpoint that a run of the same recipe, seed and data left at its last epoch
     (``<cache>/trajectories/<hash>/epoch-0020.pt``). Runs of 20, 50 and 100 epochs thus train
-    100 epochs in all, in whatever order they come. A snapshot that does not load is removed."""
+    100 epochs in all, in whatever order they come. A snapshot that does not load is removed.
+    ``SNAPSHOT`` in ``run_dir`` records which epoch it started from and how many attempts the
+    shorter run took, so that the manifest counts only this run's attempts."""
     if (run_dir / train_mod.CHECKPOINT).exists():
         return  # this run's own checkpoint is further along, or as far
     usable = sorted((int(p.stem.split("-")[1]), p) for p in snapshots.glob("epoch-*.pt")
@@ -44,6 +49,8 @@ def _resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pa
             path.unlink(missing_ok=True)
             continue
         write_bytes(run_dir / train_mod.CHECKPOINT, path.read_bytes())
+        write_json(run_dir / SNAPSHOT, {"epoch": epoch, "path": str(path),
+                                        "attempts": int(state.get("attempts", 1))})
         log(f"[{config.name}] train: starting from epoch {epoch}, a snapshot of the same run "
             f"({path})")
         return
@@ -63,7 +70,7 @@ def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
     write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
 
 
-def _engine(config: ExperimentConfig, device: torch.device) -> dict:
+def engine_settings(config: ExperimentConfig, device: torch.device) -> dict:
     """How the training stage ran, for the timings in the manifest."""
     if device.type == "cuda":
         return {"engine": "cuda_graph"}
@@ -104,7 +111,7 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     write_json(run_dir / "target.json", target)
 
 
-def _npz_names(path: Path) -> set[str]:
+def npz_names(path: Path) -> set[str]:
     """The array names in an .npz, without reading the arrays (empty if the file is missing)."""
     if not path.exists():
         return set()

@@ -18,6 +18,7 @@ def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device) -> to
 
 class Adam(Recipe):
     name = "adam"
+    epochs_are_prefixes = True  # no schedule: epoch e's update depends on (seed, e) and the weights
 
     def optimizer(self, params, cfg, device: torch.device, capturable: bool = False
                   ) -> torch.optim.Optimizer:

@@ -12,6 +12,10 @@ A recipe is a subclass of ``Recipe`` with a ``name`` (``[train] recipe``):
     per_sample_gradients -> bool: the step needs each sample's gradient (DP-SGD's clipping)
     privacy(cfg, n) -> dict | None: what the manifest records of the recipe's guarantee (an
         accountant's epsilon at delta); None when it gives none
+    epochs_are_prefixes -> bool: the first E epochs of a longer run are a run of E epochs,
+        bitwise (nothing depends on the total number of epochs: no schedule, no noise scaled to
+        the run's length), so a longer run may start from a shorter run's snapshot
+        (``training.jobs.trajectory_hash``). False unless a recipe declares it
 
 The members are ``Adam`` with seeded permutations (``adam.py``). A DP-SGD member (Opacus:
 per-sample clipping, noise, Poisson sampling, an accountant's epsilon) adds one module that
@@ -29,6 +33,7 @@ class Recipe:
     name: ClassVar[str]
     fixed_batch_size: ClassVar[bool] = True
     per_sample_gradients: ClassVar[bool] = False
+    epochs_are_prefixes: ClassVar[bool] = False
 
     def optimizer(self, params, cfg, device: torch.device, capturable: bool = False
                   ) -> torch.optim.Optimizer:

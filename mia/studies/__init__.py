@@ -7,8 +7,9 @@ the deck sections it feeds, in order (``mia.deck.sections``). The folder is a su
 ``experiments/`` so that a study is never mistaken for an experiment (``experiments/*.toml``).
 
 Every problem is a ``UserError`` of one line naming the file, the key and the offending value.
-Only ``mia.io`` and ``mia.errors`` here: the loader runs without torch and without the
-experiment configs (it checks that each experiment's file exists, not what is in it).
+Only ``mia.attacks`` (the ``[table]`` rows' names), ``mia.io`` and ``mia.errors`` here: the
+loader runs without torch and without the experiment configs (it checks that each
+experiment's file exists, not what is in it).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..attacks import parse_row
 from ..errors import UserError
 from ..io import read_toml
 
@@ -98,6 +100,11 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
     if unknown:
         raise UserError(f"unknown key {unknown[0]!r} in [table] of {path} (known: {', '.join(TABLE_KEYS)})")
     attacks = _strings(table.get("attacks", []), "[table] attacks", path)
+    for row in attacks:  # rows of calibrated.json: checked before any experiment runs
+        try:
+            parse_row(row)
+        except ValueError as e:
+            raise UserError(f"[table] attacks in {path}: {e}") from None
     figure = raw.get("figure")
     if figure is not None and (not isinstance(figure, str) or not FILE_NAME.fullmatch(figure)):
         raise UserError(f"figure in {path} must be a file name without suffix, got {figure!r}")

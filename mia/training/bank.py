@@ -17,7 +17,7 @@ round sees every sample IN for exactly (K/F - 1)(F - 1) of the remaining models,
 non-members alike, so no statistic can read membership from the count of IN references
 (``calibrated.loo_view`` relies on this).
 
-Stage outputs, in ``<cache>/banks/<experiment>-<bank hash>/``:
+Stage outputs, in ``<cache>/banks/<bank hash[:16]>/`` (shared by every experiment whose bank it is):
 
     keep.npz        keep (K, N) bool, seeds (K,) uint32
     bank.json       K, N, the recipe, the seeds, wall times

@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 
 from ..config import ExperimentConfig
 from ..io import sha256_json
+from ..recipes import RECIPES
 
 TRAINING_IMAGES = "training images"
 
@@ -89,10 +90,12 @@ def training_hash(config: ExperimentConfig, data_key) -> str:
 
 
 def trajectory_hash(config: ExperimentConfig, data_key) -> str:
-    """The key of a training run regardless of its length: the training key without ``epochs``.
-    Each epoch's batches depend only on (seed, epoch) and Adam has no schedule, so the first E
-    epochs of a longer run are a run of E epochs, bitwise (the resume tests check it)."""
+    """The key of a training run regardless of its length: the training key without ``epochs``,
+    for a recipe whose shorter runs are prefixes of its longer ones (``epochs_are_prefixes``:
+    Adam, whose batches depend only on (seed, epoch) and which has no schedule; the snapshot
+    and resume tests check it bitwise). Any other recipe keeps ``epochs``: no run starts from
+    another's snapshot."""
     key = config.training_key()
-    return sha256_json({"training": dict(key, train={k: v for k, v in key["train"].items()
-                                                     if k != "epochs"}),
-                        "data_sha256": data_key, "trajectory": True})
+    if RECIPES[config.train.recipe].epochs_are_prefixes:
+        key = dict(key, train={k: v for k, v in key["train"].items() if k != "epochs"})
+    return sha256_json({"training": key, "data_sha256": data_key, "trajectory": True})

@@ -11,7 +11,7 @@ Two strategies:
   its L2 term are element-wise, so this equals K independent Adams).
 - ``loop``: the single-model trainer, model by model; on CPU each worker thread trains its
   own model (its shards then run one after another, which gives the same weights as the
-  single-model trainer: see ``train.ShardedStep``).
+  single-model trainer: see ``engine.ShardedStep``).
 - ``grouped`` (LeNet-5 only): the K models as one network. The convolutions are grouped
   convolutions (``groups=K``: model k's channels see only model k's input channels), the
   fully connected layers batched matrix products (``baddbmm``) over a leading model axis,
@@ -84,7 +84,8 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
         return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
                          unit="model", disable=not progress))
     if strategy == "grouped":
-        return _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16)
+        return _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16,
+                              num_classes)
     return _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress, num_classes)
 
 
@@ -160,7 +161,7 @@ def _train_vmap(cfg, seeds, subsets, x, y, max_steps, progress, num_classes=10
 
 
 class GroupedLeNet5(torch.nn.Module):
-    """K LeNet-5s (``models.LeNet5``) as one network, on a batch of shape (K, B, 3, 32, 32).
+    """K LeNet-5s (``architectures.lenet5.LeNet5``) as one network, on a batch of shape (K, B, 3, 32, 32).
 
     Parameters are the K models' stacked along the output channels (convolutions: model k
     owns channels [6k, 6k+6) and [16k, 16k+16)) or along a leading model axis (linear layers:
@@ -194,7 +195,7 @@ class GroupedLeNet5(torch.nn.Module):
         return torch.baddbmm(self.f3b.unsqueeze(1), h, self.f3w.transpose(1, 2))  # (K, B, C)
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
-        """The K models' state dicts, in ``models.LeNet5``'s names."""
+        """The K models' state dicts, in ``architectures.lenet5.LeNet5``'s names."""
         c1, c2 = self.c1w.shape[0] // self.k, self.c2w.shape[0] // self.k
         return [{"features.0.weight": self.c1w[i * c1:(i + 1) * c1].detach().clone(),
                  "features.0.bias": self.c1b[i * c1:(i + 1) * c1].detach().clone(),
@@ -254,9 +255,15 @@ class _GroupedStep:
             self.eager(idx)
 
 
-def _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16):
-    if cfg.architecture != "lenet5":
-        raise ValueError(f"the grouped strategy is written for lenet5, not {cfg.architecture!r}")
+def _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16,
+                   num_classes=10):
+    # GroupedLeNet5 is CIFAR-10's LeNet-5 without dropout: refuse anything it would not train
+    if cfg.architecture != "lenet5" or cfg.dropout:
+        raise ValueError(f"the grouped strategy is written for lenet5 without dropout, not "
+                         f"{cfg.architecture!r} with dropout {cfg.dropout}")
+    if tuple(x.shape[1:]) != (3, 32, 32) or num_classes != 10:
+        raise ValueError(f"the grouped strategy is written for 3x32x32 images in 10 classes, not "
+                         f"{'x'.join(map(str, x.shape[1:]))} in {num_classes}")
     device = x.device
     cuda = device.type == "cuda"
     states = []

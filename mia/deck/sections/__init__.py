@@ -6,7 +6,8 @@ A section module defines
 
 - ``ROLES``: the study's roles whose results it needs (``invoke slides`` stops with one line
   when one has no results);
-- ``USES`` (optional): other sections whose facts its template reads; the study must list them;
+- ``USES``: other sections whose facts its template reads (``()``: none); the study must list
+  them;
 - ``facts(deck: mia.deck.results.Deck) -> dict``: the numbers and the sentences chosen from
   them. Every threshold that chooses wording is a named module-level constant.
 
@@ -16,17 +17,10 @@ of every other section of the deck likewise, and what ``mia.deck.render`` shares
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
 
+from ...discovery import members
 
-def _members() -> dict[str, ModuleType]:
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            found[info.name] = importlib.import_module(f"{__name__}.{info.name}")
-    return dict(sorted(found.items()))
-
-
-SECTIONS: dict[str, ModuleType] = _members()
+# section name (its module's) -> module
+SECTIONS: dict[str, ModuleType] = members(
+    __name__, __path__, lambda module: [(module.__name__.rsplit(".", 1)[1], module)])

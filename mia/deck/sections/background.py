@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..results import Deck, points
 
 ROLES = ("undefended", "defended")
+USES: tuple[str, ...] = ()  # no other section's facts
 # Train minus test accuracy of the undefended target: above MEMORISED it "has memorised a good
 # part of its training set", above MODERATE "a moderate generalisation gap", else it
 # "generalises well".

@@ -8,6 +8,7 @@ from ...evaluation.calibrated import strongest as strongest_of
 from ..results import CALIBRATED_TABLE, PRETTY_ROWS, Deck, pct_ci
 
 ROLES = ("undefended",)
+USES: tuple[str, ...] = ()  # no other section's facts
 TABLE_ROLES = ("undefended", "defended")  # the comparison table's columns, where present
 # The operating point: 0.1% FPR where the evaluation set resolves it, else 1%.
 LOW_FPR, FALLBACK_FPR = "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"

@@ -7,6 +7,7 @@ from ..results import POWER_NAMES, PRETTY_ROWS, Deck, pct_ci
 from .calibrated import operating_point, top_row
 
 ROLES = ("undefended", "defended")
+USES: tuple[str, ...] = ()  # no other section's facts
 # The undefended target "with the same references" is the power curve's mean ± std at the
 # defended bank's size; a drop counts beyond SPREAD_STDS standard deviations.
 SPREAD_STDS = 2

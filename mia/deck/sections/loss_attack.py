@@ -7,6 +7,7 @@ from ..results import (PRETTY, SCORES, Deck, cell, mean, normalized_zeros, perce
                        representative_percentage)
 
 ROLES = ("undefended", "defended")
+USES: tuple[str, ...] = ()  # no other section's facts
 # The sampling percentage of the figures, when the attack ran at it (else the middle one).
 PERCENTAGE = "16"
 # Attack accuracy within CHANCE_MARGIN of 50% counts as "close to chance".

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..results import PRETTY_ROWS, Deck
 
 ROLES = ("undefended",)
+USES: tuple[str, ...] = ()  # no other section's facts
 SMALL, LARGE = "undefended", "large_references"  # the roles whose banks are compared
 KEY = "tpr_at_0.1pct_fpr"
 # Offline attacks use only OUT references: with one pair of the small bank and the one round

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..results import Deck
 
 ROLES = ("undefended",)
+USES: tuple[str, ...] = ()  # no other section's facts
 
 
 def facts(deck: Deck) -> dict:
