@@ -30,7 +30,6 @@ from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve  # noqa: E402
 
 from tqdm.auto import tqdm  # noqa: E402
 
-from .datasets import spec_of  # noqa: E402
 from .evaluation.threshold import sample_split, split_seed  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .metrics import CONFUSION_LABELS  # noqa: E402
@@ -391,7 +390,7 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
     ]
     if dataset is not None:
         # Only the images shown travel to the worker, not the whole training set.
-        classes = spec_of(dataset).classes
+        classes = dataset.spec.classes
         first = np.sort(np.concatenate([np.flatnonzero(dataset.y_train == c)[:EXAMPLES_PER_CLASS]
                                         for c in range(len(classes))]))
         jobs.append((data_examples, dataset.x_train[first], dataset.y_train[first], classes,

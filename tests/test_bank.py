@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mia import config, keep as keep_mod
-from mia.datasets import Dataset
+from mia.datasets import CIFAR10, Dataset
 from mia.training import bank
 from mia.errors import UserError
 from mia.io import write_npz
@@ -15,7 +15,7 @@ def tiny():
     rng = np.random.default_rng(0)
     ds = Dataset(rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 200),
                  rng.integers(0, 256, (56, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 56),
-                 {"sha256": "tiny"})
+                 {"sha256": "tiny"}, CIFAR10)
     cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 4}}, "tiny")
     return cfg, ds
 
@@ -111,7 +111,7 @@ def test_a_bank_of_folds_trains_models_that_keep_all_but_one_fold(tmp_path):
     rng = np.random.default_rng(1)
     ds = Dataset(rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 100),
                  rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 20),
-                 {"sha256": "tiny"})
+                 {"sha256": "tiny"}, CIFAR10)
     cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32},
                             "bank": {"models": 3, "folds": 3}}, "t")
     info = bank.train_bank(cfg, ds, tmp_path / "b", torch.device("cpu"), progress=False,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from mia import config
-from mia.datasets import Dataset
+from mia.datasets import CIFAR10, Dataset
 from mia.training import bank
 from mia.training.jobs import LocalExecutor, TrainingJob, training_hash
 
@@ -56,7 +56,7 @@ def test_the_bank_trains_its_pending_models_through_the_executor(tmp_path):
     rng = np.random.default_rng(0)
     ds = Dataset(rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 60),
                  rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 20),
-                 {"sha256": "tiny"})
+                 {"sha256": "tiny"}, CIFAR10)
     cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 2}}, "t")
     first = RecordingExecutor(batch=1)
     bank.train_bank(cfg, ds, tmp_path, torch.device("cpu"), progress=False, log=lambda *_: None,

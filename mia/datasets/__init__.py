@@ -33,10 +33,6 @@ DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in MEMBERS.items()}
 CIFAR10 = DATASETS["cifar10"]
 
 
-def spec_of(dataset: Dataset) -> DatasetSpec:
-    return dataset.spec or CIFAR10
-
-
 def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Load dataset ``name`` from ``data_dir``, ``$MIA_DATA_DIR``, or a torchvision download."""
     if name not in MEMBERS:

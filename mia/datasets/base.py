@@ -63,7 +63,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: dict  # kind, path, sha256 per file, notes: goes into the manifest
-    spec: DatasetSpec | None = None  # None: CIFAR-10 (mia.datasets.spec_of)
+    spec: DatasetSpec  # what the images are: shape, classes, normalisation, augmentations
 
     @property
     def key(self):

@@ -10,7 +10,7 @@ import torch
 from .. import manifest as manifest_mod, scores as scores_mod
 from ..config import ExperimentConfig
 from ..attacks import row_key
-from ..datasets import Dataset, DatasetSpec, spec_of
+from ..datasets import Dataset, DatasetSpec
 from ..errors import UserError
 from ..evaluation import calibrated as calibrated_mod
 from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
@@ -101,7 +101,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     retrain.clear(run_dir)
     retrain.clear(snapshots)  # once: a longer run of the trajectory starts from this run's
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec = spec_of(dataset)
+    spec = dataset.spec
     drop_corrupt_cache(config, run_dir, log, spec)
     seed_cache_from_results((reuse_root or results_root) / config.name, run_dir, train_hash,
                              retrain, log, config, spec)

@@ -71,7 +71,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     for c in configs:
         full = data[c.data.dataset]
         check_sizes(c, *experiment_sizes(c, len(full.y_train), len(full.y_test)))
-        check_augmentations(c, data_mod.spec_of(full))
+        check_augmentations(c, full.spec)
     for dataset in data.values():
         if dataset.source.get("notes"):
             log(f"data: {dataset.source['path']}: {dataset.source['notes']}")

@@ -13,7 +13,6 @@ import torch
 from .. import datasets as data_mod, scores as scores_mod
 from ..architectures import load_weights, weights_bytes
 from ..config import ExperimentConfig
-from ..datasets import spec_of
 from ..evaluation import calibrated as calibrated_mod
 from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, write_npz
 from ..training import bank as bank_mod, engine as train_mod
@@ -59,7 +58,7 @@ def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pat
 def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                 device: torch.device, progress: bool, log=print) -> None:
     """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
-    spec = spec_of(dataset)
+    spec = dataset.spec
     x_tr, x_te = (train_mod.to_tensor(x, device, spec) for x in (dataset.x_train, dataset.x_test))
     y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
     model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
@@ -89,7 +88,7 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                  device: torch.device) -> None:
     """Per-sample scores of every registered score: training set first, then test set."""
-    spec = spec_of(dataset)
+    spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
                    train_mod.to_tensor(dataset.x_test, device, spec)])
@@ -168,7 +167,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
             cached.unlink()
     t0 = time.perf_counter()
     images, labels = bank_mod.population(dataset)
-    spec = spec_of(dataset)
+    spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = train_mod.to_tensor(images, device, spec)
     target_logits = bank_mod.augmented_logits(model, x, spec).numpy()

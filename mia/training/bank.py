@@ -40,7 +40,6 @@ from tqdm.auto import tqdm
 
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
-from ..datasets import spec_of
 from ..errors import UserError
 from ..io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
 from ..keep import check_keep, fold_keep, model_seeds
@@ -144,7 +143,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         f"epochs, {info['keeps']:,} images each) on {device}"
         + (f"; {k - len(pending)} already trained" if len(pending) < k else ""))
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
-    x = train_mod.to_tensor(images, device, spec_of(dataset))
+    x = train_mod.to_tensor(images, device, dataset.spec)
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)
 
@@ -153,7 +152,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         t0 = time.perf_counter()
         states = train_many(config.train, [int(job.training["seed"]) for job in batch],
                             keep_t[rows], x, y, progress=False,
-                            num_classes=spec_of(dataset).num_classes)
+                            num_classes=dataset.spec.num_classes)
         seconds = (time.perf_counter() - t0) / len(batch)
         for job, state in zip(batch, states):
             write_bytes(bank_dir / job.artifact, weights_bytes(state))
@@ -218,14 +217,14 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
     if path.exists():
         try:
             logits = np.load(path, allow_pickle=False)
-            if logits.shape[:3] == (k, 1 + len(spec_of(dataset).test_time_augmentations), n):
+            if logits.shape[:3] == (k, 1 + len(dataset.spec.test_time_augmentations), n):
                 return logits
         except (OSError, ValueError):
             pass
     images, _ = population(dataset)
-    x = train_mod.to_tensor(images, device, spec_of(dataset))
-    out = np.stack([augmented_logits(model, x, spec_of(dataset)).numpy()
-                    for model in tqdm(load_models(config, bank_dir, device, spec_of(dataset)),
+    x = train_mod.to_tensor(images, device, dataset.spec)
+    out = np.stack([augmented_logits(model, x, dataset.spec).numpy()
+                    for model in tqdm(load_models(config, bank_dir, device, dataset.spec),
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
     write_npy(path, out)
