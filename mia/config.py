@@ -17,10 +17,11 @@ from .attacks import ATTACKS, SignalView, parse_row
 from .datasets import DATASETS
 from .errors import UserError
 from .io import read_toml, sha256_json
+from .locations import EXPERIMENTS
 from .recipes import RECIPES
 from .scores import SCORES
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+EXPERIMENTS_DIR = EXPERIMENTS
 MAX_SEED = 2**32 - 1
 MEMORY_FORMATS = ("channels_last", "contiguous")
 

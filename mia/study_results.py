@@ -26,10 +26,10 @@ import matplotlib.pyplot as plt
 from . import plots
 from .errors import UserError
 from .io import recover_swap, replace_directory, sha256_file, write_json, write_text
+from .locations import REPO
 from .manifest import git_commit, now
 from .studies import Study
 
-REPO = Path(__file__).resolve().parent.parent
 LOSS_SCORE = "cross_entropy"  # the loss whose AUC the table reports
 PROTOCOL = "study"            # calibrated.json's protocol on the study's own target
 KEY = "tpr_at_0.1pct_fpr"

@@ -19,6 +19,7 @@ import torch
 
 from ..datasets import CIFAR10
 from ..io import read_json, write_json
+from ..locations import REPO
 from ..manifest import environment, git_commit, now
 from ..training.engine import resolve_device, to_tensor
 from ..training.many_models import VMAP_MIN_MODELS
@@ -32,7 +33,7 @@ from .tables import table
 from .timing import attempt, with_cudnn_autotuner
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = REPO
 
 
 def main(argv=None) -> dict:

@@ -17,9 +17,10 @@ from types import ModuleType
 
 from ..discovery import members
 from ..errors import UserError
+from ..locations import CACHE
 from .base import Dataset, DatasetSpec, load_npz
 
-DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", Path(__file__).resolve().parents[2] / ".cache")) / "data"
+DEFAULT_CACHE = CACHE / "data"
 ENV_VAR = "MIA_DATA_DIR"
 
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..io import read_json
+from ..locations import REPO
 from ..studies import Study
 
-REPO = Path(__file__).resolve().parents[2]
 SLIDES = REPO / "slides"
 REQUIRED_FILES = ("metrics.json", "history.json", "manifest.json")
 SCORES = ("cross_entropy", "probability_loss", "normalized_probability_loss")

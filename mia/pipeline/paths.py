@@ -1,9 +1,6 @@
 """Where the pipeline reads and writes by default."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from ..locations import CACHE as DEFAULT_CACHE, REPO, RESULTS as DEFAULT_RESULTS
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_RESULTS = REPO / "results"
-DEFAULT_CACHE = Path(os.environ.get("MIA_CACHE_DIR", REPO / ".cache"))
+__all__ = ["DEFAULT_CACHE", "DEFAULT_RESULTS", "REPO"]

@@ -20,8 +20,9 @@ from pathlib import Path
 from ..attacks import parse_row
 from ..errors import UserError
 from ..io import read_toml
+from ..locations import EXPERIMENTS
 
-STUDIES_DIR = Path(__file__).resolve().parents[2] / "experiments" / "studies"
+STUDIES_DIR = EXPERIMENTS / "studies"
 # The deck's sections are the modules of this folder (mia.deck.sections, a higher layer: read
 # as files, never imported).
 SECTIONS_DIR = Path(__file__).resolve().parents[1] / "deck" / "sections"
