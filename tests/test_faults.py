@@ -263,10 +263,17 @@ def test_model_bytes_are_stable_between_identical_runs(ws, tmp_path):
 
 
 def test_the_manifest_command_can_be_pasted_back(ws, monkeypatch):
+    from mia.pipeline.results import command_line
+
+    monkeypatch.delenv("MIA_DATA_DIR", raising=False)
     monkeypatch.setattr(sys, "argv", ["invoke", "experiments", "--data-dir", "my data/x.npz"])
     run(ws)
     manifest = json.loads((ws["results"] / "tiny" / "manifest.json").read_text())
     assert manifest["command"] == "invoke experiments --data-dir 'my data/x.npz'"
+    # the data chosen by the environment variable is part of the command too
+    monkeypatch.setenv("MIA_DATA_DIR", "../shared/my data.npz")
+    monkeypatch.setattr(sys, "argv", ["invoke", "experiments"])
+    assert command_line() == "MIA_DATA_DIR='../shared/my data.npz' invoke experiments"
     assert manifest["wall_seconds"]["train"]["attempts"] == 1
     assert manifest["wall_seconds"]["train"]["epochs_seconds_all_attempts"] > 0
     with np.load(ws["results"] / "tiny" / "scores.npz") as f:

@@ -3,6 +3,7 @@ assembled in a staging folder and swapped in whole (``io.replace_directory``), w
 reproduction verdict against the results it replaces."""
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -13,7 +14,7 @@ import torch
 
 from .. import manifest as manifest_mod, plots, report, verify
 from ..config import ExperimentConfig
-from ..datasets import Dataset
+from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
 from ..io import read_json, replace_directory, sha256_file, write_json, write_text
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
@@ -48,6 +49,13 @@ class ExperimentRun:
     bank_dir: Path | None = None
 
 
+def command_line() -> str:
+    """The command as typed, behind ``MIA_DATA_DIR=...`` when that variable chose the data: so
+    that, pasted back on another machine, it reads the same data."""
+    data_dir = os.environ.get(DATA_ENV_VAR)
+    return (f"{DATA_ENV_VAR}={shlex.quote(data_dir)} " if data_dir else "") + shlex.join(sys.argv)
+
+
 def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics: dict,
                   calibrated: dict | None = None) -> None:
     """Figures, tables and the manifest into ``run.staging``, then swapped in as ``run.final``."""
@@ -73,7 +81,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
             bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
     manifest = {
         "experiment": config.name, "started": run.started, "finished": manifest_mod.now(),
-        "command": shlex.join(sys.argv),
+        "command": command_line(),
         "config": config.to_dict(), "config_hash": config.hash(),
         "training_hash": run.train_hash, "seed": config.seed,
         "git": run.git,
