@@ -93,7 +93,7 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
                    train_mod.to_tensor(dataset.x_test, device, spec)])
     labels = np.concatenate([dataset.y_train, dataset.y_test])
-    logits = train_mod.predict_logits(model, x)
+    logits = train_mod.evaluation_logits(model, x)
     y = torch.from_numpy(labels).to(device)
     arrays = scores_mod.compute(list(scores_mod.SCORES), logits, y)
     n_train = len(dataset.y_train)
@@ -104,7 +104,7 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
         "train_accuracy": float(correct[:n_train].mean()), "test_accuracy": float(correct[n_train:].mean()),
         "train_loss": float(ce[:n_train].mean()), "test_loss": float(ce[n_train:].mean()),
         "n_train": int(n_train), "n_test": int(len(labels) - n_train),
-        "scores_version": scores_mod.VERSION,
+        "scores_version": scores_mod.VERSION, "logits": train_mod.LOGITS,
     }
     write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64))
     write_json(run_dir / "target.json", target)
@@ -151,7 +151,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     figures or the deck does not recompute it."""
     rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
     refs = config.calibrated.references or config.bank.models
-    key = sha256_json({"target": sha256_file(run_dir / "model.pt"),
+    key = sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
                        "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
                        "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
                        "n_train": len(dataset.y_train), "references": refs,

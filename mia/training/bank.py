@@ -22,9 +22,10 @@ Stage outputs, in ``<cache>/banks/<bank hash[:16]>/`` (shared by every experimen
     keep.npz        keep (K, N) bool, seeds (K,) uint32
     bank.json       K, N, the recipe, the seeds, wall times
     model-007.pt    model 7's state dict, written as soon as it is trained
-    logits.npy      (K, A, N, C) float32: every model's logits on every sample, plain and
-                    under the dataset's test-time augmentations (CIFAR-10: flipped left-right,
-                    A = 2); recomputed from the weights, never committed
+    logits-float64.npy  (K, A, N, C) float32, computed in float64 (``engine.LOGITS``): every
+                    model's logits on every sample, plain and under the dataset's test-time
+                    augmentations (CIFAR-10: flipped left-right, A = 2); recomputed from the
+                    weights, never committed
 
 Training resumes at model granularity: models whose files exist are not trained again, so
 an interrupted bank loses at most the models in flight (one per CPU worker).
@@ -142,7 +143,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     log(f"[{config.name}] bank: training {len(pending)} of {k} models ({config.train.epochs} "
         f"epochs, {info['keeps']:,} images each) on {device}"
         + (f"; {k - len(pending)} already trained" if len(pending) < k else ""))
-    (bank_dir / "logits.npy").unlink(missing_ok=True)  # computed from the models being replaced
+    (bank_dir / LOGITS_FILE).unlink(missing_ok=True)  # computed from the models being replaced
     x = train_mod.to_tensor(images, device, dataset.spec)
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)
@@ -201,18 +202,23 @@ def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, 
 AUGMENT = {"hflip": lambda x: x.flip(3)}
 
 
+LOGITS_FILE = "logits-float64.npy"  # the bank's logits, computed in float64 (engine.LOGITS)
+
+
 def augmented_logits(model: torch.nn.Module, x: torch.Tensor, spec) -> torch.Tensor:
-    """(A, N, C) float32: logits of the images as they are, then under each of the dataset's
-    test-time augmentations (CIFAR-10: flipped left-right, so A = 2)."""
+    """(A, N, C) float32 (computed in float64: ``engine.evaluation_logits``): logits of the
+    images as they are, then under each of the dataset's test-time augmentations (CIFAR-10:
+    flipped left-right, so A = 2)."""
     views = [x] + [AUGMENT[a](x) for a in spec.test_time_augmentations]
-    return torch.stack([train_mod.predict_logits(model, v) for v in views]).float().cpu()
+    return torch.stack([train_mod.evaluation_logits(model, v) for v in views]).cpu()
 
 
 def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
                 progress: bool = True) -> np.ndarray:
     """(K, A, N, C) float32 logits of every bank model on the population (cached); A: the
     image as it is and its test-time augmentations (``augmented_logits``)."""
-    path = bank_dir / "logits.npy"
+    path = bank_dir / LOGITS_FILE
+    (bank_dir / "logits.npy").unlink(missing_ok=True)  # float32-computed, before LOGITS_FILE
     k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
     if path.exists():
         try:

@@ -18,6 +18,7 @@ but never stalls it (``invoke bench --contended``).
 """
 from __future__ import annotations
 
+import copy
 import ctypes
 import functools
 import math
@@ -177,6 +178,32 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 25
     def forward(chunk):
         with torch.no_grad():  # grad mode is per thread
             return model(chunk)
+    return torch.cat(cpu_workers().map(forward, chunks))
+
+
+# The logits every published number comes from (the target's scores, its and the bank's logits
+# for the calibrated attacks) are computed in float64 and rounded to float32. In float32 the
+# convolution kernels of an AVX-512 and of an AVX2 CPU sum in different orders: on the committed
+# target the two differ by up to 5.7e-5 (91% of the values; measured on one machine by forcing
+# the AVX2 code paths: ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2), which moves the
+# boosted classifiers of the Shokri and ML-Leaks attacks. In float64 the two agreed to the bit,
+# and a difference of a few float64 ulps almost never survives the rounding to float32. The
+# cost: about 5x the float32 time (LeNet-5 on CPU). Recorded as ``target.json``'s "logits".
+LOGITS = "float64, rounded to float32"
+
+
+def evaluation_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2500
+                      ) -> torch.Tensor:
+    """float32 logits (N, C) of ``model`` on ``x``, computed in float64 (``LOGITS``) by a copy
+    of the model, chunk by chunk (the whole input is never held in float64)."""
+    exact = copy.deepcopy(model).double().eval()
+
+    def forward(chunk):
+        with torch.no_grad():  # grad mode is per thread
+            return exact(chunk.double()).float()
+    chunks = x.split(batch_size)
+    if x.device.type != "cpu":
+        return torch.cat([forward(c) for c in chunks])
     return torch.cat(cpu_workers().map(forward, chunks))
 
 
