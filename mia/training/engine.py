@@ -187,13 +187,18 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 25
 # target the two differ by up to 5.7e-5 (91% of the values; measured on one machine by forcing
 # the AVX2 code paths: ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2), which moves the
 # boosted classifiers of the Shokri and ML-Leaks attacks. In float64 the two agreed to the bit,
-# and a difference of a few float64 ulps almost never survives the rounding to float32. The
-# cost: about 5x the float32 time (LeNet-5 on CPU). Recorded as ``target.json``'s "logits".
+# and a difference of a few float64 ulps almost never survives the rounding to float32.
+# Recorded as ``target.json``'s "logits".
 LOGITS = "float64, rounded to float32"
+# Chunks of 32 images keep every float64 buffer of LeNet-5 small enough for glibc to reuse it:
+# chunks of 2,500 spent most of their time faulting freshly mapped pages in (5.2 s for 5,000
+# images on one thread, 2.8 s of it in the kernel, against 1.5 s in chunks of 32; float32 in
+# chunks of 2,500: 0.9 s).
+EVALUATION_BATCH = 32
 
 
-def evaluation_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2500
-                      ) -> torch.Tensor:
+def evaluation_logits(model: torch.nn.Module, x: torch.Tensor,
+                      batch_size: int = EVALUATION_BATCH) -> torch.Tensor:
     """float32 logits (N, C) of ``model`` on ``x``, computed in float64 (``LOGITS``) by a copy
     of the model, chunk by chunk (the whole input is never held in float64)."""
     exact = copy.deepcopy(model).double().eval()
