@@ -29,6 +29,11 @@ def git_commit(repo: Path) -> dict:
     return {"commit": commit or None, "code_dirty": dirty}
 
 
+# Environment variables that choose the CPU code paths of PyTorch, oneDNN, MKL, NumPy, OpenBLAS.
+CODE_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+                       "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
+
+
 def environment(device) -> dict:
     import torch  # here, not at the top: the manifest's other helpers stay torch-free
 
@@ -41,7 +46,11 @@ def environment(device) -> dict:
     dev = {"torch_device": str(device), "platform": platform.platform(),
            "processor": _cpu_model(), "cpu_vector_flags": _cpu_vector_flags(),
            "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads(), "cpus_available": available_cpus()}
+           "torch_threads": torch.get_num_threads(), "cpus_available": available_cpus(),
+           # the vector code PyTorch's kernels run (not only what the CPU offers), and any
+           # variable that forces another (as the cross-CPU test does)
+           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "forced_code_paths": {k: os.environ[k] for k in CODE_PATH_VARIABLES if k in os.environ}}
     if device.type == "cuda":
         dev["gpu"] = torch.cuda.get_device_name(device)
     return {"packages": versions, "device": dev}

@@ -92,3 +92,20 @@ def test_classifier_attacks_see_no_float64_difference_and_do_see_a_float32_one(a
     float32_cpu = a + rng.uniform(-FLOAT32_CPU_DIFFERENCE, FLOAT32_CPU_DIFFERENCE, a.shape
                                   ).astype(np.float32)
     assert not np.array_equal(base, scores(float32_cpu))
+
+
+def test_the_manifest_records_the_code_paths_a_run_used():
+    import json
+    import os
+    code = ("import json, torch; from mia.manifest import environment; "
+            "print(json.dumps(environment(torch.device('cpu'))['device']))")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="avx2")
+    for k in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES",
+              "OPENBLAS_CORETYPE"):
+        env.pop(k, None)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    device = json.loads(proc.stdout)
+    assert device["torch_cpu_capability"] == "AVX2"
+    assert device["forced_code_paths"] == {"ATEN_CPU_CAPABILITY": "avx2"}
