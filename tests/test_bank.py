@@ -132,3 +132,25 @@ def test_bank_logits_are_cached_and_shaped(tiny, tmp_path):
     # plain and mirrored differ; a second call reads the cache
     assert not np.array_equal(logits[:, 0], logits[:, 1])
     assert np.array_equal(bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False), logits)
+
+
+def test_every_bank_model_is_more_accurate_on_what_it_kept_than_on_what_it_left_out(tmp_path):
+    """A tiny real training run: random images with random labels, which a model can only get
+    right by having trained on them. Each model's accuracy on the samples its keep row says it
+    trained on must beat its accuracy on the rest: a bank that paired models with the wrong
+    rows, or logits with the wrong models, fails."""
+    rng = np.random.default_rng(3)
+    ds = Dataset(rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 96),
+                 rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 32),
+                 {"sha256": "random-labels"}, CIFAR10)
+    cfg = config.from_dict({"train": {"epochs": 40, "batch_size": 16, "learning_rate": 0.003},
+                            "bank": {"models": 4}}, "memorise")
+    d = tmp_path / "bank"
+    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    logits = bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False)  # (K, A, N, C)
+    keep, _ = bank.read_keep(d / "keep.npz")
+    _, labels = bank.population(ds)
+    for m in range(4):
+        correct = logits[m, 0].argmax(-1) == labels
+        kept, left = correct[keep[m]].mean(), correct[~keep[m]].mean()
+        assert kept > left + 0.3, (m, kept, left)
