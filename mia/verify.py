@@ -251,7 +251,8 @@ def _check_calibrated(v: Verdict, ref: dict, cand: dict) -> None:
                     v.exact(f"{where}.{m}", x.get(m), y.get(m))
                 else:
                     n = 2 * min(n_pos, n_neg) if m == "best_balanced_accuracy" else n_pos
-                    v.record(f"{where}.{m}", x[m], y[m], STEP_SAMPLES / n, "samples")
+                    v.record(f"{where}.{m}", x[m], y[m], STEP_SAMPLES / n,
+                             f"= {STEP_SAMPLES} samples of {n:,}")
             v.record(f"{where}.members_at_zero_fp", x["members_at_zero_fp"], y["members_at_zero_fp"],
                      STEP_SAMPLES, "samples")
             for label in ("variance", "a"):

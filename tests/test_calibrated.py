@@ -197,6 +197,10 @@ def test_the_verdict_judges_calibrated_point_estimates(tmp_path):
     v = verify.Verdict("x")
     verify._check_calibrated(v, ref, {"protocols": {"study": {**ref["protocols"]["study"], "rows": {"loss": far}}}})
     assert [m["name"] for m in v.mismatches] == ["calibrated.study.loss.tpr_at_0.1pct_fpr"]
+    # the verdict's line says what the tolerance is in samples, not a rate called samples
+    assert v.summary().splitlines()[1] == (
+        "  calibrated.study.loss.tpr_at_0.1pct_fpr: 0.01 vs 0.013 (|diff| 0.003, tolerance "
+        "0.002 = 2 samples of 1,000)")
 
 
 def test_power_curve_cells_name_what_each_subset_resolved():
