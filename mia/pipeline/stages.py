@@ -36,6 +36,7 @@ def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pat
     shorter run took, so that the manifest counts only this run's attempts."""
     if (run_dir / train_mod.CHECKPOINT).exists():
         return  # this run's own checkpoint is further along, or as far
+    (run_dir / SNAPSHOT).unlink(missing_ok=True)  # describes a checkpoint that is gone
     usable = sorted((int(p.stem.split("-")[1]), p) for p in snapshots.glob("epoch-*.pt")
                     if p.stem.split("-")[1].isdigit())
     for epoch, path in reversed([(e, p) for e, p in usable if e <= config.train.epochs]):
