@@ -169,3 +169,11 @@ def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():
     out = reference_size.comparison(r(power(0.004, 0.0002), large(0.001, 0.0005, 0.002)))
     assert out["rows"][0]["verdict"].startswith("TPR at 0.1% FPR lower beyond the spread,")
     assert reference_size.comparison({"undefended": {}}) == {}
+
+
+def test_two_scores_metrics_are_the_same_up_to_rounding_not_to_the_bit():
+    """Cross-entropy and probability loss rank alike; their AUCs once differed in the last bit
+    of a sum (0.657351658 against 0.6573516580000001), which must not change the deck's words."""
+    assert loss_attack._same(0.657351658, 0.6573516580000001)
+    assert loss_attack._same(None, None) and loss_attack._same(0.00084, 0.00084)
+    assert not loss_attack._same(0.6573, 0.6574) and not loss_attack._same(None, 0.1)

@@ -3,11 +3,16 @@ and the defended target: the attacker's samples, densities, confusion matrices, 
 tables, accuracy against the sampling percentage, and power at low false-positive rates."""
 from __future__ import annotations
 
+import math
+
 from ..results import (PRETTY, SCORES, Deck, cell, mean, normalized_zeros, percentages, points,
                        representative_percentage)
 
 ROLES = ("undefended", "defended")
 USES: tuple[str, ...] = ()  # no other section's facts
+# Two scores' metrics are "the same" (cross-entropy and probability loss) within this relative
+# difference: a sum's last bits, not a difference in ranking.
+SAME_REL_TOL = 1e-12
 # The sampling percentage of the figures, when the attack ran at it (else the middle one).
 PERCENTAGE = "16"
 # Attack accuracy within CHANCE_MARGIN of 50% counts as "close to chance".
@@ -20,6 +25,11 @@ TIES_TOLERANCE = 0.001
 # The share of non-members flagged is "close to the test accuracy" within this distance.
 FLAGGED_NEAR_TEST_ACCURACY = 0.05
 TABLE_METRICS = ("accuracy", "f1", "auc", "tpr_at_1pct_fpr")
+
+
+def _same(a, b) -> bool:
+    """Two metrics equal but for floating-point rounding (relative 1e-12)."""
+    return a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=SAME_REL_TOL))
 
 
 def settings(exp: dict) -> list[dict]:
@@ -125,9 +135,11 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
     out["missed_members"] = 1 - c["summary"]["recall"]["mean"]
     out["false_members"] = c["confusion_matrix"]["mean_normalized"][0][1]
     # Low-FPR power over all samples. Cross-entropy and probability loss are monotone in the
-    # same p_y, so their curve metrics coincide: say so once instead of ranking them.
+    # same p_y, so their curve metrics coincide: say so once instead of ranking them. Equal up
+    # to the last bits of a sum (an AUC of 0.657351658 against 0.6573516580000001 once made
+    # this a coin toss), not to the bit.
     full = base["metrics"]["all_samples"]
-    same = all(full["cross_entropy"][k] == full["probability_loss"][k]
+    same = all(_same(full["cross_entropy"][k], full["probability_loss"][k])
                for k in ("auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"))
     out["same_ranking"] = same
     tpr = full["cross_entropy"]["tpr_at_1pct_fpr"]
