@@ -8,7 +8,8 @@ from pathlib import Path
 from .. import studies
 from ..errors import UserError
 from ..io import read_toml
-from . import illustrations, legibility
+from .illustrations import draw_all
+from .legibility import MIN_TEXT_PX, SLIDE, figures, too_small
 from .build import build, find_chromium, overflow_report
 from .render import render, required_roles
 from .results import REPO, SLIDES, Deck, load
@@ -64,13 +65,13 @@ def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
     else:
         md_path, build_dir = SLIDES / "deck.md", SLIDES / "build"
     deck = prepare(results_root, study, presenter, date)  # fail early, before anything is written
-    illustrations.draw_all(IMG)
+    draw_all(IMG)
     render(deck, md_path)
-    found = legibility.figures(md_path)
-    small = legibility.too_small(found)
+    found = figures(md_path)
+    small = too_small(found)
     if small:
-        raise UserError(f"figure text too small on a {legibility.SLIDE[0]}x{legibility.SLIDE[1]} "
-                        f"slide (minimum {legibility.MIN_TEXT_PX} px): "
+        raise UserError(f"figure text too small on a {SLIDE[0]}x{SLIDE[1]} "
+                        f"slide (minimum {MIN_TEXT_PX} px): "
                         + "; ".join(f"{f['image']} {f['text_px']:.1f} px" for f in small))
     log(f"readability check: {len(found)} figures, smallest text "
         f"{min((f['text_px'] for f in found), default=float('nan')):.1f} px")
