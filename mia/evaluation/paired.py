@@ -5,7 +5,7 @@ read from the bootstrap distribution of the difference metric(A) - metric(B), bo
 on each resample's samples, never from two marginal intervals (which ignore that the two
 scores err on the same samples, and so overlap where the difference is clear).
 
-Resampling (``resample_weights``): members and non-members separately, as the marginal
+Resampling (``roc.resample_weights``): members and non-members separately, as the marginal
 intervals do; or, where rows repeat images (leave-one-out pools the rows of every target, so
 each image appears once per target), whole images with all their rows, so that an interval
 is as wide as the number of distinct images makes it.
@@ -18,54 +18,18 @@ the positive class.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
-from .roc import point_metrics, weighted_roc
+from .roc import Curve, resample_weights
 
 ALPHA = 0.05
-
-
-def resample_weights(truth: np.ndarray, bootstrap: int, seed: int,
-                     groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """``bootstrap`` weight vectors (how often each row is drawn): members and non-members
-    resampled separately, or, with ``groups`` (an image id per row), whole images."""
-    truth = np.asarray(truth, bool)
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
-        for _ in range(bootstrap):
-            w = np.zeros(len(truth))
-            w[pos] = rng.multinomial(len(pos), np.full(len(pos), 1 / len(pos)))
-            w[neg] = rng.multinomial(len(neg), np.full(len(neg), 1 / len(neg)))
-            yield w
-        return
-    ids, row_image = np.unique(groups, return_inverse=True)
-    for _ in range(bootstrap):
-        yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))[row_image].astype(float)
-
-
-class _Curve:
-    """A score's ROC under any weights: the sort and the blocks of ties computed once."""
-
-    def __init__(self, truth: np.ndarray, score: np.ndarray):
-        self.order = np.argsort(-np.asarray(score), kind="stable")
-        s = np.asarray(score)[self.order]
-        self.truth = np.asarray(truth, bool)[self.order]
-        self.group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-        self.n_neg = int((~self.truth).sum())
-
-    def metric(self, key: str, w: np.ndarray | None = None) -> float | None:
-        sorted_w = None if w is None else w[self.order]
-        return point_metrics(*weighted_roc(self.truth, self.group_end, sorted_w), self.n_neg)[key]
 
 
 def metric_interval(truth: np.ndarray, score: np.ndarray, key: str = "auc",
                     bootstrap: int = 1000, seed: int = 0, groups: np.ndarray | None = None
                     ) -> list[float]:
     """One score's 95% percentile interval of ``key``, resampled as ``resample_weights``."""
-    curve = _Curve(truth, score)
+    curve = Curve(truth, score)
     values = [curve.metric(key, w) for w in resample_weights(truth, bootstrap, seed, groups)]
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
@@ -77,7 +41,7 @@ def paired_differences(truth: np.ndarray, scores: dict[str, np.ndarray], referen
     percentile interval and its two-sided bootstrap p-value, every row measured on the same
     resamples. p = 2 (k + 1) / (B + 1), at most 1, with k the resamples on the smaller side of
     0 (counting a difference of exactly 0 on both): never 0 from a finite bootstrap."""
-    curves = {name: _Curve(truth, s) for name, s in scores.items()}
+    curves = {name: Curve(truth, s) for name, s in scores.items()}
     others = [name for name in scores if name != reference]
     diffs = {name: [] for name in others}
     for w in resample_weights(truth, bootstrap, seed, groups):
@@ -111,7 +75,7 @@ def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootst
     """The top row by ``key`` on all samples, compared with every other row by a paired
     bootstrap of the difference; "strongest" only when every Holm-adjusted p-value is below
     ``alpha``, else ``tied_with_top`` names the rows it could not be told from."""
-    curves = {name: _Curve(truth, s) for name, s in scores.items()}
+    curves = {name: Curve(truth, s) for name, s in scores.items()}
     values = {name: c.metric(key) for name, c in curves.items()}
     usable = {name: scores[name] for name, v in values.items() if v is not None}
     if len(usable) < 2:

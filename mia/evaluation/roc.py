@@ -5,6 +5,8 @@ found at zero false positives, and 95% stratified bootstrap intervals (``score_m
 Members are the positive class."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .. import metrics
@@ -30,6 +32,49 @@ def point_metrics(fpr: np.ndarray, tpr: np.ndarray, n_neg: int) -> dict:
     return out
 
 
+class Curve:
+    """A score's ROC with the sort and the blocks of tied scores computed once, to be read
+    under any weights (``metrics``, ``metric``; weights in the sorted order, ``order``)."""
+
+    def __init__(self, truth: np.ndarray, score: np.ndarray):
+        score = np.asarray(score)
+        self.order = np.argsort(-score, kind="stable")
+        s = score[self.order]
+        self.truth = np.asarray(truth, bool)[self.order]                 # sorted
+        self.group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+        self.n_pos, self.n_neg = int(self.truth.sum()), int((~self.truth).sum())
+
+    def roc(self, sorted_weights: np.ndarray | None = None):
+        return weighted_roc(self.truth, self.group_end, sorted_weights)
+
+    def metrics(self, sorted_weights: np.ndarray | None = None) -> dict:
+        return point_metrics(*self.roc(sorted_weights), self.n_neg)
+
+    def metric(self, key: str, weights: np.ndarray | None = None) -> float | None:
+        """``key`` under ``weights`` given in the rows' own order (not sorted)."""
+        return self.metrics(None if weights is None else weights[self.order])[key]
+
+
+def resample_weights(truth: np.ndarray, bootstrap: int, seed: int,
+                     groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """``bootstrap`` weight vectors (how often each row is drawn), in the rows' order: members
+    and non-members resampled separately, or, with ``groups`` (an image id per row), whole
+    images with all their rows."""
+    truth = np.asarray(truth, bool)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
+        for _ in range(bootstrap):
+            w = np.zeros(len(truth))
+            w[pos] = rng.multinomial(len(pos), np.full(len(pos), 1 / len(pos)))
+            w[neg] = rng.multinomial(len(neg), np.full(len(neg), 1 / len(neg)))
+            yield w
+        return
+    ids, row_image = np.unique(groups, return_inverse=True)
+    for _ in range(bootstrap):
+        yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))[row_image].astype(float)
+
+
 def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, seed: int = 0) -> dict:
     """AUC, best balanced accuracy, TPR at 1/0.1/0.01% FPR, members found at zero false
     positives; 95% intervals from ``bootstrap`` stratified resamples (percentile method).
@@ -37,26 +82,19 @@ def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, s
     Ties are the straight ROC segments of ``metrics`` (random tie-breaking), in the point
     estimates and in every resample alike."""
     truth = np.asarray(truth, bool)
-    order = np.argsort(-score, kind="stable")
-    s, t = score[order], truth[order]
-    group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    fpr, tpr = weighted_roc(t, group_end)
-    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
-    out = point_metrics(fpr, tpr, n_neg)
+    curve = Curve(truth, score)
+    fpr, tpr = curve.roc()
+    out = point_metrics(fpr, tpr, curve.n_neg)
     full = metrics.threshold_free(truth, score)
     out["best_balanced_accuracy"] = full["best_accuracy"]
     zero = int(np.searchsorted(fpr, 0.0, side="right")) - 1  # last point with FPR 0
-    out["members_at_zero_fp"] = int(round(tpr[zero] * n_pos))
-    out["n_members"], out["n_nonmembers"] = n_pos, n_neg
+    out["members_at_zero_fp"] = int(round(tpr[zero] * curve.n_pos))
+    out["n_members"], out["n_nonmembers"] = curve.n_pos, curve.n_neg
     if bootstrap:
-        rng = np.random.default_rng(seed)
-        pos_i, neg_i = np.flatnonzero(t), np.flatnonzero(~t)
         reps = {k: [] for k in ("auc", *FPRS)}
-        for _ in range(bootstrap):
-            w = np.zeros(len(t))
-            w[pos_i] = rng.multinomial(n_pos, np.full(n_pos, 1 / n_pos))
-            w[neg_i] = rng.multinomial(n_neg, np.full(n_neg, 1 / n_neg))
-            for k, v in point_metrics(*weighted_roc(t, group_end, w), n_neg).items():
+        # drawn over the sorted rows, so the weights need no reordering
+        for w in resample_weights(curve.truth, bootstrap, seed):
+            for k, v in curve.metrics(w).items():
                 reps[k].append(v)
         out["ci95"] = {k: (None if v[0] is None else [float(np.percentile(v, 2.5)),
                                                        float(np.percentile(v, 97.5))])
@@ -67,9 +105,7 @@ def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, s
 
 def roc_points(truth: np.ndarray, score: np.ndarray, max_points: int = 400) -> dict:
     """A log-spaced thinning of the ROC for the figures: FPR from 1/n_neg to 1."""
-    order = np.argsort(-score, kind="stable")
-    s, t = score[order], np.asarray(truth, bool)[order]
-    group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    fpr, tpr = weighted_roc(t, group_end)
-    grid = np.unique(np.r_[0.0, np.geomspace(1 / max(1, (~t).sum()), 1, max_points)])
+    curve = Curve(truth, score)
+    fpr, tpr = curve.roc()
+    grid = np.unique(np.r_[0.0, np.geomspace(1 / max(1, curve.n_neg), 1, max_points)])
     return {"fpr": grid.tolist(), "tpr": [metrics.tpr_at_fpr(fpr, tpr, f) for f in grid]}
