@@ -140,9 +140,10 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         write_json(run_dir / "timings.json", timings)
 
     have = npz_names(run_dir / "scores.npz")
-    if (all(s in have for s in config.attack.scores) and (run_dir / "target.json").exists()
-            and read_json(run_dir / "target.json").get("scores_version") == scores_mod.VERSION
-            and read_json(run_dir / "target.json").get("logits") == train_mod.LOGITS):
+    cached = read_json_or(run_dir / "target.json", {}, log)  # what the cached scores came from
+    if (all(s in have for s in config.attack.scores)
+            and cached.get("scores_version") == scores_mod.VERSION
+            and cached.get("logits") == train_mod.LOGITS):
         reused("scores")
     else:
         log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "

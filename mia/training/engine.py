@@ -163,22 +163,24 @@ def keep_freed_memory() -> bool:
                 and libc.mallopt(m_top_pad, 256 << 20))
 
 
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2500) -> torch.Tensor:
-    """Logits (N, C) for inputs (N,3,32,32), in evaluation mode, in chunks of ``batch_size``.
-
-    On CPU the chunks run on the worker threads; each chunk's logits do not depend on which
-    thread computed it.
-    """
-    model.eval()
+def _chunkwise(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+               batch_size: int) -> torch.Tensor:
+    """``forward`` on ``x`` in chunks of ``batch_size``, without gradients, concatenated. On CPU
+    the chunks run on the worker threads; each chunk's result does not depend on which thread
+    computed it."""
+    def run(chunk):
+        with torch.no_grad():  # grad mode is per thread
+            return forward(chunk)
     chunks = x.split(batch_size)
     if x.device.type != "cpu":
-        return torch.cat([model(c) for c in chunks])
+        return torch.cat([run(c) for c in chunks])
+    return torch.cat(cpu_workers().map(run, chunks))
 
-    def forward(chunk):
-        with torch.no_grad():  # grad mode is per thread
-            return model(chunk)
-    return torch.cat(cpu_workers().map(forward, chunks))
+
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2500) -> torch.Tensor:
+    """Logits (N, C) for inputs (N,3,32,32), in evaluation mode, in chunks of ``batch_size``."""
+    model.eval()
+    return _chunkwise(model, x, batch_size)
 
 
 # The logits every published number comes from (the target's scores, its and the bank's logits
@@ -202,14 +204,7 @@ def evaluation_logits(model: torch.nn.Module, x: torch.Tensor,
     """float32 logits (N, C) of ``model`` on ``x``, computed in float64 (``LOGITS``) by a copy
     of the model, chunk by chunk (the whole input is never held in float64)."""
     exact = copy.deepcopy(model).double().eval()
-
-    def forward(chunk):
-        with torch.no_grad():  # grad mode is per thread
-            return exact(chunk.double()).float()
-    chunks = x.split(batch_size)
-    if x.device.type != "cpu":
-        return torch.cat([forward(c) for c in chunks])
-    return torch.cat(cpu_workers().map(forward, chunks))
+    return _chunkwise(lambda chunk: exact(chunk.double()).float(), x, batch_size)
 
 
 @torch.no_grad()
