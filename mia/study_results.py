@@ -8,7 +8,8 @@
   has no bank, or evaluates too few non-members to read 0.1% FPR);
 - ``<figure>.png`` and ``.pdf`` when the study names a figure: those TPRs with their intervals;
 - ``manifest.json``, written last: the study file, each experiment's config and training
-  hashes, the sha256 of every file read and written, the git commit, when.
+  hashes, the sha256 of every file read and written, the git commit, when;
+- and ``results/studies/manifest.json``: every study folder, with its manifest's sha256.
 
 The folder is written in a staging folder and swapped in whole (``mia.io.replace_directory``),
 so it never mixes two runs.
@@ -179,5 +180,17 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         "written": now(), "git": git_commit(REPO),
         "experiments": sources, "files": written})
     replace_directory(staging, final, log)
+    write_index(final.parent)
     log(f"study {study.name}: wrote {final} ({', '.join(written)}, manifest.json)")
     return final
+
+
+def write_index(studies_root: Path) -> Path:
+    """``results/studies/manifest.json``: every study folder there, with the sha256 of its own
+    manifest (which names what it was made from), so that the folder carries a manifest too."""
+    found = {d.name: {"manifest_sha256": sha256_file(d / "manifest.json")}
+             for d in sorted(studies_root.iterdir())
+             if d.is_dir() and not d.name.startswith(".") and (d / "manifest.json").is_file()}
+    path = studies_root / "manifest.json"
+    write_json(path, {"studies": found, "written": now(), "git": git_commit(REPO)})
+    return path

@@ -163,11 +163,13 @@ def test_study_results_from_the_committed_results(results_copy):
         assert m["read"]["metrics.json"] == committed["files"]["metrics.json"]
     assert manifest["files"] == {p.name: sha256_file(p) for p in out.iterdir()
                                  if p.name != "manifest.json"}
+    index = json.loads((root / "studies" / "manifest.json").read_text())
+    assert index["studies"] == {s.name: {"manifest_sha256": sha256_file(out / "manifest.json")}}
     # a rerun replaces the folder whole: the same tables, no leftovers
     table = (out / "table.csv").read_bytes()
     study_results.write(s, root, log=lambda *_: None)
     assert (out / "table.csv").read_bytes() == table
-    assert sorted(p.name for p in (root / "studies").iterdir()) == [s.name]
+    assert sorted(p.name for p in (root / "studies").iterdir()) == ["manifest.json", s.name]
 
 
 def test_study_results_without_an_experiments_results_is_one_line(results_copy):
