@@ -169,7 +169,7 @@ def test_study_results_from_the_committed_results(results_copy):
     table = (out / "table.csv").read_bytes()
     study_results.write(s, root, log=lambda *_: None)
     assert (out / "table.csv").read_bytes() == table
-    assert sorted(p.name for p in (root / "studies").iterdir()) == ["manifest.json", s.name]
+    assert sorted(p.name for p in (root / "studies").iterdir()) == sorted(["manifest.json", s.name])
 
 
 def test_study_results_without_an_experiments_results_is_one_line(results_copy):
