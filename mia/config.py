@@ -105,6 +105,10 @@ class CalibratedConfig:
     # Reference models the evaluation uses: the bank's first ``references`` (whole rounds of
     # [bank] folds models). 0: every model of the bank.
     references: int = 0
+    # Leave-one-out also measured with these numbers of references per target (whole rounds,
+    # subsampled from the other rounds), for a matched comparison with a smaller bank: the
+    # defended bank's 8 models leave 6 per target. Empty: none.
+    leave_one_out_references: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,12 @@ def validate_bank(config: ExperimentConfig) -> None:
     if c.references > k:
         raise UserError(f"[calibrated] references = {c.references}, but the bank holds {k} models "
                         f"([bank] models)")
+    used = c.references or k
+    for r in c.leave_one_out_references:
+        if isinstance(r, bool) or not isinstance(r, int) or r % folds or not folds <= r <= used - 2 * folds:
+            raise UserError(f"[calibrated] leave_one_out_references: each must be a multiple of "
+                            f"[bank] folds ({folds}) between {folds} and {used - 2 * folds} (the "
+                            f"references a leave-one-out target has, less one round), got {r!r}")
 
 
 def load(path: str | Path) -> ExperimentConfig:
@@ -334,7 +344,8 @@ def quick(config: ExperimentConfig, n_train: int = 50_000, n_test: int = 10_000)
         # 6: the fewest paired models for which leave-one-out keeps 2 references per side
         # (per-sample LiRA); whole rounds of ``folds`` models
         bank=dataclasses.replace(config.bank, models=_quick_models(config.bank)),
-        calibrated=dataclasses.replace(config.calibrated, references=0),
+        calibrated=dataclasses.replace(config.calibrated, references=0,
+                                       leave_one_out_references=()),
     )
 
 

@@ -210,14 +210,27 @@ def _percentage_axis(ax, ps) -> None:
     ax.grid(alpha=0.3)
 
 
+def _gap_line(ax, metrics: dict) -> None:
+    """The gap attack (member iff correctly classified) on each repeat's evaluation samples:
+    a dashed line, flat in p since it needs no attacker samples. Not drawn when the results
+    predate it."""
+    gap = metrics["attack"].get("gap")
+    if gap:
+        ps = [float(p) for p in gap]
+        ax.plot(ps, [v["accuracy"]["mean"] for v in gap.values()], color="black", ls="--",
+                lw=1.8, label="gap attack (correct = member)")
+
+
 def accuracy_vs_percentage(metrics: dict, out: Path) -> None:
-    """The deck's panel: attack accuracy against p, one line per score, ± std over repeats."""
+    """The deck's panel: attack accuracy against p, one line per score, ± std over repeats,
+    and the gap attack on the same evaluation samples."""
     fig, ax = plt.subplots(figsize=SLOTS["wide"])
     for score, by_p in metrics["attack"]["results"].items():
         ps = [r["sampling_percentage"] for r in by_p.values()]
         ax.errorbar(ps, [r["summary"]["accuracy"]["mean"] for r in by_p.values()],
                     yerr=[r["summary"]["accuracy"]["std"] for r in by_p.values()],
                     marker="o", ms=6, capsize=4, lw=2, label=pretty(score))
+    _gap_line(ax, metrics)
     _percentage_axis(ax, ps)
     ax.set(ylabel="attack accuracy (balanced)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -241,6 +254,8 @@ def metrics_vs_percentage(metrics: dict, out: Path) -> None:
             ax.errorbar(ps, [np.nan if m is None else m for m in mean],  # unresolved: not drawn
                         yerr=[np.nan if s is None else s for s in std],
                         marker="o", ms=4, capsize=3, label=pretty(score))
+        if key == "accuracy":
+            _gap_line(ax, metrics)
         _percentage_axis(ax, ps)
         ax.set_title(label)
     axes.flat[0].legend(fontsize=12)
@@ -277,8 +292,12 @@ ROC_ROWS = {"loss": ("loss threshold", "tab:gray", "-"),
             "rmia_online": ("RMIA online", "tab:red", "-")}
 POWER_ROWS = {"lira_offline/auto": ("LiRA offline", "tab:cyan", "--"),
               "lira_online/auto": ("LiRA online", "tab:blue", "-"),
-              "rmia_offline": ("RMIA offline", "tab:pink", "--"),
+              "rmia_offline": ("RMIA offline (a tuned)", "tab:pink", "--"),
               "rmia_online": ("RMIA online", "tab:red", "-")}
+RMIA_A_ROWS = {"rmia_offline": ("a tuned for AUC", "tab:pink", "-"),
+               "rmia_offline/0": ("a = 0", "tab:olive", ":"),
+               "rmia_offline/0.3": ("a = 0.3", "tab:purple", "--"),
+               "rmia_offline/1": ("a = 1", "tab:green", "-.")}
 
 
 def _pct(v) -> str:
@@ -309,33 +328,46 @@ def calibrated_roc(protocol: dict, title: str, out: Path) -> None:
     save(fig, out)
 
 
-def power_vs_references(power: dict, title: str, out: Path) -> None:
-    """TPR at 0.1% FPR (left) and AUC (right) against the number of reference models, mean and
-    std over random subsets of the bank."""
+def _cost_ticks(ax, power: dict, sizes: list[int], row: str) -> None:
+    """x ticks: the number of reference models and, below, their training time (hours)."""
+    labels = []
+    for k in sizes:
+        seconds = power[str(k)].get(row, {}).get("training_seconds")
+        labels.append(f"{k}" + ("" if seconds is None else f"\n{seconds / 3600:.1f} h"))
+    ax.set_xticks(sizes, labels)
+
+
+def power_vs_references(power: dict, title: str, out: Path, rows: dict = POWER_ROWS) -> None:
+    """TPR at 0.1% FPR (left) and AUC (right) against the number of reference models: the mean
+    over distinct subsets of the bank, with the 95% interval of that mean (samples resampled,
+    subsets held fixed); under each tick, the references' training time."""
     sizes = sorted(int(k) for k in power)
     fig, (left, right) = plt.subplots(1, 2, figsize=SLOTS["wide"], sharex=True)
-    for key, (label, color, ls) in POWER_ROWS.items():
+    for key, (label, color, ls) in rows.items():
         for ax, metric, scale in ((left, "tpr_at_0.1pct_fpr", 100), (right, "auc", 1)):
             pts = [(k, power[str(k)][key][metric]) for k in sizes if key in power[str(k)]]
             pts = [(k, v) for k, v in pts if v["mean"] is not None]
             if not pts:
                 continue
             ks = [k for k, _ in pts]
-            ax.errorbar(ks, [v["mean"] * scale for _, v in pts], yerr=[v["std"] * scale for _, v in pts],
+            mean = np.array([v["mean"] for _, v in pts]) * scale
+            ci = np.array([v.get("ci95") or [v["mean"], v["mean"]] for _, v in pts]) * scale
+            ax.errorbar(ks, mean, yerr=[mean - ci[:, 0], ci[:, 1] - mean],
                         color=color, ls=ls, lw=2, marker="o", capsize=4, label=label)
-    left.set(ylabel="TPR at 0.1% FPR (%)", xlabel="reference models")
-    right.set(ylabel="AUC", xlabel="reference models")
+    left.set(ylabel="TPR at 0.1% FPR (%)", xlabel="reference models (training time)")
+    right.set(ylabel="AUC", xlabel="reference models (training time)")
+    first = next(iter(rows))
     for ax in (left, right):
         ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_xticks(sizes)
+        ax.minorticks_off()
+        _cost_ticks(ax, power, sizes, first)
         ax.grid(alpha=0.3)
     # the AUC panel always has every attack (the TPR panel is empty where 0.1% FPR is unresolved)
     handles, labels = right.get_legend_handles_labels()
     if labels:
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=12, frameon=False)
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=13, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     save(fig, out)
 
 
@@ -349,11 +381,16 @@ def calibrated_figures(calibrated: dict, name: str, out_dir: Path) -> list[str]:
         calibrated_roc(loo, f"{name}: leave-one-out, {loo['targets']} targets pooled",
                        out_dir / "calibrated_roc_leave_one_out")
         drawn.append("calibrated_roc_leave_one_out")
-    if study["power_vs_references"]:
-        power_vs_references(study["power_vs_references"],
-                            f"{name}: attack power vs references (mean ± std over random subsets)",
+    power = study["power_vs_references"]
+    if power:
+        power_vs_references(power, f"{name}: attack power vs references (mean over subsets, 95% CI)",
                             out_dir / "power_vs_references")
         drawn.append("power_vs_references")
+        if any(key in cell for cell in power.values() for key in list(RMIA_A_ROWS)[1:]):
+            power_vs_references(power, f"{name}: RMIA offline, a tuned or fixed (mean over "
+                                       f"subsets, 95% CI)", out_dir / "power_rmia_offline_a",
+                                RMIA_A_ROWS)
+            drawn.append("power_rmia_offline_a")
     return drawn
 
 

@@ -57,6 +57,14 @@ def write_summary(metrics: dict, directory: Path) -> None:
         cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" if r[f"{m}_mean"] is not None
                  else "n/a (too few non-members)" for m in MARKDOWN_METRICS]
         lines.append(f"| {r['score']} | {r['sampling_percentage']:g} | " + " | ".join(cells) + " |")
+    gap = metrics["attack"].get("gap")
+    if gap:  # the reference every loss threshold is read against, on the same samples
+        lines += ["", "Reference: the gap attack (member if and only if the target classifies the "
+                      "sample correctly) needs no attacker samples. Its balanced accuracy on each "
+                      "repeat's evaluation set, mean ± std over repeats:", "",
+                  "| p (%) | gap attack accuracy |", "|---:|---:|"]
+        lines += [f"| {p} | {v['accuracy']['mean']:.4f} ± {v['accuracy']['std']:.4f} |"
+                  for p, v in gap.items()]
     write_text(directory / "summary.md", "\n".join(lines) + "\n")
 
 
@@ -76,33 +84,95 @@ def _cell(row: dict, m: str) -> str:
     return fmt(v) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
 
 
+def _rows_table(rows: dict) -> list[str]:
+    lines = ["| attack | " + " | ".join(CALIBRATED_METRICS) + " | OUT references (mean / min) |",
+             "|---|" + "---:|" * (len(CALIBRATED_METRICS) + 1)]
+    for row_key, row in rows.items():
+        if "not_computed" in row:
+            lines.append(f"| {row_key} | not computed: {row['not_computed']} |"
+                         + " |" * len(CALIBRATED_METRICS))
+            continue
+        out = row.get("out_references")
+        lines.append(f"| {row_key} | " + " | ".join(_cell(row, m) for m in CALIBRATED_METRICS)
+                     + (f" | {out['mean']:g} / {out['min']} |" if out else " | |"))
+    return lines
+
+
+def _difference(v: float, metric: str) -> str:
+    return f"{100 * v:+.3g} pp" if metric.startswith("tpr") else f"{v:+.4f}"
+
+
+def _strongest_lines(strongest: dict) -> list[str]:
+    """Per metric: the verdict, then every paired difference with the top row."""
+    lines = []
+    for metric, st in strongest.items():
+        if not st.get("top") or not st.get("comparisons"):
+            lines += [f"**{metric}**: {st.get('unresolved', 'no comparison')}.", ""]
+            continue
+        verdict = (f"strongest: {st['strongest']}" if st["strongest"] else
+                   f"highest: {st['top']}, tied with " + ", ".join(st["tied_with_top"]))
+        lines += [f"**{metric}**: {verdict}. Policy: {st['policy']}.", "",
+                  f"| {st['top']} minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|"]
+        for name, c in sorted(st["comparisons"].items(), key=lambda kv: kv[1]["p_holm"]):
+            lo, hi = c["ci95"]
+            lines.append(f"| {name} | {_difference(c['difference'], metric)} "
+                         f"[{_difference(lo, metric)}, {_difference(hi, metric)}] | "
+                         f"{c['p']:.3g} | {c['p_holm']:.3g} |")
+        lines.append("")
+    return lines
+
+
+def _power_lines(power: dict) -> list[str]:
+    lines = ["### attack power against the number of references", "",
+             "At each size: distinct subsets of whole rounds of the bank (every one where there "
+             "are few); mean over subsets [95% interval of that mean from resampling the "
+             "samples, subsets held fixed] (min to max over subsets). Cost: the subset's "
+             "reference models' training seconds (bank.json), mean over subsets. a: RMIA "
+             "offline's a, tuned for AUC on the references of each subset.", "",
+             "| references | attack | subsets | TPR@0.1% FPR | AUC | training seconds | a |",
+             "|---:|---|---:|---:|---:|---:|---|"]
+
+    def cell(v: dict, pct: bool) -> str:
+        if v.get("mean") is None:
+            return "n/a"
+        f = (lambda x: f"{100 * x:.3g}%") if pct else (lambda x: f"{x:.4f}")
+        return f"{f(v['mean'])} [{f(v['ci95'][0])}, {f(v['ci95'][1])}] ({f(v['min'])} to {f(v['max'])})"
+    for size in sorted(power, key=int):
+        for row, v in power[size].items():
+            seconds = v.get("training_seconds")
+            a = ", ".join(f"{x:g}" for x in v["a"]) if v.get("a") else ""
+            lines.append(f"| {size} | {row} | {v['subsets']} | {cell(v['tpr_at_0.1pct_fpr'], True)} | "
+                         f"{cell(v['auc'], False)} | "
+                         f"{'' if seconds is None else f'{seconds:,.0f}'} | {a} |")
+    return lines + [""]
+
+
 def calibrated_markdown(calibrated: dict, name: str) -> str:
-    """``calibrated.md``: every attack on both protocols, with 95% bootstrap intervals."""
+    """``calibrated.md``: every attack on both protocols, with 95% bootstrap intervals, which
+    attack is strongest by paired differences, the power curve and the matched leave-one-out."""
     lines = [f"# {name}: attacks with reference models", "",
-             "Members are the positive class. Intervals: 95% bootstrap (members and non-members "
-             "resampled separately). `best_balanced_accuracy` is at the best threshold on the "
-             "evaluation set itself (an upper bound). TPR at an FPR is n/a when fewer than "
-             "1/FPR non-members are evaluated. Rows: attack / variance / `flip` = test-time "
-             "horizontal-flip augmentation.", ""]
+             "Members are the positive class. Intervals: 95% percentile bootstrap, every row of a "
+             "protocol on the same resamples (study: members and non-members resampled "
+             "separately; leave-one-out: whole images, each with its rows under every target). "
+             "`best_balanced_accuracy` is at the best threshold on the evaluation set itself (an "
+             "upper bound). TPR at an FPR is n/a when fewer than 1/FPR non-members are evaluated. "
+             "Rows: attack / variance (LiRA) or a (RMIA offline) / `flip` = test-time "
+             "horizontal-flip augmentation. pp: percentage points.", ""]
     for key, proto in calibrated["protocols"].items():
         lines += [f"## {key}: {proto['description']}", "",
-                  f"{proto['n_members']:,} members and {proto['n_nonmembers']:,} non-members evaluated.",
-                  "", "| attack | " + " | ".join(CALIBRATED_METRICS) + " |",
-                  "|---|" + "---:|" * len(CALIBRATED_METRICS)]
-        for row_key, row in proto["rows"].items():
-            if "not_computed" in row:
-                lines.append(f"| {row_key} | not computed: {row['not_computed']} |" + " |" * (len(CALIBRATED_METRICS) - 1))
-                continue
-            lines.append(f"| {row_key} | " + " | ".join(_cell(row, m) for m in CALIBRATED_METRICS) + " |")
-        st = proto["strongest"]
-        if st.get("strongest"):
-            lines += ["", f"Strongest at {st['metric']}: {st['strongest']} (its interval lies above every other's)."]
-        elif st.get("top"):
-            lines += ["", f"Highest {st['metric']}: {st['top']}, tied (overlapping intervals) with "
-                          + ", ".join(st["tied_with_top"]) + "."]
-        else:
-            lines += ["", st.get("unresolved", "")]
-        lines.append("")
+                  f"{proto['n_members']:,} members and {proto['n_nonmembers']:,} non-members "
+                  f"evaluated; resampled: {proto.get('resampled', 'members and non-members separately')}.",
+                  ""]
+        lines += _rows_table(proto["rows"]) + ["", "### which attack is strongest", ""]
+        lines += _strongest_lines(proto["strongest"])
+        if proto.get("power_vs_references"):
+            lines += _power_lines(proto["power_vs_references"])
+        for count, matched in proto.get("matched", {}).items():
+            lines += [f"### leave-one-out with {count} references per target", "",
+                      f"{matched['description']} ({', '.join(map(str, matched['subsets_per_target']))} "
+                      f"per target); {matched['n_members']:,} member rows and "
+                      f"{matched['n_nonmembers']:,} non-member rows of {matched['n_images']:,} images.", ""]
+            lines += _rows_table(matched["rows"]) + [""] + _strongest_lines(matched["strongest"])
         if "leak_check" in proto:
             leak = proto["leak_check"]
             lines += ["### leak check", "", leak["description"] + ".", "",

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-VERSION = 2
+VERSION = 3  # 3: scores.npz also holds ``correct`` (the gap attack's signal)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCORES: dict[str, ScoreFn] = {}
 

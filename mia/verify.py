@@ -204,6 +204,14 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
                 skip = ("repeat", "confusion_matrix")
                 _check_dict(v, here, {k: x for k, x in ra.items() if k not in skip},
                             {k: x for k, x in rb.items() if k not in skip}, lambda k: d.get(k, 1))
+    # the gap attack on each repeat's evaluation set (results from before it have none)
+    ga, gb = ref["attack"].get("gap", {}), cand["attack"].get("gap", {})
+    _same_keys(v, "attack.gap", ga, gb)
+    for p in ga.keys() & gb.keys():
+        n = next(iter(rr.values()))[p]["n_eval_per_class"]
+        for stat in ("mean", "std"):
+            _check_metric(v, f"gap.p{p}.{stat}.accuracy", "accuracy", ga[p]["accuracy"][stat],
+                          gb[p]["accuracy"][stat], 2 * n, std=stat == "std")
 
 
 def _same_keys(v: Verdict, name: str, a: dict, b: dict) -> None:

@@ -147,25 +147,47 @@ def test_members_at_zero_false_positives_counts_members_above_every_nonmember():
     assert m["members_at_zero_fp"] == 2
 
 
-def test_strongest_needs_an_interval_above_the_rest():
-    table = {"a": {"x": 0.3, "ci95": {"x": [0.25, 0.35]}}, "b": {"x": 0.1, "ci95": {"x": [0.05, 0.15]}},
-             "c": {"x": 0.28, "ci95": {"x": [0.2, 0.33]}}}
-    assert calibrated.strongest(table, "x") == {"metric": "x", "strongest": None, "top": "a",
-                                                "tied_with_top": ["c"]}
-    del table["c"]
-    assert calibrated.strongest(table, "x")["strongest"] == "a"
+def test_the_table_judges_strongest_by_paired_differences_on_shared_resamples():
+    """Every row of a table is resampled on the same samples: "strongest" needs every
+    Holm-adjusted paired difference with the top row to exclude 0, and a row that is the top
+    row plus a little noise ties with it."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    truth = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+    base = rng.normal(0, 1, 2 * n)
+    scored = {"strong": {"score": base + 1.0 * truth}, "weak": {"score": base + 0.2 * truth},
+              "broken": {"not_computed": "too few references"}}
+    rows, best = calibrated.table(truth, scored, bootstrap=200, seed=0, curves=False)
+    assert rows["broken"] == {"not_computed": "too few references"}
+    assert best["auc"]["strongest"] == "strong" and best["auc"]["tied_with_top"] == []
+    assert set(best) == set(calibrated.STRONGEST_METRICS)
+    lo, hi = rows["strong"]["ci95"]["auc"]
+    assert lo < rows["strong"]["auc"] < hi
+    scored["twin"] = {"score": scored["strong"]["score"] + rng.normal(0, 0.01, 2 * n)}
+    _, best = calibrated.table(truth, scored, bootstrap=200, seed=0, curves=False)
+    assert best["auc"]["strongest"] is None and len(best["auc"]["tied_with_top"]) == 1
+    assert "Holm over the 2 comparisons" in best["auc"]["policy"]
 
 
-def test_power_subsets_use_whole_pairs():
-    subsets = calibrated.power_subsets(8, [2, 4, 8], repeats=3, seed=0)
-    for size in (2, 4):
-        for s in subsets[size]:
-            assert len(s) == size and all(keep_mod.partner(m) in s for m in s)
-    assert len(subsets[8]) == 1 and list(subsets[8][0]) == list(range(8))
-    with pytest.raises(ValueError, match="multiples of 2, between 2 and 8, got 1"):
-        calibrated.power_subsets(8, [1], repeats=3, seed=0)
-    for s in calibrated.power_subsets(18, [6, 12], repeats=2, seed=0, folds=3)[12]:
-        assert len(s) == 12 and all(set(keep_mod.round_of(m, 3)) <= set(s) for m in s)
+def test_power_subsets_are_distinct_every_one_where_few_and_drawn_without_repeats_where_many():
+    """8 pairs: 8 subsets of one pair (all), 28 of two (10 drawn), 70 of four (10 drawn)."""
+    subsets = calibrated.power_subsets(16, [2, 4, 8, 16], repeats=10, seed=0)
+    assert [len(subsets[s]) for s in (2, 4, 8, 16)] == [8, 10, 10, 1]
+    for size, drawn in subsets.items():
+        as_sets = {tuple(s) for s in drawn}
+        assert len(as_sets) == len(drawn), size  # no subset twice
+    assert sorted(tuple(s) for s in subsets[2]) == [(2 * j, 2 * j + 1) for j in range(8)]
+    for seed in range(20):  # duplicates would appear quickly with replacement (28 choices)
+        drawn = calibrated.power_subsets(16, [4], repeats=10, seed=seed)[4]
+        assert len({tuple(s) for s in drawn}) == 10
+
+
+def test_distinct_subsets_take_every_combination_up_to_the_draws():
+    rng = np.random.default_rng(0)
+    assert calibrated.distinct_subsets(4, 2, 6, rng) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    assert len(set(calibrated.distinct_subsets(7, 3, 5, rng))) == 5
+    with pytest.raises(ValueError, match="a subset of 5 of 4"):
+        calibrated.distinct_subsets(4, 5, 3, rng)
 
 
 def test_every_row_scores_a_study_view_from_a_fake_bank():
@@ -207,11 +229,70 @@ def test_power_curve_cells_name_what_each_subset_resolved():
     keep, labels, logits = fake_bank(k=8, n=400)
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(logits[0], labels, logits, keep, split)
-    power = calibrated.power_curve(view, truth, 8, seed=0, repeats=2)
+    seconds = np.arange(1.0, 9.0)
+    power = calibrated.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
     assert sorted(power, key=int) == ["2", "4", "8"]
     for size, cell in power.items():
         draws = 1 if size == "8" else 2
         assert cell["rmia_offline"]["subsets"] == draws and len(cell["rmia_offline"]["a"]) == draws
         assert all(0 <= a <= 1 for a in cell["rmia_offline"]["a"])
         assert "a" not in cell["rmia_online"] and cell["lira_online/auto"]["variance"] == ["global"]
+        assert "a" not in cell["rmia_offline/0.3"]  # fixed: nothing tuned
+        assert cell["rmia_offline/0.3"]["reference_models"] == int(size)
+        auc = cell["lira_online/auto"]["auc"]
+        assert auc["min"] <= auc["mean"] <= auc["max"] and auc["ci95"][0] <= auc["ci95"][1]
+    assert power["8"]["rmia_online"]["training_seconds"] == seconds.sum()
     assert calibrated.power_curve(view, truth, 6, seed=0, folds=6) == {}  # one round: no curve
+
+
+def test_offline_rows_record_how_many_out_references_each_sample_has():
+    keep, labels, logits = fake_bank(k=8, n=400)
+    split = calibrated.study_split(300, 100, 40, 0)
+    view, _ = calibrated.study_view(logits[0], labels, logits[2:], keep[2:], split)
+    rows = calibrated.score_rows(view)
+    out = (~view.ref_keep).sum(0)
+    for key in ("lira_offline/global", "lira_offline/fixed", "rmia_offline"):
+        assert rows[key]["out_references"] == {"mean": float(out.mean()), "min": int(out.min())}
+    for key in ("lira_online/global", "rmia_online", "loss", "gap", "shokri"):
+        assert "out_references" not in rows[key], key
+
+
+def test_rmia_offline_takes_a_fixed_a_from_its_row_key():
+    from mia.attacks import parse_row
+    assert parse_row("rmia_offline/0.3")[:2] == ("rmia_offline", {"a": "0.3"})
+    keep, labels, logits = fake_bank(k=8, n=400)
+    split = calibrated.study_split(300, 100, 40, 0)
+    view, _ = calibrated.study_view(logits[0], labels, logits[2:], keep[2:], split)
+    rows = calibrated.score_rows(view, (("rmia_offline", {"a": "0.3"}, 1), ("rmia_offline", {}, 1)))
+    assert rows["rmia_offline/0.3"]["a"] == 0.3
+    for bad, why in (("rmia_offline/x", "got 'x'"), ("rmia_offline/1.5", "got '1.5'"),
+                     ("rmia_online/0.3", "takes no options")):
+        with pytest.raises(ValueError, match=why):
+            parse_row(bad)
+
+
+def test_too_few_resamples_for_holm_leave_strongest_unresolved():
+    """13 comparisons at alpha 0.05: a bootstrap of 200 cannot give an adjusted p below
+    13 x 2 / 201 = 0.129, so it must not name a winner (nor a tie)."""
+    from mia.evaluation import paired
+    rng = np.random.default_rng(0)
+    truth = np.r_[np.ones(300, bool), np.zeros(300, bool)]
+    scores = {f"r{i}": rng.normal(size=600) + truth * 0.15 * i for i in range(14)}
+    st = paired.strongest(truth, scores, "auc", bootstrap=200)
+    assert st["strongest"] is None and st["tied_with_top"] == [] and st["top"] == "r13"
+    assert "smallest Holm-adjusted p-value they can give is 0.129" in st["unresolved"]
+    assert paired.strongest(truth, scores, "auc", bootstrap=600)["strongest"] == "r13"
+
+
+def test_the_gap_attack_on_each_repeats_evaluation_samples():
+    """Members 0..3 (correct: 1, 1, 1, 0), non-members 0..3 (correct: 1, 0, 0, 0). A repeat
+    evaluating members {0, 3} and non-members {1, 2}: recall 1/2, specificity 1, balanced
+    accuracy 3/4; members {0, 1} and non-members {0, 1}: 1 and 1/2, so 3/4 again."""
+    from mia.evaluation.threshold import Split, gap_on_splits
+    correct = np.array([1, 1, 1, 0, 1, 0, 0, 0], bool)
+    is_member = np.r_[np.ones(4, bool), np.zeros(4, bool)]
+    none = np.array([], int)
+    splits = {16: [Split(none, none, np.array([0, 3]), np.array([1, 2])),
+                   Split(none, none, np.array([0, 1]), np.array([0, 1]))]}
+    got = gap_on_splits(correct, is_member, splits)
+    assert got == {"16": {"accuracy": {"mean": 0.75, "std": 0.0}, "repeats": [0.75, 0.75]}}

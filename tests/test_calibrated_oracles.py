@@ -68,6 +68,39 @@ def test_lira_online_global_variance_pools_the_within_sample_variances():
     assert attack.fitted_values() == {"variance": "global"}
 
 
+def test_lira_online_fixed_variance_is_the_spread_of_every_in_signal_for_both_sides():
+    # The reference code's fix_variance: IN signals 2, 4 (sample 0) and 3, 5 (sample 1), mean
+    # 3.5, squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, variance 5/4: s = sqrt(1.25) for
+    # IN and OUT alike; medians as before (IN 3 and 4, OUT 0.5 and 0).
+    s = math.sqrt(1.25)
+    want = [_log_normal(3, 3, s) - _log_normal(3, 0.5, s),    # = (2.5^2) / (2 * 1.25) = 2.5
+            _log_normal(0, 4, s) - _log_normal(0, 0, s)]      # = -16 / 2.5 = -6.4
+    assert want == pytest.approx([2.5, -6.4])
+    view = _view(TARGET_PHI, REF_PHI)
+    attack = build("lira_online", variance="fixed").fit(view)
+    np.testing.assert_allclose(attack.score(view), want, rtol=1e-12)
+    assert attack.fitted_values() == {"variance": "fixed"}
+
+
+def test_lira_offline_fixed_variance_is_the_spread_of_every_out_signal():
+    # OUT signals 0, 1 (sample 0) and -1, 1 (sample 1): mean 0.25, squared deviations
+    # 0.0625 + 0.5625 + 1.5625 + 0.5625 = 2.75, variance 0.6875; OUT medians 0.5 and 0.
+    s = math.sqrt(0.6875)
+    want = [-math.log(0.5 * math.erfc((3 - 0.5) / s / math.sqrt(2))), math.log(2)]
+    view = _view(TARGET_PHI, REF_PHI)
+    np.testing.assert_allclose(build("lira_offline", variance="fixed").fit(view).score(view),
+                               want, rtol=1e-9)
+
+
+def test_the_gap_attack_scores_one_where_the_target_is_right():
+    # label 0, logits (phi, 0): right where phi > 0 (3 -> 1), wrong at phi = -1 (-> 0); a tie
+    # (phi = 0) goes to the first maximum, class 0, the label: right.
+    view = _view([3.0, -1.0], REF_PHI)
+    np.testing.assert_array_equal(build("gap").fit(view).score(view), [1.0, 0.0])
+    tie = _view([0.0, -1.0], REF_PHI)
+    np.testing.assert_array_equal(build("gap").fit(tie).score(tie), [1.0, 0.0])
+
+
 def test_lira_offline_is_the_one_sided_test_against_out():
     # sample 0: -log Pr[N(0.5, 0.5) >= 3] = -log(1 - Phi(5)); sample 1: -log(1 - Phi(0)) = log 2
     want = [-math.log(0.5 * math.erfc(5 / math.sqrt(2))), math.log(2)]

@@ -357,50 +357,92 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
            "tpr_at_0.1pct_fpr": 0.0104, "tpr_at_0.01pct_fpr": None, "members_at_zero_fp": 7,
            "ci95": {"auc": [0.7, 0.72], "tpr_at_1pct_fpr": [0.05, 0.055],
                     "tpr_at_0.1pct_fpr": [0.0061, 0.0159]}}
+    offline = {**row, "out_references": {"mean": 7.5, "min": 6}}
     tie = {"auc": 0.5, "tpr_at_0.1pct_fpr": 0.001}
+    power = {"rmia_offline": {"tpr_at_0.1pct_fpr": {"mean": 0.002, "std": 0.0005, "min": 0.001,
+                                                    "max": 0.003, "ci95": [0.0015, 0.0025]},
+                              "auc": {"mean": 0.6, "std": 0.01, "min": 0.59, "max": 0.61,
+                                      "ci95": [0.595, 0.605]},
+                              "subsets": 8, "reference_models": 2, "training_seconds": 1600.4,
+                              "a": [1.0, 0.5]}}
     cal = {"protocols": {
         "study": {"description": "the target", "n_members": 7500, "n_nonmembers": 7500,
-                  "rows": {"x": {"not_computed": "too few"}, "lira": row},
-                  "strongest": {"metric": "tpr_at_0.1pct_fpr", "strongest": "lira"}},
+                  "resampled": "members and non-members separately",
+                  "rows": {"x": {"not_computed": "too few"}, "lira": row, "rmia_offline": offline},
+                  "strongest": {"tpr_at_0.1pct_fpr": {
+                      "metric": "tpr_at_0.1pct_fpr", "top": "lira", "strongest": "lira",
+                      "tied_with_top": [], "policy": "paired, Holm",
+                      "comparisons": {"rmia_offline": {"difference": 0.0021, "ci95": [0.0004, 0.004],
+                                                       "p": 0.01, "p_holm": 0.01}}}},
+                  "power_vs_references": {"2": power}},
         "leave_one_out": {"description": "pooled", "n_members": 100, "n_nonmembers": 90,
-                          "rows": {"lira": row},
-                          "strongest": {"metric": "m", "strongest": None, "top": "lira",
-                                        "tied_with_top": ["a", "b"]},
+                          "resampled": "whole images", "rows": {"lira": row},
+                          "strongest": {"auc": {
+                              "metric": "auc", "top": "lira", "strongest": None,
+                              "tied_with_top": ["a"], "policy": "paired",
+                              "comparisons": {"a": {"difference": 0.001, "ci95": [-0.001, 0.003],
+                                                    "p": 0.3, "p_holm": 0.3}}}},
+                          "matched": {"6": {"description": "six", "subsets_per_target": [5],
+                                            "n_members": 500, "n_nonmembers": 450,
+                                            "n_images": 19, "rows": {"lira": row},
+                                            "strongest": {}}},
                           "leak_check": {"description": "probes", "rows": {"in_count/kept": tie}}},
         "unresolved": {"description": "d3", "n_members": 1, "n_nonmembers": 1, "rows": {},
-                       "strongest": {"strongest": None, "top": None, "unresolved": "no attack resolves m"}},
+                       "strongest": {"m": {"top": None, "unresolved": "no attack resolves m"}}},
         "silent": {"description": "d4", "n_members": 1, "n_nonmembers": 1, "rows": {},
                    "strongest": {}}},
         "not_computed": {"other": "one round"}}
     cells = ("0.7123 [0.7000, 0.7200] | 0.6500 | 5.25% [5%, 5.5%] | 1.04% [0.61%, 1.59%] | n/a | 7")
     header = ["| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
-              "tpr_at_0.01pct_fpr | members_at_zero_fp |", "|---|---:|---:|---:|---:|---:|---:|"]
+              "tpr_at_0.01pct_fpr | members_at_zero_fp | OUT references (mean / min) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    strongest = ["", "### which attack is strongest", ""]
     assert report.calibrated_markdown(cal, "exp").splitlines() == [
         "# exp: attacks with reference models", "",
-        "Members are the positive class. Intervals: 95% bootstrap (members and non-members "
-        "resampled separately). `best_balanced_accuracy` is at the best threshold on the "
-        "evaluation set itself (an upper bound). TPR at an FPR is n/a when fewer than "
-        "1/FPR non-members are evaluated. Rows: attack / variance / `flip` = test-time "
-        "horizontal-flip augmentation.", "",
-        "## study: the target", "", "7,500 members and 7,500 non-members evaluated.", "",
-        "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
-        "tpr_at_0.01pct_fpr | members_at_zero_fp |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        "| x | not computed: too few | | | | | |",
-        f"| lira | {cells} |", "",
-        "Strongest at tpr_at_0.1pct_fpr: lira (its interval lies above every other's).", "",
-        "## leave_one_out: pooled", "", "100 members and 90 non-members evaluated.", "",
-        "| attack | auc | best_balanced_accuracy | tpr_at_1pct_fpr | tpr_at_0.1pct_fpr | "
-        "tpr_at_0.01pct_fpr | members_at_zero_fp |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| lira | {cells} |", "",
-        "Highest m: lira, tied (overlapping intervals) with a, b.", "",
+        "Members are the positive class. Intervals: 95% percentile bootstrap, every row of a "
+        "protocol on the same resamples (study: members and non-members resampled "
+        "separately; leave-one-out: whole images, each with its rows under every target). "
+        "`best_balanced_accuracy` is at the best threshold on the evaluation set itself (an "
+        "upper bound). TPR at an FPR is n/a when fewer than 1/FPR non-members are evaluated. "
+        "Rows: attack / variance (LiRA) or a (RMIA offline) / `flip` = test-time "
+        "horizontal-flip augmentation. pp: percentage points.", "",
+        "## study: the target", "",
+        "7,500 members and 7,500 non-members evaluated; resampled: members and non-members "
+        "separately.", "", *header,
+        "| x | not computed: too few | | | | | | |",
+        f"| lira | {cells} | |",
+        f"| rmia_offline | {cells} | 7.5 / 6 |", *strongest,
+        "**tpr_at_0.1pct_fpr**: strongest: lira. Policy: paired, Holm.", "",
+        "| lira minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|",
+        "| rmia_offline | +0.21 pp [+0.04 pp, +0.4 pp] | 0.01 | 0.01 |", "",
+        "### attack power against the number of references", "",
+        "At each size: distinct subsets of whole rounds of the bank (every one where there are "
+        "few); mean over subsets [95% interval of that mean from resampling the samples, "
+        "subsets held fixed] (min to max over subsets). Cost: the subset's reference models' "
+        "training seconds (bank.json), mean over subsets. a: RMIA offline's a, tuned for AUC "
+        "on the references of each subset.", "",
+        "| references | attack | subsets | TPR@0.1% FPR | AUC | training seconds | a |",
+        "|---:|---|---:|---:|---:|---:|---|",
+        "| 2 | rmia_offline | 8 | 0.2% [0.15%, 0.25%] (0.1% to 0.3%) | "
+        "0.6000 [0.5950, 0.6050] (0.5900 to 0.6100) | 1,600 | 1, 0.5 |", "",
+        "## leave_one_out: pooled", "",
+        "100 members and 90 non-members evaluated; resampled: whole images.", "", *header,
+        f"| lira | {cells} | |", *strongest,
+        "**auc**: highest: lira, tied with a. Policy: paired.", "",
+        "| lira minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|",
+        "| a | +0.0010 [-0.0010, +0.0030] | 0.3 | 0.3 |", "",
+        "### leave-one-out with 6 references per target", "",
+        "six (5 per target); 500 member rows and 450 non-member rows of 19 images.", "", *header,
+        f"| lira | {cells} | |", "",
         "### leak check", "", "probes.", "",
         "| score / target's round | auc | tpr_at_0.1pct_fpr |", "|---|---:|---:|",
         "| in_count/kept | 0.5000 | 0.1% |", "",
-        "## unresolved: d3", "", "1 members and 1 non-members evaluated.", "", *header,
-        "", "no attack resolves m", "",
-        "## silent: d4", "", "1 members and 1 non-members evaluated.", "", *header, "", "", "",
+        "## unresolved: d3", "",
+        "1 members and 1 non-members evaluated; resampled: members and non-members separately.",
+        "", *header, *strongest, "**m**: no attack resolves m.", "",
+        "## silent: d4", "",
+        "1 members and 1 non-members evaluated; resampled: members and non-members separately.",
+        "", *header, *strongest,
         "## other: not computed", "", "one round."]
     del cal["not_computed"]  # calibrated.json written before the field existed
-    assert report.calibrated_markdown(cal, "exp").endswith("evaluated.\n\n" + "\n".join(header) + "\n\n\n")
+    assert report.calibrated_markdown(cal, "exp").endswith("\n".join(header) + "\n" + "\n".join(strongest))

@@ -129,7 +129,10 @@ def test_judgements_name_a_lone_top_setting_and_a_stronger_defended_attack(deck)
     j = loss_attack.judgements(r, "50")
     assert j["tied"].startswith("The highest setting (cross-entropy, p = 50%: 70.0%)")
     assert "next: 60.0%" in j["tied"]
-    assert "makes this attack stronger" in j["defense"] and "70.0% to 80.0%" in j["defense"]
+    assert "makes this attack stronger" in j["defense"] and "70.0% without, 80.0% with" in j["defense"]
+    # the headline is the setting fixed in advance, not the highest of the 21
+    assert "at the setting fixed in advance (cross-entropy, p = 50%)" in j["leak"]
+    assert "up to" not in j["leak"]
 
 
 def test_reference_size_verdict_needs_the_spread_and_the_interval_to_agree():

@@ -9,6 +9,9 @@ An attack is a class (``Attack``) with
     fitted: dict[str, str]     what ``fit`` learned: record key -> attribute name (RMIA's
                                ``a``, LiRA's resolved variance, the KDE threshold)
     tuned: tuple[str, ...]     the keys of ``fitted`` tuned on the references
+    out_only: bool             True if it reads only the references that did not train on a
+                               sample (an offline attack): the evaluation records how many
+                               there are per sample
     fit(view) -> self          learns from what the attacker may see, and nothing else
     score(view) -> (n,) float  membership scores of the attacked samples: higher = member
 
@@ -48,6 +51,7 @@ class Attack:
     # the keys of ``fitted`` whose values are tuned on the references (RMIA offline's a): the
     # power curve records them for every subset of references
     tuned: ClassVar[tuple[str, ...]] = ()
+    out_only: ClassVar[bool] = False
     view_type: ClassVar[type] = None  # TargetView or SignalView, set below
 
     def fit(self, view) -> "Attack":

@@ -17,8 +17,13 @@ Variance:
   side; with one model there is no variance at all.
 - ``global``: one s^2 per side for all samples, the pooled within-sample variance (the mean
   over samples of each sample's variance around its own mean); with a single model per side
-  it falls back to the variance of all that side's signals pooled over samples, which is
-  what the reference code's ``fix_variance`` computes in every case.
+  it falls back to the variance of all that side's signals around their common mean.
+- ``fixed``: the reference code's ``fix_variance``, one s for both sides: the standard
+  deviation of every IN signal (online) or every OUT signal (offline), of all models, samples
+  and augmentations, around their common mean (``np.std(dat_in)``, used for s_in and s_out
+  alike). It counts the spread between samples as variance, so it is wider than ``global``.
+  (The reference code truncates every sample's models to the smallest count; a bank in
+  complementary pairs has equal counts, so nothing is truncated here.)
 - ``auto``: ``per_sample`` when every sample has at least ``PER_SAMPLE_MIN_MODELS`` models
   on each side it uses, ``global`` otherwise. The paper: "when we train fewer than 64
   shadow models, we find it is better to use a global variance" (Sec. VI-A; 64 models are 32
@@ -32,7 +37,7 @@ from scipy.stats import norm
 from .base import Attack, TargetView, logit_confidence
 
 PER_SAMPLE_MIN_MODELS = 32
-VARIANCES = ("auto", "per_sample", "global")
+VARIANCES = ("auto", "per_sample", "global", "fixed")
 _TINY = 1e-30  # as the reference code: keeps a zero variance from dividing by zero
 
 
@@ -55,6 +60,12 @@ def side_statistics(phi: np.ndarray, mask: np.ndarray, variance: str) -> tuple[n
         within = np.nanmean((masked - np.nanmean(masked, axis=0)) ** 2, axis=0)  # (A, n)
         return mu, np.sqrt(within.mean(axis=1, keepdims=True))
     return mu, np.nanstd(masked, axis=(0, 2))[:, None]
+
+
+def fixed_deviation(phi: np.ndarray, mask: np.ndarray) -> float:
+    """The standard deviation of every signal of ``phi`` (R, A, n) where ``mask`` (R, n), over
+    models, augmentations and samples together (the reference code's ``np.std(dat_in)``)."""
+    return float(np.std(phi.transpose(1, 0, 2)[:, mask]))
 
 
 def choose_variance(variance: str, mask: np.ndarray, sides: tuple[bool, ...]) -> str:
@@ -86,12 +97,17 @@ class _Lira(Attack):
         variance = self.resolved_variance
         phi_t = logit_confidence(view.target_logits, view.labels)            # (A, n)
         phi = logit_confidence(view.ref_logits, view.labels)                 # (R, A, n)
-        mu_out, s_out = side_statistics(phi, ~view.ref_keep, variance)
+        side = variance if variance != "fixed" else "global"  # fixed: medians as global
+        mu_out, s_out = side_statistics(phi, ~view.ref_keep, side)
         if self.online:
-            mu_in, s_in = side_statistics(phi, view.ref_keep, variance)
+            mu_in, s_in = side_statistics(phi, view.ref_keep, side)
+            if variance == "fixed":  # one s for both sides: every IN signal's spread
+                s_in = s_out = fixed_deviation(phi, view.ref_keep)
             per_aug = (norm.logpdf(phi_t, mu_in, s_in + _TINY)
                        - norm.logpdf(phi_t, mu_out, s_out + _TINY))
         else:
+            if variance == "fixed":  # every OUT signal's spread
+                s_out = fixed_deviation(phi, ~view.ref_keep)
             per_aug = -norm.logsf(phi_t, mu_out, s_out + _TINY)
         return per_aug.mean(axis=0)
 
@@ -106,3 +122,4 @@ class LiraOffline(_Lira):
     """Offline LiRA: only the OUT Gaussian, one-sided test."""
     name = "lira_offline"
     online = False
+    out_only = True

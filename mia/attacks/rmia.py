@@ -9,10 +9,12 @@ population samples z that the target did not train on:
 
 - online: p(x) = mean over all references (about half of them trained on x);
 - offline: only OUT references, and p(x) = (1 + a)/2 * p_OUT(x) + (1 - a)/2, the paper's
-  linear approximation of the missing IN half. ``a`` is tuned on the references only: one
-  reference pair's first model is attacked with the other OUT references, for a in
-  {0, 0.1, ..., 1}, and the a with the highest AUC is kept (as ``tune_offline_a`` in
-  privacytrustlab/ml_privacy_meter). The target is never used.
+  linear approximation of the missing IN half. ``a`` is given (a row "rmia_offline/0.3") or
+  tuned on the references only (the row "rmia_offline"): one reference pair's first model is
+  attacked with the other OUT references, for a in {0, 0.1, ..., 1}, and the a with the
+  highest AUC is kept (as ``tune_offline_a`` in privacytrustlab/ml_privacy_meter). The
+  target is never used. The criterion is AUC, the reference code's; it is not the power at
+  low FPR that the comparison reports, so the power curve shows RMIA offline at fixed a too.
 
 gamma = 1, as in the reference code. p(z) uses the same rule as p(x), with each z's own
 IN/OUT references. Ties LR = gamma count as not greater.
@@ -82,13 +84,26 @@ def tune_a(view: TargetView) -> float:
     return best
 
 
+def parse_a(a) -> float | None:
+    """``a`` as a row key gives it ("0.3"; "tuned" or None: tune it), checked to lie in [0, 1]."""
+    if a is None or a == "tuned":
+        return None
+    try:
+        value = float(a)
+    except (TypeError, ValueError):
+        raise ValueError(f"RMIA's a must be a number in [0, 1] or 'tuned', got {a!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"RMIA's a must be a number in [0, 1] or 'tuned', got {a!r}")
+    return value
+
+
 class _Rmia(Attack):
     needs_references = True
     fitted = {"a": "used_a"}
     offline: bool
 
-    def __init__(self, a: float | None = None, gamma: float = GAMMA):
-        self.a, self.gamma = a, gamma
+    def __init__(self, a: float | str | None = None, gamma: float = GAMMA):
+        self.a, self.gamma = parse_a(a), gamma
 
     def fit(self, view: TargetView) -> "_Rmia":
         """Offline: ``a`` as given, else tuned on the references (``tune_a``). Online: 1."""
@@ -114,4 +129,11 @@ class RmiaOnline(_Rmia):
 class RmiaOffline(_Rmia):
     name = "rmia_offline"
     offline = True
+    out_only = True
+    options = ("a",)  # "rmia_offline/0.3": a fixed; "rmia_offline": a tuned
     tuned = ("a",)
+
+    def __init__(self, a: float | str | None = None, gamma: float = GAMMA):
+        super().__init__(a, gamma)
+        if self.a is not None:
+            self.tuned = ()  # the row fixed a: nothing is tuned

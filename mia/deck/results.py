@@ -27,16 +27,19 @@ FORMULA = {"cross_entropy": r"$-\log p_y$", "probability_loss": r"$1 - p_y$",
                r"$1 - (p_y - \min_k p_k) \,/\, (\max_k p_k - \min_k p_k)$"}
 # The comparison table's rows on the slide (calibrated.json and calibrated.md have them all).
 CALIBRATED_TABLE = {"loss": "Loss threshold",
+                    "gap": "Gap attack (correct = member)",
                     "shokri": "Shokri shadow models",
                     "ml_leaks": "ML-Leaks (sorted vector)",
                     "lira_offline/global": "LiRA offline",
                     "lira_online/global": "LiRA online",
+                    "lira_online/fixed": "LiRA online, one fixed σ",
                     "lira_online/per_sample": "LiRA online, σ per sample",
                     "lira_online/global/flip": "LiRA online, + mirror",
                     "rmia_offline": "RMIA offline",
                     "rmia_online": "RMIA online",
                     "rmia_online/flip": "RMIA online, + mirror"}
-PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample"}
+PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample",
+               "lira_offline/fixed": "LiRA offline, one fixed σ"}
 POWER_NAMES = {"lira_offline/auto": "LiRA offline", "lira_online/auto": "LiRA online",
                "rmia_offline": "RMIA offline", "rmia_online": "RMIA online"}
 

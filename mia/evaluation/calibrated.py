@@ -23,39 +23,62 @@ Two protocols, both reported:
 Metrics of a membership score (higher = member) on an evaluation set: AUC, the best balanced
 accuracy over thresholds (an upper bound: the threshold is chosen on the evaluation set),
 TPR at 1%, 0.1% and 0.01% FPR (each only where at least 1/FPR non-members are evaluated),
-and the number of members found at zero false positives; with 95% bootstrap intervals
-(members and non-members resampled separately) on AUC and every TPR.
+and the number of members found at zero false positives; with 95% bootstrap intervals on
+AUC and every TPR. Every row of a protocol is measured on the same resamples
+(``paired.replicates``): members and non-members resampled separately in protocol (a); whole
+images, each with its rows under every target, in protocol (b), whose pooled rows repeat
+every image once per target. Which attack is strongest is read from paired differences on
+those resamples, with Holm's adjustment (``paired.strongest_of``), never from two marginal
+intervals.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import itertools
+from math import comb
+
 import numpy as np
 
-from .. import metrics
 from ..attacks import TargetView, build, parse_row, row_key
 from ..keep import round_of
+from . import paired
 from .roc import FPRS, roc_points, score_metrics
 
 # (name, options, augmentations) of every row of the comparison when [calibrated] attacks is
 # empty: 1 = the image as it is, 2 = also flipped left-right (test-time augmentation). The
 # study's models train without augmentation, so the plain image is the default; the flip is
 # measured for LiRA online and RMIA online (both ways).
+# LiRA's variances: global (pooled within-sample, per side), fixed (the reference code's one
+# variance of all IN signals) and per sample. The gap attack (correct = member) is the baseline
+# every loss-based number is read against.
 DEFAULT_ROWS = (
     ("loss", {}, 1),
+    ("gap", {}, 1),
     ("shokri", {}, 1),
     ("ml_leaks", {}, 1),
     ("lira_offline", {"variance": "global"}, 1),
+    ("lira_offline", {"variance": "fixed"}, 1),
     ("lira_offline", {"variance": "per_sample"}, 1),
     ("lira_online", {"variance": "global"}, 1),
+    ("lira_online", {"variance": "fixed"}, 1),
     ("lira_online", {"variance": "per_sample"}, 1),
     ("lira_online", {"variance": "global"}, 2),
     ("rmia_offline", {}, 1),
     ("rmia_online", {}, 1),
     ("rmia_online", {}, 2),
 )
+# RMIA offline with a tuned on the references (for AUC, as the reference code) and at fixed a:
+# the tuned a moves with the number of references, the fixed ones show what that costs.
 DEFAULT_POWER = (("lira_offline", {"variance": "auto"}, 1), ("lira_online", {"variance": "auto"}, 1),
-                 ("rmia_offline", {}, 1), ("rmia_online", {}, 1))
+                 ("rmia_offline", {}, 1), ("rmia_offline", {"a": "0"}, 1),
+                 ("rmia_offline", {"a": "0.3"}, 1), ("rmia_offline", {"a": "1"}, 1),
+                 ("rmia_online", {}, 1))
+# The rows of leave-one-out with fewer references per target ([calibrated]
+# leave_one_out_references): matched comparisons with a smaller bank (same attack, as many
+# references). The classifier attacks are left out: they cost minutes per target.
+MATCHED_ROWS = (("lira_offline", {"variance": "global"}, 1), ("lira_online", {"variance": "global"}, 1),
+                ("rmia_offline", {}, 1), ("rmia_online", {}, 1))
 
 
 @dataclass(frozen=True)
@@ -122,40 +145,49 @@ def score_rows(view: TargetView, rows=DEFAULT_ROWS) -> dict[str, dict]:
         except ValueError as e:  # too few references for this variant: say so, in the table
             out[row_key(name, options, augmentations)] = {"not_computed": str(e)}
             continue
+        if attack.out_only:  # how many OUT references each sample's statistics rest on
+            entry["out_references"] = out_references(v)
         out[row_key(name, options, augmentations)] = {**entry, **attack.fitted_values()}
     return out
 
 
-# ---------------------------------------------------------------- which attack is strongest
-def strongest(table: dict[str, dict], key: str = "tpr_at_0.1pct_fpr") -> dict:
-    """The attack with the highest ``key`` if its interval lies above every other's, else
-    the attacks whose intervals overlap the top one's (a tie)."""
-    rows = [(k, v) for k, v in table.items() if v.get(key) is not None and "ci95" in v]
-    if not rows:
-        return {"metric": key, "strongest": None, "top": None, "tied_with_top": [],
-                "unresolved": f"no attack has {key} on this evaluation set (too few non-members)"}
-    rows.sort(key=lambda kv: kv[1][key], reverse=True)
-    top, top_v = rows[0]
-    lo = top_v["ci95"][key][0]
-    tied = [k for k, v in rows[1:] if v["ci95"][key][1] >= lo]
-    return {"metric": key, "strongest": top if not tied else None, "top": top,
-            "tied_with_top": tied}
+def out_references(view: TargetView) -> dict:
+    """Mean and minimum over the attacked samples of how many references left each out."""
+    counts = (~view.ref_keep).sum(0)
+    return {"mean": float(counts.mean()), "min": int(counts.min())}
+
+
+# ---------------------------------------------------------------- distinct subsets of a bank
+def distinct_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> list[tuple]:
+    """Subsets of ``size`` of range(n), sorted, no two alike: every one where there are at most
+    ``draws``, else ``draws`` drawn at random without repeats."""
+    if not 0 < size <= n:
+        raise ValueError(f"a subset of {size} of {n} items")
+    if comb(n, size) <= draws:
+        return list(itertools.combinations(range(n), size))
+    seen: set[tuple] = set()
+    out = []
+    while len(out) < draws:
+        c = tuple(sorted(int(i) for i in rng.choice(n, size, replace=False)))
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out
 
 
 def power_subsets(k: int, sizes: list[int], repeats: int, seed: int,
                   folds: int = 2) -> dict[int, list[np.ndarray]]:
-    """Random subsets of whole rounds of a bank of k models (so that every sample has a model
-    on each side); ``repeats`` draws per size, 1 for the whole bank."""
+    """Distinct subsets of whole rounds of a bank of k models (so that every sample has a model
+    on each side), as model indices: every subset of a size where there are at most
+    ``repeats``, else ``repeats`` distinct random ones; the whole bank once."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x90E4]))
     out = {}
     for size in sizes:
         if size % folds or not folds <= size <= k:
             raise ValueError(f"subset sizes must be multiples of {folds}, between {folds} and {k}, "
                              f"got {size}")
-        draws = 1 if size == k else repeats
-        out[size] = [np.sort(np.concatenate([round_of(folds * j, folds) for j in
-                                             rng.choice(k // folds, size // folds, replace=False)]))
-                     for _ in range(draws)]
+        rounds = distinct_subsets(k // folds, size // folds, repeats, rng)
+        out[size] = [np.sort(np.concatenate([round_of(folds * j, folds) for j in c])) for c in rounds]
     return out
 
 
@@ -164,31 +196,76 @@ def power_subsets(k: int, sizes: list[int], repeats: int, seed: int,
 # 7,500 non-members to evaluate), a twelfth of the population in protocol (b) (5,000 of 60,000).
 STUDY_POPULATION_FRACTION = 4
 LOO_POPULATION_FRACTION = 12
-BOOTSTRAP = {"study": 1000, "leave_one_out": 200}
-POWER_REPEATS = 5
+# Resamples of each protocol's bootstrap (intervals and paired differences alike), and of
+# the power curve's and the matched leave-one-out's intervals.
+# A paired p-value from B resamples is at least 2 / (B + 1), and Holm multiplies the smallest
+# of m by m: 13 comparisons at alpha = 0.05 need B > 519, so the tables resample 2,000 and
+# 1,000 times; the power curve (intervals only) and the matched leave-one-out (4 rows,
+# 3 comparisons) 200.
+BOOTSTRAP = {"study": 2000, "leave_one_out": 1000, "power": 200, "leak_check": 200}
+# Distinct subsets of the bank per size of the power curve (every one where there are fewer),
+# and per target of the matched leave-one-out.
+POWER_REPEATS = 10
+MATCHED_DRAWS = 5
+# The metrics "strongest" is judged on: the operating points and AUC.
+STRONGEST_METRICS = ("tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "auc")
+INTERVAL_METRICS = ("auc", *FPRS)
 
 
-def _evaluate_rows(view: TargetView, truth: np.ndarray, bootstrap: int, seed: int,
-                   rows=DEFAULT_ROWS) -> dict:
-    out = {}
-    for key, entry in score_rows(view, rows).items():
+def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
+          groups: np.ndarray | None = None, strongest: bool = True,
+          curves: bool = True) -> tuple[dict, dict]:
+    """(rows, strongest) of scored rows (``score_rows``' entries) on one evaluation set: each
+    row's metrics on all samples, 95% intervals from one shared bootstrap (``groups``: an image
+    id per row, resampled whole), what its attack resolved, and its thinned ROC (``curves``);
+    for a row with test-time augmentation ("/flip") and its plain row, ``vs_plain``: the
+    paired difference flipped minus plain; and, per metric of STRONGEST_METRICS, the
+    strongest row by paired differences with Holm (``strongest``)."""
+    scores = {key: e["score"] for key, e in scored.items() if "score" in e}
+    reps = paired.replicates(truth, scores, bootstrap, seed, groups) if bootstrap else {}
+    rows = {}
+    for key, entry in scored.items():
         if "score" not in entry:
-            out[key] = entry
+            rows[key] = entry
             continue
-        m = score_metrics(truth, entry["score"], bootstrap, seed)
+        m = score_metrics(truth, entry["score"], bootstrap=0)
+        if bootstrap:
+            m["ci95"] = {k: paired.interval(reps[key][k]) for k in INTERVAL_METRICS}
+            m["bootstrap"] = bootstrap
         m.update({k: v for k, v in entry.items() if k != "score"})
-        m["roc"] = roc_points(truth, entry["score"])
-        out[key] = m
-    return out
+        if curves:
+            m["roc"] = roc_points(truth, entry["score"])
+        rows[key] = m
+    if bootstrap:  # test-time augmentation, paired: the flipped row minus the plain one
+        for key in scores:
+            plain = key.removesuffix("/flip")
+            if key != plain and plain in scores:
+                rows[key]["vs_plain"] = {
+                    metric: paired.differences({key: rows[key][metric], plain: rows[plain][metric]},
+                                               {key: reps[key][metric], plain: reps[plain][metric]},
+                                               key)[plain]
+                    for metric in STRONGEST_METRICS if rows[key][metric] is not None}
+    best = {}
+    if strongest and bootstrap:
+        for metric in STRONGEST_METRICS:
+            best[metric] = paired.strongest_of(
+                {key: rows[key][metric] for key in scores}, {key: reps[key][metric] for key in scores},
+                metric, bootstrap, groups is not None)
+    return rows, best
 
 
 def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
-                repeats: int = POWER_REPEATS, folds: int = 2, rows=DEFAULT_POWER) -> dict:
-    """TPR@0.1%FPR and AUC of ``rows`` against the number of references (one round, two,
-    four, ..., k models), mean and sample std over random subsets of the bank. Subsets are
-    whole rounds, so every sample has a model on each side (for pairs: as many IN as OUT);
-    the smallest is one round (a single model would leave some samples without an OUT
-    model, which even offline LiRA needs). Empty for a bank of one round."""
+                repeats: int = POWER_REPEATS, folds: int = 2, rows=DEFAULT_POWER,
+                model_seconds: np.ndarray | None = None) -> dict:
+    """TPR at each FPR and AUC of ``rows`` against the number of references: one round (for
+    pairs: one pair, where every sample has one OUT reference), doubling, up to the whole
+    bank k. At each size, distinct subsets of whole rounds (``power_subsets``): each metric's
+    mean over subsets, their spread (std, min, max), and a 95% interval of that mean from
+    resampling the samples (members and non-members separately, the same resamples for every
+    subset), which holds the subsets fixed. Cost: the reference models' training seconds
+    (``model_seconds``, per bank model as recorded in bank.json), mean over subsets. RMIA
+    offline's tuned a and LiRA's resolved variance are recorded per subset. Empty for a bank
+    of one round."""
     if k // folds < 2:
         return {}
     sizes = [folds * 2 ** i for i in range(9) if folds * 2 ** i < k] + [k]
@@ -196,22 +273,33 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
     for size, subsets in power_subsets(k, sizes, repeats, seed, folds).items():
         cell = {}
         for name, options, aug in rows:
-            values = {"tpr_at_0.1pct_fpr": [], "auc": []}
-            variants, a_used = set(), []
-            for idx in subsets:
+            scores, variants, a_used = {}, set(), []
+            for i, idx in enumerate(subsets):
                 v = view.references_subset(idx).augmentations(aug)
                 attack = build(name, **options).fit(v)
-                m = score_metrics(truth, attack.score(v), bootstrap=0)
-                for key in values:
-                    values[key].append(m[key])
+                scores[i] = attack.score(v)
                 fitted = attack.fitted_values()
                 if "variance" in fitted:  # LiRA's variance, resolved on each subset
                     variants.add(fitted["variance"])
                 if "a" in attack.tuned:  # RMIA offline's a, tuned on each subset
                     a_used.append(fitted["a"])
+            reps = paired.replicates(truth, scores, BOOTSTRAP["power"], seed)
+            entry = {}
+            for metric in INTERVAL_METRICS:
+                values = [score_metrics(truth, s, bootstrap=0)[metric] for s in scores.values()]
+                if values[0] is None:
+                    entry[metric] = {"mean": None, "std": None}
+                    continue
+                mean = np.mean([reps[i][metric] for i in scores], axis=0)  # (B,) mean over subsets
+                entry[metric] = {"mean": float(np.mean(values)),
+                                 "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                                 "min": float(np.min(values)), "max": float(np.max(values)),
+                                 "ci95": paired.interval(mean)}
+            if model_seconds is not None:
+                entry["training_seconds"] = float(np.mean([model_seconds[idx].sum() for idx in subsets]))
             cell[row_key(name, options, aug)] = {
-                **{key: metrics.mean_std(v) for key, v in values.items()},
-                "subsets": len(subsets), **({"variance": sorted(variants)} if variants else {}),
+                **entry, "subsets": len(subsets), "reference_models": size,
+                **({"variance": sorted(variants)} if variants else {}),
                 **({"a": a_used} if a_used else {})}
         out[str(size)] = cell
     return out
@@ -219,7 +307,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.stages.calibrated_stage) is reused only under the same version and settings.
-VERSION = 4
+VERSION = 5
 
 
 def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
@@ -229,13 +317,17 @@ def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
     return rows, power
 
 
-def settings(rows=DEFAULT_ROWS, power_rows=DEFAULT_POWER, folds: int = 2) -> dict:
+def settings(rows=DEFAULT_ROWS, power_rows=DEFAULT_POWER, folds: int = 2,
+             loo_references: tuple[int, ...] = ()) -> dict:
     """Everything that determines ``evaluate``'s output besides its arrays and seed."""
     return {"version": VERSION, "rows": [list(r) for r in rows],
             "power": [list(r) for r in power_rows], "folds": folds, "fprs": FPRS,
             "bootstrap": BOOTSTRAP, "power_repeats": POWER_REPEATS,
             "study_population_fraction": STUDY_POPULATION_FRACTION,
-            "loo_population_fraction": LOO_POPULATION_FRACTION}
+            "loo_population_fraction": LOO_POPULATION_FRACTION,
+            "strongest_metrics": STRONGEST_METRICS, "alpha": paired.ALPHA,
+            "matched": {"references": list(loo_references), "rows": [list(r) for r in MATCHED_ROWS],
+                        "draws": MATCHED_DRAWS}}
 
 
 def in_count_probe(view: TargetView) -> np.ndarray:
@@ -247,20 +339,26 @@ def in_count_probe(view: TargetView) -> np.ndarray:
 
 def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
              keep: np.ndarray, seed: int, folds: int = 2, rows=DEFAULT_ROWS,
-             power_rows=DEFAULT_POWER, progress: bool = True) -> dict:
-    """Both protocols, every row, the power curve: the content of ``calibrated.json``."""
+             power_rows=DEFAULT_POWER, progress: bool = True,
+             model_seconds: np.ndarray | None = None, loo_references: tuple[int, ...] = ()) -> dict:
+    """Both protocols, every row, the power curve: the content of ``calibrated.json``.
+    ``model_seconds``: each bank model's training seconds (the power curve's cost);
+    ``loo_references``: smaller numbers of references per target at which leave-one-out is
+    also measured (``matched_leave_one_out``)."""
     n = len(labels)
     k = len(keep)
     split = study_split(n_train, n - n_train, (n - n_train) // STUDY_POPULATION_FRACTION, seed)
     view, truth = study_view(target_logits, labels, bank_logits, keep, split)
-    study = _evaluate_rows(view, truth, BOOTSTRAP["study"], seed, rows)
-    power = power_curve(view, truth, k, seed, folds=folds, rows=power_rows)
+    study, best = table(truth, score_rows(view, rows), BOOTSTRAP["study"], seed)
+    power = power_curve(view, truth, k, seed, folds=folds, rows=power_rows,
+                        model_seconds=model_seconds)
     protocols = {
         "study": {"description": "the study's target: members its training images, non-members "
                                  "test images; references trained on random parts of all images",
                   "references": k, "folds": folds, "population_z": len(split.population),
                   "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
-                  "rows": study, "strongest": strongest(study), "power_vs_references": power},
+                  "resampled": "members and non-members separately",
+                  "rows": study, "strongest": best, "power_vs_references": power},
     }
     out = {"protocols": protocols, "rows": [row_key(*r) for r in rows], "fprs": FPRS,
            "not_computed": {}}
@@ -269,52 +367,124 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
             f"the bank is one round of {folds} models: leaving out a target's round leaves no "
             f"references")
         return out
-    protocols["leave_one_out"] = leave_one_out(bank_logits, keep, labels, seed, folds, rows, progress)
+    protocols["leave_one_out"] = leave_one_out(bank_logits, keep, labels, seed, folds, rows,
+                                               progress, loo_references)
     return out
 
 
 def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray, seed: int,
-                  folds: int, rows=DEFAULT_ROWS, progress: bool = True) -> dict:
+                  folds: int, rows=DEFAULT_ROWS, progress: bool = True,
+                  loo_references: tuple[int, ...] = ()) -> dict:
     """Protocol (b), pooled over every target, and its ``leak_check``: the keep-matrix-only
     probe and RMIA online (whose p(x) averages over all references, IN and OUT, without
-    their labels) with the target's round dropped (the protocol) and kept (the leak)."""
+    their labels) with the target's round dropped (the protocol) and kept (the leak).
+    Intervals and paired differences resample whole images (each with its row under every
+    target). ``loo_references``: also ``matched_leave_one_out`` at each of these counts."""
     from tqdm.auto import tqdm
 
     n, k = len(labels), len(keep)
     z_pool = loo_population(n, n // LOO_POPULATION_FRACTION, seed)
     pooled: dict[str, list] = {}
     probes: dict[str, list] = {}
-    truths = []
+    truths, images = [], []
+    attacked = np.setdiff1d(np.arange(n), z_pool)
     for t in tqdm(range(k), desc="leave-one-out", unit="target", disable=not progress):
         v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds)
         truths.append(tr)
+        images.append(attacked)
         for key, entry in score_rows(v, rows).items():
-            pooled.setdefault(key, []).append(entry.get("score", entry.get("not_computed")))
+            pooled.setdefault(key, []).append(entry)
         leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
         for name, view in (("round_dropped", v.augmentations(1)), ("round_kept", leaky.augmentations(1))):
-            probes.setdefault(f"in_count/{name}", []).append(in_count_probe(view))
+            probes.setdefault(f"in_count/{name}", []).append({"score": in_count_probe(view)})
             probes.setdefault(f"rmia_online/{name}", []).append(
-                build("rmia_online").fit(view).score(view))
-    truth = np.concatenate(truths)
-    loo = {}
-    for key, scores in pooled.items():
-        if any(isinstance(x, str) for x in scores):
-            loo[key] = {"not_computed": next(x for x in scores if isinstance(x, str))}
+                {"score": build("rmia_online").fit(view).score(view)})
+    truth, groups = np.concatenate(truths), np.concatenate(images)
+    loo, best = table(truth, _pool(pooled), BOOTSTRAP["leave_one_out"], seed, groups)
+    leak, _ = table(truth, _pool(probes), BOOTSTRAP["leak_check"], seed, groups,
+                    strongest=False, curves=False)
+    for entry in leak.values():
+        entry.pop("roc", None)
+    out = {"description": "each bank model the target in turn, the models of the other rounds "
+                          "the references; pooled",
+           "targets": k, "references_per_target": k - folds, "folds": folds,
+           "population_z_pool": len(z_pool),
+           "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
+           "n_images": len(attacked), "resampled": "whole images, each with its rows under every target",
+           "rows": loo, "strongest": best,
+           "leak_check": {"description": "scores that can read membership from how many "
+                                         "references trained on a sample: minus that count, "
+                                         "and RMIA online (unlabelled mean over references); "
+                                         "round_dropped is the protocol, round_kept keeps the "
+                                         "target's round (its partner) among the references",
+                          "rows": leak}}
+    if loo_references:
+        out["matched"] = {str(r): matched_leave_one_out(bank_logits, keep, labels, seed, folds, r,
+                                                        progress)
+                          for r in loo_references}
+    return out
+
+
+def _pool(per_target: dict[str, list[dict]]) -> dict[str, dict]:
+    """Entries of ``score_rows`` per target pooled into one per row: scores concatenated,
+    OUT counts over all targets, RMIA's a per target; a row any target could not compute is
+    not computed."""
+    out = {}
+    for key, entries in per_target.items():
+        missing = next((e["not_computed"] for e in entries if "score" not in e), None)
+        if missing is not None:
+            out[key] = {"not_computed": missing}
             continue
-        s = np.concatenate(scores)
-        loo[key] = {**score_metrics(truth, s, BOOTSTRAP["leave_one_out"], seed),
-                    "roc": roc_points(truth, s)}
-    leak = {key: score_metrics(truth, np.concatenate(s), BOOTSTRAP["leave_one_out"], seed)
-            for key, s in probes.items()}
-    return {"description": "each bank model the target in turn, the models of the other rounds "
-                           "the references; pooled",
-            "targets": k, "references_per_target": k - folds, "folds": folds,
-            "population_z_pool": len(z_pool),
+        entry = {"score": np.concatenate([e["score"] for e in entries])}
+        if "out_references" in entries[0]:
+            entry["out_references"] = {
+                "mean": float(np.mean([e["out_references"]["mean"] for e in entries])),
+                "min": min(e["out_references"]["min"] for e in entries)}
+        for label in ("variance", "a"):
+            values = [e[label] for e in entries if label in e]
+            if values:
+                entry[label] = values if label == "a" else sorted(set(values))
+        out[key] = entry
+    return out
+
+
+def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
+                          seed: int, folds: int, references: int, progress: bool = True) -> dict:
+    """Leave-one-out with ``references`` references per target (whole rounds), for a matched
+    comparison with a bank that has only that many: for each target, distinct subsets of the
+    other rounds (every one where there are at most MATCHED_DRAWS, else MATCHED_DRAWS at
+    random), each scored by MATCHED_ROWS; all (target, subset) rows pooled, intervals from
+    whole images."""
+    from tqdm.auto import tqdm
+
+    n, k = len(labels), len(keep)
+    if references % folds or not folds <= references <= k - 2 * folds:
+        raise ValueError(f"leave-one-out references must be a multiple of {folds} between "
+                         f"{folds} and {k - 2 * folds} for a bank of {k}, got {references}")
+    z_pool = loo_population(n, n // LOO_POPULATION_FRACTION, seed)
+    attacked = np.setdiff1d(np.arange(n), z_pool)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x3A7C, references]))
+    pooled: dict[str, list] = {}
+    truths, images, draws = [], [], []
+    for t in tqdm(range(k), desc=f"leave-one-out, {references} references", unit="target",
+                  disable=not progress):
+        v, tr, refs = loo_view(t, bank_logits, keep, labels, z_pool, folds)
+        rounds = len(refs) // folds  # refs: whole rounds, in order
+        subsets = distinct_subsets(rounds, references // folds, MATCHED_DRAWS, rng)
+        draws.append(len(subsets))
+        for c in subsets:
+            idx = np.concatenate([np.arange(folds * j, folds * (j + 1)) for j in c])
+            truths.append(tr)
+            images.append(attacked)
+            for key, entry in score_rows(v.references_subset(idx), MATCHED_ROWS).items():
+                pooled.setdefault(key, []).append(entry)
+    truth, groups = np.concatenate(truths), np.concatenate(images)
+    rows, best = table(truth, _pool(pooled), BOOTSTRAP["power"], seed, groups, curves=False)
+    return {"description": f"leave-one-out with {references} references per target: distinct "
+                           f"subsets of the other rounds per target, pooled",
+            "references_per_target": references, "targets": k,
+            "subsets_per_target": sorted(set(draws)),
             "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
-            "rows": loo, "strongest": strongest(loo),
-            "leak_check": {"description": "scores that can read membership from how many "
-                                          "references trained on a sample: minus that count, "
-                                          "and RMIA online (unlabelled mean over references); "
-                                          "round_dropped is the protocol, round_kept keeps the "
-                                          "target's round (its partner) among the references",
-                           "rows": leak}}
+            "n_images": len(attacked), "resampled": "whole images, each with its rows under every "
+                                                    "target and subset",
+            "rows": rows, "strongest": best}

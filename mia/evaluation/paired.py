@@ -20,43 +20,77 @@ from __future__ import annotations
 
 import numpy as np
 
-from .roc import Curve, resample_weights
+from .roc import FPRS, Curve, group_counts, resample_weights
 
 ALPHA = 0.05
+METRICS = ("auc", *FPRS)
+
+
+def replicates(truth: np.ndarray, scores: dict[str, np.ndarray], bootstrap: int = 1000,
+               seed: int = 0, groups: np.ndarray | None = None) -> dict[str, dict]:
+    """Every row's AUC and TPRs on each of ``bootstrap`` resamples, the same resamples for all
+    rows (``resample_weights``): {row: {metric: (B,) array, or None where the evaluation set
+    has too few non-members for that FPR}}. Intervals and paired differences read these."""
+    curves = {name: Curve(truth, s) for name, s in scores.items()}
+    values: dict[str, dict[str, list]] = {name: {k: [] for k in METRICS} for name in scores}
+
+    def record(name: str, sorted_weights: np.ndarray) -> None:
+        for k, v in curves[name].metrics(sorted_weights).items():
+            values[name][k].append(v)
+    if groups is None:
+        for w in resample_weights(truth, bootstrap, seed):
+            for name, curve in curves.items():
+                record(name, w[curve.order])
+    else:  # the same draws as resample_weights, gathered from the images' counts directly
+        row_image, counts = group_counts(groups, bootstrap, seed)
+        sorted_image = {name: row_image[curve.order] for name, curve in curves.items()}
+        for c in counts:
+            for name in curves:
+                record(name, c[sorted_image[name]])
+    return {name: {k: (None if not v or v[0] is None else np.asarray(v)) for k, v in row.items()}
+            for name, row in values.items()}
+
+
+def interval(values: np.ndarray | None) -> list[float] | None:
+    """The 95% percentile interval of bootstrap values (None stays None)."""
+    if values is None:
+        return None
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
 def metric_interval(truth: np.ndarray, score: np.ndarray, key: str = "auc",
                     bootstrap: int = 1000, seed: int = 0, groups: np.ndarray | None = None
                     ) -> list[float]:
     """One score's 95% percentile interval of ``key``, resampled as ``resample_weights``."""
-    curve = Curve(truth, score)
-    values = [curve.metric(key, w) for w in resample_weights(truth, bootstrap, seed, groups)]
-    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+    return interval(replicates(truth, {"score": score}, bootstrap, seed, groups)["score"][key])
+
+
+def differences(points: dict[str, float], reps: dict[str, np.ndarray], reference: str
+                ) -> dict[str, dict]:
+    """For every row but ``reference``: points[reference] - points[row], the 95% percentile
+    interval of that difference over the shared resamples ``reps`` (row -> (B,) values), and
+    its two-sided bootstrap p-value p = 2 (k + 1) / (B + 1), at most 1, with k the resamples on
+    the smaller side of 0 (a difference of exactly 0 counts on both): never 0 from a finite
+    bootstrap."""
+    out = {}
+    for name in reps:
+        if name == reference:
+            continue
+        d = reps[reference] - reps[name]
+        k = min(int((d <= 0).sum()), int((d >= 0).sum()))
+        out[name] = {"difference": float(points[reference] - points[name]),
+                     "ci95": interval(d), "p": float(min(1.0, 2 * (k + 1) / (len(d) + 1)))}
+    return out
 
 
 def paired_differences(truth: np.ndarray, scores: dict[str, np.ndarray], reference: str,
                        key: str = "auc", bootstrap: int = 1000, seed: int = 0,
                        groups: np.ndarray | None = None) -> dict[str, dict]:
-    """For every row but ``reference``: metric(reference) - metric(row) on all samples, its 95%
-    percentile interval and its two-sided bootstrap p-value, every row measured on the same
-    resamples. p = 2 (k + 1) / (B + 1), at most 1, with k the resamples on the smaller side of
-    0 (counting a difference of exactly 0 on both): never 0 from a finite bootstrap."""
-    curves = {name: Curve(truth, s) for name, s in scores.items()}
-    others = [name for name in scores if name != reference]
-    diffs = {name: [] for name in others}
-    for w in resample_weights(truth, bootstrap, seed, groups):
-        top = curves[reference].metric(key, w)
-        for name in others:
-            diffs[name].append(top - curves[name].metric(key, w))
-    out = {}
-    for name in others:
-        d = np.asarray(diffs[name])
-        k = min(int((d <= 0).sum()), int((d >= 0).sum()))
-        p = min(1.0, 2 * (k + 1) / (len(d) + 1))
-        out[name] = {"difference": curves[reference].metric(key) - curves[name].metric(key),
-                     "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))],
-                     "p": float(p)}
-    return out
+    """``differences`` of metric ``key`` between ``reference`` and every other score, measured
+    on all samples and on the same resamples."""
+    points = {name: Curve(truth, s).metric(key) for name, s in scores.items()}
+    reps = replicates(truth, scores, bootstrap, seed, groups)
+    return differences(points, {name: r[key] for name, r in reps.items()}, reference)
 
 
 def holm(p_values: dict[str, float]) -> dict[str, float]:
@@ -70,27 +104,45 @@ def holm(p_values: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootstrap: int = 1000,
-              seed: int = 0, groups: np.ndarray | None = None, alpha: float = ALPHA) -> dict:
-    """The top row by ``key`` on all samples, compared with every other row by a paired
-    bootstrap of the difference; "strongest" only when every Holm-adjusted p-value is below
-    ``alpha``, else ``tied_with_top`` names the rows it could not be told from."""
-    curves = {name: Curve(truth, s) for name, s in scores.items()}
-    values = {name: c.metric(key) for name, c in curves.items()}
-    usable = {name: scores[name] for name, v in values.items() if v is not None}
+def policy(bootstrap: int, comparisons: int, groups: bool, alpha: float = ALPHA) -> str:
+    return (f"paired bootstrap ({bootstrap} resamples, "
+            + ("whole images with all their rows" if groups else
+               "members and non-members separately")
+            + f") of the top row minus each other row; Holm over the {comparisons} comparisons "
+              f"at alpha = {alpha}; strongest only if every adjusted p-value is below alpha")
+
+
+def strongest_of(points: dict[str, float | None], reps: dict[str, np.ndarray | None], key: str,
+                 bootstrap: int, groups: bool = False, alpha: float = ALPHA) -> dict:
+    """The top row by ``key`` (``points``, on all samples) compared with every other row on the
+    shared resamples ``reps``; "strongest" only when every Holm-adjusted p-value is below
+    ``alpha``, else ``tied_with_top`` names the rows it could not be told from. Rows whose
+    metric is undefined (None) take no part."""
+    usable = [name for name, v in points.items() if v is not None and reps.get(name) is not None]
     if len(usable) < 2:
-        return {"metric": key, "top": next(iter(usable), None), "strongest": None,
+        return {"metric": key, "top": usable[0] if usable else None, "strongest": None,
                 "tied_with_top": [], "comparisons": {},
                 "unresolved": f"fewer than two attacks have {key} on this evaluation set"}
-    top = max(usable, key=values.get)
-    comparisons = paired_differences(truth, usable, top, key, bootstrap, seed, groups)
+    top = max(usable, key=lambda name: points[name])
+    floor = (len(usable) - 1) * 2 / (bootstrap + 1)  # Holm's smallest possible adjusted p
+    if floor >= alpha:
+        return {"metric": key, "top": top, "strongest": None, "tied_with_top": [],
+                "comparisons": {}, "unresolved": f"{bootstrap} resamples cannot resolve "
+                f"{len(usable) - 1} comparisons at alpha = {alpha}: the smallest Holm-adjusted "
+                f"p-value they can give is {floor:.3g}"}
+    comparisons = differences(points, {name: reps[name] for name in usable}, top)
     adjusted = holm({name: c["p"] for name, c in comparisons.items()})
     for name, c in comparisons.items():
         c["p_holm"] = adjusted[name]
     tied = [name for name in comparisons if adjusted[name] >= alpha]
     return {"metric": key, "top": top, "strongest": None if tied else top, "tied_with_top": tied,
-            "comparisons": comparisons,
-            "policy": f"paired bootstrap ({bootstrap} resamples"
-                      + (", whole images" if groups is not None else ", members and non-members "
-                         "separately") + f") of the top row minus each other row; Holm over the "
-                      f"{len(comparisons)} comparisons at alpha = {alpha}"}
+            "comparisons": comparisons, "policy": policy(bootstrap, len(comparisons), groups, alpha)}
+
+
+def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootstrap: int = 1000,
+              seed: int = 0, groups: np.ndarray | None = None, alpha: float = ALPHA) -> dict:
+    """``strongest_of`` for scores measured on the same samples."""
+    points = {name: Curve(truth, s).metric(key) for name, s in scores.items()}
+    reps = replicates(truth, scores, bootstrap, seed, groups)
+    return strongest_of(points, {name: r[key] for name, r in reps.items()}, key, bootstrap,
+                        groups is not None, alpha)

@@ -59,10 +59,10 @@ def resample_weights(truth: np.ndarray, bootstrap: int, seed: int,
                      groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """``bootstrap`` weight vectors (how often each row is drawn), in the rows' order: members
     and non-members resampled separately, or, with ``groups`` (an image id per row), whole
-    images with all their rows."""
+    images with all their rows (``group_counts``)."""
     truth = np.asarray(truth, bool)
-    rng = np.random.default_rng(seed)
     if groups is None:
+        rng = np.random.default_rng(seed)
         pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
         for _ in range(bootstrap):
             w = np.zeros(len(truth))
@@ -70,9 +70,22 @@ def resample_weights(truth: np.ndarray, bootstrap: int, seed: int,
             w[neg] = rng.multinomial(len(neg), np.full(len(neg), 1 / len(neg)))
             yield w
         return
+    row_image, counts = group_counts(groups, bootstrap, seed)
+    for c in counts:
+        yield c[row_image]
+
+
+def group_counts(groups: np.ndarray, bootstrap: int, seed: int
+                 ) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """(each row's image index, an iterator of ``bootstrap`` draw counts per image): images
+    drawn with replacement, as many as there are; a row's weight is its image's count."""
     ids, row_image = np.unique(groups, return_inverse=True)
-    for _ in range(bootstrap):
-        yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))[row_image].astype(float)
+    rng = np.random.default_rng(seed)
+
+    def draws():
+        for _ in range(bootstrap):
+            yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids))).astype(float)
+    return row_image, draws()
 
 
 def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, seed: int = 0) -> dict:

@@ -122,9 +122,26 @@ def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progre
     results = {s: {percentage_key(p): _aggregate(p, sizes[p], runs[s, p])
                    for p in a.sampling_percentages}
                for s in a.scores}
-    return {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
-            "prediction": "member when score < threshold",
-            "confusion_matrix_labels": list(metrics.CONFUSION_LABELS), "results": results}
+    out = {"name": a.attack, "repeats": a.repeats, "positive_class": "member",
+           "prediction": "member when score < threshold",
+           "confusion_matrix_labels": list(metrics.CONFUSION_LABELS), "results": results}
+    if "correct" in scores:
+        out[GAP] = gap_on_splits(scores["correct"], is_member, splits)
+    return out
+
+
+def gap_on_splits(correct: np.ndarray, is_member: np.ndarray, splits: dict) -> dict:
+    """The gap attack (member iff correctly classified) on every repeat's evaluation set: its
+    balanced accuracy (the mean of its recall on members and its specificity on non-members),
+    per sampling percentage, mean ± std over repeats. It needs no attacker samples, so it
+    is the reference each threshold is read against on exactly the samples it was scored on."""
+    right_m, right_n = correct[is_member], correct[~is_member]
+    out = {}
+    for p, by_repeat in splits.items():
+        accuracy = [float((right_m[s.eval_members].mean() + 1 - right_n[s.eval_nonmembers].mean()) / 2)
+                    for s in by_repeat]
+        out[percentage_key(p)] = {"accuracy": metrics.mean_std(accuracy), "repeats": accuracy}
+    return out
 
 
 def _aggregate(p: float, split: Split, runs: list[dict]) -> dict:
@@ -139,10 +156,19 @@ def _aggregate(p: float, split: Split, runs: list[dict]) -> dict:
     }
 
 
+# all_samples' key of the gap attack (member iff correctly classified; Yeom et al., CSF 2018)
+GAP = "gap"
+
+
 def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> dict:
     """Threshold-free metrics over all samples (all members vs all non-members), thresholds
-    on the loss scale like every repeat's."""
+    on the loss scale like every repeat's; and the gap attack's (member iff correctly
+    classified: the loss 1 - correct), whose best_accuracy is (train accuracy + 1 - test
+    accuracy) / 2, the line every loss threshold is read against."""
     y = scores["is_member"]
-    return {s: metrics.loss_metrics(y, scores[s]) for s in config.attack.scores}
+    out = {s: metrics.loss_metrics(y, scores[s]) for s in config.attack.scores}
+    if "correct" in scores:
+        out[GAP] = metrics.loss_metrics(y, 1.0 - scores["correct"].astype(np.float64))
+    return out
 
 

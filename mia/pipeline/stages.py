@@ -88,7 +88,8 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
 
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                  device: torch.device) -> None:
-    """Per-sample scores of every registered score: training set first, then test set."""
+    """Per-sample scores of every registered score, and whether the target classifies each
+    sample correctly (``correct``: the gap attack's signal): training set first, then test set."""
     spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
@@ -107,7 +108,8 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
         "n_train": int(n_train), "n_test": int(len(labels) - n_train),
         "scores_version": scores_mod.VERSION, "logits": train_mod.LOGITS,
     }
-    write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64))
+    write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64),
+              correct=correct)
     write_json(run_dir / "target.json", target)
 
 
@@ -156,7 +158,9 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
                        "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
                        "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
                        "n_train": len(dataset.y_train), "references": refs,
-                       "settings": calibrated_mod.settings(rows, power_rows, config.bank.folds)})
+                       "settings": calibrated_mod.settings(
+                           rows, power_rows, config.bank.folds,
+                           config.calibrated.leave_one_out_references)})
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if cached.exists():
         try:
@@ -174,11 +178,15 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
     logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
+    recorded = read_json(bank_dir / "bank.json").get("train_seconds", {})
+    model_seconds = (np.array([float(recorded[str(i)]) for i in range(refs)])
+                     if all(str(i) in recorded for i in range(refs)) else None)
     log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
         f"{config.bank.models} models as references")
     out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
                                   keep[:refs], config.seed, config.bank.folds, rows, power_rows,
-                                  progress)
+                                  progress, model_seconds,
+                                  config.calibrated.leave_one_out_references)
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     return out

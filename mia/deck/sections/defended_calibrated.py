@@ -1,74 +1,117 @@
-"""The defended target against the calibrated attacks: the highest-scoring attack on it, on
-the study's target and in leave-one-out, against the undefended target with as many
-references. Empty unless both targets have calibrated results."""
+"""The defended target against the calibrated attacks, matched with the undefended target:
+the same attacks with as many references, on both protocols. Study protocol: the defended
+target with its whole bank against the undefended target's power curve at that size (mean
+over distinct subsets of its bank). Leave-one-out: each defended bank model with the other
+rounds against the undefended bank subsampled to as many references per target
+(``[calibrated] leave_one_out_references``). Empty unless both targets have calibrated
+results."""
 from __future__ import annotations
 
-from ..results import POWER_NAMES, PRETTY_ROWS, Deck, pct_ci
-from .calibrated import operating_point, top_row
+from ..results import PRETTY_ROWS, Deck, pct_ci
+from .calibrated import LOW_FPR, operating_point
 
 ROLES = ("undefended", "defended")
 USES: tuple[str, ...] = ()  # no other section's facts
-# The undefended target "with the same references" is the power curve's mean ± std at the
-# defended bank's size; a drop counts beyond SPREAD_STDS standard deviations.
-SPREAD_STDS = 2
 # Chance at an FPR: a random guess finds that share of members.
 CHANCE = {"tpr_at_0.1pct_fpr": 0.001, "tpr_at_1pct_fpr": 0.01}
+# The attacks compared (defended row -> undefended power-curve row at the same references);
+# LiRA's "auto" resolves to the global variance below 32 models per side (checked).
+MATCHED = {"lira_offline/global": "lira_offline/auto", "lira_online/global": "lira_online/auto",
+           "rmia_offline": "rmia_offline", "rmia_online": "rmia_online"}
+
+
+def _ci(v: float, ci: list[float]) -> str:
+    return f"{100 * v:.2f}% [{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+
+
+def _verdict(d: tuple[float, list], u: tuple[float, list]) -> str:
+    """'lower' / 'higher' where the two 95% intervals do not overlap (a conservative test of
+    two estimates from different models), else 'overlap'."""
+    if d[1][1] < u[1][0]:
+        return "lower"
+    if d[1][0] > u[1][1]:
+        return "higher"
+    return "overlap"
+
+
+def matched_rows(base: dict, dfd: dict, key: str) -> tuple[list[dict], dict]:
+    """One row per MATCHED attack: the defended and the undefended value with as many
+    references, on each protocol; and the counts of references used."""
+    d_study, b_study = dfd["protocols"]["study"], base["protocols"]["study"]
+    refs = d_study["references"]
+    power = b_study["power_vs_references"].get(str(refs), {})
+    d_loo = dfd["protocols"].get("leave_one_out")
+    loo_refs = d_loo["references_per_target"] if d_loo else None
+    b_loo = base["protocols"].get("leave_one_out", {})
+    same = (b_loo.get("rows") if b_loo.get("references_per_target") == loo_refs
+            else b_loo.get("matched", {}).get(str(loo_refs), {}).get("rows"))
+    rows = []
+    for d_key, p_key in MATCHED.items():
+        d_row = d_study["rows"].get(d_key, {})
+        if refs == b_study["references"]:
+            u = b_study["rows"].get(d_key, {})
+            u_study = (u.get(key), (u.get("ci95") or {}).get(key))
+        else:
+            cell = power.get(p_key, {})
+            if "variance" in cell and cell["variance"] != ["global"]:
+                continue  # auto resolved to another variance: not the same attack
+            u_study = (cell.get(key, {}).get("mean"), cell.get(key, {}).get("ci95"))
+        if d_row.get(key) is None or u_study[0] is None:
+            continue
+        row = {"key": d_key, "name": PRETTY_ROWS.get(d_key, d_key),
+               "study": {"defended": (d_row[key], d_row["ci95"][key]), "undefended": u_study}}
+        if d_loo and same and d_key in same and same[d_key].get(key) is not None:
+            dl, ul = d_loo["rows"][d_key], same[d_key]
+            row["loo"] = {"defended": (dl[key], dl["ci95"][key]), "undefended": (ul[key], ul["ci95"][key])}
+        rows.append(row)
+    return rows, {"study": refs, "loo": loo_refs}
 
 
 def judgements(base: dict, dfd: dict) -> dict:
-    """Sentences about the defended target (``dfd``: its calibrated.json; ``base``: the
-    undefended target's)."""
-    study = base["protocols"]["study"]
-    rows = study["rows"]
-    key, fpr_text = operating_point(rows)
-    best = rows[top_row(rows, key)]
-    out = {}
-    d_rows = dfd["protocols"]["study"]["rows"]
-    d_best_key = max((k for k, v in d_rows.items() if v.get(key) is not None and "ci95" in v),
-                     key=lambda k: d_rows[k][key])  # the highest point estimate
-    d_best = d_rows[d_best_key]
+    """Sentences and the table of the defended slide (``dfd``: its calibrated.json; ``base``:
+    the undefended target's)."""
+    key, fpr_text = operating_point(base["protocols"]["study"]["rows"])
     chance = CHANCE[key]
-    chance_hi = d_best["ci95"][key][0] <= chance  # interval reaches down to chance
-    out["defended_top_name"] = PRETTY_ROWS.get(d_best_key, d_best_key)
-    # Undefended with as many references as the defended bank has: the highest mean of the
-    # power curve at that size (the full-bank rows would compare 16 references with 8).
-    d_refs = dfd["protocols"]["study"]["references"]
-    same = study["power_vs_references"].get(str(d_refs), {})
-    same = {k: v[key] for k, v in same.items() if v.get(key, {}).get("mean") is not None}
-    if d_refs != study["references"] and same:
-        s_key = max(same, key=lambda k: same[k]["mean"])
-        s_mean, s_std = same[s_key]["mean"], same[s_key]["std"] or 0.0
-        falls = d_best["ci95"][key][1] < s_mean - SPREAD_STDS * s_std
-        versus = (f"against {100 * s_mean:.2f} ± {100 * s_std:.2f}% undefended with the same "
-                  f"{d_refs} references ({POWER_NAMES.get(s_key, s_key)}, mean ± std over "
-                  f"subsets): ")
-        gap = "a drop beyond the spread" if falls else "the difference is within the spread"
-    else:
-        falls = d_best["ci95"][key][1] < best["ci95"][key][0]
-        versus = f"against {pct_ci(best, key)} undefended: "
-        gap = "a drop beyond the intervals" if falls else "the intervals overlap"
-    out["defense"] = (
-        f"Study's target: the highest-scoring attack ({out['defended_top_name']}) finds "
-        f"{pct_ci(d_best, key)} at {fpr_text} FPR, {versus}{gap}"
-        + (f"; its interval reaches chance ({fpr_text})." if chance_hi else
-           f"; still above chance ({fpr_text})."))
-    d_loo = dfd["protocols"]["leave_one_out"]
-    d_top = top_row(d_loo["rows"], key)
-    d_row = d_loo["rows"][d_top]
-    undefended_loo = base["protocols"]["leave_one_out"]["rows"][d_top]
-    out["defense_loo"] = (
-        f"Leave-one-out ({d_loo['targets']} defended models): {PRETTY_ROWS.get(d_top, d_top)} finds "
-        f"{pct_ci(d_row, key)}, against {pct_ci(undefended_loo, key)} undefended"
-        + ("; still above chance." if d_row["ci95"][key][0] > chance else "; within reach of chance."))
-    loo_above = d_row["ci95"][key][0] > chance
+    rows, refs = matched_rows(base, dfd, key)
+    if not rows:
+        return {}
+    table = []
+    for r in rows:
+        cells = {"name": r["name"]}
+        for proto in ("study", "loo"):
+            if proto in r:
+                d, u = r[proto]["defended"], r[proto]["undefended"]
+                cells[proto] = {"defended": _ci(*d), "undefended": _ci(*u), "verdict": _verdict(d, u)}
+        table.append(cells)
+    out = {"matched_table": table, "references": refs, "fpr": fpr_text}
+    counts = {}
+    for proto in ("study", "loo"):
+        have = [r for r in rows if proto in r]
+        counts[proto] = {"n": len(have),
+                         "lower": sum(_verdict(r[proto]["defended"], r[proto]["undefended"]) == "lower"
+                                      for r in have),
+                         "above_chance": sum(r[proto]["defended"][1][0] > chance for r in have)}
+    s, lo = counts["study"], counts["loo"]
+    out["defense"] = (f"Study's target, {refs['study']} references on each side: {s['lower']} of the "
+                      f"{s['n']} attacks find fewer members with L2 beyond the intervals; "
+                      f"{s['above_chance']} stay above chance ({fpr_text}) on the defended target.")
+    if lo["n"]:
+        out["defense_loo"] = (f"Leave-one-out, {refs['loo']} references per target on each side: "
+                              f"{lo['lower']} of the {lo['n']} attacks find fewer members with L2 "
+                              f"beyond the intervals; {lo['above_chance']} stay above chance.")
+    reduced = lo["n"] and lo["lower"] == lo["n"]
+    remains = lo["n"] and lo["above_chance"] > 0
     out["defense_short"] = (
-        f"Against L2, the calibrated attacks find {pct_ci(d_best, key)} at {fpr_text} FPR on the "
-        f"study's target" + (" (its interval reaches chance)" if chance_hi else "")
-        + f" and {pct_ci(d_row, key)} in leave-one-out, over many more samples: "
-        + ("L2 reduces the leak without removing it." if loo_above and (falls or chance_hi) else
-           "it removes what these attacks can measure." if not loo_above and chance_hi else
-           "the reduction is within the intervals."))
-    out["defended_chance"] = chance_hi
+        f"Against L2, with as many references: in leave-one-out ({refs['loo']} per target) "
+        f"{lo['lower']} of {lo['n']} attacks find fewer members at {fpr_text} FPR beyond the "
+        f"intervals and {lo['above_chance']} stay above chance: "
+        + ("L2 reduces the leak without removing it." if reduced and remains else
+           "L2 reduces what these attacks can measure to chance." if reduced else
+           "the reduction is not beyond the intervals for every attack.")) if lo["n"] else (
+        f"Against L2, with {refs['study']} references: {s['lower']} of {s['n']} attacks find fewer "
+        f"members beyond the intervals.")
+    out["defended_top"] = pct_ci(dfd["protocols"]["study"]["rows"][rows[0]["key"]], key)
+    out["low_fpr_key"] = key == LOW_FPR
     return out
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from scipy import stats
+
 from ..results import (PRETTY, SCORES, Deck, cell, mean, normalized_zeros, percentages, points,
                        representative_percentage)
 
@@ -54,6 +57,29 @@ def top_settings(exp: dict) -> dict:
             "lo": min(c["mean"] for c in cells), "hi": top["mean"]}
 
 
+def fixed_setting(exp: dict, p: str) -> dict:
+    """The first score at percentage ``p``: mean and std accuracy over repeats, and how it
+    compares with the gap attack on the same evaluation samples (a paired difference per
+    repeat, with a 95% t interval of its mean)."""
+    c = cell(exp, SCORES[0], p)
+    acc = c["summary"]["accuracy"]
+    out = {"mean": acc["mean"], "std": acc["std"] or 0.0, "repeats": len(c["repeats"]),
+           "n_eval": c["n_eval_per_class"], "gap_relation": ""}
+    gap = exp["metrics"]["attack"].get("gap", {}).get(p)
+    if gap is None:
+        return out
+    d = np.array([r["accuracy"] for r in c["repeats"]]) - np.array(gap["repeats"])
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.inf
+    lo, hi = d.mean() - half, d.mean() + half
+    g = gap["accuracy"]["mean"]
+    where = (f"{points(d.mean())} above" if lo > 0 else f"{points(-d.mean())} below" if hi < 0
+             else "not distinguishable from")
+    out["gap_relation"] = (f"{where} the gap attack (member iff correctly classified), {g:.1%} on "
+                           f"the same samples (difference {100 * d.mean():+.2f} pp, 95% CI "
+                           f"[{100 * lo:+.2f}, {100 * hi:+.2f}] over repeats)")
+    return out
+
+
 def table(r: dict) -> dict:
     """The summary tables: per score, per sampling percentage, each target's mean and std."""
     return {s: [{"p": q, **{role: {m: cell(r[role], s, q)["summary"][m] for m in TABLE_METRICS}
@@ -68,18 +94,30 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
     base, dfd = r["undefended"], r["defended"]
     bt, dt = base["metrics"]["target"], dfd["metrics"]["target"]
     tb, td = top_settings(base), top_settings(dfd)
-    b_acc, d_acc = tb["hi"], td["hi"]
+    b_acc = tb["hi"]
     ps = percentages(base)
     lo, hi = ps[0], ps[-1]
     out = {}
-    if b_acc - 0.5 <= CHANCE_MARGIN:
-        out["leak"] = (f"On the undefended model no setting reaches more than {b_acc:.1%} "
-                       f"accuracy: close to chance (50%).")
+    # The headline is the setting fixed in advance (the first score at the representative p),
+    # not the highest of all settings, and it is read against the gap attack on the same
+    # evaluation samples.
+    fb, fd = fixed_setting(base, p), fixed_setting(dfd, p)
+    b_fix, d_fix = fb["mean"], fd["mean"]
+    out["fixed_name"] = f"{PRETTY[SCORES[0]].lower()}, p = {p}%"
+    out["fixed_points"] = points(b_fix - 0.5)
+    out["gap_relation"] = fb["gap_relation"]
+    if b_fix - 0.5 <= CHANCE_MARGIN:
+        out["leak"] = (f"On the undefended model the attack reaches {b_fix:.1%} accuracy at the "
+                       f"setting fixed in advance ({out['fixed_name']}): close to chance (50%).")
     else:
-        out["leak"] = (f"On the undefended model the attack reaches {tb['lo']:.1%} to {b_acc:.1%} "
-                       f"accuracy across all {tb['n']} settings, up to {points(b_acc - 0.5)} "
-                       f"above chance: the losses leak membership.")
-    out["leaks"] = b_acc - 0.5 > CHANCE_MARGIN
+        out["leak"] = (f"On the undefended model the attack reaches {b_fix:.1%} ± {fb['std']:.1%} "
+                       f"accuracy at the setting fixed in advance ({out['fixed_name']}; mean ± std "
+                       f"over {fb['repeats']} attacker samples, {fb['n_eval']:,} members and as "
+                       f"many non-members each), {points(b_fix - 0.5)} above chance: "
+                       f"{fb['gap_relation']}.")
+    out["leaks"] = b_fix - 0.5 > CHANCE_MARGIN
+    out["defended_fixed"] = (f"At the setting fixed in advance ({out['fixed_name']}) the defended "
+                             f"model gives {d_fix:.1%} ± {fd['std']:.1%}: {fd['gap_relation']}.")
     if len(tb["tied"]) > 1:
         out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
                        f"attacker samples of the highest ({b_acc:.1%}), so none is singled out "
@@ -93,18 +131,21 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
                        f"samples of every other (next: {second:.1%}); that spread understates "
                        f"the uncertainty, since every repeat attacks the same target.")
     tests = (f"test accuracy goes from {bt['test_accuracy']:.2%} to {dt['test_accuracy']:.2%}")
-    if d_acc - 0.5 <= CHANCE_MARGIN:
-        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
-                          f"to {d_acc:.1%}, close to chance for this attack, while {tests}.")
-    elif d_acc < b_acc - (tb["top"]["std"] + td["top"]["std"]):
-        out["defense"] = (f"With L2 weight decay the highest attack accuracy falls from {b_acc:.1%} "
-                          f"to {d_acc:.1%}, still {points(d_acc - 0.5)} above chance; {tests}.")
-    elif d_acc > b_acc + (tb["top"]["std"] + td["top"]["std"]):
-        out["defense"] = (f"L2 weight decay makes this attack stronger: its highest accuracy "
-                          f"rises from {b_acc:.1%} to {d_acc:.1%}; {tests}.")
+    spread = fb["std"] + fd["std"]
+    if d_fix - 0.5 <= CHANCE_MARGIN:
+        out["defense"] = (f"With L2 weight decay the attack's accuracy ({out['fixed_name']}) falls "
+                          f"from {b_fix:.1%} to {d_fix:.1%}, close to chance for this attack, "
+                          f"while {tests}.")
+    elif d_fix < b_fix - spread:
+        out["defense"] = (f"With L2 weight decay the attack's accuracy ({out['fixed_name']}) falls "
+                          f"from {b_fix:.1%} to {d_fix:.1%}, still {points(d_fix - 0.5)} above "
+                          f"chance; {tests}.")
+    elif d_fix > b_fix + spread:
+        out["defense"] = (f"L2 weight decay makes this attack stronger ({out['fixed_name']}): "
+                          f"{b_fix:.1%} without, {d_fix:.1%} with; {tests}.")
     else:
-        out["defense"] = (f"L2 weight decay does not weaken this attack ({b_acc:.1%} without, "
-                          f"{d_acc:.1%} with, within the spread).")
+        out["defense"] = (f"L2 weight decay does not weaken this attack ({out['fixed_name']}: "
+                          f"{b_fix:.1%} without, {d_fix:.1%} with, within the spread).")
     # Does knowing more samples help the attacker? Each score, smallest vs largest p: a
     # change counts only beyond the sum of the two standard deviations over repeats.
     moves = {"rises": [], "falls": []}
