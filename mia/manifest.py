@@ -1,5 +1,5 @@
 """What a results folder says about how it was made (``manifest.json``): the git commit,
-package versions, the device and the time."""
+package versions, the device, the time, and the sha256 of each artifact."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from .io import sha256_file
 from .parallel import available_cpus
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "invoke",
@@ -56,9 +57,18 @@ def environment(device) -> dict:
     return {"packages": versions, "device": dev}
 
 
-def _cpu_model() -> str:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def file_checksums(folder: Path, names) -> dict[str, str]:
+    """{name: sha256 of ``folder / name``} for each of ``names`` (paths relative to the
+    folder) that exists, in the order given."""
+    return {name: sha256_file(folder / name) for name in names if (folder / name).exists()}
+
+
+def _cpu_model(cpuinfo: Path = CPUINFO) -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -66,11 +76,11 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _cpu_vector_flags() -> list[str]:
+def _cpu_vector_flags(cpuinfo: Path = CPUINFO) -> list[str]:
     """The CPU's vector instruction sets (avx*, amx*, fma): PyTorch picks float32 kernels by
     them, so two CPUs with the same model name can round differently (README, the verdict)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("flags"):
                 return sorted(f for f in line.split(":", 1)[1].split()
                               if f.startswith(("avx", "amx", "fma")))

@@ -62,7 +62,14 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
         if folds == 2:  # three pairs: leave-one-out keeps two pairs of references, power 2/4/6
             assert set(cal["protocols"]) == {"study", "leave_one_out"} and not cal["not_computed"]
             assert "leak_check" in cal["protocols"]["leave_one_out"]
-            assert drawn == {"calibrated_roc", "calibrated_roc_leave_one_out", "power_vs_references"}
+            assert drawn == {"calibrated_roc", "calibrated_roc_leave_one_out", "power_vs_references",
+                             "power_rmia_offline_a"}
+            power = cal["protocols"]["study"]["power_vs_references"]
+            assert sorted(power, key=int) == ["2", "4", "6"]
+            assert power["2"]["rmia_offline"]["subsets"] == 3  # every one of the 3 pairs
+            assert power["2"]["rmia_offline/0.3"]["training_seconds"] > 0
+            assert set(study["strongest"]) == {"tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "auc"}
+            assert "loss" in study["strongest"]["auc"]["versus_baseline"]["baseline"]
         else:  # one round: no leave-one-out references, no power curve
             assert set(cal["protocols"]) == {"study"} and "leave_one_out" in cal["not_computed"]
             assert drawn == {"calibrated_roc"}

@@ -88,3 +88,23 @@ def test_strongest_needs_every_adjusted_comparison_and_names_the_ties():
     assert tie["strongest"] is None and tie["top"] in ("strong", "twin")
     assert tie["tied_with_top"] == [{"strong": "twin", "twin": "strong"}[tie["top"]]]
     assert "Holm over the 2 comparisons" in tie["policy"]
+
+
+def test_versus_baseline_adjusts_every_row_against_the_baseline_by_holm():
+    """Differences row minus baseline, with intervals and p-values from the same resamples:
+    a clearly better row is "above", a row equal to the baseline plus noise is not."""
+    rng = np.random.default_rng(4)
+    n = 2000
+    truth = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+    base = rng.normal(0, 1, 2 * n)
+    scores = {"loss": base + 0.3 * truth, "better": base + 1.0 * truth,
+              "same": base + 0.3 * truth + rng.normal(0, 0.05, 2 * n)}
+    points = {k: paired.Curve(truth, s).metric("auc") for k, s in scores.items()}
+    reps = {k: r["auc"] for k, r in paired.replicates(truth, scores, 300, 0).items()}
+    got = paired.versus(points, reps, "loss", 300)
+    assert set(got["rows"]) == {"better", "same"}
+    better = got["rows"]["better"]
+    assert better["difference"] == pytest.approx(points["better"] - points["loss"])
+    assert better["ci95"][0] > 0 and better["above"] and better["p_holm"] == pytest.approx(2 * better["p"])
+    assert not got["rows"]["same"]["above"]
+    assert "Holm over the 2 comparisons" in got["policy"]

@@ -131,7 +131,7 @@ def test_judgements_name_a_lone_top_setting_and_a_stronger_defended_attack(deck)
     assert "next: 60.0%" in j["tied"]
     assert "makes this attack stronger" in j["defense"] and "70.0% without, 80.0% with" in j["defense"]
     # the headline is the setting fixed in advance, not the highest of the 21
-    assert "at the setting fixed in advance (cross-entropy, p = 50%)" in j["leak"]
+    assert "(cross-entropy, p = 50%, fixed in advance)" in j["leak"]
     assert "up to" not in j["leak"]
 
 

@@ -33,12 +33,12 @@ CALIBRATED_TABLE = {"loss": "Loss threshold",
                     "lira_offline/global": "LiRA offline",
                     "lira_online/global": "LiRA online",
                     "lira_online/fixed": "LiRA online, one fixed σ",
-                    "lira_online/per_sample": "LiRA online, σ per sample",
-                    "lira_online/global/flip": "LiRA online, + mirror",
                     "rmia_offline": "RMIA offline",
-                    "rmia_online": "RMIA online",
-                    "rmia_online/flip": "RMIA online, + mirror"}
+                    "rmia_online": "RMIA online"}
 PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample",
+               "lira_online/per_sample": "LiRA online, σ per sample",
+               "lira_online/global/flip": "LiRA online, + mirror",
+               "rmia_online/flip": "RMIA online, + mirror",
                "lira_offline/fixed": "LiRA offline, one fixed σ"}
 POWER_NAMES = {"lira_offline/auto": "LiRA offline", "lira_online/auto": "LiRA online",
                "rmia_offline": "RMIA offline", "rmia_online": "RMIA online"}

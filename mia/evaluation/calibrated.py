@@ -209,6 +209,9 @@ POWER_REPEATS = 10
 MATCHED_DRAWS = 5
 # The metrics "strongest" is judged on: the operating points and AUC.
 STRONGEST_METRICS = ("tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "auc")
+# Every row is also compared with this one (which attacks find more than the loss threshold?),
+# a second family of paired comparisons with its own Holm adjustment.
+BASELINE_ROW = "loss"
 INTERVAL_METRICS = ("auc", *FPRS)
 
 
@@ -248,9 +251,12 @@ def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
     best = {}
     if strongest and bootstrap:
         for metric in STRONGEST_METRICS:
-            best[metric] = paired.strongest_of(
-                {key: rows[key][metric] for key in scores}, {key: reps[key][metric] for key in scores},
-                metric, bootstrap, groups is not None)
+            points = {key: rows[key][metric] for key in scores}
+            values = {key: reps[key][metric] for key in scores}
+            best[metric] = paired.strongest_of(points, values, metric, bootstrap, groups is not None)
+            if BASELINE_ROW in scores and points[BASELINE_ROW] is not None:
+                best[metric]["versus_baseline"] = paired.versus(points, values, BASELINE_ROW,
+                                                               bootstrap, groups is not None)
     return rows, best
 
 
@@ -307,7 +313,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.stages.calibrated_stage) is reused only under the same version and settings.
-VERSION = 5
+VERSION = 6
 
 
 def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
@@ -326,6 +332,7 @@ def settings(rows=DEFAULT_ROWS, power_rows=DEFAULT_POWER, folds: int = 2,
             "study_population_fraction": STUDY_POPULATION_FRACTION,
             "loo_population_fraction": LOO_POPULATION_FRACTION,
             "strongest_metrics": STRONGEST_METRICS, "alpha": paired.ALPHA,
+            "baseline_row": BASELINE_ROW,
             "matched": {"references": list(loo_references), "rows": [list(r) for r in MATCHED_ROWS],
                         "draws": MATCHED_DRAWS}}
 

@@ -139,6 +139,27 @@ def strongest_of(points: dict[str, float | None], reps: dict[str, np.ndarray | N
             "comparisons": comparisons, "policy": policy(bootstrap, len(comparisons), groups, alpha)}
 
 
+def versus(points: dict[str, float | None], reps: dict[str, np.ndarray | None], baseline: str,
+           bootstrap: int, groups: bool = False, alpha: float = ALPHA) -> dict:
+    """Every row against ``baseline`` (row minus baseline) on the shared resamples, the p-values
+    Holm-adjusted over those comparisons: {"baseline", "policy", "rows": {row: {difference,
+    ci95, p, p_holm, above: the difference is positive and p_holm < alpha}}}. Rows whose
+    metric is undefined take no part."""
+    usable = [n for n, v in points.items() if v is not None and reps.get(n) is not None]
+    flipped = differences(points, {n: reps[n] for n in usable}, baseline)  # baseline - row
+    rows = {n: {"difference": -c["difference"], "ci95": [-c["ci95"][1], -c["ci95"][0]], "p": c["p"]}
+            for n, c in flipped.items()}
+    adjusted = holm({n: c["p"] for n, c in rows.items()})
+    for n, c in rows.items():
+        c["p_holm"] = adjusted[n]
+        c["above"] = bool(c["difference"] > 0 and adjusted[n] < alpha)
+    return {"baseline": baseline, "rows": rows,
+            "policy": f"paired bootstrap ({bootstrap} resamples, "
+                      + ("whole images" if groups else "members and non-members separately")
+                      + f") of each row minus {baseline}; Holm over the {len(rows)} comparisons at "
+                        f"alpha = {alpha}"}
+
+
 def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootstrap: int = 1000,
               seed: int = 0, groups: np.ndarray | None = None, alpha: float = ALPHA) -> dict:
     """``strongest_of`` for scores measured on the same samples."""

@@ -15,7 +15,7 @@ import torch
 from .. import manifest as manifest_mod, plots, report, verify
 from ..config import ExperimentConfig
 from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
-from ..io import read_json, replace_directory, sha256_file, write_json, write_text
+from ..io import read_json, replace_directory, write_json, write_text
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
 from .stages import timed_stage
@@ -91,8 +91,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # the recipe's guarantee, when it gives one (DP-SGD: the accountant's epsilon at delta)
         **_privacy(config, len(dataset.y_train)),
         # sha256 of every artifact in this folder but the figures and this manifest
-        "files": {f: sha256_file(staging / f) for f in ARTIFACTS + _bank_files(config)
-                  if (staging / f).exists()},
+        "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)),
     }
     write_json(staging / "manifest.json", manifest)
     if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?

@@ -4,7 +4,6 @@ leave-one-out protocol, and attack power against the number of references. Empty
 undefended target has no calibrated results (no bank)."""
 from __future__ import annotations
 
-from ...evaluation.paired import ALPHA
 from ..results import CALIBRATED_TABLE, PRETTY_ROWS, Deck, pct_ci
 
 ROLES = ("undefended",)
@@ -15,6 +14,10 @@ LOW_FPR, FALLBACK_FPR = "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"
 # "N× as many" members as the loss threshold, said only from this ratio up.
 TIMES_FROM = 2
 POWER_ROW = "lira_online/auto"
+# The attack whose numbers the deck's sentences quote: LiRA online with the global variance,
+# the LiRA paper's attack and this deck's power-curve attack. Quoting the highest of the rows
+# instead would report a maximum over 14 without accounting for the choice.
+HEADLINE_ROW = "lira_online/global"
 FIXED_A = ("0", "0.3", "1")  # RMIA offline's fixed a on the power curve
 FLIP_ROWS = ("lira_online/global", "rmia_online")  # measured with and without the mirror image
 
@@ -51,9 +54,8 @@ def strongest_sentence(protocol: dict, key: str, fpr_text: str) -> str:
                 f"of the {len(st['comparisons'])} others excludes 0 (bootstrap, Holm-adjusted).")
     if st.get("unresolved"):
         return f"{top} is highest at {fpr_text} FPR; {st['unresolved']}."
-    return (f"{top} is highest at {fpr_text} FPR, but a paired bootstrap with Holm's adjustment "
-            f"cannot tell it from {len(st['tied_with_top'])} of the "
-            f"{len(st['comparisons'])} others.")
+    return (f"{top} is highest at {fpr_text} FPR, but paired comparisons (Holm) cannot tell it "
+            f"from {len(st['tied_with_top'])} of the {len(st['comparisons'])} others.")
 
 
 def flip_sentence(rows: dict, key: str, fpr_text: str) -> str:
@@ -62,42 +64,47 @@ def flip_sentence(rows: dict, key: str, fpr_text: str) -> str:
     for plain in FLIP_ROWS:
         c = rows.get(plain + "/flip", {}).get("vs_plain", {})
         if key in c and "auc" in c:
-            parts.append(f"{PRETTY_ROWS[plain]}: TPR {paired_text(c[key], key)}, AUC "
+            parts.append(f"{PRETTY_ROWS[plain]} TPR {paired_text(c[key], key)}, AUC "
                          f"{paired_text(c['auc'], 'auc')}")
     if not parts:
         return ""
-    return ("Adding the mirror image (test-time augmentation), paired difference with the plain "
-            f"image at {fpr_text} FPR [95% CI]: " + "; ".join(parts)
-            + ". The models never trained on mirrored images.")
+    return (f"Mirror image averaged in, minus the plain image (paired, {fpr_text} FPR): "
+            + "; ".join(parts) + ".")
 
 
 def judgements(base: dict) -> dict:
     """Sentences about the attacks with reference models, from the undefended target's
-    calibrated.json. Every "A beats B" is a paired difference on the same samples."""
+    calibrated.json. Every "A beats B" is a paired difference on the same samples; the value
+    quoted is HEADLINE_ROW's, not the highest row's (which would carry its selection)."""
     study = base["protocols"]["study"]
     rows = study["rows"]
     key, fpr_text = operating_point(rows)
     st = study["strongest"][key]
     top = st["strongest"] or st["top"]
     loss = rows["loss"]
-    best = rows[top]
-    out = {"top": top, "top_name": PRETTY_ROWS.get(top, top), "key": key, "fpr": fpr_text}
+    head = HEADLINE_ROW if rows.get(HEADLINE_ROW, {}).get(key) is not None else top
+    best = rows[head]
+    out = {"top": top, "top_name": PRETTY_ROWS.get(top, top), "key": key, "fpr": fpr_text,
+           "head_name": PRETTY_ROWS.get(head, head)}
     out["strongest"] = strongest_sentence(study, key, fpr_text)
-    vs = st["comparisons"].get("loss")
-    out["beats_loss"] = vs is not None and vs["p_holm"] < ALPHA and vs["difference"] > 0
+    versus = st.get("versus_baseline", {}).get("rows", {})
+    above = [r for r, c in versus.items() if c["above"]]
+    out["beats_loss"] = bool(above)
+    vs = versus.get(head)
     ratio = best[key] / loss[key] if loss[key] else float("inf")
     # a ratio only where the loss's interval stays above zero (else it is unbounded)
     times = (f", {ratio:.0f}× as many" if loss["ci95"][key][0] > 0 and ratio >= TIMES_FROM else "")
     apart = (f"paired difference {paired_text(vs, key)}, Holm-adjusted p = {vs['p_holm']:.2g}"
-             + ("" if out["beats_loss"] else ", not told apart")) if vs else "not compared"
-    out["vs_loss"] = (f"At {fpr_text} false positives it finds {pct_ci(best, key)} of members, "
-                      f"against the loss threshold's {pct_ci(loss, key)}{times}: {apart} "
-                      f"({study['n_members']:,} members, {study['n_nonmembers']:,} non-members).")
-    n_tied = len(st["tied_with_top"])
-    out["conclusion"] = (f"with reference models, {out['top_name']} finds {pct_ci(best, key)} of members "
-                         f"at {fpr_text} FPR" + (f" ({n_tied} others tie)" if n_tied else "")
-                         + f"; the loss threshold {pct_ci(loss, key)}, on the same "
-                         f"{study['n_members']:,} members and {study['n_nonmembers']:,} non-members.")
+             if vs else "not compared")
+    out["vs_loss"] = (f"{out['head_name']} finds {pct_ci(best, key)} of members at {fpr_text} FPR, "
+                      f"the loss threshold {pct_ci(loss, key)}{times}: {apart}. "
+                      f"{len(above)} of the {len(versus)} other attacks find more members than "
+                      f"the loss threshold (paired, Holm).")
+    out["conclusion"] = (f"with reference models, {out['head_name']} finds {pct_ci(best, key)} of "
+                         f"members at {fpr_text} FPR and the loss threshold {pct_ci(loss, key)}, on "
+                         f"the same {study['n_members']:,} members and {study['n_nonmembers']:,} "
+                         f"non-members; {len(above)} of {len(versus)} attacks find more than the "
+                         f"loss threshold (paired bootstrap, Holm).")
     out["loss_low_fpr"] = (
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members, and {pct_ci(loss, key)} at {fpr_text} ({study['n_members']:,} members, "
@@ -107,17 +114,17 @@ def judgements(base: dict) -> dict:
         f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members); a "
         f"random guess finds 1%.")
     out["flip"] = flip_sentence(rows, key, fpr_text)
-    out["low_fpr_more"] = (f"{out['top_name']}, calibrated with reference models, finds more "
-                           f"members there, beyond chance in a paired comparison (see \"Calibrated "
-                           f"attacks\")" if out["beats_loss"] else
-                           "the calibrated attacks do not find more members there in a paired "
-                           "comparison")
+    out["low_fpr_more"] = (f"{len(above)} of the {len(versus)} attacks calibrated with reference "
+                           f"models find more members there than the loss threshold (paired, "
+                           f"Holm; see \"Calibrated attacks\")" if above else
+                           "the calibrated attacks do not find more members there than the loss "
+                           "threshold in a paired comparison")
     loo = base["protocols"]["leave_one_out"]
-    l_top = top_row(loo, key)
+    l_head = head if loo["rows"].get(head, {}).get(key) is not None else top_row(loo, key)
     out["loo_strongest"] = strongest_sentence(loo, key, fpr_text)
     out["loo"] = (f"{loo['targets']} targets, {loo['n_members']:,} members and "
                   f"{loo['n_nonmembers']:,} non-members pooled ({loo['n_images']:,} images): "
-                  f"{PRETTY_ROWS.get(l_top, l_top)} finds {pct_ci(loo['rows'][l_top], key)} at "
+                  f"{PRETTY_ROWS.get(l_head, l_head)} finds {pct_ci(loo['rows'][l_head], key)} at "
                   f"{fpr_text} FPR, the loss threshold {pct_ci(loo['rows']['loss'], key)}.")
     leak = loo.get("leak_check", {}).get("rows", {})
     if leak:
@@ -156,18 +163,30 @@ def power(study: dict) -> dict:
                            f"this bank cannot tell whether more references find more."))
     tuned = [(k, power[str(k)]["rmia_offline"]) for k in sizes if "rmia_offline" in power[str(k)]]
     if tuned and any(c.get("a") for _, c in tuned):
-        a_text = "; ".join(f"{k} → {' or '.join(f'{x:g}' for x in sorted(set(c['a'])))}"
-                           for k, c in tuned if c.get("a"))
-        fixed = [f"a = {a}: " + ", ".join(
-                     f"{100 * power[str(k)][f'rmia_offline/{a}'][LOW_FPR]['mean']:.2f}%"
-                     for k in sizes if f"rmia_offline/{a}" in power[str(k)])
-                 for a in FIXED_A if any(f"rmia_offline/{a}" in power[str(k)] for k in sizes)]
-        out["power_a"] = (f"RMIA offline's a, tuned for AUC on each subset's references, by "
-                          f"number of references: {a_text}. Tuned: "
-                          + ", ".join(f"{100 * c[LOW_FPR]['mean']:.2f}%" for _, c in tuned)
-                          + (f"; fixed {'; '.join(fixed)}" if fixed else "")
-                          + f" (TPR at 0.1% FPR at {', '.join(map(str, sizes))} references).")
+        out["power_a"] = rmia_a_sentence(power, tuned)
     return out
+
+
+def rmia_a_sentence(power: dict, tuned: list[tuple[int, dict]]) -> str:
+    """What the tuned a was at each size, and where the tuned curve and a = 1 (p(x) =
+    p_OUT(x)) are apart at 0.1% FPR (95% intervals not overlapping)."""
+    a_text = ", ".join(f"{k} → {'/'.join(f'{x:g}' for x in sorted(set(c['a'])))}"
+                       for k, c in tuned if c.get("a"))
+    text = f"Tuned a (references → a): {a_text}."
+    fewer, more = [], []
+    for k, c in tuned:
+        one = power[str(k)].get("rmia_offline/1", {}).get(LOW_FPR, {})
+        t = c[LOW_FPR]
+        if one.get("mean") is None or t.get("mean") is None or set(c.get("a", [])) == {1.0}:
+            continue
+        if t["ci95"][1] < one["ci95"][0]:
+            fewer.append(f"{k} references ({_mean_ci(t)} vs {_mean_ci(one)})")
+        elif t["ci95"][0] > one["ci95"][1]:
+            more.append(f"{k} ({_mean_ci(t)} vs {_mean_ci(one)})")
+    parts = ([f"fewer with {', '.join(fewer)}"] if fewer else []) + (
+        [f"more with {', '.join(more)}"] if more else [])
+    return text + (" At 0.1% FPR, tuned against a = 1, intervals apart: " + "; ".join(parts) + "."
+                   if parts else " At 0.1% FPR the tuned a and a = 1 are not apart at any size.")
 
 
 def table(r: dict) -> list[dict]:

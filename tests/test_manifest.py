@@ -1,0 +1,98 @@
+"""What a manifest records (mia.manifest): the sha256 of each artifact, the git commit and
+whether the code was modified, the CPU's model and vector flags, the packages and the code
+paths forced. Fast: mutation testing runs this file."""
+import hashlib
+import re
+import subprocess
+
+import pytest
+import torch
+
+from mia import manifest
+
+
+def test_file_checksums_hash_each_named_file_that_exists(tmp_path):
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "a.json").write_bytes(b"alpha")
+    (tmp_path / "bank" / "keep.npz").write_bytes(b"beta")
+    (tmp_path / "other.txt").write_bytes(b"not named")
+    got = manifest.file_checksums(tmp_path, ("bank/keep.npz", "missing.pt", "a.json"))
+    assert got == {"bank/keep.npz": hashlib.sha256(b"beta").hexdigest(),
+                   "a.json": hashlib.sha256(b"alpha").hexdigest()}
+    assert list(got) == ["bank/keep.npz", "a.json"]  # the order given
+
+
+def _git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(repo), "PATH": "/usr/bin:/bin"})
+
+
+def test_git_commit_and_whether_the_code_was_modified(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "mia").mkdir(parents=True)
+    (repo / "docs").mkdir()
+    for f in ("mia/x.py", "docs/notes.md", "tasks.py"):
+        (repo / f).write_text("1\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "c")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip()
+    assert manifest.git_commit(repo) == {"commit": head, "code_dirty": False}
+    (repo / "docs" / "notes.md").write_text("2\n")       # not code
+    (repo / "mia" / "new.py").write_text("untracked\n")  # untracked: not counted
+    assert manifest.git_commit(repo)["code_dirty"] is False
+    (repo / "tasks.py").write_text("2\n")
+    assert manifest.git_commit(repo) == {"commit": head, "code_dirty": True}
+    assert manifest.git_commit(tmp_path / "nowhere") == {"commit": None, "code_dirty": None}
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert manifest.git_commit(plain)["commit"] is None
+
+
+CPUINFO = """processor\t: 0
+model name\t: Example CPU 9000 @ 3.0GHz
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni amx_tile bmi2
+processor\t: 1
+model name\t: Example CPU 9000 @ 3.0GHz
+flags\t\t: fpu sse2 avx2 fma
+"""
+
+
+def test_the_cpu_model_and_vector_flags_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(CPUINFO)
+    assert manifest._cpu_model(info) == "Example CPU 9000 @ 3.0GHz"
+    assert manifest._cpu_vector_flags(info) == ["amx_tile", "avx2", "avx512_vnni", "avx512f", "fma"]
+    missing = tmp_path / "none"
+    assert manifest._cpu_vector_flags(missing) == []
+    assert isinstance(manifest._cpu_model(missing), str)
+    info.write_text("processor\t: 0\n")
+    assert manifest._cpu_vector_flags(info) == []
+
+
+def test_environment_records_packages_threads_and_forced_code_paths(monkeypatch):
+    from importlib import metadata
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    env = manifest.environment(torch.device("cpu"))
+    assert list(env["packages"]) == ["python", *manifest.PACKAGES]
+    assert env["packages"]["numpy"] == metadata.version("numpy")
+    dev = env["device"]
+    assert dev["torch_device"] == "cpu" and dev["torch_threads"] == torch.get_num_threads()
+    assert dev["forced_code_paths"] == {"ATEN_CPU_CAPABILITY": "avx2"}
+    assert dev["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert "gpu" not in dev
+
+
+def test_now_is_utc_to_the_second():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", manifest.now())
+
+
+@pytest.mark.parametrize("name", manifest.CODE_PATH_VARIABLES)
+def test_every_code_path_variable_is_recorded(monkeypatch, name):
+    for other in manifest.CODE_PATH_VARIABLES:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, "x")
+    assert manifest.environment(torch.device("cpu"))["device"]["forced_code_paths"] == {name: "x"}

@@ -1,0 +1,279 @@
+"""The reproduction verdict (mia.verify) on small hand-made results folders: fast, so that
+mutation testing can run it against every planted bug. Each tolerance is tried just inside
+and just outside its bound, and every kind of number is moved once."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mia import verify
+from mia.errors import UserError
+
+N_TRAIN, N_TEST, N_EVAL = 1000, 400, 300  # members, non-members, evaluated per class
+
+
+def _repeat(r: int) -> dict:
+    return {"repeat": r, "threshold": 0.5 + r / 100, "threshold_method": "kde_crossing",
+            "accuracy": 0.6, "precision": 0.6, "recall": 0.6, "f1": 0.6, "auc": 0.65,
+            "advantage": 0.2, "tpr_at_1pct_fpr": 0.02, "tpr_at_0.1pct_fpr": None,
+            "best_threshold": 0.4, "best_accuracy": 0.62,
+            "confusion_matrix": [[180, 120], [120, 180]]}
+
+
+def metrics() -> dict:
+    summary = {k: {"mean": 0.6, "std": 0.01} for k in ("accuracy", "precision", "recall", "f1")}
+    summary["auc"] = {"mean": 0.65, "std": 0.002}
+    summary["tpr_at_0.1pct_fpr"] = {"mean": None, "std": None}
+    return {
+        "experiment": "exp",
+        "target": {"train_accuracy": 0.9, "test_accuracy": 0.6, "train_loss": 0.3,
+                   "test_loss": 1.5, "n_train": N_TRAIN, "n_test": N_TEST},
+        "all_samples": {"cross_entropy": {"auc": 0.66, "advantage": 0.3, "tpr_at_1pct_fpr": 0.01,
+                                          "tpr_at_0.1pct_fpr": 0.002, "best_threshold": 0.9,
+                                          "best_accuracy": 0.65}},
+        "attack": {"results": {"cross_entropy": {"50": {
+            "n_attacker_members": 500, "n_attacker_nonmembers": 200, "n_eval_per_class": N_EVAL,
+            "summary": summary,
+            "confusion_matrix": {"mean_counts": [[180.0, 120.0], [120.0, 180.0]]},
+            "repeats": [_repeat(0), _repeat(1)]}}},
+            "gap": {"50": {"accuracy": {"mean": 0.65, "std": 0.004}, "repeats": [0.646, 0.654]}}},
+    }
+
+
+def calibrated() -> dict:
+    row = {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "tpr_at_0.1pct_fpr": 0.01,
+           "tpr_at_0.01pct_fpr": None, "best_balanced_accuracy": 0.6, "members_at_zero_fp": 7,
+           "variance": "global"}
+    return {"protocols": {"study": {"n_members": 1000, "n_nonmembers": 500,
+                                    "rows": {"lira": row, "broken": {"not_computed": "few"},
+                                             "rmia": {**row, "a": 0.3}}}}}
+
+
+def write(d, m=None, cal=None, scores=None, packages=None, weights=None):
+    """A results folder: metrics.json, calibrated.json, scores.npz, manifest.json, model.pt."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "metrics.json").write_text(json.dumps(metrics() if m is None else m))
+    (d / "calibrated.json").write_text(json.dumps(calibrated() if cal is None else cal))
+    arrays = {"cross_entropy": np.linspace(0.0, 3.0, 50), "label": np.arange(50) % 10,
+              "is_member": np.arange(50) < 30} if scores is None else scores
+    np.savez(d / "scores.npz", **arrays)
+    (d / "manifest.json").write_text(json.dumps({"packages": packages or {"numpy": "2.0"}}))
+    torch.save(weights or {"w": torch.zeros(3)}, d / "model.pt")
+    return d
+
+
+@pytest.fixture
+def ref(tmp_path):
+    return write(tmp_path / "ref")
+
+
+def edited(tmp_path, edit, name="cand"):
+    m = metrics()
+    edit(m)
+    return write(tmp_path / name, m=m)
+
+
+def names(v) -> list[str]:
+    return sorted(x["name"] for x in v.mismatches)
+
+
+def test_identical_folders_reproduce_and_every_number_is_counted(ref):
+    v = verify.compare(ref, ref)
+    assert v.reproduced and v.same_weights is True and v.notes == []
+    # target 4 | all_samples: keys 1 + cross_entropy keys 1 + 5 metrics (best_threshold is a
+    # threshold, counted apart) = 7 | attack.results keys 1 + score keys 1 = 2 | the cell: 3
+    # counts, summary keys 1 + 6 metrics x (mean, std) = 13, mean confusion 4, repeats 1, each
+    # repeat confusion 4 + keys 1 + threshold_method 1 + 9 metrics = 15 -> 51 | gap: keys 1 +
+    # mean + std = 3 | scores: keys 1 + 50 values + label + is_member = 53 | calibrated:
+    # protocols 1 + rows 1 + lira (auc, 4 rates, members at 0 FP, variance) 7 + broken 1 +
+    # rmia 7 + a 1 = 18
+    assert v.checked == 4 + 7 + 2 + 51 + 3 + 53 + 18
+    assert v.thresholds_checked == 5  # all_samples' best threshold, two per repeat
+    assert v.summary().startswith("exp: REPRODUCED: all ")
+    assert v.to_dict()["verdict"] == "reproduced" and v.to_dict()["mismatches"] == 0
+
+
+@pytest.mark.parametrize("path, n, unit", [
+    (("target", "train_accuracy"), N_TRAIN, 1), (("target", "test_accuracy"), N_TEST, 1),
+    (("all_samples", "cross_entropy", "tpr_at_1pct_fpr"), N_TRAIN, 1),
+    (("all_samples", "cross_entropy", "advantage"), N_TEST, 1),
+    (("all_samples", "cross_entropy", "best_accuracy"), N_TEST, 2),
+])
+def test_rates_move_in_samples_of_their_denominator(ref, tmp_path, path, n, unit):
+    """Two samples (of n, or of 2n for a balanced accuracy) are within tolerance, three not."""
+    def shift(samples):
+        def edit(m):
+            d = m
+            for k in path[:-1]:
+                d = d[k]
+            d[path[-1]] += samples / (unit * n)
+        return edit
+    assert verify.compare(ref, edited(tmp_path, shift(1.9), "near")).reproduced
+    v = verify.compare(ref, edited(tmp_path, shift(2.1), "far"))
+    assert names(v) == [".".join(path)]
+
+
+def test_summary_metrics_use_the_cells_denominators_and_stds_twice_the_tolerance(ref, tmp_path):
+    def move(stat, samples):
+        def edit(m):
+            m["attack"]["results"]["cross_entropy"]["50"]["summary"]["recall"][stat] += samples / N_EVAL
+        return edit
+    assert verify.compare(ref, edited(tmp_path, move("mean", 1.9), "a")).reproduced
+    assert names(verify.compare(ref, edited(tmp_path, move("mean", 2.1), "b"))) == [
+        "cross_entropy.p50.mean.recall"]
+    assert verify.compare(ref, edited(tmp_path, move("std", 3.9), "c")).reproduced
+    assert names(verify.compare(ref, edited(tmp_path, move("std", 4.1), "d"))) == [
+        "cross_entropy.p50.std.recall"]
+
+
+def test_the_accuracy_of_a_balanced_set_counts_over_both_classes(ref, tmp_path):
+    def move(samples):
+        def edit(m):
+            m["attack"]["results"]["cross_entropy"]["50"]["repeats"][0]["accuracy"] += samples / (2 * N_EVAL)
+        return edit
+    assert verify.compare(ref, edited(tmp_path, move(1.9), "a")).reproduced
+    assert names(verify.compare(ref, edited(tmp_path, move(2.1), "b"))) == [
+        "cross_entropy.p50.repeat0.accuracy"]
+
+
+def test_auc_losses_and_confusion_counts(ref, tmp_path):
+    def set_(path, value):
+        def edit(m):
+            d = m
+            for k in path[:-1]:
+                d = d[k]
+            d[path[-1]] = value
+        return edit
+    cases = [(("all_samples", "cross_entropy", "auc"), 0.66 + 0.9e-4, 0.66 + 1.1e-4,
+              "all_samples.cross_entropy.auc"),
+             (("target", "train_loss"), 0.3 + 0.9 * (2e-4 + 0.3e-4), 0.3 + 1.1 * (2e-4 + 0.3e-4),
+              "target.train_loss")]
+    for i, (path, ok, bad, name) in enumerate(cases):
+        assert verify.compare(ref, edited(tmp_path, set_(path, ok), f"ok{i}")).reproduced, name
+        assert names(verify.compare(ref, edited(tmp_path, set_(path, bad), f"bad{i}"))) == [name]
+
+    def cm(counts):
+        def edit(m):
+            m["attack"]["results"]["cross_entropy"]["50"]["repeats"][1]["confusion_matrix"][0][1] = counts
+        return edit
+    assert verify.compare(ref, edited(tmp_path, cm(122), "cm_ok")).reproduced
+    assert names(verify.compare(ref, edited(tmp_path, cm(123), "cm_bad"))) == [
+        "cross_entropy.p50.repeat1.confusion_matrix[1]"]
+
+
+def test_labels_counts_and_unresolved_metrics_must_match_exactly(ref, tmp_path):
+    def edit(m):
+        cell = m["attack"]["results"]["cross_entropy"]["50"]
+        cell["repeats"][0]["threshold_method"] = "best_on_sample"
+        cell["n_attacker_members"] = 501
+        cell["repeats"][1]["tpr_at_0.1pct_fpr"] = 0.001
+    v = verify.compare(ref, edited(tmp_path, edit))
+    assert names(v) == ["cross_entropy.p50.n_attacker_members",
+                        "cross_entropy.p50.repeat0.threshold_method",
+                        "cross_entropy.p50.repeat1.tpr_at_0.1pct_fpr"]
+
+
+def test_a_missing_repeat_or_key_is_a_mismatch(ref, tmp_path):
+    def drop(m):
+        m["attack"]["results"]["cross_entropy"]["50"]["repeats"].pop()
+        del m["all_samples"]["cross_entropy"]["advantage"]
+    assert names(verify.compare(ref, edited(tmp_path, drop))) == [
+        "all_samples.cross_entropy (keys)", "cross_entropy.p50.repeats"]
+
+
+def test_a_moved_threshold_is_counted_not_failed(ref, tmp_path):
+    def edit(m):
+        m["attack"]["results"]["cross_entropy"]["50"]["repeats"][0]["threshold"] += 0.1
+    v = verify.compare(ref, edited(tmp_path, edit))
+    assert v.reproduced and v.thresholds_moved == ["cross_entropy.p50.repeat0.threshold"]
+    assert v.thresholds_checked == 5
+    assert "1 of 5 thresholds moved" in v.summary()
+
+
+def test_the_gap_attack_is_checked_per_percentage(ref, tmp_path):
+    def move(samples, stat="mean"):
+        def edit(m):
+            m["attack"]["gap"]["50"]["accuracy"][stat] += samples / (2 * N_EVAL)
+        return edit
+    assert verify.compare(ref, edited(tmp_path, move(1.9), "a")).reproduced
+    assert names(verify.compare(ref, edited(tmp_path, move(2.1), "b"))) == ["gap.p50.mean.accuracy"]
+    assert names(verify.compare(ref, edited(tmp_path, move(4.1, "std"), "c"))) == ["gap.p50.std.accuracy"]
+
+    def drop(m):
+        del m["attack"]["gap"]
+    assert names(verify.compare(ref, edited(tmp_path, drop, "d"))) == ["attack.gap (keys)"]
+
+
+def test_scores_within_their_tolerance_and_integer_arrays_exactly(ref, tmp_path):
+    base = {"cross_entropy": np.linspace(0.0, 3.0, 50), "label": np.arange(50) % 10,
+            "is_member": np.arange(50) < 30}
+    tol = verify.SCORE_ATOL + verify.SCORE_RTOL * 3.0
+    near = dict(base, cross_entropy=base["cross_entropy"] + np.r_[np.zeros(49), 0.9 * tol])
+    assert verify.compare(ref, write(tmp_path / "near", scores=near)).reproduced
+    far = dict(base, cross_entropy=base["cross_entropy"] + np.r_[np.zeros(49), 1.1 * tol])
+    v = verify.compare(ref, write(tmp_path / "far", scores=far))
+    assert names(v) == ["scores.cross_entropy[49]"]
+    labels = dict(base, label=np.r_[base["label"][:-1], 3])
+    assert names(verify.compare(ref, write(tmp_path / "labels", scores=labels))) == ["scores.label"]
+    short = dict(base, cross_entropy=base["cross_entropy"][:10])
+    assert names(verify.compare(ref, write(tmp_path / "short", scores=short))) == ["scores.cross_entropy"]
+    fewer = {k: v for k, v in base.items() if k != "label"}
+    assert names(verify.compare(ref, write(tmp_path / "fewer", scores=fewer))) == ["scores.npz (keys)"]
+
+
+def test_calibrated_rows_moved_or_resolved_differently(ref, tmp_path):
+    def cand(edit, name):
+        c = calibrated()
+        edit(c["protocols"]["study"]["rows"])
+        return write(tmp_path / name, cal=c)
+    n_pos = 1000
+    assert verify.compare(ref, cand(lambda r: r["lira"].update(tpr_at_1pct_fpr=0.05 + 1.9 / n_pos), "a")).reproduced
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(tpr_at_1pct_fpr=0.05 + 2.1 / n_pos), "b"))) == [
+        "calibrated.study.lira.tpr_at_1pct_fpr"]
+    # balanced accuracy over 2 x min(members, non-members) = 1,000 samples
+    assert verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 1.9 / 1000), "c")).reproduced
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 2.1 / 1000), "d"))) == [
+        "calibrated.study.lira.best_balanced_accuracy"]
+    assert names(verify.compare(ref, cand(lambda r: r["rmia"].update(a=0.4), "e"))) == ["calibrated.study.rmia.a"]
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(variance="per_sample"), "f"))) == [
+        "calibrated.study.lira.variance"]
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(members_at_zero_fp=10), "g"))) == [
+        "calibrated.study.lira.members_at_zero_fp"]
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(auc=0.7 + 2e-4), "h"))) == [
+        "calibrated.study.lira.auc"]
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].__setitem__("tpr_at_0.01pct_fpr", 0.001), "i"))) == [
+        "calibrated.study.lira.tpr_at_0.01pct_fpr"]
+    assert names(verify.compare(ref, cand(lambda r: r["broken"].update(not_computed="other"), "j"))) == [
+        "calibrated.study.broken.not_computed"]
+
+
+def test_weights_packages_and_missing_files(ref, tmp_path):
+    other = write(tmp_path / "other", weights={"w": torch.tensor([0.0, 0.5, 0.0])},
+                  packages={"numpy": "2.1", "torch": "2.5"})
+    v = verify.compare(ref, other)
+    assert v.reproduced and v.same_weights is False
+    assert v.notes[0].startswith("largest weight difference 0.5")
+    assert v.notes[1] == "package versions differ: numpy 2.0 -> 2.1, torch None -> 2.5"
+    assert v.summary().startswith("exp: weights differ from the reference (retrained)")
+    (other / "calibrated.json").unlink()
+    assert "calibrated.json in only one of the two" in verify.compare(ref, other).notes[-1]
+    (other / "metrics.json").unlink()
+    with pytest.raises(UserError, match="metrics.json missing"):
+        verify.compare(ref, other)
+    bad = write(tmp_path / "bad")
+    (bad / "metrics.json").write_text("{")
+    with pytest.raises(UserError, match="corrupt metrics.json"):
+        verify.compare(ref, bad)
+
+
+def test_the_summary_names_the_worst_mismatches_first(ref, tmp_path):
+    def edit(m):
+        m["target"]["train_accuracy"] += 10 / N_TRAIN   # 5 x its tolerance
+        m["target"]["test_accuracy"] += 40 / N_TEST     # 20 x
+    v = verify.compare(ref, edited(tmp_path, edit))
+    lines = v.summary(limit=1).splitlines()
+    assert lines[0] == f"exp: NOT REPRODUCED: 2 of {v.checked:,} numbers outside tolerance; largest:"
+    assert lines[1].startswith("  target.test_accuracy: 0.6 vs 0.7 (|diff| 0.1, tolerance 0.005")
+    assert len(lines) == 2
+    assert v.to_dict()["mismatches"] == 2 and v.to_dict()["verdict"] == "not reproduced"
