@@ -147,6 +147,23 @@ def _power_lines(power: dict) -> list[str]:
     return lines + [""]
 
 
+def _power_test_lines(tests: dict) -> list[str]:
+    """The power curve's paired comparisons: steps between sizes, tuned minus fixed a."""
+    lines = ["### paired comparisons on the power curve", "", tests["description"] + ".", "",
+             "| row | metric | comparison | difference [95% CI] | p | p (Holm) |",
+             "|---|---|---|---:|---:|---:|"]
+    for kind, label in (("steps", "{} references minus {}"), ("tuned_minus_fixed", "a tuned minus fixed, {} references")):
+        for row, by_metric in tests.get(kind, {}).items():
+            for metric, comparisons in by_metric.items():
+                for what, c in comparisons.items():
+                    lo, hi = c["ci95"]
+                    where = label.format(*what.split("-")) if kind == "steps" else label.format(what)
+                    lines.append(f"| {row} | {metric} | {where} | {_difference(c['difference'], metric)} "
+                                 f"[{_difference(lo, metric)}, {_difference(hi, metric)}] | "
+                                 f"{c['p']:.3g} | {c['p_holm']:.3g} |")
+    return lines + [""]
+
+
 def calibrated_markdown(calibrated: dict, name: str) -> str:
     """``calibrated.md``: every attack on both protocols, with 95% bootstrap intervals, which
     attack is strongest by paired differences, the power curve and the matched leave-one-out."""
@@ -167,6 +184,8 @@ def calibrated_markdown(calibrated: dict, name: str) -> str:
         lines += _strongest_lines(proto["strongest"])
         if proto.get("power_vs_references"):
             lines += _power_lines(proto["power_vs_references"])
+        if proto.get("power_comparisons"):
+            lines += _power_test_lines(proto["power_comparisons"])
         for count, matched in proto.get("matched", {}).items():
             lines += [f"### leave-one-out with {count} references per target", "",
                       f"{matched['description']} ({', '.join(map(str, matched['subsets_per_target']))} "

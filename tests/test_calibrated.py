@@ -230,7 +230,7 @@ def test_power_curve_cells_name_what_each_subset_resolved():
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(logits[0], labels, logits, keep, split)
     seconds = np.arange(1.0, 9.0)
-    power = calibrated.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
+    power, tests = calibrated.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
     assert sorted(power, key=int) == ["2", "4", "8"]
     for size, cell in power.items():
         draws = 1 if size == "8" else 2
@@ -242,7 +242,15 @@ def test_power_curve_cells_name_what_each_subset_resolved():
         auc = cell["lira_online/auto"]["auc"]
         assert auc["min"] <= auc["mean"] <= auc["max"] and auc["ci95"][0] <= auc["ci95"][1]
     assert power["8"]["rmia_online"]["training_seconds"] == seconds.sum()
-    assert calibrated.power_curve(view, truth, 6, seed=0, folds=6) == {}  # one round: no curve
+    assert calibrated.power_curve(view, truth, 6, seed=0, folds=6) == ({}, {})  # one round
+    # paired steps between sizes, and tuned minus each fixed a, on the same resamples
+    step = tests["steps"]["lira_online/auto"]["auc"]
+    assert set(step) == {"4-2", "8-4"}
+    auc = {k: power[k]["lira_online/auto"]["auc"]["mean"] for k in ("2", "4")}
+    assert step["4-2"]["difference"] == pytest.approx(auc["4"] - auc["2"])
+    assert step["4-2"]["p_holm"] >= step["4-2"]["p"]
+    assert set(tests["tuned_minus_fixed"]) == {"rmia_offline/0", "rmia_offline/0.3", "rmia_offline/1"}
+    assert set(tests["tuned_minus_fixed"]["rmia_offline/1"]["auc"]) == {"2", "4", "8"}
 
 
 def test_offline_rows_record_how_many_out_references_each_sample_has():
@@ -251,7 +259,7 @@ def test_offline_rows_record_how_many_out_references_each_sample_has():
     view, _ = calibrated.study_view(logits[0], labels, logits[2:], keep[2:], split)
     rows = calibrated.score_rows(view)
     out = (~view.ref_keep).sum(0)
-    for key in ("lira_offline/global", "lira_offline/fixed", "rmia_offline"):
+    for key in ("lira_offline/global", "lira_offline/per_sample", "rmia_offline"):
         assert rows[key]["out_references"] == {"mean": float(out.mean()), "min": int(out.min())}
     for key in ("lira_online/global", "rmia_online", "loss", "gap", "shokri"):
         assert "out_references" not in rows[key], key
@@ -266,6 +274,7 @@ def test_rmia_offline_takes_a_fixed_a_from_its_row_key():
     rows = calibrated.score_rows(view, (("rmia_offline", {"a": "0.3"}, 1), ("rmia_offline", {}, 1)))
     assert rows["rmia_offline/0.3"]["a"] == 0.3
     for bad, why in (("rmia_offline/x", "got 'x'"), ("rmia_offline/1.5", "got '1.5'"),
+                     ("rmia_offline/tuned", "omit it to tune a"),
                      ("rmia_online/0.3", "takes no options")):
         with pytest.raises(ValueError, match=why):
             parse_row(bad)

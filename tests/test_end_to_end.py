@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import TEST_EXPERIMENTS, invoke
 from mia import config, pipeline
@@ -147,6 +148,10 @@ def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, t
     metrics = json.loads((d / "metrics.json").read_text())
     with np.load(d / "scores.npz") as f:
         s = dict(f)
+    gap = metrics["all_samples"].pop("gap")  # member iff correct: the loss 1 - correct
+    assert gap["auc"] == roc_auc_score(s["is_member"], s["correct"].astype(float))
+    t = metrics["target"]
+    assert gap["best_accuracy"] == pytest.approx((t["train_accuracy"] + 1 - t["test_accuracy"]) / 2)
     for score, full in metrics["all_samples"].items():
         assert full["auc"] == roc_auc_score(s["is_member"], -s[score])
         assert 0 <= full["tpr_at_1pct_fpr"] <= 1

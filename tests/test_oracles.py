@@ -374,7 +374,14 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
                       "tied_with_top": [], "policy": "paired, Holm",
                       "comparisons": {"rmia_offline": {"difference": 0.0021, "ci95": [0.0004, 0.004],
                                                        "p": 0.01, "p_holm": 0.01}}}},
-                  "power_vs_references": {"2": power}},
+                  "power_vs_references": {"2": power},
+                  "power_comparisons": {
+                      "description": "paired",
+                      "steps": {"rmia_offline": {"auc": {"4-2": {
+                          "difference": 0.012, "ci95": [0.004, 0.02], "p": 0.01, "p_holm": 0.02}}}},
+                      "tuned_minus_fixed": {"rmia_offline/1": {"tpr_at_0.1pct_fpr": {"2": {
+                          "difference": -0.001, "ci95": [-0.002, -0.0005], "p": 0.02,
+                          "p_holm": 0.06}}}}}},
         "leave_one_out": {"description": "pooled", "n_members": 100, "n_nonmembers": 90,
                           "resampled": "whole images", "rows": {"lira": row},
                           "strongest": {"auc": {
@@ -425,6 +432,12 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
         "|---:|---|---:|---:|---:|---:|---|",
         "| 2 | rmia_offline | 8 | 0.2% [0.15%, 0.25%] (0.1% to 0.3%) | "
         "0.6000 [0.5950, 0.6050] (0.5900 to 0.6100) | 1,600 | 1, 0.5 |", "",
+        "### paired comparisons on the power curve", "", "paired.", "",
+        "| row | metric | comparison | difference [95% CI] | p | p (Holm) |",
+        "|---|---|---|---:|---:|---:|",
+        "| rmia_offline | auc | 4 references minus 2 | +0.0120 [+0.0040, +0.0200] | 0.01 | 0.02 |",
+        "| rmia_offline/1 | tpr_at_0.1pct_fpr | a tuned minus fixed, 2 references | "
+        "-0.1 pp [-0.2 pp, -0.05 pp] | 0.02 | 0.06 |", "",
         "## leave_one_out: pooled", "",
         "100 members and 90 non-members evaluated; resampled: whole images.", "", *header,
         f"| lira | {cells} | |", *strongest,

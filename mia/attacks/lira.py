@@ -18,12 +18,16 @@ Variance:
 - ``global``: one s^2 per side for all samples, the pooled within-sample variance (the mean
   over samples of each sample's variance around its own mean); with a single model per side
   it falls back to the variance of all that side's signals around their common mean.
-- ``fixed``: the reference code's ``fix_variance``, one s for both sides: the standard
-  deviation of every IN signal (online) or every OUT signal (offline), of all models, samples
-  and augmentations, around their common mean (``np.std(dat_in)``, used for s_in and s_out
-  alike). It counts the spread between samples as variance, so it is wider than ``global``.
-  (The reference code truncates every sample's models to the smallest count; a bank in
-  complementary pairs has equal counts, so nothing is truncated here.)
+- ``fixed``: online, the reference code's ``fix_variance``: one s for both sides, the
+  standard deviation of every IN signal of all models, samples and augmentations around
+  their common mean (``np.std(dat_in)``, used for s_in and s_out alike). It counts the
+  spread between samples as variance, so it is wider than ``global``. (The reference code
+  truncates every sample's models to the smallest count; a bank in complementary pairs has
+  equal counts, so nothing is truncated here.) Offline, the standard deviation of every OUT
+  signal, in this module's one-sided test; the reference code's offline score is the
+  two-sided -log N(phi_t; mu_out, s_out), so this is not its offline curve. Any one s for
+  all samples ranks one target's samples alike, so offline ``fixed`` and ``global`` differ
+  only where several targets' scores are pooled.
 - ``auto``: ``per_sample`` when every sample has at least ``PER_SAMPLE_MIN_MODELS`` models
   on each side it uses, ``global`` otherwise. The paper: "when we train fewer than 64
   shadow models, we find it is better to use a global variance" (Sec. VI-A; 64 models are 32

@@ -85,15 +85,16 @@ def tune_a(view: TargetView) -> float:
 
 
 def parse_a(a) -> float | None:
-    """``a`` as a row key gives it ("0.3"; "tuned" or None: tune it), checked to lie in [0, 1]."""
-    if a is None or a == "tuned":
+    """``a`` as a row key gives it ("0.3"), checked to lie in [0, 1]; None: tune it (the row
+    "rmia_offline", so that one attack has one name)."""
+    if a is None:
         return None
     try:
         value = float(a)
     except (TypeError, ValueError):
-        raise ValueError(f"RMIA's a must be a number in [0, 1] or 'tuned', got {a!r}") from None
+        raise ValueError(f"RMIA's a must be a number in [0, 1] (omit it to tune a), got {a!r}") from None
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"RMIA's a must be a number in [0, 1] or 'tuned', got {a!r}")
+        raise ValueError(f"RMIA's a must be a number in [0, 1] (omit it to tune a), got {a!r}")
     return value
 
 

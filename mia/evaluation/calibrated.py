@@ -49,16 +49,17 @@ from .roc import FPRS, roc_points, score_metrics
 # empty: 1 = the image as it is, 2 = also flipped left-right (test-time augmentation). The
 # study's models train without augmentation, so the plain image is the default; the flip is
 # measured for LiRA online and RMIA online (both ways).
-# LiRA's variances: global (pooled within-sample, per side), fixed (the reference code's one
-# variance of all IN signals) and per sample. The gap attack (correct = member) is the baseline
-# every loss-based number is read against.
+# LiRA's variances: global (pooled within-sample, per side), fixed (online: the reference
+# code's one variance of all IN signals, for both sides) and per sample. Offline, any one
+# variance for all samples ranks a target's samples as global does, so offline has no fixed
+# row. The gap attack (correct = member) is the baseline every loss-based number is read
+# against.
 DEFAULT_ROWS = (
     ("loss", {}, 1),
     ("gap", {}, 1),
     ("shokri", {}, 1),
     ("ml_leaks", {}, 1),
     ("lira_offline", {"variance": "global"}, 1),
-    ("lira_offline", {"variance": "fixed"}, 1),
     ("lira_offline", {"variance": "per_sample"}, 1),
     ("lira_online", {"variance": "global"}, 1),
     ("lira_online", {"variance": "fixed"}, 1),
@@ -212,6 +213,8 @@ STRONGEST_METRICS = ("tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "auc")
 # Every row is also compared with this one (which attacks find more than the loss threshold?),
 # a second family of paired comparisons with its own Holm adjustment.
 BASELINE_ROW = "loss"
+# Rows whose score takes two values (correct or not): compared at AUC only.
+SEGMENT_ONLY = ("gap",)
 INTERVAL_METRICS = ("auc", *FPRS)
 
 
@@ -251,8 +254,11 @@ def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
     best = {}
     if strongest and bootstrap:
         for metric in STRONGEST_METRICS:
-            points = {key: rows[key][metric] for key in scores}
-            values = {key: reps[key][metric] for key in scores}
+            # a score of two values has one ROC segment: its TPR at a low FPR is that line's,
+            # not members it singles out, so it takes no part in the low-FPR comparisons
+            ranked = [key for key in scores if metric == "auc" or key not in SEGMENT_ONLY]
+            points = {key: rows[key][metric] for key in ranked}
+            values = {key: reps[key][metric] for key in ranked}
             best[metric] = paired.strongest_of(points, values, metric, bootstrap, groups is not None)
             if BASELINE_ROW in scores and points[BASELINE_ROW] is not None:
                 best[metric]["versus_baseline"] = paired.versus(points, values, BASELINE_ROW,
@@ -271,11 +277,12 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
     subset), which holds the subsets fixed. Cost: the reference models' training seconds
     (``model_seconds``, per bank model as recorded in bank.json), mean over subsets. RMIA
     offline's tuned a and LiRA's resolved variance are recorded per subset. Empty for a bank
-    of one round."""
+    of one round. Returns (the curve, ``power_comparisons``): both empty for one round."""
     if k // folds < 2:
-        return {}
+        return {}, {}
     sizes = [folds * 2 ** i for i in range(9) if folds * 2 ** i < k] + [k]
     out = {}
+    means = {}  # (row, size, metric) -> (mean over subsets, its (B,) resampled values)
     for size, subsets in power_subsets(k, sizes, repeats, seed, folds).items():
         cell = {}
         for name, options, aug in rows:
@@ -297,6 +304,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
                     entry[metric] = {"mean": None, "std": None}
                     continue
                 mean = np.mean([reps[i][metric] for i in scores], axis=0)  # (B,) mean over subsets
+                means[row_key(name, options, aug), size, metric] = (float(np.mean(values)), mean)
                 entry[metric] = {"mean": float(np.mean(values)),
                                  "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                                  "min": float(np.min(values)), "max": float(np.max(values)),
@@ -308,12 +316,55 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
                 **({"variance": sorted(variants)} if variants else {}),
                 **({"a": a_used} if a_used else {})}
         out[str(size)] = cell
-    return out
+    return out, power_comparisons(means, sizes)
+
+
+def power_comparisons(means: dict, sizes: list[int]) -> dict:
+    """Paired comparisons on the power curve, every size resampled alike (the same samples, the
+    same resamples), conditional on the subsets drawn: per row and metric, each step to the
+    next size (larger minus smaller), Holm over the steps of that row; and per size, RMIA
+    offline with a tuned minus each fixed a, Holm over the sizes of that a."""
+    rows = sorted({row for row, _, _ in means})
+    steps, tuned = {}, {}
+    for row in rows:
+        for metric in ("tpr_at_0.1pct_fpr", "auc"):
+            pairs = [(a, b) for a, b in zip(sizes, sizes[1:])
+                     if (row, a, metric) in means and (row, b, metric) in means]
+            if not pairs:
+                continue
+            compared = {f"{b}-{a}": _paired_means(means[row, b, metric], means[row, a, metric])
+                        for a, b in pairs}
+            steps.setdefault(row, {})[metric] = _holm_into(compared)
+    for row in rows:
+        if not row.startswith("rmia_offline/"):
+            continue
+        for metric in ("tpr_at_0.1pct_fpr", "auc"):
+            compared = {str(k): _paired_means(means["rmia_offline", k, metric], means[row, k, metric])
+                        for k in sizes
+                        if ("rmia_offline", k, metric) in means and (row, k, metric) in means}
+            if compared:
+                tuned.setdefault(row, {})[metric] = _holm_into(compared)
+    return {"description": "paired bootstrap differences of the mean over subsets, the same "
+                           "resamples at every size, conditional on the subsets drawn; Holm "
+                           "within each row and metric",
+            "steps": steps, "tuned_minus_fixed": tuned}
+
+
+def _paired_means(a: tuple[float, np.ndarray], b: tuple[float, np.ndarray]) -> dict:
+    """a - b for two (point, (B,) resampled values) on the same resamples."""
+    return paired.differences({"a": a[0], "b": b[0]}, {"a": a[1], "b": b[1]}, "a")["b"]
+
+
+def _holm_into(compared: dict[str, dict]) -> dict[str, dict]:
+    adjusted = paired.holm({k: c["p"] for k, c in compared.items()})
+    for k, c in compared.items():
+        c["p_holm"] = adjusted[k]
+    return compared
 
 
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.stages.calibrated_stage) is reused only under the same version and settings.
-VERSION = 6
+VERSION = 7
 
 
 def configured_rows(calibrated_config) -> tuple[tuple, tuple]:
@@ -332,7 +383,7 @@ def settings(rows=DEFAULT_ROWS, power_rows=DEFAULT_POWER, folds: int = 2,
             "study_population_fraction": STUDY_POPULATION_FRACTION,
             "loo_population_fraction": LOO_POPULATION_FRACTION,
             "strongest_metrics": STRONGEST_METRICS, "alpha": paired.ALPHA,
-            "baseline_row": BASELINE_ROW,
+            "baseline_row": BASELINE_ROW, "segment_only": SEGMENT_ONLY,
             "matched": {"references": list(loo_references), "rows": [list(r) for r in MATCHED_ROWS],
                         "draws": MATCHED_DRAWS}}
 
@@ -357,15 +408,16 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
     split = study_split(n_train, n - n_train, (n - n_train) // STUDY_POPULATION_FRACTION, seed)
     view, truth = study_view(target_logits, labels, bank_logits, keep, split)
     study, best = table(truth, score_rows(view, rows), BOOTSTRAP["study"], seed)
-    power = power_curve(view, truth, k, seed, folds=folds, rows=power_rows,
-                        model_seconds=model_seconds)
+    power, power_tests = power_curve(view, truth, k, seed, folds=folds, rows=power_rows,
+                                     model_seconds=model_seconds)
     protocols = {
         "study": {"description": "the study's target: members its training images, non-members "
                                  "test images; references trained on random parts of all images",
                   "references": k, "folds": folds, "population_z": len(split.population),
                   "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
                   "resampled": "members and non-members separately",
-                  "rows": study, "strongest": best, "power_vs_references": power},
+                  "rows": study, "strongest": best, "power_vs_references": power,
+                  "power_comparisons": power_tests},
     }
     out = {"protocols": protocols, "rows": [row_key(*r) for r in rows], "fprs": FPRS,
            "not_computed": {}}

@@ -4,11 +4,13 @@ leave-one-out protocol, and attack power against the number of references. Empty
 undefended target has no calibrated results (no bank)."""
 from __future__ import annotations
 
+from ...attacks import parse_row
+from ...evaluation.calibrated import SEGMENT_ONLY
+from ...evaluation.paired import ALPHA
 from ..results import CALIBRATED_TABLE, PRETTY_ROWS, Deck, pct_ci
 
 ROLES = ("undefended",)
 USES: tuple[str, ...] = ()  # no other section's facts
-TABLE_ROLES = ("undefended", "defended")  # the comparison table's columns, where present
 # The operating point: 0.1% FPR where the evaluation set resolves it, else 1%.
 LOW_FPR, FALLBACK_FPR = "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"
 # "N× as many" members as the loss threshold, said only from this ratio up.
@@ -87,7 +89,9 @@ def judgements(base: dict) -> dict:
     out = {"top": top, "top_name": PRETTY_ROWS.get(top, top), "key": key, "fpr": fpr_text,
            "head_name": PRETTY_ROWS.get(head, head)}
     out["strongest"] = strongest_sentence(study, key, fpr_text)
-    versus = st.get("versus_baseline", {}).get("rows", {})
+    # the rows with reference models (not the gap attack) that find more than the loss
+    versus = {r: c for r, c in st.get("versus_baseline", {}).get("rows", {}).items()
+              if parse_row(r)[3]}
     above = [r for r, c in versus.items() if c["above"]]
     out["beats_loss"] = bool(above)
     vs = versus.get(head)
@@ -98,13 +102,13 @@ def judgements(base: dict) -> dict:
              if vs else "not compared")
     out["vs_loss"] = (f"{out['head_name']} finds {pct_ci(best, key)} of members at {fpr_text} FPR, "
                       f"the loss threshold {pct_ci(loss, key)}{times}: {apart}. "
-                      f"{len(above)} of the {len(versus)} other attacks find more members than "
-                      f"the loss threshold (paired, Holm).")
+                      f"{len(above)} of the {len(versus)} rows with reference models (attack "
+                      f"variants) find more members than the loss threshold (paired, Holm).")
     out["conclusion"] = (f"with reference models, {out['head_name']} finds {pct_ci(best, key)} of "
                          f"members at {fpr_text} FPR and the loss threshold {pct_ci(loss, key)}, on "
                          f"the same {study['n_members']:,} members and {study['n_nonmembers']:,} "
-                         f"non-members; {len(above)} of {len(versus)} attacks find more than the "
-                         f"loss threshold (paired bootstrap, Holm).")
+                         f"non-members; {len(above)} of the {len(versus)} attack variants with "
+                         f"reference models find more than the loss threshold (paired, Holm).")
     out["loss_low_fpr"] = (
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members, and {pct_ci(loss, key)} at {fpr_text} ({study['n_members']:,} members, "
@@ -114,7 +118,7 @@ def judgements(base: dict) -> dict:
         f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members); a "
         f"random guess finds 1%.")
     out["flip"] = flip_sentence(rows, key, fpr_text)
-    out["low_fpr_more"] = (f"{len(above)} of the {len(versus)} attacks calibrated with reference "
+    out["low_fpr_more"] = (f"{len(above)} of the {len(versus)} attack variants with reference "
                            f"models find more members there than the loss threshold (paired, "
                            f"Holm; see \"Calibrated attacks\")" if above else
                            "the calibrated attacks do not find more members there than the loss "
@@ -145,52 +149,54 @@ def _mean_ci(v: dict) -> str:
 def power(study: dict) -> dict:
     """Sentences about attack power against the number of references: LiRA online from the
     smallest to the largest subset, and RMIA offline with a tuned or fixed. A step "rises"
-    only where the two 95% intervals do not overlap (a conservative test: the subsets are
-    nested in one bank, so the two means are not independent)."""
+    only where its paired difference (the same resamples at every size, Holm over the row's
+    steps) says so; conditional on the subsets drawn."""
     power = study["power_vs_references"]
+    tests = study.get("power_comparisons", {})
     sizes = sorted(int(k) for k in power)
     out = {"power": "", "power_a": ""}
     pts = [(k, power[str(k)][POWER_ROW][LOW_FPR]) for k in sizes if POWER_ROW in power[str(k)]]
     pts = [(k, v) for k, v in pts if v.get("mean") is not None]
     if len(pts) > 1:
-        (k0, first), (k1, prev), (k2, last) = pts[0], pts[-2], pts[-1]
-        grows = last["ci95"][0] > prev["ci95"][1]
+        (k0, first), (k2, last) = pts[0], pts[-1]
+        k1 = pts[-2][0]
+        step = tests.get("steps", {}).get(POWER_ROW, {}).get(LOW_FPR, {}).get(f"{k2}-{k1}")
+        grows = step is not None and step["difference"] > 0 and step["p_holm"] < ALPHA
+        said = (f"{paired_text(step, LOW_FPR)}, Holm p = {step['p_holm']:.2g}" if step
+                else "not compared")
         out["power"] = (f"LiRA online finds {_mean_ci(first)} at 0.1% FPR with {k0} references "
                         f"and {_mean_ci(last)} with {k2}"
-                        + (f": still rising from {k1} to {k2} beyond the intervals, so more "
+                        + (f": still rising from {k1} to {k2} (paired: {said}), so more "
                            f"references may find more." if grows else
-                           f"; from {k1} ({_mean_ci(prev)}) to {k2} the intervals overlap, so "
+                           f". The step from {k1} to {k2} (paired: {said}) is not told from 0: "
                            f"this bank cannot tell whether more references find more."))
     tuned = [(k, power[str(k)]["rmia_offline"]) for k in sizes if "rmia_offline" in power[str(k)]]
     if tuned and any(c.get("a") for _, c in tuned):
-        out["power_a"] = rmia_a_sentence(power, tuned)
+        out["power_a"] = rmia_a_sentence(tuned, tests.get("tuned_minus_fixed", {}))
     return out
 
 
-def rmia_a_sentence(power: dict, tuned: list[tuple[int, dict]]) -> str:
-    """What the tuned a was at each size, and where the tuned curve and a = 1 (p(x) =
-    p_OUT(x)) are apart at 0.1% FPR (95% intervals not overlapping)."""
+def rmia_a_sentence(tuned: list[tuple[int, dict]], versus_fixed: dict) -> str:
+    """What the tuned a was at each size, and where the tuned curve differs from a = 1 (p(x) =
+    p_OUT(x)) at 0.1% FPR: paired differences, Holm over the sizes."""
     a_text = ", ".join(f"{k} → {'/'.join(f'{x:g}' for x in sorted(set(c['a'])))}"
                        for k, c in tuned if c.get("a"))
     text = f"Tuned a (references → a): {a_text}."
-    fewer, more = [], []
-    for k, c in tuned:
-        one = power[str(k)].get("rmia_offline/1", {}).get(LOW_FPR, {})
-        t = c[LOW_FPR]
-        if one.get("mean") is None or t.get("mean") is None or set(c.get("a", [])) == {1.0}:
-            continue
-        if t["ci95"][1] < one["ci95"][0]:
-            fewer.append(f"{k} references ({_mean_ci(t)} vs {_mean_ci(one)})")
-        elif t["ci95"][0] > one["ci95"][1]:
-            more.append(f"{k} ({_mean_ci(t)} vs {_mean_ci(one)})")
-    parts = ([f"fewer with {', '.join(fewer)}"] if fewer else []) + (
+    diffs = versus_fixed.get("rmia_offline/1", {}).get(LOW_FPR, {})
+    fewer = [f"{k} ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
+             if c["p_holm"] < ALPHA and c["difference"] < 0]
+    more = [f"{k} ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
+            if c["p_holm"] < ALPHA and c["difference"] > 0]
+    parts = ([f"fewer with {', '.join(fewer)} references"] if fewer else []) + (
         [f"more with {', '.join(more)}"] if more else [])
-    return text + (" At 0.1% FPR, tuned against a = 1, intervals apart: " + "; ".join(parts) + "."
-                   if parts else " At 0.1% FPR the tuned a and a = 1 are not apart at any size.")
+    return text + (" At 0.1% FPR, tuned minus a = 1 (paired, Holm over sizes): " + "; ".join(parts)
+                   + "." if parts else
+                   " At 0.1% FPR the tuned a and a = 1 are not told apart at any size (paired, Holm).")
 
 
 def table(r: dict) -> list[dict]:
-    """Cells of the slide's comparison table (study protocol, both targets), as text."""
+    """Cells of the slide's comparison table (study protocol, the undefended target), as text.
+    A two-valued score (SEGMENT_ONLY) has no TPR at a low FPR of its own: its cells say so."""
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
@@ -200,16 +206,14 @@ def table(r: dict) -> list[dict]:
         lo, hi = v["ci95"][key]
         return f"{100 * v[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
     rows = []
+    c = r["undefended"]["calibrated"]["protocols"]["study"]["rows"]
     for key, name in CALIBRATED_TABLE.items():
-        row = {"name": name}
-        for role in TABLE_ROLES:
-            c = r.get(role, {}).get("calibrated")
-            v = c["protocols"]["study"]["rows"].get(key, {}) if c else {}
-            row[role] = {"auc": "n/a" if v.get("auc") is None else f"{v['auc']:.3f}",
-                         "tpr1": pct(v.get("tpr_at_1pct_fpr")),
-                         "tpr01": with_ci(v, "tpr_at_0.1pct_fpr"),
-                         "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}"}
-        rows.append(row)
+        v = c.get(key, {})
+        segment = key in SEGMENT_ONLY
+        rows.append({"name": name, "auc": "n/a" if v.get("auc") is None else f"{v['auc']:.3f}",
+                     "tpr1": "one segment" if segment else pct(v.get("tpr_at_1pct_fpr")),
+                     "tpr01": "one segment" if segment else with_ci(v, "tpr_at_0.1pct_fpr"),
+                     "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}"})
     return rows
 
 

@@ -7,8 +7,8 @@ rounds against the undefended bank subsampled to as many references per target
 results."""
 from __future__ import annotations
 
-from ..results import PRETTY_ROWS, Deck, pct_ci
-from .calibrated import LOW_FPR, operating_point
+from ..results import PRETTY_ROWS, Deck
+from .calibrated import operating_point
 
 ROLES = ("undefended", "defended")
 USES: tuple[str, ...] = ()  # no other section's facts
@@ -92,11 +92,11 @@ def judgements(base: dict, dfd: dict) -> dict:
                                       for r in have),
                          "above_chance": sum(r[proto]["defended"][1][0] > chance for r in have)}
     s, lo = counts["study"], counts["loo"]
-    out["defense"] = (f"Study's target, {refs['study']} references on each side: {s['lower']} of the "
+    out["defense"] = (f"Study's target, {refs['study']} references for each target: {s['lower']} of the "
                       f"{s['n']} attacks find fewer members with L2 beyond the intervals; "
                       f"{s['above_chance']} stay above chance ({fpr_text}) on the defended target.")
     if lo["n"]:
-        out["defense_loo"] = (f"Leave-one-out, {refs['loo']} references per target on each side: "
+        out["defense_loo"] = (f"Leave-one-out, {refs['loo']} references per target for both: "
                               f"{lo['lower']} of the {lo['n']} attacks find fewer members with L2 "
                               f"beyond the intervals; {lo['above_chance']} stay above chance.")
     reduced = lo["n"] and lo["lower"] == lo["n"]
@@ -110,8 +110,6 @@ def judgements(base: dict, dfd: dict) -> dict:
            "the reduction is not beyond the intervals for every attack.")) if lo["n"] else (
         f"Against L2, with {refs['study']} references: {s['lower']} of {s['n']} attacks find fewer "
         f"members beyond the intervals.")
-    out["defended_top"] = pct_ci(dfd["protocols"]["study"]["rows"][rows[0]["key"]], key)
-    out["low_fpr_key"] = key == LOW_FPR
     return out
 
 

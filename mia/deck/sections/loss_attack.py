@@ -60,7 +60,9 @@ def top_settings(exp: dict) -> dict:
 def fixed_setting(exp: dict, p: str) -> dict:
     """The first score at percentage ``p``: mean and std accuracy over repeats, and how it
     compares with the gap attack on the same evaluation samples (a paired difference per
-    repeat, with a 95% t interval of its mean)."""
+    repeat, with a 95% t interval of its mean: the spread over attacker samples; the
+    evaluation samples' own sampling error is not in it, since every repeat evaluates nearly
+    the same samples)."""
     c = cell(exp, SCORES[0], p)
     acc = c["summary"]["accuracy"]
     out = {"mean": acc["mean"], "std": acc["std"] or 0.0, "repeats": len(c["repeats"]),
@@ -75,7 +77,8 @@ def fixed_setting(exp: dict, p: str) -> dict:
     where = (f"{points(d.mean())} above" if lo > 0 else f"{points(-d.mean())} below" if hi < 0
              else "not distinguishable from")
     out["gap_relation"] = (f"{where} the gap attack's {g:.1%} on the same samples "
-                           f"({100 * d.mean():+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}])")
+                           f"({100 * d.mean():+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}] over "
+                           f"attacker samples)")
     return out
 
 
@@ -117,8 +120,7 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
                              f"{fd['std']:.1%}, {fd['gap_relation']}.")
     if len(tb["tied"]) > 1:
         out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
-                       f"attacker samples of the highest ({b_acc:.1%}), so none is singled out "
-                       f"as best.")
+                       f"attacker samples of the highest, so none is singled out as best.")
     else:
         top = (tb["top"]["score"], tb["top"]["p"])
         second = max((c["mean"] for c in settings(base) if (c["score"], c["p"]) != top),
