@@ -16,6 +16,7 @@ MEANING = {
     "survived": "every test passed with the bug in place",
     "no tests": "no selected test runs the mutated function",
     "timeout": "the tests ran too long (counted as caught)",
+    "segfault": "the mutant crashed the test process (counted as caught)",
     "suspicious": "the tests ran suspiciously slowly",
     "skipped": "not run",
     "not checked": "not run (the run was interrupted)",
@@ -35,7 +36,7 @@ def parse(results: str) -> dict[str, str]:
 def write_report(root: Path, results: str, seconds: float) -> Path:
     status = parse(results)
     counts = collections.Counter(status.values())
-    caught = counts["killed"] + counts["timeout"]
+    caught = counts["killed"] + counts["timeout"] + counts["segfault"]
     survivors = sorted(n for n, s in status.items() if s == "survived")
     untested = sorted(n for n, s in status.items() if s == "no tests")
     git = git_commit(root)

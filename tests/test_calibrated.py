@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mia import keep as keep_mod, metrics
-from mia.evaluation import calibrated
+from mia.evaluation import calibrated, power as power_mod
 from mia.errors import UserError
 
 
@@ -171,23 +171,23 @@ def test_the_table_judges_strongest_by_paired_differences_on_shared_resamples():
 
 def test_power_subsets_are_distinct_every_one_where_few_and_drawn_without_repeats_where_many():
     """8 pairs: 8 subsets of one pair (all), 28 of two (10 drawn), 70 of four (10 drawn)."""
-    subsets = calibrated.power_subsets(16, [2, 4, 8, 16], repeats=10, seed=0)
+    subsets = power_mod.power_subsets(16, [2, 4, 8, 16], repeats=10, seed=0)
     assert [len(subsets[s]) for s in (2, 4, 8, 16)] == [8, 10, 10, 1]
     for size, drawn in subsets.items():
         as_sets = {tuple(s) for s in drawn}
         assert len(as_sets) == len(drawn), size  # no subset twice
     assert sorted(tuple(s) for s in subsets[2]) == [(2 * j, 2 * j + 1) for j in range(8)]
     for seed in range(20):  # duplicates would appear quickly with replacement (28 choices)
-        drawn = calibrated.power_subsets(16, [4], repeats=10, seed=seed)[4]
+        drawn = power_mod.power_subsets(16, [4], repeats=10, seed=seed)[4]
         assert len({tuple(s) for s in drawn}) == 10
 
 
 def test_distinct_subsets_take_every_combination_up_to_the_draws():
     rng = np.random.default_rng(0)
-    assert calibrated.distinct_subsets(4, 2, 6, rng) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
-    assert len(set(calibrated.distinct_subsets(7, 3, 5, rng))) == 5
+    assert power_mod.distinct_subsets(4, 2, 6, rng) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    assert len(set(power_mod.distinct_subsets(7, 3, 5, rng))) == 5
     with pytest.raises(ValueError, match="a subset of 5 of 4"):
-        calibrated.distinct_subsets(4, 5, 3, rng)
+        power_mod.distinct_subsets(4, 5, 3, rng)
 
 
 def test_every_row_scores_a_study_view_from_a_fake_bank():
@@ -230,7 +230,7 @@ def test_power_curve_cells_name_what_each_subset_resolved():
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(logits[0], labels, logits, keep, split)
     seconds = np.arange(1.0, 9.0)
-    power, tests = calibrated.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
+    power, tests = power_mod.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
     assert sorted(power, key=int) == ["2", "4", "8"]
     for size, cell in power.items():
         draws = 1 if size == "8" else 2
@@ -242,7 +242,7 @@ def test_power_curve_cells_name_what_each_subset_resolved():
         auc = cell["lira_online/auto"]["auc"]
         assert auc["min"] <= auc["mean"] <= auc["max"] and auc["ci95"][0] <= auc["ci95"][1]
     assert power["8"]["rmia_online"]["training_seconds"] == seconds.sum()
-    assert calibrated.power_curve(view, truth, 6, seed=0, folds=6) == ({}, {})  # one round
+    assert power_mod.power_curve(view, truth, 6, seed=0, folds=6) == ({}, {})  # one round
     # paired steps between sizes, and tuned minus each fixed a, on the same resamples
     step = tests["steps"]["lira_online/auto"]["auc"]
     assert set(step) == {"4-2", "8-4"}

@@ -151,7 +151,10 @@ def test_published_numbers_agree_with_the_arrays_they_come_from(quick_results, t
     gap = metrics["all_samples"].pop("gap")  # member iff correct: the loss 1 - correct
     assert gap["auc"] == roc_auc_score(s["is_member"], s["correct"].astype(float))
     t = metrics["target"]
-    assert gap["best_accuracy"] == pytest.approx((t["train_accuracy"] + 1 - t["test_accuracy"]) / 2)
+    # half the generalisation gap above chance, or chance when the model generalises (the best
+    # threshold may admit nobody)
+    assert gap["best_accuracy"] == pytest.approx(
+        max(0.5, (t["train_accuracy"] + 1 - t["test_accuracy"]) / 2))
     for score, full in metrics["all_samples"].items():
         assert full["auc"] == roc_auc_score(s["is_member"], -s[score])
         assert 0 <= full["tpr_at_1pct_fpr"] <= 1

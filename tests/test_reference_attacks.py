@@ -94,7 +94,8 @@ def test_every_attack_scores_members_higher(name):
     view, is_member = synthetic_view(n=2000, refs=16, m=1000, delta=3.0, spread=0.5)
     score = build(name).fit(view).score(view)
     assert score.shape == (2000,)
-    assert roc_auc_score(is_member, score) > 0.8
+    # the gap attack's two values give one ROC segment: AUC (TPR + 1 - FPR) / 2, lower
+    assert roc_auc_score(is_member, score) > (0.7 if name == "gap" else 0.8)
 
 
 def test_lira_with_the_same_statistics_for_every_sample_ranks_as_the_loss():
@@ -192,8 +193,8 @@ def test_every_attack_keeps_the_contract():
     one of the two views. Nothing is probed with hasattr."""
     from mia.attacks import Attack, SignalView
 
-    assert set(ATTACKS) == {"kde_threshold", "loss", "lira_online", "lira_offline", "rmia_online",
-                            "rmia_offline", "shokri", "ml_leaks"}
+    assert set(ATTACKS) == {"kde_threshold", "loss", "gap", "lira_online", "lira_offline",
+                            "rmia_online", "rmia_offline", "shokri", "ml_leaks"}
     for name, cls in ATTACKS.items():
         assert issubclass(cls, Attack) and cls.name == name
         assert cls.view_type in (TargetView, SignalView)

@@ -183,11 +183,11 @@ def rmia_a_sentence(tuned: list[tuple[int, dict]], versus_fixed: dict) -> str:
                        for k, c in tuned if c.get("a"))
     text = f"Tuned a (references → a): {a_text}."
     diffs = versus_fixed.get("rmia_offline/1", {}).get(LOW_FPR, {})
-    fewer = [f"{k} ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
+    fewer = [f"{k} references ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
              if c["p_holm"] < ALPHA and c["difference"] < 0]
-    more = [f"{k} ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
+    more = [f"{k} references ({paired_text(c, LOW_FPR)})" for k, c in diffs.items()
             if c["p_holm"] < ALPHA and c["difference"] > 0]
-    parts = ([f"fewer with {', '.join(fewer)} references"] if fewer else []) + (
+    parts = ([f"fewer with {', '.join(fewer)}"] if fewer else []) + (
         [f"more with {', '.join(more)}"] if more else [])
     return text + (" At 0.1% FPR, tuned minus a = 1 (paired, Holm over sizes): " + "; ".join(parts)
                    + "." if parts else
