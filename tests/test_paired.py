@@ -37,7 +37,7 @@ def test_a_difference_marginal_intervals_hide_is_found_paired():
     b = a + rng.normal(0, 0.6, 2 * n)
     ma, mb = score_metrics(truth, a, bootstrap=300), score_metrics(truth, b, bootstrap=300)
     assert ma["auc"] > mb["auc"] and ma["ci95"]["auc"][0] < mb["ci95"]["auc"][1]  # overlap
-    d = paired.paired_differences(truth, {"a": a, "b": b}, "a", "auc", bootstrap=300)["b"]
+    d = paired.paired_differences(truth, {"a": a, "b": b}, "a", "auc", bootstrap=300, seed=0)["b"]
     assert d["ci95"][0] > 0 and d["p"] < 0.01
 
 
@@ -80,11 +80,11 @@ def test_strongest_needs_every_adjusted_comparison_and_names_the_ties():
     strong = base + 1.0 * truth
     weak = base + 0.2 * truth
     twin = strong + rng.normal(0, 0.01, 2 * n)  # indistinguishable from strong
-    clear = paired.strongest(truth, {"strong": strong, "weak": weak}, "auc", bootstrap=200)
+    clear = paired.strongest(truth, {"strong": strong, "weak": weak}, "auc", bootstrap=200, seed=0)
     assert clear["strongest"] == "strong" and clear["tied_with_top"] == []
     assert clear["comparisons"]["weak"]["p_holm"] < 0.05
     tie = paired.strongest(truth, {"strong": strong, "weak": weak, "twin": twin}, "auc",
-                           bootstrap=200)
+                           bootstrap=200, seed=0)
     assert tie["strongest"] is None and tie["top"] in ("strong", "twin")
     assert tie["tied_with_top"] == [{"strong": "twin", "twin": "strong"}[tie["top"]]]
     assert "Holm over the 2 comparisons" in tie["policy"]
@@ -108,3 +108,123 @@ def test_versus_baseline_adjusts_every_row_against_the_baseline_by_holm():
     assert better["ci95"][0] > 0 and better["above"] and better["p_holm"] == pytest.approx(2 * better["p"])
     assert not got["rows"]["same"]["above"]
     assert "Holm over the 2 comparisons" in got["policy"]
+
+
+# ---------------------------------------------------------------- exact answers, by hand
+def test_the_interval_is_the_2_5th_and_97_5th_percentile():
+    assert paired.interval(np.arange(1001.0)) == [25.0, 975.0]
+    assert paired.interval(None) is None
+
+
+def test_the_p_value_counts_zero_differences_on_both_sides_and_is_capped_at_one():
+    """Ten resamples of a minus b: 1, 1, 0 and seven -1. At or below 0: 8; at or above 0: 3;
+    k = 3, p = 2 (3 + 1) / 11 = 8/11. Five +1 and five -1: k = 5, 2 * 6 / 11 > 1, so 1."""
+    d = np.array([1, 1, 0, -1, -1, -1, -1, -1, -1, -1], float)
+    got = paired.differences({"a": 0.4, "b": 0.5}, {"a": d, "b": np.zeros(10)}, "a")
+    assert got == {"b": {"difference": pytest.approx(-0.1), "ci95": paired.interval(d),
+                         "p": pytest.approx(8 / 11)}}
+    even = np.r_[np.ones(5), -np.ones(5)]
+    assert paired.differences({"a": 0.0, "b": 0.0}, {"a": even, "b": np.zeros(10)}, "a")["b"]["p"] == 1.0
+    one_sided = np.ones(10)  # k = 0: p = 2 / 11
+    assert paired.differences({"a": 1.0, "b": 0.0}, {"a": one_sided, "b": np.zeros(10)},
+                              "a")["b"]["p"] == pytest.approx(2 / 11)
+
+
+def test_holm_caps_each_adjusted_p_at_one():
+    assert paired.holm({"a": 0.7, "b": 0.8}) == {"a": 1.0, "b": 1.0}
+
+
+def _reps(n_resamples: int, below: dict[str, int]) -> tuple[dict, dict]:
+    """Points and resamples where the top row "top" beats row r on all but below[r] resamples
+    (on those the difference is -1: k = below[r])."""
+    top = np.zeros(n_resamples)
+    reps, points = {"top": top}, {"top": 1.0}
+    for r, k in below.items():
+        row = np.full(n_resamples, -1.0)
+        row[:k] = 1.0
+        reps[r], points[r] = row, 0.5
+    return points, reps
+
+
+def test_strongest_ties_a_row_whose_adjusted_p_is_exactly_alpha():
+    """B = 119: one row never above the top (k = 0, p = 2/120, Holm x 2 = 1/30), one above it
+    on 2 resamples (k = 2, p = 6/120 = 0.05, Holm x 1 = 0.05): a tie, as p >= alpha."""
+    points, reps = _reps(119, {"never": 0, "twice": 2})
+    points["none"], reps["none"] = None, None  # no metric: takes no part
+    got = paired.strongest_of(points, reps, "m", 119)
+    assert got["top"] == "top" and got["strongest"] is None and got["tied_with_top"] == ["twice"]
+    assert got["comparisons"]["never"]["p_holm"] == pytest.approx(1 / 30)
+    assert got["comparisons"]["twice"]["p_holm"] == 0.05
+    assert got["metric"] == "m" and set(got["comparisons"]) == {"never", "twice"}
+    assert got["policy"] == ("paired bootstrap (119 resamples, members and non-members "
+                             "separately) of the top row minus each other row; Holm over the 2 "
+                             "comparisons at alpha = 0.05; strongest only if every adjusted "
+                             "p-value is below alpha")
+    points, reps = _reps(119, {"never": 0, "once": 0})
+    won = paired.strongest_of(points, reps, "m", 119, groups=True)
+    assert won["strongest"] == "top" and won["tied_with_top"] == []
+    assert "(119 resamples, whole images with all their rows)" in won["policy"]
+
+
+def test_strongest_is_unresolved_when_the_bootstrap_cannot_reach_alpha():
+    """One comparison, B = 39: the smallest p is 2/40 = 0.05, not below alpha."""
+    points, reps = _reps(39, {"never": 0})
+    assert paired.strongest_of(points, reps, "m", 39) == {
+        "metric": "m", "top": "top", "strongest": None, "tied_with_top": [], "comparisons": {},
+        "unresolved": "39 resamples cannot resolve 1 comparisons at alpha = 0.05: the smallest "
+                      "Holm-adjusted p-value they can give is 0.05"}
+    assert paired.strongest_of({"top": 1.0, "x": None}, {"top": np.zeros(3), "x": None}, "m", 3) == {
+        "metric": "m", "top": "top", "strongest": None, "tied_with_top": [], "comparisons": {},
+        "unresolved": "fewer than two attacks have m on this evaluation set"}
+    assert paired.strongest_of({"x": None}, {"x": None}, "m", 3)["top"] is None
+
+
+def test_versus_negates_the_difference_and_its_interval_and_needs_a_positive_difference():
+    """Rows minus the baseline. "up": above on every resample; "flat": difference 0 (never
+    "above", whatever p); "edge": above with Holm p exactly alpha (not "above"). B = 239:
+    "up" k = 0, p = 2/240, x 3; "edge" k = 2, p = 6/240, x 2 = 0.05; "flat" p = 1."""
+    n = 239
+    base = np.zeros(n)
+    up = np.ones(n)
+    flat = np.r_[np.ones(120), -np.ones(119)]
+    edge = np.ones(n)
+    edge[:2] = -1.0  # baseline minus edge >= 0 on 2 resamples: k = 2
+    points = {"loss": 0.0, "up": 0.2, "flat": 0.0, "edge": 0.1, "none": None}
+    reps = {"loss": base, "up": up, "flat": flat, "edge": edge, "none": None}
+    got = paired.versus(points, reps, "loss", n)
+    assert got["baseline"] == "loss" and set(got["rows"]) == {"up", "flat", "edge"}
+    lo, hi = paired.interval(base - edge)
+    assert got["rows"]["edge"]["difference"] == pytest.approx(0.1)
+    assert got["rows"]["edge"]["ci95"] == [-hi, -lo]
+    assert got["rows"]["up"]["above"] and not got["rows"]["flat"]["above"]
+    assert got["rows"]["edge"]["p_holm"] == 0.05 and not got["rows"]["edge"]["above"]
+    assert got["policy"] == ("paired bootstrap (239 resamples, members and non-members separately) "
+                             "of each row minus loss; Holm over the 3 comparisons at alpha = 0.05")
+    assert "(239 resamples, whole images)" in paired.versus(points, reps, "loss", n, True)["policy"]
+
+
+def test_replicates_are_seeded_shared_and_follow_the_resampling():
+    rng = np.random.default_rng(7)
+    truth = np.r_[np.ones(30, bool), np.zeros(30, bool)]
+    scores = {"a": rng.normal(size=60) + truth, "b": rng.normal(size=60)}
+    groups = np.arange(60) % 20
+    one = paired.replicates(truth, scores, 4, 3)
+    assert all(np.array_equal(one[r]["auc"], paired.replicates(truth, scores, 4, 3)[r]["auc"])
+               for r in scores)
+    assert not np.array_equal(one["a"]["auc"], paired.replicates(truth, scores, 4, 4)["a"]["auc"])
+    # each value is the metric under the i-th weights of resample_weights, as documented
+    weights = list(paired.resample_weights(truth, 4, 3))
+    curve = paired.Curve(truth, scores["a"])
+    assert one["a"]["auc"].tolist() == [curve.metric("auc", w) for w in weights]
+    grouped = paired.replicates(truth, scores, 4, 3, groups)
+    gweights = list(paired.resample_weights(truth, 4, 3, groups))
+    assert grouped["a"]["auc"].tolist() == [curve.metric("auc", w) for w in gweights]
+    assert one["a"]["tpr_at_0.1pct_fpr"] is None  # 30 non-members cannot resolve 0.1%
+    single = paired.replicates(truth, scores, 1, 0)
+    assert single["a"]["auc"].shape == (1,)
+    assert paired.metric_interval(truth, scores["a"], "auc", 4, 3, groups) == paired.interval(
+        grouped["a"]["auc"])
+    pd = paired.paired_differences(truth, scores, "a", "auc", 4, 3, groups)["b"]
+    assert pd["ci95"] == paired.interval(grouped["a"]["auc"] - grouped["b"]["auc"])
+    st = paired.strongest(truth, scores, "auc", 40, 3, groups)
+    assert st["top"] == "a" and "whole images" in st.get("policy", st.get("unresolved", "whole images"))

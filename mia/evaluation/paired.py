@@ -26,8 +26,8 @@ ALPHA = 0.05
 METRICS = ("auc", *FPRS)
 
 
-def replicates(truth: np.ndarray, scores: dict[str, np.ndarray], bootstrap: int = 1000,
-               seed: int = 0, groups: np.ndarray | None = None) -> dict[str, dict]:
+def replicates(truth: np.ndarray, scores: dict[str, np.ndarray], bootstrap: int, seed: int,
+               groups: np.ndarray | None = None) -> dict[str, dict]:
     """Every row's AUC and TPRs on each of ``bootstrap`` resamples, the same resamples for all
     rows (``resample_weights``): {row: {metric: (B,) array, or None where the evaluation set
     has too few non-members for that FPR}}. Intervals and paired differences read these."""
@@ -58,9 +58,8 @@ def interval(values: np.ndarray | None) -> list[float] | None:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
-def metric_interval(truth: np.ndarray, score: np.ndarray, key: str = "auc",
-                    bootstrap: int = 1000, seed: int = 0, groups: np.ndarray | None = None
-                    ) -> list[float]:
+def metric_interval(truth: np.ndarray, score: np.ndarray, key: str, bootstrap: int, seed: int,
+                    groups: np.ndarray | None = None) -> list[float]:
     """One score's 95% percentile interval of ``key``, resampled as ``resample_weights``."""
     return interval(replicates(truth, {"score": score}, bootstrap, seed, groups)["score"][key])
 
@@ -84,7 +83,7 @@ def differences(points: dict[str, float], reps: dict[str, np.ndarray], reference
 
 
 def paired_differences(truth: np.ndarray, scores: dict[str, np.ndarray], reference: str,
-                       key: str = "auc", bootstrap: int = 1000, seed: int = 0,
+                       key: str, bootstrap: int, seed: int,
                        groups: np.ndarray | None = None) -> dict[str, dict]:
     """``differences`` of metric ``key`` between ``reference`` and every other score, measured
     on all samples and on the same resamples."""
@@ -160,8 +159,8 @@ def versus(points: dict[str, float | None], reps: dict[str, np.ndarray | None], 
                         f"alpha = {alpha}"}
 
 
-def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootstrap: int = 1000,
-              seed: int = 0, groups: np.ndarray | None = None, alpha: float = ALPHA) -> dict:
+def strongest(truth: np.ndarray, scores: dict[str, np.ndarray], key: str, bootstrap: int,
+              seed: int, groups: np.ndarray | None = None, alpha: float = ALPHA) -> dict:
     """``strongest_of`` for scores measured on the same samples."""
     points = {name: Curve(truth, s).metric(key) for name, s in scores.items()}
     reps = replicates(truth, scores, bootstrap, seed, groups)
