@@ -228,3 +228,75 @@ def test_replicates_are_seeded_shared_and_follow_the_resampling():
     assert pd["ci95"] == paired.interval(grouped["a"]["auc"] - grouped["b"]["auc"])
     st = paired.strongest(truth, scores, "auc", 40, 3, groups)
     assert st["top"] == "a" and "whole images" in st.get("policy", st.get("unresolved", "whole images"))
+
+
+def test_roc_metrics_by_hand_with_unequal_classes_integer_truth_and_weights():
+    """Scores 4, 3, 3, 1, 0 with truth 1, 1, 0, 0, 0 (integers): two members, three
+    non-members. ROC blocks: {4: member}, {3: member, non-member}, {1}, {0}. Unweighted AUC:
+    pairs (member above non-member) 2 x 3 = 6, of which member 4 beats all 3, member 3 beats
+    2 and ties 1 (half): 5.5 / 6. Weights 1, 0, 1, 1, 1 (the second member dropped): 1 member,
+    beating all 3: AUC 1."""
+    from mia.evaluation import roc
+    truth = np.array([1, 1, 0, 0, 0])
+    score = np.array([4.0, 3.0, 3.0, 1.0, 0.0])
+    curve = roc.Curve(truth, score)
+    assert (curve.n_pos, curve.n_neg) == (2, 3)
+    assert curve.metric("auc") == pytest.approx(5.5 / 6)
+    assert curve.metric("auc", np.array([1.0, 0.0, 1.0, 1.0, 1.0])) == pytest.approx(1.0)
+    m = roc.score_metrics(truth, score, bootstrap=0)
+    assert (m["n_members"], m["n_nonmembers"], m["members_at_zero_fp"]) == (2, 3, 1)
+    assert "ci95" not in m and "bootstrap" not in m
+
+
+def test_a_rate_is_resolved_from_exactly_one_over_fpr_non_members():
+    from mia.evaluation import roc
+    for n_neg, resolved in ((1000, True), (999, False)):
+        truth = np.r_[np.ones(10, bool), np.zeros(n_neg, bool)]
+        m = roc.score_metrics(truth, np.arange(10 + n_neg, 0, -1.0), bootstrap=0)
+        assert (m["tpr_at_0.1pct_fpr"] is not None) == resolved, n_neg
+        assert m["tpr_at_0.01pct_fpr"] is None
+
+
+def test_score_metrics_intervals_are_percentiles_of_its_seeded_resamples():
+    from mia.evaluation import roc
+    rng = np.random.default_rng(2)
+    truth = np.r_[np.ones(40, bool), np.zeros(60, bool)]
+    score = rng.normal(size=100) + truth
+    m = roc.score_metrics(truth, score, bootstrap=5, seed=9)
+    curve = roc.Curve(truth, score)
+    aucs = [curve.metrics(w)["auc"] for w in roc.resample_weights(curve.truth, 5, 9)]
+    assert m["ci95"]["auc"] == [float(np.percentile(aucs, 2.5)), float(np.percentile(aucs, 97.5))]
+    assert m["ci95"]["tpr_at_0.1pct_fpr"] is None and m["bootstrap"] == 5
+    one = roc.score_metrics(truth, score, bootstrap=1, seed=9)
+    assert one["ci95"]["auc"][0] == one["ci95"]["auc"][1]
+    assert m == roc.score_metrics(truth, score, bootstrap=5, seed=9)
+    assert m["ci95"] != roc.score_metrics(truth, score, bootstrap=5, seed=10)["ci95"]
+
+
+def test_roc_points_start_at_zero_and_are_log_spaced_from_one_over_n_neg():
+    from mia.evaluation import roc
+    truth = np.r_[np.ones(3, bool), np.zeros(4, bool)]
+    score = np.array([7.0, 6, 2, 5, 4, 3, 1])
+    pts = roc.roc_points(truth, score, max_points=3)
+    assert pts["fpr"] == [0.0, 0.25, 0.5, 1.0]
+    # members 7, 6 before any non-member; 2 after three of four non-members
+    assert pts["tpr"] == [pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(2 / 3), 1.0]
+
+
+def test_grouped_resampling_draws_whole_images_seeded():
+    from mia.evaluation import roc
+    truth = np.array([True, False] * 6)
+    groups = np.repeat(np.arange(4), 3)  # 4 images of 3 rows
+    draws = list(roc.resample_weights(truth, 6, 5, groups))
+    assert len(draws) == 6
+    for w in draws:
+        assert w.sum() == 12 and all(len(set(w[groups == g])) == 1 for g in range(4))
+    again = list(roc.resample_weights(truth, 6, 5, groups))
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(draws, roc.resample_weights(truth, 6, 6, groups)))
+    rows, counts = roc.group_counts(groups, 2, 5)
+    assert rows.tolist() == groups.tolist()
+    assert [c.tolist() for c in counts] == [w[::3].tolist() for w in draws[:2]]
+    strat = list(roc.resample_weights(truth, 3, 5))
+    assert all(w[truth].sum() == 6 and w[~truth].sum() == 6 for w in strat)
+    assert not all(np.array_equal(a, b) for a, b in zip(strat, roc.resample_weights(truth, 3, 6)))

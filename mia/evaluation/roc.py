@@ -17,8 +17,8 @@ FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001, "tpr_at_0.01pct_fpr
 def weighted_roc(sorted_truth: np.ndarray, group_end: np.ndarray, w: np.ndarray | None = None):
     """ROC points (fpr, tpr) of scores sorted in decreasing order, one point per block of
     tied scores (``group_end``: last index of each block), weights ``w`` per sample."""
-    pos = sorted_truth.astype(np.float64) if w is None else sorted_truth * w
-    neg = (~sorted_truth).astype(np.float64) if w is None else (~sorted_truth) * w
+    w = np.ones(len(sorted_truth)) if w is None else w
+    pos, neg = sorted_truth * w, (~sorted_truth) * w
     tp, fp = np.cumsum(pos)[group_end], np.cumsum(neg)[group_end]
     tpr = np.r_[0.0, tp / tp[-1]]
     fpr = np.r_[0.0, fp / fp[-1]]
@@ -38,7 +38,9 @@ class Curve:
 
     def __init__(self, truth: np.ndarray, score: np.ndarray):
         score = np.asarray(score)
-        self.order = np.argsort(-score, kind="stable")
+        # the order within a block of tied scores does not matter: every metric reads each
+        # block's summed weights only
+        self.order = np.argsort(-score)
         s = score[self.order]
         self.truth = np.asarray(truth, bool)[self.order]                 # sorted
         self.group_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
