@@ -226,8 +226,51 @@ def test_replicates_are_seeded_shared_and_follow_the_resampling():
         grouped["a"]["auc"])
     pd = paired.paired_differences(truth, scores, "a", "auc", 4, 3, groups)["b"]
     assert pd["ci95"] == paired.interval(grouped["a"]["auc"] - grouped["b"]["auc"])
-    st = paired.strongest(truth, scores, "auc", 40, 3, groups)
-    assert st["top"] == "a" and "whole images" in st.get("policy", st.get("unresolved", "whole images"))
+    st = paired.strongest(truth, scores, "auc", 40, 3, groups, alpha=0.1)
+    points = {r: paired.Curve(truth, s).metric("auc") for r, s in scores.items()}
+    assert st == paired.strongest_of(points, {r: grouped40[r]["auc"] for r, grouped40 in
+                                              [(r, paired.replicates(truth, scores, 40, 3, groups))
+                                               for r in scores]}, "auc", 40, True, 0.1)
+    assert st["metric"] == "auc" and "alpha = 0.1" in st["policy"] and "whole images" in st["policy"]
+
+
+def test_integer_truth_is_read_as_membership():
+    from mia.evaluation import roc
+    rng = np.random.default_rng(8)
+    truth = np.r_[np.ones(20, int), np.zeros(30, int)]
+    score = rng.normal(size=50) + truth
+    assert roc.score_metrics(truth, score, 3, 1) == roc.score_metrics(truth.astype(bool), score, 3, 1)
+    for a, b in zip(roc.resample_weights(truth, 3, 1), roc.resample_weights(truth.astype(bool), 3, 1)):
+        assert np.array_equal(a, b) and a[truth == 1].sum() == 20 and a[truth == 0].sum() == 30
+
+
+def test_roc_points_with_one_non_member():
+    from mia.evaluation import roc
+    pts = roc.roc_points(np.array([True, True, False]), np.array([3.0, 1.0, 2.0]), max_points=4)
+    assert pts["fpr"] == [0.0, 1.0] and pts["tpr"] == [0.5, 1.0]
+
+
+def test_rows_without_resamples_take_no_part_and_alpha_reaches_the_policy():
+    points, reps = _reps(239, {"never": 0})
+    points["ghost"], reps["ghost"] = 0.9, None   # a point without resamples: left out
+    got = paired.strongest_of(points, reps, "m", 239, alpha=0.1)
+    assert got["top"] == "top" and set(got["comparisons"]) == {"never"}
+    assert "alpha = 0.1" in got["policy"]
+    vs = paired.versus(points, reps, "top", 239, alpha=0.1)
+    assert set(vs["rows"]) == {"never"} and "alpha = 0.1" in vs["policy"]
+
+
+def test_versus_interval_is_the_negated_interval_and_a_zero_difference_is_never_above():
+    n = 239
+    base = np.zeros(n)
+    spread = np.linspace(0.5, 2.0, n)        # row minus baseline from 0.5 to 2
+    points = {"loss": 0.0, "spread": 1.0, "zero": 0.0}
+    reps = {"loss": base, "spread": spread, "zero": np.ones(n)}  # "zero": 0 on all samples, > 0 resampled
+    got = paired.versus(points, reps, "loss", n)
+    assert got["rows"]["spread"]["ci95"] == pytest.approx([float(np.percentile(spread, 2.5)),
+                                                          float(np.percentile(spread, 97.5))])
+    assert got["rows"]["zero"]["p_holm"] < 0.05 and not got["rows"]["zero"]["above"]
+    assert got["rows"]["spread"]["above"]
 
 
 def test_roc_metrics_by_hand_with_unequal_classes_integer_truth_and_weights():

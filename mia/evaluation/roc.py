@@ -86,7 +86,7 @@ def group_counts(groups: np.ndarray, bootstrap: int, seed: int
 
     def draws():
         for _ in range(bootstrap):
-            yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids))).astype(float)
+            yield rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))
     return row_image, draws()
 
 
