@@ -155,12 +155,11 @@ def out_references(view: TargetView) -> dict:
 # 7,500 non-members to evaluate), a twelfth of the population in protocol (b) (5,000 of 60,000).
 STUDY_POPULATION_FRACTION = 4
 LOO_POPULATION_FRACTION = 12
-# Resamples of each protocol's bootstrap (intervals and paired differences alike), and of
-# the power curve's and the matched leave-one-out's intervals.
-# A paired p-value from B resamples is at least 2 / (B + 1), and Holm multiplies the smallest
-# of m by m: 12 comparisons at alpha = 0.05 need B > 479, so the tables resample 2,000 and
-# 1,000 times; the matched leave-one-out (4 rows, 3 comparisons, 4.4 million rows) 200; the
-# power curve: power.BOOTSTRAP.
+# Resamples of each protocol's bootstrap (intervals and paired differences alike), of the
+# matched leave-one-out and of the leak check. A paired p-value from B resamples is at least
+# 2 / (B + 1), and Holm multiplies the smallest of m by m: 12 comparisons at alpha = 0.05
+# need B > 479, so the tables resample 2,000 and 1,000 times; the matched leave-one-out
+# (4 rows, 3 comparisons, 4.4 million rows) 200; the power curve: power.BOOTSTRAP.
 BOOTSTRAP = {"study": 2000, "leave_one_out": 1000, "matched": 200, "leak_check": 200}
 # Distinct subsets of the other rounds per target of the matched leave-one-out.
 MATCHED_DRAWS = 5
