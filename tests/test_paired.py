@@ -35,7 +35,7 @@ def test_a_difference_marginal_intervals_hide_is_found_paired():
     truth = np.r_[np.ones(n, bool), np.zeros(n, bool)]
     a = rng.normal(0, 1, 2 * n) + 0.4 * truth
     b = a + rng.normal(0, 0.6, 2 * n)
-    ma, mb = score_metrics(truth, a, bootstrap=300), score_metrics(truth, b, bootstrap=300)
+    ma, mb = score_metrics(truth, a, 300, 0), score_metrics(truth, b, 300, 0)
     assert ma["auc"] > mb["auc"] and ma["ci95"]["auc"][0] < mb["ci95"]["auc"][1]  # overlap
     d = paired.paired_differences(truth, {"a": a, "b": b}, "a", "auc", bootstrap=300, seed=0)["b"]
     assert d["ci95"][0] > 0 and d["p"] < 0.01
@@ -343,3 +343,20 @@ def test_grouped_resampling_draws_whole_images_seeded():
     strat = list(roc.resample_weights(truth, 3, 5))
     assert all(w[truth].sum() == 6 and w[~truth].sum() == 6 for w in strat)
     assert not all(np.array_equal(a, b) for a, b in zip(strat, roc.resample_weights(truth, 3, 6)))
+
+
+def test_score_metrics_resamples_only_when_asked_and_then_needs_a_seed():
+    from mia.evaluation import roc
+    truth = np.r_[np.ones(5, bool), np.zeros(5, bool)]
+    score = np.arange(10.0)
+    plain = roc.score_metrics(truth, score)
+    assert "ci95" not in plain and plain == roc.score_metrics(truth, score, 0)
+    with pytest.raises(ValueError, match="a bootstrap needs a seed"):
+        roc.score_metrics(truth, score, 3)
+
+
+def test_the_figures_roc_has_400_log_spaced_points_and_zero():
+    from mia.evaluation import roc
+    truth = np.r_[np.ones(100, bool), np.zeros(20_000, bool)]
+    pts = roc.roc_points(truth, np.arange(20_100.0))
+    assert len(pts["fpr"]) == 401 and pts["fpr"][0] == 0.0 and pts["fpr"][1] == pytest.approx(1 / 20_000)

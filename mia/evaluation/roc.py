@@ -90,13 +90,16 @@ def group_counts(groups: np.ndarray, bootstrap: int, seed: int
     return row_image, draws()
 
 
-def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 1000, seed: int = 0) -> dict:
+def score_metrics(truth: np.ndarray, score: np.ndarray, bootstrap: int = 0,
+                  seed: int | None = None) -> dict:
     """AUC, best balanced accuracy, TPR at 1/0.1/0.01% FPR, members found at zero false
-    positives; 95% intervals from ``bootstrap`` stratified resamples (percentile method).
+    positives; with ``bootstrap`` > 0, 95% intervals from that many stratified resamples
+    (percentile method), drawn from ``seed`` (required then).
 
     Ties are the straight ROC segments of ``metrics`` (random tie-breaking), in the point
     estimates and in every resample alike."""
-    truth = np.asarray(truth, bool)
+    if bootstrap and seed is None:
+        raise ValueError("a bootstrap needs a seed")
     curve = Curve(truth, score)
     fpr, tpr = curve.roc()
     out = point_metrics(fpr, tpr, curve.n_neg)
