@@ -351,7 +351,7 @@ def test_score_metrics_resamples_only_when_asked_and_then_needs_a_seed():
     score = np.arange(10.0)
     plain = roc.score_metrics(truth, score)
     assert "ci95" not in plain and plain == roc.score_metrics(truth, score, 0)
-    with pytest.raises(ValueError, match="a bootstrap needs a seed"):
+    with pytest.raises(ValueError, match="^a bootstrap needs a seed$"):
         roc.score_metrics(truth, score, 3)
 
 
