@@ -93,8 +93,9 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
                     a_used.append(fitted["a"])
             reps = paired.replicates(truth, scores, BOOTSTRAP, seed)
             entry = {}
+            point = [score_metrics(truth, s) for s in scores.values()]  # once per subset
             for metric in INTERVAL_METRICS:
-                values = [score_metrics(truth, s, bootstrap=0)[metric] for s in scores.values()]
+                values = [m[metric] for m in point]
                 if values[0] is None:
                     entry[metric] = {"mean": None, "std": None}
                     continue
