@@ -109,6 +109,11 @@ class TargetView:
 Attack.view_type = TargetView  # the default; the sampling protocol's attacks set SignalView
 
 
+def softmax64(logits: np.ndarray) -> np.ndarray:
+    """softmax(z) over the last axis of ``logits`` (..., C), computed in float64."""
+    return softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+
+
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """phi = log(p_y / (1 - p_y)) per sample, over the last axis of ``logits`` (..., n, C).
 
@@ -116,7 +121,7 @@ def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     finite where p_y rounds to 1 (LiRA's scaled confidence)."""
     z = np.asarray(logits, dtype=np.float64)
     y = np.broadcast_to(labels, z.shape[:-1])[..., None]
-    z_y = np.take_along_axis(z, y, axis=-1)[..., 0]
+    z_y = np.take_along_axis(z, y)[..., 0]  # numpy's default axis is the last
     others = z.copy()
     np.put_along_axis(others, y, -np.inf, axis=-1)
     return z_y - logsumexp(others, axis=-1)
@@ -124,9 +129,9 @@ def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """p_y = softmax(z)_y per sample, float64, over the last axis of ``logits`` (..., n, C)."""
-    p = softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+    p = softmax64(logits)
     y = np.broadcast_to(labels, p.shape[:-1])[..., None]
-    return np.take_along_axis(p, y, axis=-1)[..., 0]
+    return np.take_along_axis(p, y)[..., 0]  # numpy's default axis is the last
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

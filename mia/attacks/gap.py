@@ -15,8 +15,9 @@ from .base import Attack, TargetView
 
 
 def correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(n,) 1.0 where the top logit is the label's, else 0.0 (ties: the first maximum)."""
-    return (np.argmax(logits, axis=-1) == labels).astype(np.float64)
+    """(..., n) 1.0 where the top logit over the last axis of ``logits`` (..., n, C) is the
+    label's, else 0.0 (ties: the first maximum)."""
+    return np.where(np.argmax(logits, axis=-1) == labels, 1.0, 0.0)
 
 
 class Gap(Attack):

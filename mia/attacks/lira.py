@@ -49,7 +49,9 @@ def side_statistics(phi: np.ndarray, mask: np.ndarray, variance: str) -> tuple[n
     """Median and standard deviation over models of ``phi`` (R, A, n) where ``mask`` (R, n).
 
     Returns (A, n) medians and (A, n) standard deviations (broadcast from (A, 1) for the
-    global variance)."""
+    global variance). ``variance`` is "per_sample" or "global"."""
+    if variance not in ("per_sample", "global"):
+        raise ValueError(f"side statistics take a per_sample or global variance, got {variance!r}")
     counts = mask.sum(0)
     if (counts < 1).any():
         raise ValueError(f"sample {int(np.flatnonzero(counts < 1)[0])} has no model on this side")

@@ -30,8 +30,10 @@ GAMMA = 1.0
 A_GRID = np.round(np.arange(0, 1.01, 0.1), 1)
 
 
-def _reference_mean(p_refs: np.ndarray, keep: np.ndarray, offline: bool, a: float) -> np.ndarray:
-    """p(x) from the references' probabilities (R, n) and keep (R, n)."""
+def reference_mean(p_refs: np.ndarray, keep: np.ndarray, offline: bool, a: float) -> np.ndarray:
+    """p(x) from the references' probabilities (R, n) and keep (R, n): online, the mean over
+    all references; offline, (1 + a)/2 * p_OUT(x) + (1 - a)/2, p_OUT the mean over the OUT
+    references."""
     if not offline:
         return p_refs.mean(axis=0)
     out = ~keep
@@ -45,10 +47,11 @@ def _reference_mean(p_refs: np.ndarray, keep: np.ndarray, offline: bool, a: floa
 def rmia_scores(p_target_x, p_refs_x, keep_x, p_target_z, p_refs_z, keep_z, offline: bool,
                 a: float, gamma: float = GAMMA) -> np.ndarray:
     """score(x) = #{z : LR(x, z) > gamma} / m, from probabilities (already augmentation-averaged)."""
-    ratio_x = p_target_x / _reference_mean(p_refs_x, keep_x, offline, a)
-    ratio_z = np.sort(p_target_z / _reference_mean(p_refs_z, keep_z, offline, a))
-    # LR(x, z) > gamma  <=>  ratio_z < ratio_x / gamma
-    return np.searchsorted(ratio_z, ratio_x / gamma, side="left") / len(ratio_z)
+    ratio_x = p_target_x / reference_mean(p_refs_x, keep_x, offline, a)
+    ratio_z = np.sort(p_target_z / reference_mean(p_refs_z, keep_z, offline, a))
+    # LR(x, z) > gamma  <=>  ratio_z < ratio_x / gamma: searchsorted's default side="left"
+    # counts the sorted ratio_z strictly below ratio_x / gamma (a tie is not greater)
+    return np.searchsorted(ratio_z, ratio_x / gamma) / len(ratio_z)
 
 
 def probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -62,26 +65,21 @@ def tune_a(view: TargetView) -> float:
     out (reference 0's complementary partner in a paired bank, as in ml_privacy_meter; the
     other models of its round in a bank of folds): it is OUT only on reference 0's members,
     so its OUT statistics would read reference 0's membership. References only; the target
-    is never used. With no other reference left, a = 1 (p(x) = p_OUT(x))."""
-    if view.references < 2:
-        return 1.0  # nothing to tune on; a = 1 is p(x) = p_OUT(x)
-    p_x = probabilities(view.ref_logits, view.labels)             # (R, n)
-    p_z = probabilities(view.population_refs, view.population_labels)
+    is never used. With nothing to tune on, a = 1 (p(x) = p_OUT(x)): no other reference left
+    (one reference, or reference 0 trained on every attacked sample), or reference 0 trained
+    on none of them (no member to score). Ties in AUC keep the smallest a."""
     truth = view.ref_keep[0]
-    if truth.all() or not truth.any():
-        return 1.0
     rest = np.array([r for r in range(1, view.references)
                      if not (view.ref_keep[r] | truth).all()])
-    if len(rest) == 0:
+    if len(rest) == 0 or not truth.any():
         return 1.0
-    best, best_auc = 1.0, -1.0
-    for a in A_GRID:
-        s = rmia_scores(p_x[0], p_x[rest], view.ref_keep[rest], p_z[0], p_z[rest],
-                        view.population_keep[rest], offline=True, a=float(a))
-        auc = roc_auc_score(truth, s)
-        if auc > best_auc:
-            best, best_auc = float(a), auc
-    return best
+    p_x = probabilities(view.ref_logits, view.labels)             # (R, n)
+    p_z = probabilities(view.population_refs, view.population_labels)
+    aucs = [roc_auc_score(truth, rmia_scores(p_x[0], p_x[rest], view.ref_keep[rest], p_z[0],
+                                             p_z[rest], view.population_keep[rest],
+                                             offline=True, a=float(a)))
+            for a in A_GRID]
+    return float(A_GRID[np.argmax(aucs)])  # argmax: the first of equal maxima
 
 
 def parse_a(a) -> float | None:
@@ -103,8 +101,8 @@ class _Rmia(Attack):
     fitted = {"a": "used_a"}
     offline: bool
 
-    def __init__(self, a: float | str | None = None, gamma: float = GAMMA):
-        self.a, self.gamma = parse_a(a), gamma
+    def __init__(self, a: float | str | None = None):
+        self.a = parse_a(a)
 
     def fit(self, view: TargetView) -> "_Rmia":
         """Offline: ``a`` as given, else tuned on the references (``tune_a``). Online: 1."""
@@ -119,7 +117,7 @@ class _Rmia(Attack):
                            probabilities(view.ref_logits, view.labels), view.ref_keep,
                            probabilities(view.population_target, view.population_labels),
                            probabilities(view.population_refs, view.population_labels),
-                           view.population_keep, self.offline, a, self.gamma)
+                           view.population_keep, self.offline, a)
 
 
 class RmiaOnline(_Rmia):
@@ -134,7 +132,7 @@ class RmiaOffline(_Rmia):
     options = ("a",)  # "rmia_offline/0.3": a fixed; "rmia_offline": a tuned
     tuned = ("a",)
 
-    def __init__(self, a: float | str | None = None, gamma: float = GAMMA):
-        super().__init__(a, gamma)
+    def __init__(self, a: float | str | None = None):
+        super().__init__(a)
         if self.a is not None:
             self.tuned = ()  # the row fixed a: nothing is tuned

@@ -19,24 +19,29 @@ prediction vector (first augmentation: the image as it is).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from .base import Attack, TargetView
+from .base import Attack, TargetView, softmax64
 
 
-def _balanced_rows(member: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of at most max_rows rows, half IN and half OUT where both have enough."""
+def balanced_rows(member: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of as many IN rows as OUT rows, min(max_rows // 2, #IN, #OUT) of each, drawn
+    without replacement (the IN rows first); none where every row is IN or every row OUT."""
     half = max_rows // 2
     ins, outs = np.flatnonzero(member), np.flatnonzero(~member)
     take = min(half, len(ins), len(outs))
-    return np.concatenate([rng.choice(ins, take, replace=False), rng.choice(outs, take, replace=False)])
+    # without replacement; `replace=None` is falsy too, so those two mutants are equivalent
+    in_rows = rng.choice(ins, take, replace=False)  # pragma: no mutate
+    out_rows = rng.choice(outs, take, replace=False)  # pragma: no mutate
+    return np.concatenate([in_rows, out_rows])
 
 
-def _fit(features: np.ndarray, member: np.ndarray, max_rows: int, seed: int):
+def fit_classifier(features: np.ndarray, member: np.ndarray, max_rows: int, seed: int):
+    """The attack classifier fitted on balanced rows of (features, member), or None where
+    the rows are all IN or all OUT (nothing to learn). Seeded: the rows and the ensemble."""
     rng = np.random.default_rng(seed)
-    rows = _balanced_rows(member, max_rows, rng)
-    if len(rows) == 0 or member[rows].all() or not member[rows].any():
+    rows = balanced_rows(member, max_rows, rng)
+    if not len(rows):  # all IN or all OUT (balanced rows hold both, or none)
         return None
     # Early stopping on a held-out tenth: where membership leaves no trace in the outputs, the
     # ensemble stops after a few trees instead of fitting 100 to noise.
@@ -57,13 +62,13 @@ class _Shadow(Attack):
 
     def _training_set(self, view: TargetView):
         """Rows (R * n, C) of shadow outputs, their IN labels, and their samples' classes."""
-        probs = softmax(view.ref_logits[:, 0].astype(np.float64), axis=-1)   # (R, n, C)
+        probs = softmax64(view.ref_logits[:, 0])   # (R, n, C)
         r, n, c = probs.shape
         return (self.features(probs.reshape(r * n, c)), view.ref_keep.reshape(r * n),
                 np.tile(view.labels, r))
 
     def _target_features(self, view: TargetView) -> np.ndarray:
-        return self.features(softmax(view.target_logits[0].astype(np.float64), axis=-1))
+        return self.features(softmax64(view.target_logits[0]))
 
 
 class Shokri(_Shadow):
@@ -78,7 +83,7 @@ class Shokri(_Shadow):
     def fit(self, view: TargetView) -> "Shokri":
         """``classifiers[c]``: class c's classifier (None where its rows are all IN or all OUT)."""
         x, member, cls = self._training_set(view)
-        self.classifiers = {int(c): _fit(x[cls == c], member[cls == c], self.max_rows,
+        self.classifiers = {int(c): fit_classifier(x[cls == c], member[cls == c], self.max_rows,
                                          self.seed + int(c))
                             for c in np.unique(view.labels)}
         return self
@@ -101,12 +106,12 @@ class MlLeaks(_Shadow):
 
     @staticmethod
     def features(probs: np.ndarray) -> np.ndarray:
-        return -np.sort(-probs, axis=-1)
+        return -np.sort(-probs)  # np.sort sorts the last axis: each row, decreasing
 
     def fit(self, view: TargetView) -> "MlLeaks":
         """``classifier``: None where the rows are all IN or all OUT."""
         x, member, _ = self._training_set(view)
-        self.classifier = _fit(x, member, self.max_rows, self.seed)
+        self.classifier = fit_classifier(x, member, self.max_rows, self.seed)
         return self
 
     def score(self, view: TargetView) -> np.ndarray:
