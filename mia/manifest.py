@@ -17,14 +17,21 @@ PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotli
             "tqdm", "jinja2")
 
 
-def git_commit(repo: Path) -> dict:
+# The paths whose modification makes a result's code differ from its commit ("code_dirty").
+CODE_PATHS = ("mia", "experiments", "tasks.py", "pyproject.toml")
+GIT_TIMEOUT_SECONDS = 10  # a hung git gives up; the manifest then records no commit
+
+
+def git_commit(repo: Path, timeout: float = GIT_TIMEOUT_SECONDS) -> dict:
+    """{"commit": HEAD's hash, "code_dirty": whether a tracked file under CODE_PATHS is
+    modified}, both None where git is missing, fails or takes longer than ``timeout`` s."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+                              timeout=timeout).stdout.strip()
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "mia", "experiments",
-                         "tasks.py", "pyproject.toml"))
+        # git status reads every argument after its options as a path (no "--" needed)
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", *CODE_PATHS))
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "code_dirty": None}
     return {"commit": commit or None, "code_dirty": dirty}
@@ -66,27 +73,31 @@ def file_checksums(folder: Path, names) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in names if (folder / name).exists()}
 
 
-def _cpu_model(cpuinfo: Path = CPUINFO) -> str:
+def _cpuinfo_field(cpuinfo: Path, key: str) -> str | None:
+    """The value of the first ``key`` line of a /proc/cpuinfo file (after its first colon,
+    stripped); None where the file or the line is missing."""
     try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = cpuinfo.read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor()
+        return None
+    for line in lines:
+        if line.startswith(key):
+            return line.partition(":")[2].strip()
+    return None
+
+
+def _cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    model = _cpuinfo_field(cpuinfo, "model name")
+    return platform.processor() if model is None else model
 
 
 def _cpu_vector_flags(cpuinfo: Path = CPUINFO) -> list[str]:
     """The CPU's vector instruction sets (avx*, amx*, fma): PyTorch picks float32 kernels by
     them, so two CPUs with the same model name can round differently (README, the verdict)."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(f for f in line.split(":", 1)[1].split()
-                              if f.startswith(("avx", "amx", "fma")))
-    except OSError:
-        pass
-    return []
+    flags = _cpuinfo_field(cpuinfo, "flags")
+    if flags is None:
+        return []
+    return sorted(f for f in flags.split() if f.startswith(("avx", "amx", "fma")))
 
 
 def now() -> str:

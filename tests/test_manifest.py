@@ -2,6 +2,8 @@
 whether the code was modified, the CPU's model and vector flags, the packages and the code
 paths forced. Fast: mutation testing runs this file."""
 import hashlib
+import os
+import platform
 import re
 import subprocess
 
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from mia import manifest
+from mia.parallel import available_cpus
 
 
 def test_file_checksums_hash_each_named_file_that_exists(tmp_path):
@@ -46,9 +49,28 @@ def test_git_commit_and_whether_the_code_was_modified(tmp_path):
     (repo / "tasks.py").write_text("2\n")
     assert manifest.git_commit(repo) == {"commit": head, "code_dirty": True}
     assert manifest.git_commit(tmp_path / "nowhere") == {"commit": None, "code_dirty": None}
+    for path in manifest.CODE_PATHS:  # a change under each code path counts
+        file = repo / path if "." in path else repo / path / "f.py"
+        file.parent.mkdir(exist_ok=True)
+        file.write_text("1\n")
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-qm", path)
+        assert manifest.git_commit(repo)["code_dirty"] is False, path
+        file.write_text("2\n")
+        assert manifest.git_commit(repo)["code_dirty"] is True, path
+        _git(repo, "checkout", "--", ".")
     plain = tmp_path / "plain"
     plain.mkdir()
     assert manifest.git_commit(plain)["commit"] is None
+
+
+def test_a_hung_git_gives_up_and_records_no_commit(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nsleep 20\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    assert manifest.git_commit(tmp_path, timeout=0.2) == {"commit": None, "code_dirty": None}
 
 
 CPUINFO = """processor\t: 0
@@ -65,6 +87,8 @@ def test_the_cpu_model_and_vector_flags_are_read_from_cpuinfo(tmp_path):
     info.write_text(CPUINFO)
     assert manifest._cpu_model(info) == "Example CPU 9000 @ 3.0GHz"
     assert manifest._cpu_vector_flags(info) == ["amx_tile", "avx2", "avx512_vnni", "avx512f", "fma"]
+    info.write_text("model name\t: Vendor CPU: rev 3 @ 2.0GHz\nflags\t: avx2 sse4_2\n")
+    assert manifest._cpu_model(info) == "Vendor CPU: rev 3 @ 2.0GHz"  # after the first colon
     missing = tmp_path / "none"
     assert manifest._cpu_vector_flags(missing) == []
     assert isinstance(manifest._cpu_model(missing), str)
@@ -84,6 +108,28 @@ def test_environment_records_packages_threads_and_forced_code_paths(monkeypatch)
     assert dev["forced_code_paths"] == {"ATEN_CPU_CAPABILITY": "avx2"}
     assert dev["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert "gpu" not in dev
+    assert env["packages"]["python"] == platform.python_version()
+    assert set(dev) == {"torch_device", "platform", "processor", "cpu_vector_flags", "cpu_count",
+                        "torch_threads", "cpus_available", "torch_cpu_capability",
+                        "forced_code_paths"}
+    assert dev["platform"] == platform.platform() and dev["cpu_count"] == os.cpu_count()
+    assert dev["processor"] == manifest._cpu_model()
+    assert dev["cpu_vector_flags"] == manifest._cpu_vector_flags()
+    assert dev["cpus_available"] == available_cpus()
+
+
+def test_environment_records_a_missing_package_as_none_and_the_gpu_by_name(monkeypatch):
+    monkeypatch.setattr(manifest, "PACKAGES", ("numpy", "no-such-package-mia"))
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: asked.append(d) or "Example GPU")
+
+    class Cuda:
+        type = "cuda"
+
+    device = Cuda()
+    env = manifest.environment(device)
+    assert env["packages"]["no-such-package-mia"] is None
+    assert env["device"]["gpu"] == "Example GPU" and asked == [device]
 
 
 def test_now_is_utc_to_the_second():

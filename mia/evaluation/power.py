@@ -26,6 +26,12 @@ POWER_REPEATS = 10
 # 0.05 needs B > 159; 1,000 keeps the adjusted p-values from sitting on that floor.
 BOOTSTRAP = 1000
 INTERVAL_METRICS = ("auc", *FPRS)
+# The metrics the paired comparisons test.
+COMPARED_METRICS = ("tpr_at_0.1pct_fpr", "auc")
+# A stream of the experiment's seed of its own: the subsets drawn for the power curve.
+SUBSET_STREAM = 0x90E4
+COMPARISONS = ("paired bootstrap differences of the mean over subsets, the same resamples at "
+               "every size, conditional on the subsets drawn; Holm within each row and metric")
 
 
 def distinct_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> list[tuple]:
@@ -38,7 +44,8 @@ def distinct_subsets(n: int, size: int, draws: int, rng: np.random.Generator) ->
     seen: set[tuple] = set()
     out = []
     while len(out) < draws:
-        c = tuple(sorted(int(i) for i in rng.choice(n, size, replace=False)))
+        draw = rng.choice(n, size, replace=False)  # pragma: no mutate (replace=None is False too)
+        c = tuple(sorted(int(i) for i in draw))
         if c not in seen:
             seen.add(c)
             out.append(c)
@@ -50,7 +57,7 @@ def power_subsets(k: int, sizes: list[int], repeats: int, seed: int,
     """Distinct subsets of whole rounds of a bank of k models (so that every sample has a model
     on each side), as model indices: every subset of a size where there are at most
     ``repeats``, else ``repeats`` distinct random ones; the whole bank once."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x90E4]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SUBSET_STREAM]))
     out = {}
     for size in sizes:
         if size % folds or not folds <= size <= k:
@@ -73,9 +80,13 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
     (``model_seconds``, per bank model as recorded in bank.json), mean over subsets. RMIA
     offline's tuned a and LiRA's resolved variance are recorded per subset. Empty for a bank
     of one round. Returns (the curve, ``power_comparisons``): both empty for one round."""
-    if k // folds < 2:
+    if k < 2 * folds:
         return {}, {}
-    sizes = [folds * 2 ** i for i in range(9) if folds * 2 ** i < k] + [k]
+    sizes, refs = [], folds
+    while refs < k:  # one round, doubling, then the whole bank
+        sizes.append(refs)
+        refs *= 2
+    sizes.append(k)
     out = {}
     means = {}  # (row, size, metric) -> (mean over subsets, its (B,) resampled values)
     for size, subsets in power_subsets(k, sizes, repeats, seed, folds).items():
@@ -123,7 +134,7 @@ def power_comparisons(means: dict, sizes: list[int]) -> dict:
     rows = sorted({row for row, _, _ in means})
     steps, tuned = {}, {}
     for row in rows:
-        for metric in ("tpr_at_0.1pct_fpr", "auc"):
+        for metric in COMPARED_METRICS:
             pairs = [(a, b) for a, b in zip(sizes, sizes[1:])
                      if (row, a, metric) in means and (row, b, metric) in means]
             if not pairs:
@@ -134,16 +145,13 @@ def power_comparisons(means: dict, sizes: list[int]) -> dict:
     for row in rows:
         if not row.startswith("rmia_offline/"):
             continue
-        for metric in ("tpr_at_0.1pct_fpr", "auc"):
+        for metric in COMPARED_METRICS:
             compared = {str(k): _paired_means(means["rmia_offline", k, metric], means[row, k, metric])
                         for k in sizes
                         if ("rmia_offline", k, metric) in means and (row, k, metric) in means}
             if compared:
                 tuned.setdefault(row, {})[metric] = _holm_into(compared)
-    return {"description": "paired bootstrap differences of the mean over subsets, the same "
-                           "resamples at every size, conditional on the subsets drawn; Holm "
-                           "within each row and metric",
-            "steps": steps, "tuned_minus_fixed": tuned}
+    return {"description": COMPARISONS, "steps": steps, "tuned_minus_fixed": tuned}
 
 
 def _paired_means(a: tuple[float, np.ndarray], b: tuple[float, np.ndarray]) -> dict:
