@@ -83,13 +83,22 @@ class StudySplit:
     eval_nonmembers: np.ndarray   # the other test images
 
 
+# Streams of the experiment's seed of their own: the study split, leave-one-out's z pool, the
+# matched leave-one-out's subsets.
+STUDY_SPLIT_STREAM, LOO_POPULATION_STREAM, MATCHED_STREAM = 0xCA1B, 0x100, 0x3A7C
+
+
 def study_split(n_train: int, n_test: int, population: int, seed: int) -> StudySplit:
+    """Protocol (a)'s split of images 0..n_train-1 (training) and n_train.. (test): a seeded
+    permutation of the test images, its first ``population`` RMIA's z, the rest the evaluated
+    non-members, and as many training images drawn without replacement as the members."""
     if not 0 < population < n_test:
         raise ValueError(f"population must be between 1 and {n_test - 1} test images, got {population}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xCA1B]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, STUDY_SPLIT_STREAM]))
     test = n_train + rng.permutation(n_test)
     nonmembers = np.sort(test[population:])
-    members = np.sort(rng.choice(n_train, len(nonmembers), replace=False))
+    drawn = rng.choice(n_train, len(nonmembers), replace=False)  # pragma: no mutate (replace=None is False too)
+    members = np.sort(drawn)
     return StudySplit(np.sort(test[:population]), members, nonmembers)
 
 
@@ -107,7 +116,7 @@ def study_view(target_logits: np.ndarray, labels: np.ndarray, bank_logits: np.nd
 
 
 def loo_population(n: int, population: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x100]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, LOO_POPULATION_STREAM]))
     return np.sort(rng.permutation(n)[:population])
 
 
@@ -221,6 +230,19 @@ def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
     return rows, best
 
 
+# What each protocol's "description" says.
+STUDY_DESCRIPTION = ("the study's target: members its training images, non-members test images; "
+                     "references trained on random parts of all images")
+LOO_DESCRIPTION = ("each bank model the target in turn, the models of the other rounds the "
+                   "references; pooled")
+LEAK_CHECK_DESCRIPTION = ("scores that can read membership from how many references trained on "
+                          "a sample: minus that count, and RMIA online (unlabelled mean over "
+                          "references); round_dropped is the protocol, round_kept keeps the "
+                          "target's round (its partner) among the references")
+RESAMPLED = {"study": "members and non-members separately",
+             "leave_one_out": "whole images, each with its rows under every target",
+             "matched": "whole images, each with its rows under every target and subset"}
+
 # Bump when a change to the attacks or the evaluation changes calibrated.json: a cached
 # evaluation (pipeline.stages.calibrated_stage) is reused only under the same version and settings.
 VERSION = 8
@@ -252,7 +274,7 @@ def in_count_probe(view: TargetView) -> np.ndarray:
     """A score that reads only the keep-matrix: minus the number of references that trained on
     each sample. It separates members from non-members exactly when their IN counts differ
     (a leave-one-out target's members are IN for one reference fewer when its round stays)."""
-    return -view.ref_keep.sum(0).astype(np.float64)
+    return -view.ref_keep.sum(0, dtype=np.float64)
 
 
 def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
@@ -271,11 +293,10 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
     power, power_tests = power_curve(view, truth, k, seed, folds=folds, rows=power_rows,
                                      model_seconds=model_seconds)
     protocols = {
-        "study": {"description": "the study's target: members its training images, non-members "
-                                 "test images; references trained on random parts of all images",
+        "study": {"description": STUDY_DESCRIPTION,
                   "references": k, "folds": folds, "population_z": len(split.population),
                   "n_members": len(split.eval_members), "n_nonmembers": len(split.eval_nonmembers),
-                  "resampled": "members and non-members separately",
+                  "resampled": RESAMPLED["study"],
                   "rows": study, "strongest": best, "power_vs_references": power,
                   "power_comparisons": power_tests},
     }
@@ -307,7 +328,8 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
     probes: dict[str, list] = {}
     truths, images = [], []
     attacked = np.setdiff1d(np.arange(n), z_pool)
-    for t in tqdm(range(k), desc="leave-one-out", unit="target", disable=not progress):
+    bar = tqdm(range(k), desc="leave-one-out", unit="target", disable=not progress)  # pragma: no mutate (display)
+    for t in bar:
         v, tr, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds)
         truths.append(tr)
         images.append(attacked)
@@ -324,19 +346,13 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
                     strongest=False, curves=False)
     for entry in leak.values():
         entry.pop("roc", None)
-    out = {"description": "each bank model the target in turn, the models of the other rounds "
-                          "the references; pooled",
+    out = {"description": LOO_DESCRIPTION,
            "targets": k, "references_per_target": k - folds, "folds": folds,
            "population_z_pool": len(z_pool),
            "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
-           "n_images": len(attacked), "resampled": "whole images, each with its rows under every target",
+           "n_images": len(attacked), "resampled": RESAMPLED["leave_one_out"],
            "rows": loo, "strongest": best,
-           "leak_check": {"description": "scores that can read membership from how many "
-                                         "references trained on a sample: minus that count, "
-                                         "and RMIA online (unlabelled mean over references); "
-                                         "round_dropped is the protocol, round_kept keeps the "
-                                         "target's round (its partner) among the references",
-                          "rows": leak}}
+           "leak_check": {"description": LEAK_CHECK_DESCRIPTION, "rows": leak}}
     if loo_references:
         out["matched"] = {str(r): matched_leave_one_out(bank_logits, keep, labels, seed, folds, r,
                                                         progress)
@@ -382,11 +398,12 @@ def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.
                          f"{folds} and {k - 2 * folds} for a bank of {k}, got {references}")
     z_pool = loo_population(n, n // LOO_POPULATION_FRACTION, seed)
     attacked = np.setdiff1d(np.arange(n), z_pool)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x3A7C, references]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, MATCHED_STREAM, references]))
     pooled: dict[str, list] = {}
     truths, images, draws = [], [], []
-    for t in tqdm(range(k), desc=f"leave-one-out, {references} references", unit="target",
-                  disable=not progress):
+    bar = tqdm(range(k), desc=f"leave-one-out, {references} references", unit="target",  # pragma: no mutate
+               disable=not progress)  # pragma: no mutate (a progress bar's text and visibility)
+    for t in bar:
         v, tr, refs = loo_view(t, bank_logits, keep, labels, z_pool, folds)
         rounds = len(refs) // folds  # refs: whole rounds, in order
         subsets = distinct_subsets(rounds, references // folds, MATCHED_DRAWS, rng)
@@ -404,6 +421,5 @@ def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.
             "references_per_target": references, "targets": k,
             "subsets_per_target": sorted(set(draws)),
             "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
-            "n_images": len(attacked), "resampled": "whole images, each with its rows under every "
-                                                    "target and subset",
+            "n_images": len(attacked), "resampled": RESAMPLED["matched"],
             "rows": rows, "strongest": best}
