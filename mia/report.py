@@ -132,17 +132,23 @@ def _power_lines(power: dict) -> list[str]:
              "| references | attack | subsets | TPR@0.1% FPR | AUC | training seconds | a |",
              "|---:|---|---:|---:|---:|---:|---|"]
 
-    def cell(v: dict, pct: bool) -> str:
+    def cell(v: dict, f) -> str:
+        """mean [interval] (min to max), each written by ``f``."""
         if v.get("mean") is None:
             return "n/a"
-        f = (lambda x: f"{100 * x:.3g}%") if pct else (lambda x: f"{x:.4f}")
         return f"{f(v['mean'])} [{f(v['ci95'][0])}, {f(v['ci95'][1])}] ({f(v['min'])} to {f(v['max'])})"
+
+    def percent(x: float) -> str:
+        return f"{100 * x:.3g}%"
+
+    def four(x: float) -> str:
+        return f"{x:.4f}"
     for size in sorted(power, key=int):
         for row, v in power[size].items():
             seconds = v.get("training_seconds")
             a = ", ".join(f"{x:g}" for x in v["a"]) if v.get("a") else ""
-            lines.append(f"| {size} | {row} | {v['subsets']} | {cell(v['tpr_at_0.1pct_fpr'], True)} | "
-                         f"{cell(v['auc'], False)} | "
+            lines.append(f"| {size} | {row} | {v['subsets']} | {cell(v['tpr_at_0.1pct_fpr'], percent)} | "
+                         f"{cell(v['auc'], four)} | "
                          f"{'' if seconds is None else f'{seconds:,.0f}'} | {a} |")
     return lines + [""]
 
@@ -157,7 +163,7 @@ def _power_test_lines(tests: dict) -> list[str]:
             for metric, comparisons in by_metric.items():
                 for what, c in comparisons.items():
                     lo, hi = c["ci95"]
-                    where = label.format(*what.split("-")) if kind == "steps" else label.format(what)
+                    where = label.format(*what.split("-"))  # steps "4-2"; tuned minus fixed "2"
                     lines.append(f"| {row} | {metric} | {where} | {_difference(c['difference'], metric)} "
                                  f"[{_difference(lo, metric)}, {_difference(hi, metric)}] | "
                                  f"{c['p']:.3g} | {c['p_holm']:.3g} |")

@@ -19,6 +19,7 @@ cancellation: -log p_y = log(1 + e^a) = softplus(a) and 1 - p_y = e^a / (1 + e^a
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -40,7 +41,7 @@ def _log_odds_against_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.
     """a = log sum_{k != y} exp(z_k - z_y), shape (N,), in float64."""
     z = logits.double()
     margin = z - z.gather(1, labels.view(-1, 1))
-    margin.scatter_(1, labels.view(-1, 1), float("-inf"))  # leave out k = y
+    margin.scatter_(1, labels.view(-1, 1), -math.inf)  # leave out k = y
     return torch.logsumexp(margin, dim=1)
 
 

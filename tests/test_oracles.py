@@ -389,7 +389,7 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
                               "tied_with_top": ["a"], "policy": "paired",
                               "comparisons": {"a": {"difference": 0.001, "ci95": [-0.001, 0.003],
                                                     "p": 0.3, "p_holm": 0.3}}}},
-                          "matched": {"6": {"description": "six", "subsets_per_target": [5],
+                          "matched": {"6": {"description": "six", "subsets_per_target": [3, 5],
                                             "n_members": 500, "n_nonmembers": 450,
                                             "n_images": 19, "rows": {"lira": row},
                                             "strongest": {}}},
@@ -445,7 +445,7 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
         "| lira minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|",
         "| a | +0.0010 [-0.0010, +0.0030] | 0.3 | 0.3 |", "",
         "### leave-one-out with 6 references per target", "",
-        "six (5 per target); 500 member rows and 450 non-member rows of 19 images.", "", *header,
+        "six (3, 5 per target); 500 member rows and 450 non-member rows of 19 images.", "", *header,
         f"| lira | {cells} | |", "",
         "### leak check", "", "probes.", "",
         "| score / target's round | auc | tpr_at_0.1pct_fpr |", "|---|---:|---:|",
@@ -459,3 +459,96 @@ def test_calibrated_markdown_has_every_cell_as_written_by_hand():
         "## other: not computed", "", "one round."]
     del cal["not_computed"]  # calibrated.json written before the field existed
     assert report.calibrated_markdown(cal, "exp").endswith("\n".join(header) + "\n" + "\n".join(strongest))
+
+
+# ---------------------------------------------------------------- the gap attack beside the threshold
+def test_the_gap_attack_on_all_samples_by_hand():
+    """Members right 3 of 4, non-members right 1 of 4: balanced accuracy (3/4 + 3/4) / 2; AUC
+    of the two-valued score: 9 pairs won, 3 + 3 tied, of 16 -> 12/16."""
+    s = {"cross_entropy": np.r_[EVAL_M, EVAL_N], "is_member": np.r_[np.ones(4, bool), np.zeros(4, bool)],
+         "correct": np.array([True, True, True, False, True, False, False, False])}
+    got = threshold.full_roc_stage(_config(scores=["cross_entropy"]), s)
+    assert list(got) == ["cross_entropy", threshold.GAP]
+    assert got["gap"]["best_accuracy"] == 0.75 and got["gap"]["auc"] == 0.75
+    assert "gap" not in threshold.full_roc_stage(_config(scores=["cross_entropy"]),
+                                                 {k: v for k, v in s.items() if k != "correct"})
+
+
+def test_the_gap_attack_is_scored_on_each_repeats_evaluation_set():
+    s = _scores()
+    rng = np.random.default_rng(5)
+    s["correct"] = np.r_[rng.random(400) < 0.9, rng.random(200) < 0.6]
+    cfg = _config()
+    got = threshold.attack_stage(cfg, s, progress=False)
+    m, n = s["correct"][s["is_member"]], s["correct"][~s["is_member"]]
+    for p in (10, 50):
+        accuracy = []
+        for r in range(3):
+            split = threshold.sample_split(400, 200, p, np.random.default_rng(threshold.split_seed(cfg.seed, p, r)))
+            accuracy.append((m[split.eval_members].mean() + 1 - n[split.eval_nonmembers].mean()) / 2)
+        assert got["gap"][str(p)]["repeats"] == pytest.approx(accuracy, abs=1e-15)
+        assert got["gap"][str(p)]["accuracy"]["mean"] == pytest.approx(np.mean(accuracy), abs=1e-15)
+    assert "gap" not in threshold.attack_stage(cfg, _scores(), progress=False)
+
+
+def test_the_summary_sets_the_gap_attack_beside_the_thresholds(tmp_path):
+    m = _metrics_for_tables()
+    m["attack"]["gap"] = {"10": {"accuracy": {"mean": 0.67331, "std": 0.00412}},
+                          "50": {"accuracy": {"mean": 0.6701, "std": 0.0033}}}
+    report.write_summary(m, tmp_path)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    without = tmp_path / "plain"
+    without.mkdir()
+    report.write_summary(_metrics_for_tables(), without)
+    plain = (without / "summary.md").read_text().splitlines()
+    assert lines[:len(plain)] == plain
+    assert lines[len(plain):] == [
+        "", "Reference: the gap attack (member if and only if the target classifies the sample "
+        "correctly) needs no attacker samples. Its balanced accuracy on each repeat's evaluation "
+        "set, mean ± std over repeats:", "",
+        "| p (%) | gap attack accuracy |", "|---:|---:|",
+        "| 10 | 0.6733 ± 0.0041 |", "| 50 | 0.6701 ± 0.0033 |"]
+
+
+def _comparison(difference, p_holm):
+    return {"difference": difference, "ci95": [difference - 0.001, difference + 0.001], "p": p_holm / 2,
+            "p_holm": p_holm}
+
+
+def test_the_strongest_lines_keep_every_metric_in_order_and_sort_comparisons_by_holm():
+    lines = report._strongest_lines({
+        "auc": {"top": "a", "strongest": None, "tied_with_top": ["b", "c"], "policy": "P",
+                "comparisons": {"b": _comparison(0.01, 0.4), "c": _comparison(0.02, 0.2)}},
+        "tpr_at_1pct_fpr": {"top": "a", "comparisons": {}},
+        "tpr_at_0.1pct_fpr": {"top": None, "comparisons": {"b": _comparison(0.01, 0.4)},
+                              "unresolved": "no attack resolves it"},
+        "tpr_at_0.01pct_fpr": {"top": "a", "strongest": "a", "tied_with_top": [], "policy": "P",
+                               "comparisons": {"b": _comparison(0.001, 0.01)}}})
+    assert lines == [
+        "**auc**: highest: a, tied with b, c. Policy: P.", "",
+        "| a minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|",
+        "| c | +0.0200 [+0.0190, +0.0210] | 0.1 | 0.2 |",
+        "| b | +0.0100 [+0.0090, +0.0110] | 0.2 | 0.4 |", "",
+        "**tpr_at_1pct_fpr**: no comparison.", "",
+        "**tpr_at_0.1pct_fpr**: no attack resolves it.", "",
+        "**tpr_at_0.01pct_fpr**: strongest: a. Policy: P.", "",
+        "| a minus | difference [95% CI] | p | p (Holm) |", "|---|---:|---:|---:|",
+        "| b | +0.1 pp [+0 pp, +0.2 pp] | 0.005 | 0.01 |", ""]
+
+
+def test_the_power_table_sorts_sizes_as_numbers_and_leaves_missing_cells_blank():
+    cell = {"mean": 0.5, "ci95": [0.4, 0.6], "min": 0.3, "max": 0.7}
+    power = {size: {"lira": {"tpr_at_0.1pct_fpr": {"mean": None, "std": None}, "auc": cell,
+                             "subsets": 1}} for size in ("16", "2", "4")}
+    lines = report._power_lines(power)
+    rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert rows == [f"| {size} | lira | 1 | n/a | 0.5000 [0.4000, 0.6000] (0.3000 to 0.7000) |  |  |"
+                    for size in ("2", "4", "16")]
+
+
+def test_the_power_comparisons_table_reads_whichever_kinds_are_there():
+    lines = report._power_test_lines({"description": "d", "steps": {"r": {"auc": {"16-8": _comparison(0.01, 0.2)}}}})
+    assert lines[-2:] == ["| r | auc | 16 references minus 8 | +0.0100 [+0.0090, +0.0110] | 0.1 | 0.2 |", ""]
+    lines = report._power_test_lines({"description": "d", "tuned_minus_fixed": {
+        "r/1": {"tpr_at_0.1pct_fpr": {"16": _comparison(-0.002, 0.2)}}}})
+    assert lines[-2] == "| r/1 | tpr_at_0.1pct_fpr | a tuned minus fixed, 16 references | -0.2 pp [-0.3 pp, -0.1 pp] | 0.1 | 0.2 |"

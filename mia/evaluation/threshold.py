@@ -168,7 +168,7 @@ def full_roc_stage(config: ExperimentConfig, scores: dict[str, np.ndarray]) -> d
     y = scores["is_member"]
     out = {s: metrics.loss_metrics(y, scores[s]) for s in config.attack.scores}
     if "correct" in scores:
-        out[GAP] = metrics.loss_metrics(y, 1.0 - scores["correct"].astype(np.float64))
+        out[GAP] = metrics.loss_metrics(y, 1.0 - scores["correct"])  # float64: 1.0 - 0/1
     return out
 
 
