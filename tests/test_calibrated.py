@@ -74,7 +74,7 @@ def test_leave_one_out_drops_the_target_and_its_partner_so_in_counts_carry_no_me
     keep, labels, logits = fake_bank(k=8)
     z_pool = calibrated.loo_population(keep.shape[1], 40, 0)
     for t in range(8):
-        view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool)
+        view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool, 2)
         assert t not in refs and keep_mod.partner(t) not in refs and len(refs) == 6
         counts = view.ref_keep.sum(0)
         assert (counts == 3).all()
@@ -230,7 +230,7 @@ def test_power_curve_cells_name_what_each_subset_resolved():
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(logits[0], labels, logits, keep, split)
     seconds = np.arange(1.0, 9.0)
-    power, tests = power_mod.power_curve(view, truth, 8, seed=0, repeats=2, model_seconds=seconds)
+    power, tests = power_mod.power_curve(view, truth, 8, seed=0, folds=2, repeats=2, model_seconds=seconds)
     assert sorted(power, key=int) == ["2", "4", "8"]
     for size, cell in power.items():
         draws = 1 if size == "8" else 2

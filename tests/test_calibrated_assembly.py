@@ -26,9 +26,9 @@ def small_bootstraps(monkeypatch):
     monkeypatch.setattr(power, "BOOTSTRAP", 20)
 
 
-def fake_bank(k=6, n=240, c=3, seed=0):
+def fake_bank(k=6, n=240, c=3, seed=0, folds=2):
     rng = np.random.default_rng(seed)
-    keep = keep_mod.paired_keep(k, n, seed)
+    keep = keep_mod.fold_keep(k, n, folds, seed)
     labels = rng.integers(0, c, n)
     logits = rng.normal(0, 1, (k, 2, n, c)) + 2.0 * keep[:, None, :, None] * np.eye(c)[labels]
     return keep, labels, logits.astype(np.float32)
@@ -178,8 +178,8 @@ def test_a_table_without_a_bootstrap_has_point_metrics_only():
     assert best == {}
     assert same(rows["lira_online/global/flip"],
                 {**score_metrics(truth, scored["lira_online/global/flip"]["score"]), "variance": "global"})
-    rows, best = calibrated.table(truth, scored, 50, 7, strongest=False)
-    assert best == {} and "roc" in rows["loss"] and "vs_plain" in rows["lira_online/global/flip"]
+    rows, best = calibrated.table(truth, scored, 50, 7)  # curves by default
+    assert "roc" in rows["loss"] and "vs_plain" in rows["lira_online/global/flip"]
 
 
 def test_the_loss_comparison_is_left_out_where_the_loss_row_is_missing_or_unmeasured():
@@ -215,37 +215,42 @@ def _leave_one_out_by_hand(logits, keep, labels, seed, folds, rows):
     return z_pool, attacked, truth, groups, pooled, probes
 
 
-def test_leave_one_out_pools_every_target_with_the_other_rounds_as_references():
-    keep, labels, logits = fake_bank()
-    out = calibrated.leave_one_out(logits, keep, labels, seed=1, folds=2, rows=ROWS, progress=False)
-    z_pool, attacked, truth, groups, pooled, probes = _leave_one_out_by_hand(logits, keep, labels, 1, 2, ROWS)
+@pytest.mark.parametrize("k, folds", [(6, 2), (8, 4)])
+def test_leave_one_out_pools_every_target_with_the_other_rounds_as_references(k, folds):
+    """Pairs, and rounds of 4 (each model keeps 3/4: as many members as non-members no more)."""
+    keep, labels, logits = fake_bank(k, folds=folds)
+    out = calibrated.leave_one_out(logits, keep, labels, seed=1, folds=folds, rows=ROWS, progress=False)
+    z_pool, attacked, truth, groups, pooled, probes = _leave_one_out_by_hand(logits, keep, labels, 1, folds, ROWS)
     rows, best = calibrated.table(truth, calibrated._pool(pooled), SMALL["leave_one_out"], 1, groups)
     leak, _ = calibrated.table(truth, calibrated._pool(probes), SMALL["leak_check"], 1, groups,
-                               strongest=False, curves=False)
+                               curves=False)
     assert same(out["rows"], rows) and same(out["strongest"], best)
     assert same(out["leak_check"], {"description": calibrated.LEAK_CHECK_DESCRIPTION, "rows": leak})
     assert "roc" not in out["leak_check"]["rows"]["in_count/round_kept"]
     assert {k: v for k, v in out.items() if k not in ("rows", "strongest", "leak_check")} == {
-        "description": calibrated.LOO_DESCRIPTION, "targets": 6, "references_per_target": 4,
-        "folds": 2, "population_z_pool": len(z_pool), "n_members": int(truth.sum()),
+        "description": calibrated.LOO_DESCRIPTION, "targets": k, "references_per_target": k - folds,
+        "folds": folds, "population_z_pool": len(z_pool), "n_members": int(truth.sum()),
         "n_nonmembers": int((~truth).sum()), "n_images": len(attacked),
         "resampled": calibrated.RESAMPLED["leave_one_out"]}
     assert 0 < truth.sum() < len(truth)
 
 
-def test_matched_leave_one_out_draws_subsets_of_the_other_rounds_per_target():
-    keep, labels, logits = fake_bank(k=8)
-    seed, folds, refs = 2, 2, 2
+@pytest.mark.parametrize("k, refs, draws", [(8, 2, 3), (12, 4, 5)])
+def test_matched_leave_one_out_draws_subsets_of_the_other_rounds_per_target(k, refs, draws):
+    """8 models: 1 of the 3 other pairs, every one; 12: 2 of the 4 other pairs, 5 of the 6
+    drawn from the seed."""
+    keep, labels, logits = fake_bank(k=k)
+    seed, folds = 2, 2
     out = calibrated.matched_leave_one_out(logits, keep, labels, seed, folds, refs, progress=False)
     n = len(labels)
     z_pool = calibrated.loo_population(n, n // calibrated.LOO_POPULATION_FRACTION, seed)
     attacked = np.setdiff1d(np.arange(n), z_pool)
     rng = np.random.default_rng(np.random.SeedSequence([seed, calibrated.MATCHED_STREAM, refs]))
     pooled, truths = {}, []
-    for t in range(8):
+    for t in range(k):
         v, tr, other = calibrated.loo_view(t, logits, keep, labels, z_pool, folds)
         subsets = power.distinct_subsets(len(other) // folds, refs // folds, calibrated.MATCHED_DRAWS, rng)
-        assert len(subsets) == 3  # one pair of the 3 other pairs: every one
+        assert len(subsets) == draws
         for c in subsets:
             idx = np.concatenate([np.arange(2 * j, 2 * j + 2) for j in c])
             truths.append(tr)
@@ -253,12 +258,12 @@ def test_matched_leave_one_out_draws_subsets_of_the_other_rounds_per_target():
                 pooled.setdefault(key, []).append(entry)
     truth = np.concatenate(truths)
     rows, best = calibrated.table(truth, calibrated._pool(pooled), SMALL["matched"], seed,
-                                  np.tile(attacked, 24), curves=False)
+                                  np.tile(attacked, k * draws), curves=False)
     assert same(out["rows"], rows) and same(out["strongest"], best)
     assert {k: v for k, v in out.items() if k not in ("rows", "strongest")} == {
-        "description": "leave-one-out with 2 references per target: distinct subsets of the "
-                       "other rounds per target, pooled",
-        "references_per_target": 2, "targets": 8, "subsets_per_target": [3],
+        "description": f"leave-one-out with {refs} references per target: distinct subsets of "
+                       f"the other rounds per target, pooled",
+        "references_per_target": refs, "targets": k, "subsets_per_target": [draws],
         "n_members": int(truth.sum()), "n_nonmembers": int((~truth).sum()),
         "n_images": len(attacked), "resampled": calibrated.RESAMPLED["matched"]}
 
@@ -281,7 +286,7 @@ def test_evaluate_runs_both_protocols_and_the_power_curve_from_one_seed():
     split = calibrated.study_split(n_train, 60, 60 // calibrated.STUDY_POPULATION_FRACTION, seed)
     view, truth = calibrated.study_view(target, labels, logits, keep, split)
     rows, best = calibrated.table(truth, calibrated.score_rows(view, ROWS), SMALL["study"], seed)
-    curve, tests = power.power_curve(view, truth, 6, seed, folds=2, rows=POWER_ROWS,
+    curve, tests = power.power_curve(view, truth, 6, seed, 2, rows=POWER_ROWS,
                                      model_seconds=seconds)
     study = out["protocols"]["study"]
     assert same(study, {"description": calibrated.STUDY_DESCRIPTION, "references": 6, "folds": 2,
@@ -291,13 +296,14 @@ def test_evaluate_runs_both_protocols_and_the_power_curve_from_one_seed():
     assert out["rows"] == [calibrated.row_key(*r) for r in ROWS]
     assert out["fprs"] == calibrated.FPRS and out["not_computed"] == {}
     loo = out["protocols"]["leave_one_out"]
-    assert same(loo, calibrated.leave_one_out(logits, keep, labels, seed, 2, ROWS, False, (2,)))
+    assert same(loo, calibrated.leave_one_out(logits, keep, labels, seed, 2, ROWS, progress=False,
+                                              loo_references=(2,)))
     assert set(loo["matched"]) == {"2"}
 
 
 def test_a_bank_of_one_round_has_no_leave_one_out_and_says_why():
     keep, labels, logits = fake_bank(k=2, n=240)
-    out = calibrated.evaluate(logits[0], labels, 180, logits, keep, 0, rows=ROWS[:1],
+    out = calibrated.evaluate(logits[0], labels, 180, logits, keep, 0, 2, rows=ROWS[:1],
                               power_rows=POWER_ROWS, progress=False)
     assert set(out["protocols"]) == {"study"}
     assert out["not_computed"] == {"leave_one_out": "the bank is one round of 2 models: leaving "

@@ -50,7 +50,7 @@ def test_each_point_is_the_mean_over_the_subsets_drawn_for_its_seed():
     and scored on each subset (the flip row with both augmentations, the others without)."""
     view, truth = _study(8)
     seed = 5
-    curve, _ = power.power_curve(view, truth, 8, seed=seed, repeats=3, rows=ROWS)
+    curve, _ = power.power_curve(view, truth, 8, seed=seed, folds=2, repeats=3, rows=ROWS)
     subsets = power.power_subsets(8, [2, 4, 8], 3, seed)
     other = power.power_subsets(8, [2, 4, 8], 3, seed + 1)[4]
     assert [s.tolist() for s in other] != [s.tolist() for s in subsets[4]]  # the seed matters
@@ -73,14 +73,14 @@ def test_each_point_is_the_mean_over_the_subsets_drawn_for_its_seed():
 
 def test_the_whole_bank_is_one_subset_with_the_interval_of_its_score():
     view, truth = _study(4)
-    curve, _ = power.power_curve(view, truth, 4, seed=3, rows=ROWS[:1])
+    curve, _ = power.power_curve(view, truth, 4, seed=3, folds=2, rows=ROWS[:1])
     whole = curve["4"]["lira_offline/global"]
     score = build("lira_offline", variance="global").fit(view.augmentations(1)).score(view.augmentations(1))
     assert whole["subsets"] == 1 and whole["auc"]["std"] == 0.0
     assert whole["auc"]["ci95"] == paired.metric_interval(truth, score, "auc", power.BOOTSTRAP, 3)
     pairs = curve["2"]["lira_offline/global"]  # both pairs: 2 subsets, a sample std
     assert pairs["subsets"] == 2 and pairs["auc"]["std"] > 0
-    again, _ = power.power_curve(view, truth, 4, seed=3, rows=ROWS[:1])
+    again, _ = power.power_curve(view, truth, 4, seed=3, folds=2, rows=ROWS[:1])
     assert again == curve  # seeded, intervals included
 
 
@@ -89,7 +89,7 @@ def test_a_cell_holds_what_was_measured_and_nothing_else():
     allowed): they are recorded as missing, and the metrics around them are still there."""
     view, truth = _study(4)
     seconds = np.array([1.0, 2.0, 4.0, 8.0])
-    curve, _ = power.power_curve(view, truth, 4, seed=0, rows=ROWS, model_seconds=seconds)
+    curve, _ = power.power_curve(view, truth, 4, seed=0, folds=2, rows=ROWS, model_seconds=seconds)
     for key in ("lira_offline/global", "lira_online/global/flip", "rmia_offline"):
         cell = curve["2"][key]
         assert cell["tpr_at_0.1pct_fpr"] == {"mean": None, "std": None}
@@ -101,7 +101,7 @@ def test_a_cell_holds_what_was_measured_and_nothing_else():
     assert curve["2"]["lira_offline/global"]["training_seconds"] == (1 + 2 + 4 + 8) / 2
     assert curve["2"]["lira_offline/global"]["variance"] == ["global"]
     assert len(curve["2"]["rmia_offline"]["a"]) == 2
-    bare, _ = power.power_curve(view, truth, 4, seed=0, rows=(("rmia_offline", {"a": "0.3"}, 1),))
+    bare, _ = power.power_curve(view, truth, 4, seed=0, folds=2, rows=(("rmia_offline", {"a": "0.3"}, 1),))
     assert "training_seconds" not in bare["2"]["rmia_offline/0.3"]
     assert "a" not in bare["2"]["rmia_offline/0.3"] and "variance" not in bare["2"]["rmia_offline/0.3"]
 

@@ -44,10 +44,11 @@ def fit_classifier(features: np.ndarray, member: np.ndarray, max_rows: int, seed
     if not len(rows):  # all IN or all OUT (balanced rows hold both, or none)
         return None
     # Early stopping on a held-out tenth: where membership leaves no trace in the outputs, the
-    # ensemble stops after a few trees instead of fitting 100 to noise.
-    return HistGradientBoostingClassifier(max_iter=100, early_stopping=True, n_iter_no_change=5,
-                                          validation_fraction=0.1, random_state=seed
-                                          ).fit(features[rows], member[rows])
+    # ensemble stops after a few trees instead of fitting 100 to noise. (At most 100 trees and
+    # a validation tenth are scikit-learn's defaults; tests/test_attack_arithmetic.py pins
+    # every setting, those included.)
+    return HistGradientBoostingClassifier(early_stopping=True, n_iter_no_change=5,
+                                          random_state=seed).fit(features[rows], member[rows])
 
 
 class _Shadow(Attack):

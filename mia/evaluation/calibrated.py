@@ -121,7 +121,7 @@ def loo_population(n: int, population: int, seed: int) -> np.ndarray:
 
 
 def loo_view(t: int, bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
-             z_pool: np.ndarray, folds: int = 2, keep_round: bool = False
+             z_pool: np.ndarray, folds: int, keep_round: bool = False
              ) -> tuple[TargetView, np.ndarray, np.ndarray]:
     """Protocol (b) with bank model ``t`` as the target: (view, truth, references used).
 
@@ -183,14 +183,13 @@ INTERVAL_METRICS = ("auc", *FPRS)
 
 
 def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
-          groups: np.ndarray | None = None, strongest: bool = True,
-          curves: bool = True) -> tuple[dict, dict]:
+          groups: np.ndarray | None = None, curves: bool = True) -> tuple[dict, dict]:
     """(rows, strongest) of scored rows (``score_rows``' entries) on one evaluation set: each
     row's metrics on all samples, 95% intervals from one shared bootstrap (``groups``: an image
     id per row, resampled whole), what its attack resolved, and its thinned ROC (``curves``);
     for a row with test-time augmentation ("/flip") and its plain row, ``vs_plain``: the
-    paired difference flipped minus plain; and, per metric of STRONGEST_METRICS, the
-    strongest row by paired differences with Holm (``strongest``)."""
+    paired difference flipped minus plain; and, with a bootstrap, per metric of
+    STRONGEST_METRICS, the strongest row by paired differences with Holm."""
     scores = {key: e["score"] for key, e in scored.items() if "score" in e}
     reps = paired.replicates(truth, scores, bootstrap, seed, groups) if bootstrap else {}
     rows = {}
@@ -216,7 +215,7 @@ def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
                                                key)[plain]
                     for metric in STRONGEST_METRICS if rows[key][metric] is not None}
     best = {}
-    if strongest and bootstrap:
+    if bootstrap:
         for metric in STRONGEST_METRICS:
             # a score of two values has one ROC segment: its TPR at a low FPR is that line's,
             # not members it singles out, so it takes no part in the low-FPR comparisons
@@ -278,8 +277,8 @@ def in_count_probe(view: TargetView) -> np.ndarray:
 
 
 def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_logits: np.ndarray,
-             keep: np.ndarray, seed: int, folds: int = 2, rows=DEFAULT_ROWS,
-             power_rows=DEFAULT_POWER, progress: bool = True,
+             keep: np.ndarray, seed: int, folds: int, rows=DEFAULT_ROWS,
+             power_rows=DEFAULT_POWER, *, progress: bool,
              model_seconds: np.ndarray | None = None, loo_references: tuple[int, ...] = ()) -> dict:
     """Both protocols, every row, the power curve: the content of ``calibrated.json``.
     ``model_seconds``: each bank model's training seconds (the power curve's cost);
@@ -290,7 +289,7 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
     split = study_split(n_train, n - n_train, (n - n_train) // STUDY_POPULATION_FRACTION, seed)
     view, truth = study_view(target_logits, labels, bank_logits, keep, split)
     study, best = table(truth, score_rows(view, rows), BOOTSTRAP["study"], seed)
-    power, power_tests = power_curve(view, truth, k, seed, folds=folds, rows=power_rows,
+    power, power_tests = power_curve(view, truth, k, seed, folds, rows=power_rows,
                                      model_seconds=model_seconds)
     protocols = {
         "study": {"description": STUDY_DESCRIPTION,
@@ -302,18 +301,18 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
     }
     out = {"protocols": protocols, "rows": [row_key(*r) for r in rows], "fprs": FPRS,
            "not_computed": {}}
-    if k // folds < 2:
+    if k < 2 * folds:
         out["not_computed"]["leave_one_out"] = (
             f"the bank is one round of {folds} models: leaving out a target's round leaves no "
             f"references")
         return out
     protocols["leave_one_out"] = leave_one_out(bank_logits, keep, labels, seed, folds, rows,
-                                               progress, loo_references)
+                                               progress=progress, loo_references=loo_references)
     return out
 
 
 def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray, seed: int,
-                  folds: int, rows=DEFAULT_ROWS, progress: bool = True,
+                  folds: int, rows=DEFAULT_ROWS, *, progress: bool,
                   loo_references: tuple[int, ...] = ()) -> dict:
     """Protocol (b), pooled over every target, and its ``leak_check``: the keep-matrix-only
     probe and RMIA online (whose p(x) averages over all references, IN and OUT, without
@@ -336,16 +335,16 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
         for key, entry in score_rows(v, rows).items():
             pooled.setdefault(key, []).append(entry)
         leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
-        for name, view in (("round_dropped", v.augmentations(1)), ("round_kept", leaky.augmentations(1))):
-            probes.setdefault(f"in_count/{name}", []).append({"score": in_count_probe(view)})
-            probes.setdefault(f"rmia_online/{name}", []).append(
-                {"score": build("rmia_online").fit(view).score(view)})
+        for name, view in (("round_dropped", v), ("round_kept", leaky)):
+            plain = view.augmentations(1)
+            probes.setdefault(f"in_count/{name}", []).append({"score": in_count_probe(plain)})
+            rmia = score_rows(plain, (("rmia_online", {}, 1),))["rmia_online"]
+            probes.setdefault(f"rmia_online/{name}", []).append({"score": rmia["score"]})
     truth, groups = np.concatenate(truths), np.concatenate(images)
     loo, best = table(truth, _pool(pooled), BOOTSTRAP["leave_one_out"], seed, groups)
     leak, _ = table(truth, _pool(probes), BOOTSTRAP["leak_check"], seed, groups,
-                    strongest=False, curves=False)
-    for entry in leak.values():
-        entry.pop("roc", None)
+                    curves=False,  # pragma: no mutate (curves=None is falsy too: equivalent)
+                    )
     out = {"description": LOO_DESCRIPTION,
            "targets": k, "references_per_target": k - folds, "folds": folds,
            "population_z_pool": len(z_pool),
@@ -355,7 +354,7 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
            "leak_check": {"description": LEAK_CHECK_DESCRIPTION, "rows": leak}}
     if loo_references:
         out["matched"] = {str(r): matched_leave_one_out(bank_logits, keep, labels, seed, folds, r,
-                                                        progress)
+                                                        progress=progress)
                           for r in loo_references}
     return out
 
@@ -384,7 +383,7 @@ def _pool(per_target: dict[str, list[dict]]) -> dict[str, dict]:
 
 
 def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
-                          seed: int, folds: int, references: int, progress: bool = True) -> dict:
+                          seed: int, folds: int, references: int, *, progress: bool) -> dict:
     """Leave-one-out with ``references`` references per target (whole rounds), for a matched
     comparison with a bank that has only that many: for each target, distinct subsets of the
     other rounds (every one where there are at most MATCHED_DRAWS, else MATCHED_DRAWS at
@@ -401,8 +400,7 @@ def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.
     rng = np.random.default_rng(np.random.SeedSequence([seed, MATCHED_STREAM, references]))
     pooled: dict[str, list] = {}
     truths, images, draws = [], [], []
-    bar = tqdm(range(k), desc=f"leave-one-out, {references} references", unit="target",  # pragma: no mutate
-               disable=not progress)  # pragma: no mutate (a progress bar's text and visibility)
+    bar = tqdm(range(k), desc=f"leave-one-out, {references} references", unit="target", disable=not progress)  # pragma: no mutate (display)
     for t in bar:
         v, tr, refs = loo_view(t, bank_logits, keep, labels, z_pool, folds)
         rounds = len(refs) // folds  # refs: whole rounds, in order
@@ -415,7 +413,9 @@ def matched_leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.
             for key, entry in score_rows(v.references_subset(idx), MATCHED_ROWS).items():
                 pooled.setdefault(key, []).append(entry)
     truth, groups = np.concatenate(truths), np.concatenate(images)
-    rows, best = table(truth, _pool(pooled), BOOTSTRAP["matched"], seed, groups, curves=False)
+    rows, best = table(truth, _pool(pooled), BOOTSTRAP["matched"], seed, groups,
+                       curves=False,  # pragma: no mutate (curves=None is falsy too: equivalent)
+                       )
     return {"description": f"leave-one-out with {references} references per target: distinct "
                            f"subsets of the other rounds per target, pooled",
             "references_per_target": references, "targets": k,

@@ -68,8 +68,8 @@ def power_subsets(k: int, sizes: list[int], repeats: int, seed: int,
     return out
 
 
-def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int,
-                repeats: int = POWER_REPEATS, folds: int = 2, rows=DEFAULT_POWER,
+def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int, folds: int,
+                repeats: int = POWER_REPEATS, rows=DEFAULT_POWER,
                 model_seconds: np.ndarray | None = None) -> dict:
     """TPR at each FPR and AUC of ``rows`` against the number of references: one round (for
     pairs: one pair, where every sample has one OUT reference), doubling, up to the whole

@@ -185,8 +185,8 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
         f"{config.bank.models} models as references")
     out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
                                   keep[:refs], config.seed, config.bank.folds, rows, power_rows,
-                                  progress, model_seconds,
-                                  config.calibrated.leave_one_out_references)
+                                  progress=progress, model_seconds=model_seconds,
+                                  loo_references=config.calibrated.leave_one_out_references)
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     return out
