@@ -126,7 +126,7 @@ def _denominators(cm, n: int) -> dict:
 
     A rate over d samples moves by 1/d per sample; precision and F1 have moving
     denominators, so theirs is reduced by the samples allowed to move (a safe bound)."""
-    (_, fp), (fn, tp) = np.asarray(cm, float)
+    (_, fp), (fn, tp) = np.asarray(cm)
     slack = 3 * STEP_SAMPLES
     return {"accuracy": 2 * n, "best_accuracy": 2 * n, "recall": n, "advantage": n,
             "tpr_at_1pct_fpr": n, "tpr_at_0.1pct_fpr": n,
@@ -134,8 +134,10 @@ def _denominators(cm, n: int) -> dict:
             "f1": max((2 * tp + fp + fn - slack) / 3, 1)}
 
 
-def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float, std: bool = False) -> None:
-    """One metric value; ``n`` = the sample count its steps are measured in."""
+def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float | None = None,
+                  std: bool = False) -> None:
+    """One metric value; ``n``: the sample count a thresholded metric's steps are counted in
+    (the other kinds have no steps)."""
     scale = 2 if std else 1
     if ref is None or cand is None:  # an unresolved metric: both must be unresolved
         v.exact(name, ref, cand)
@@ -156,17 +158,17 @@ def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float, std: boo
         v.exact(name, ref, cand)
 
 
-def _check_dict(v: Verdict, where: str, a: dict, b: dict, n_for, std: bool = False) -> None:
+def _check_dict(v: Verdict, where: str, a: dict, b: dict, n_for) -> None:
     """Every key of ``a`` that ``b`` also has (a missing key is a mismatch, the rest go on)."""
     _same_keys(v, where, a, b)
     for key in a.keys() & b.keys():
-        _check_metric(v, f"{where}.{key}", key, a[key], b[key], n_for(key), std)
+        _check_metric(v, f"{where}.{key}", key, a[key], b[key], n_for(key))
 
 
 def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
     rt, ct = ref["target"], cand["target"]
     for key, n in (("train_accuracy", rt["n_train"]), ("test_accuracy", rt["n_test"]),
-                   ("train_loss", 1), ("test_loss", 1)):
+                   ("train_loss", None), ("test_loss", None)):
         _check_metric(v, f"target.{key}", key, rt[key], ct[key], n)
     n_m, n_n = rt["n_train"], rt["n_test"]
     full = {"tpr_at_1pct_fpr": n_m, "tpr_at_0.1pct_fpr": n_m, "advantage": min(n_m, n_n),
@@ -174,7 +176,7 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
     _same_keys(v, "all_samples", ref["all_samples"], cand["all_samples"])
     for s in ref["all_samples"].keys() & cand["all_samples"].keys():
         _check_dict(v, f"all_samples.{s}", ref["all_samples"][s], cand["all_samples"][s],
-                    lambda k: full.get(k, 1))
+                    full.get)
     rr, cr = ref["attack"]["results"], cand["attack"]["results"]
     _same_keys(v, "attack.results", rr, cr)
     for s in rr.keys() & cr.keys():
@@ -190,7 +192,7 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
             for key in a["summary"].keys() & b["summary"].keys():
                 for stat in ("mean", "std"):
                     _check_metric(v, f"{where}.{stat}.{key}", key, a["summary"][key][stat],
-                                  b["summary"][key][stat], d.get(key, 1), std=stat == "std")
+                                  b["summary"][key][stat], d.get(key), std=stat == "std")
             for i, (x, y) in enumerate(zip(np.ravel(mean_cm),
                                            np.ravel(b["confusion_matrix"]["mean_counts"]))):
                 v.record(f"{where}.confusion_mean_counts[{i}]", x, y, STEP_SAMPLES, "samples")
@@ -203,7 +205,7 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
                     v.record(f"{here}.confusion_matrix[{i}]", x, y, STEP_SAMPLES, "samples")
                 skip = ("repeat", "confusion_matrix")
                 _check_dict(v, here, {k: x for k, x in ra.items() if k not in skip},
-                            {k: x for k, x in rb.items() if k not in skip}, lambda k: d.get(k, 1))
+                            {k: x for k, x in rb.items() if k not in skip}, d.get)
     # the gap attack on each repeat's evaluation set (results from before it have none)
     ga, gb = ref["attack"].get("gap", {}), cand["attack"].get("gap", {})
     _same_keys(v, "attack.gap", ga, gb)

@@ -277,3 +277,86 @@ def test_the_summary_names_the_worst_mismatches_first(ref, tmp_path):
     assert lines[1].startswith("  target.test_accuracy: 0.6 vs 0.7 (|diff| 0.1, tolerance 0.005")
     assert len(lines) == 2
     assert v.to_dict()["mismatches"] == 2 and v.to_dict()["verdict"] == "not reproduced"
+
+
+# ---------------------------------------------------------------- the verdict's own arithmetic
+def test_a_zero_tolerance_is_exact_and_the_ratio_is_the_difference_over_the_tolerance():
+    v = verify.Verdict("x")
+    v.record("same", 3, 3, 0)
+    assert v.reproduced and v.worst["ratio"] == 0.0
+    v.record("off", 1.0, 1.5, 0.25)
+    assert v.mismatches == [{"name": "off", "reference": 1.0, "candidate": 1.5, "difference": 0.5,
+                             "tolerance": 0.25, "ratio": 2.0, "unit": ""}]
+    v.record("moved", 3, 4, 0)
+    assert v.mismatches[-1]["ratio"] == float("inf") and v.worst["name"] == "moved"
+    assert v.checked == 3
+
+
+def test_the_worst_is_the_first_of_equal_ratios_and_exact_mismatches_are_recorded_whole():
+    v = verify.Verdict("x")
+    v.record("a", 0.0, 0.1, 0.2)
+    v.record("b", 0.0, 0.1, 0.2)
+    assert v.worst["name"] == "a"
+    v.exact("label", "kde", "gmm")
+    assert v.mismatches == [{"name": "label", "reference": "kde", "candidate": "gmm",
+                             "difference": None, "tolerance": 0, "ratio": float("inf"),
+                             "unit": "exact"}]
+    assert v.worst["name"] == "a"  # an exact mismatch is listed, not ranked
+
+
+def test_the_summary_and_the_record_say_what_was_compared():
+    empty = verify.Verdict("x")
+    assert empty.summary() == "x: REPRODUCED: all 0 numbers within tolerance"
+    assert empty.to_dict() == {"verdict": "reproduced", "same_weights": None, "numbers_checked": 0,
+                               "mismatches": 0, "largest": None, "thresholds_moved": 0, "notes": []}
+    v = verify.Verdict("x", same_weights=False, notes=["n1"])
+    v.record("r", 0.5, 0.5001, 0.001, "= 2 samples of 2,000")
+    v.record("s", 0.5, 0.5, 0.001)
+    v.thresholds_checked, v.thresholds_moved = 3, ["t1", "t2"]
+    assert v.summary().splitlines() == [
+        "x: weights differ from the reference (retrained), so this compares two trainings and "
+        "is not a reproduction test; REPRODUCED: all 2 numbers within tolerance; largest "
+        "difference r: 0.5 vs 0.5001 (|diff| 0.0001, tolerance 0.001 = 2 samples of 2,000)",
+        "  note: n1",
+        "  note: 2 of 3 thresholds moved (judged by the rates they give), e.g. t1"]
+    assert v.to_dict() == {"verdict": "reproduced", "same_weights": False, "numbers_checked": 2,
+                           "mismatches": 0,
+                           "largest": "r: 0.5 vs 0.5001 (|diff| 0.0001, tolerance 0.001 = 2 "
+                                      "samples of 2,000)",
+                           "thresholds_moved": 2, "notes": ["n1"]}
+    v.record("u", 1.0, 2.0, 0.5)
+    v.exact("e", "a", "b")
+    assert v.summary().splitlines()[1:3] == ["  e: 'a' vs 'b'",
+                                             "  u: 1 vs 2 (|diff| 1, tolerance 0.5)"]
+
+
+def test_the_summary_lists_five_mismatches_unless_told_otherwise():
+    v = verify.Verdict("x")
+    for i in range(7):
+        v.record(f"m{i}", 0.0, 1.0 + i, 0.5)
+    lines = v.summary().splitlines()
+    assert len(lines) == 6 and lines[1].startswith("  m6: ") and lines[5].startswith("  m2: ")
+    assert len(v.summary(limit=2).splitlines()) == 3
+
+
+def test_rate_denominators_of_a_confusion_matrix():
+    """[[TN, FP], [FN, TP]] = [[180, 120], [100, 200]], 300 per class: precision over the
+    predicted members less the 2 that may move (320 - 2), F1 over (2 TP + FP + FN - 6) / 3."""
+    assert verify._denominators([[180, 120], [100, 200]], 300) == {
+        "accuracy": 600, "best_accuracy": 600, "recall": 300, "advantage": 300,
+        "tpr_at_1pct_fpr": 300, "tpr_at_0.1pct_fpr": 300, "precision": 318,
+        "f1": (400 + 120 + 100 - 6) / 3}
+    degenerate = verify._denominators([[0, 0], [0, 0]], 5)
+    assert degenerate["precision"] == 1 and degenerate["f1"] == 1
+
+
+def test_one_metric_checked_by_its_kind():
+    v = verify.Verdict("x")
+    verify._check_metric(v, "m.tpr", "tpr_at_1pct_fpr", 0.5, None, 300)
+    assert v.mismatches[0]["reference"] == 0.5 and v.mismatches[0]["candidate"] is None
+    verify._check_metric(v, "m.recall", "recall", 0.5, 0.52, 300)
+    assert verify._describe(v.mismatches[1]) == (
+        "m.recall: 0.5 vs 0.52 (|diff| 0.02, tolerance 0.00667 = 2 samples of 300)")
+    verify._check_metric(v, "m.t1", "threshold", 0.0, 2e-4, 1)      # exactly its tolerance
+    verify._check_metric(v, "m.t2", "threshold", 0.0, 2.0001e-4, 1)
+    assert v.thresholds_checked == 2 and v.thresholds_moved == ["m.t2"]
