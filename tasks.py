@@ -187,8 +187,9 @@ def lock(c):
 def mutate(c, keep=False):
     """Mutation testing (mutmut) of the modules that compute published numbers: plants small
     bugs in the files ``[tool.mutmut] only_mutate`` names in pyproject.toml (the metrics, the
-    KDE threshold attack, the sampling protocol, the scores and the report), runs their tests
-    against each, and writes the score and every survivor to docs/mutation-testing.md."""
+    threshold and reference attacks, the calibrated evaluation, the scores, the report, the
+    keep-matrices, the verdict and the manifest), runs their tests against each, and writes
+    the score and every survivor to docs/mutation-testing.md."""
     import time
 
     from mia import mutation
@@ -196,6 +197,10 @@ def mutate(c, keep=False):
     if not keep and (ROOT / "mutants").exists():
         shutil.rmtree(ROOT / "mutants")
     t0 = time.perf_counter()
-    c.run(f"{Path(sys.executable).parent / 'mutmut'} run", warn=True, hide="stdout")
+    # mutmut forks a test process per mutant from a parent that has run the tests: an OpenMP
+    # thread pool (PyTorch's, scikit-learn's) started there deadlocks or crashes the child,
+    # which mutmut would count as a caught mutant. One thread each starts no pool.
+    one_thread = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    c.run(f"{Path(sys.executable).parent / 'mutmut'} run", warn=True, hide="stdout", env=one_thread)
     results = c.run(f"{Path(sys.executable).parent / 'mutmut'} results --all true", hide=True).stdout
     print(f"wrote {mutation.write_report(ROOT, results, time.perf_counter() - t0)}")
