@@ -29,6 +29,7 @@ seeds, which the study does not measure yet. The verdict says so.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,8 +201,9 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
             for ra, rb in zip(a["repeats"], b["repeats"]):
                 here = f"{where}.repeat{ra['repeat']}"
                 d = _denominators(ra["confusion_matrix"], n)
-                for i, (x, y) in enumerate(zip(np.ravel(ra["confusion_matrix"]),
-                                               np.ravel(rb.get("confusion_matrix", [])))):
+                cm_a, cm_b = np.ravel(ra["confusion_matrix"]), np.ravel(rb.get("confusion_matrix", []))
+                v.exact(f"{here}.confusion_matrix (size)", cm_a.size, cm_b.size)  # 0: missing
+                for i, (x, y) in enumerate(zip(cm_a, cm_b)):
                     v.record(f"{here}.confusion_matrix[{i}]", x, y, STEP_SAMPLES, "samples")
                 skip = ("repeat", "confusion_matrix")
                 _check_dict(v, here, {k: x for k, x in ra.items() if k not in skip},
@@ -229,8 +231,8 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
                 v.exact(f"scores.{k}", x.tobytes() if x.shape == y.shape else x.shape,
                         y.tobytes() if x.shape == y.shape else y.shape)
                 continue
-            excess = np.abs(y - x) - (SCORE_ATOL + SCORE_RTOL * np.abs(x))
-            i = int(np.argmax(excess))  # the value closest to (or furthest past) its tolerance
+            ratio = np.abs(y - x) / (SCORE_ATOL + SCORE_RTOL * np.abs(x))
+            i = int(np.argmax(ratio))  # the value nearest (or furthest past) its tolerance
             v.record(f"scores.{k}[{i}]", x[i], y[i], SCORE_ATOL + SCORE_RTOL * abs(x[i]),
                      count=x.size)
 
@@ -271,9 +273,24 @@ def _check_calibrated(v: Verdict, ref: dict, cand: dict) -> None:
 
 
 def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
+    """(identical?, the largest absolute difference) of two state dicts; UserError naming
+    the file that is not one."""
+    import pickle
+
     import torch
 
-    a, b = (torch.load(p, map_location="cpu", weights_only=True) for p in (ref, cand))
+    def load(p: Path) -> dict:
+        try:
+            state = torch.load(p, weights_only=True,
+                               map_location="cpu",  # pragma: no mutate (a GPU-saved file on a CPU: no GPU in tests)
+                               )
+        except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as e:
+            raise UserError(f"{p} is not a readable state dict: {str(e).splitlines()[0]}") from None
+        if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+            raise UserError(f"{p} is not a state dict of tensors")
+        return state
+
+    a, b = load(ref), load(cand)
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         return False, float("inf")
     diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
@@ -291,11 +308,16 @@ def compare(reference: Path, candidate: Path) -> Verdict:
     except ValueError as e:
         raise UserError(f"corrupt metrics.json in {reference} or {candidate}: {e}") from None
     v = Verdict(cand_m.get("experiment", candidate.name))
+    _present_in_both(v, reference, candidate, "model.pt")
     if (reference / "model.pt").is_file() and (candidate / "model.pt").is_file():
-        v.same_weights, diff = _same_weights(reference / "model.pt", candidate / "model.pt")
-        if not v.same_weights:
-            v.notes.append(f"largest weight difference {diff:.3g}; no seed study exists yet to "
-                           f"say how far apart two trainings may be")
+        try:
+            v.same_weights, diff = _same_weights(reference / "model.pt", candidate / "model.pt")
+        except UserError as e:
+            v.exact("model.pt", "a state dict", str(e))
+        else:
+            if not v.same_weights:
+                v.notes.append(f"largest weight difference {diff:.3g}; no seed study exists yet "
+                               f"to say how far apart two trainings may be")
     try:
         ref_env, cand_env = (read_json(d / "manifest.json").get("packages", {})
                              for d in (reference, candidate))
@@ -303,24 +325,34 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         if changed:
             v.notes.append("package versions differ: " + ", ".join(
                 f"{k} {ref_env.get(k)} -> {cand_env.get(k)}" for k in changed))
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # missing, not JSON, not an object
         v.notes.append("no readable manifest to compare package versions")
     try:
         _check_metrics(v, ref_m, cand_m)
     except (KeyError, TypeError, ValueError) as e:
         v.exact("metrics.json structure", "reference layout", f"differs at {e!r}")
-    if (reference / "scores.npz").is_file() and (candidate / "scores.npz").is_file():
-        _check_scores(v, reference / "scores.npz", candidate / "scores.npz")
-    has = [(d / "calibrated.json").is_file() for d in (reference, candidate)]
-    if all(has):
+    if _present_in_both(v, reference, candidate, "scores.npz"):
+        try:
+            _check_scores(v, reference / "scores.npz", candidate / "scores.npz")
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not an npz, or pickles
+            v.exact("scores.npz", "readable arrays", f"unreadable: {str(e).splitlines()[0]}")
+    if _present_in_both(v, reference, candidate, "calibrated.json"):
         try:
             _check_calibrated(v, read_json(reference / "calibrated.json"),
                               read_json(candidate / "calibrated.json"))
         except (KeyError, TypeError, ValueError) as e:
             v.exact("calibrated.json structure", "reference layout", f"differs at {e!r}")
-    elif any(has):
-        v.notes.append("calibrated.json in only one of the two: the calibrated attacks are not compared")
     return v
+
+
+def _present_in_both(v: Verdict, reference: Path, candidate: Path, name: str) -> bool:
+    """True where both folders hold ``name``; a file that only one holds is a mismatch (a
+    results file went missing, or the reference has none to compare with)."""
+    has = [(d / name).is_file() for d in (reference, candidate)]
+    if any(has):
+        v.exact(f"{name} (present)", "present" if has[0] else "missing",
+                "present" if has[1] else "missing")
+    return all(has)
 
 
 def compare_trees(reference_root: Path, candidate_root: Path, names: list[str] | None = None

@@ -45,7 +45,7 @@ def calibrated() -> dict:
     row = {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "tpr_at_0.1pct_fpr": 0.01,
            "tpr_at_0.01pct_fpr": None, "best_balanced_accuracy": 0.6, "members_at_zero_fp": 7,
            "variance": "global"}
-    return {"protocols": {"study": {"n_members": 1000, "n_nonmembers": 500,
+    return {"protocols": {"study": {"n_members": 1000, "n_nonmembers": 400,
                                     "rows": {"lira": row, "broken": {"not_computed": "few"},
                                              "rmia": {**row, "a": 0.3}}}}}
 
@@ -84,11 +84,11 @@ def test_identical_folders_reproduce_and_every_number_is_counted(ref):
     # target 4 | all_samples: keys 1 + cross_entropy keys 1 + 5 metrics (best_threshold is a
     # threshold, counted apart) = 7 | attack.results keys 1 + score keys 1 = 2 | the cell: 3
     # counts, summary keys 1 + 6 metrics x (mean, std) = 13, mean confusion 4, repeats 1, each
-    # repeat confusion 4 + keys 1 + threshold_method 1 + 9 metrics = 15 -> 51 | gap: keys 1 +
-    # mean + std = 3 | scores: keys 1 + 50 values + label + is_member = 53 | calibrated:
-    # protocols 1 + rows 1 + lira (auc, 4 rates, members at 0 FP, variance) 7 + broken 1 +
-    # rmia 7 + a 1 = 18
-    assert v.checked == 4 + 7 + 2 + 51 + 3 + 53 + 18
+    # repeat confusion size 1 + 4 + keys 1 + threshold_method 1 + 9 metrics = 16 -> 53 | gap:
+    # keys 1 + mean + std = 3 | scores: keys 1 + 50 values + label + is_member = 53 |
+    # calibrated: protocols 1 + rows 1 + lira (auc, 4 rates, members at 0 FP, variance) 7 +
+    # broken 1 + rmia 7 + a 1 = 18 | model.pt, scores.npz, calibrated.json present: 3
+    assert v.checked == 4 + 7 + 2 + 53 + 3 + 53 + 18 + 3
     assert v.thresholds_checked == 5  # all_samples' best threshold, two per repeat
     assert v.summary().startswith("exp: REPRODUCED: all ")
     assert v.to_dict()["verdict"] == "reproduced" and v.to_dict()["mismatches"] == 0
@@ -231,9 +231,9 @@ def test_calibrated_rows_moved_or_resolved_differently(ref, tmp_path):
     assert verify.compare(ref, cand(lambda r: r["lira"].update(tpr_at_1pct_fpr=0.05 + 1.9 / n_pos), "a")).reproduced
     assert names(verify.compare(ref, cand(lambda r: r["lira"].update(tpr_at_1pct_fpr=0.05 + 2.1 / n_pos), "b"))) == [
         "calibrated.study.lira.tpr_at_1pct_fpr"]
-    # balanced accuracy over 2 x min(members, non-members) = 1,000 samples
-    assert verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 1.9 / 1000), "c")).reproduced
-    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 2.1 / 1000), "d"))) == [
+    # balanced accuracy over 2 x min(members, non-members) = 800 samples
+    assert verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 1.9 / 800), "c")).reproduced
+    assert names(verify.compare(ref, cand(lambda r: r["lira"].update(best_balanced_accuracy=0.6 + 2.1 / 800), "d"))) == [
         "calibrated.study.lira.best_balanced_accuracy"]
     assert names(verify.compare(ref, cand(lambda r: r["rmia"].update(a=0.4), "e"))) == ["calibrated.study.rmia.a"]
     assert names(verify.compare(ref, cand(lambda r: r["lira"].update(variance="per_sample"), "f"))) == [
@@ -257,7 +257,7 @@ def test_weights_packages_and_missing_files(ref, tmp_path):
     assert v.notes[1] == "package versions differ: numpy 2.0 -> 2.1, torch None -> 2.5"
     assert v.summary().startswith("exp: weights differ from the reference (retrained)")
     (other / "calibrated.json").unlink()
-    assert "calibrated.json in only one of the two" in verify.compare(ref, other).notes[-1]
+    assert names(verify.compare(ref, other)) == ["calibrated.json (present)"]
     (other / "metrics.json").unlink()
     with pytest.raises(UserError, match="metrics.json missing"):
         verify.compare(ref, other)
@@ -360,3 +360,130 @@ def test_one_metric_checked_by_its_kind():
     verify._check_metric(v, "m.t1", "threshold", 0.0, 2e-4, 1)      # exactly its tolerance
     verify._check_metric(v, "m.t2", "threshold", 0.0, 2.0001e-4, 1)
     assert v.thresholds_checked == 2 and v.thresholds_moved == ["m.t2"]
+
+
+# ---------------------------------------------------------------- what a comparison reads
+@pytest.mark.parametrize("name", ["model.pt", "scores.npz", "calibrated.json"])
+def test_a_results_file_in_only_one_folder_is_a_mismatch(ref, tmp_path, name):
+    cand = write(tmp_path / "cand")
+    (cand / name).unlink()
+    v = verify.compare(ref, cand)
+    assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
+        (f"{name} (present)", "present", "missing")]
+    assert names(verify.compare(cand, ref)) == [f"{name} (present)"]
+
+
+def test_unreadable_weights_and_scores_are_mismatches_not_tracebacks(ref, tmp_path):
+    import datetime
+
+    for i, bad in enumerate([b"not a torch file", None, {"w": 1}]):
+        cand = write(tmp_path / f"w{i}")
+        if bad is None:  # a pickle that only a full unpickler would run
+            torch.save(datetime.date(2020, 1, 1), cand / "model.pt")
+        elif isinstance(bad, bytes):
+            (cand / "model.pt").write_bytes(bad)
+        else:
+            torch.save(bad, cand / "model.pt")
+        v = verify.compare(ref, cand)
+        assert names(v) == ["model.pt"] and v.same_weights is None, i
+        assert str(cand / "model.pt") in v.mismatches[0]["candidate"]
+    cand = write(tmp_path / "s")
+    (cand / "scores.npz").write_bytes(b"PK\x03\x04 truncated")
+    assert names(verify.compare(ref, cand)) == ["scores.npz"]
+    np.savez(cand / "scores.npz", cross_entropy=np.array([{"a": 1}], dtype=object),
+             label=np.arange(50) % 10, is_member=np.arange(50) < 30)
+    v = verify.compare(ref, cand)
+    assert names(v) == ["scores.npz"] and "unreadable" in v.mismatches[0]["candidate"]
+
+
+def test_a_missing_confusion_matrix_is_a_mismatch(ref, tmp_path):
+    def drop(m):
+        del m["attack"]["results"]["cross_entropy"]["50"]["repeats"][1]["confusion_matrix"]
+    assert names(verify.compare(ref, edited(tmp_path, drop))) == [
+        "cross_entropy.p50.repeat1.confusion_matrix (size)"]
+
+
+def test_keys_in_only_the_candidate_are_named_and_the_rest_is_still_compared(ref, tmp_path):
+    def add(m):
+        m["all_samples"]["extra"] = {"auc": 0.5}
+        m["attack"]["results"]["extra"] = {}
+        cell = m["attack"]["results"]["cross_entropy"]
+        cell["10"] = cell["50"]
+        cell["50"]["summary"]["extra"] = {"mean": 1, "std": 0}
+        m["target"]["train_accuracy"] += 3 / N_TRAIN   # and one real mismatch
+    assert names(verify.compare(ref, edited(tmp_path, add))) == [
+        "all_samples (keys)", "attack.results (keys)", "attack.results.cross_entropy (keys)",
+        "cross_entropy.p50.summary (keys)", "target.train_accuracy"]
+    c = calibrated()
+    c["protocols"]["extra"] = {}
+    c["protocols"]["study"]["rows"]["extra"] = {}
+    c["protocols"]["study"]["rows"]["lira"]["a"] = 0.3
+    c["protocols"]["study"]["rows"]["rmia"]["tpr_at_1pct_fpr"] = None
+    c["protocols"]["study"]["rows"]["broken"] = calibrated()["protocols"]["study"]["rows"]["lira"]
+    v = verify.compare(ref, write(tmp_path / "cal", cal=c))
+    assert names(v) == ["calibrated.protocols (keys)", "calibrated.study.broken.not_computed",
+                        "calibrated.study.lira.a", "calibrated.study.rmia.tpr_at_1pct_fpr",
+                        "calibrated.study.rows (keys)"]
+    by_name = {m["name"]: m for m in v.mismatches}
+    assert (by_name["calibrated.study.broken.not_computed"]["reference"],
+            by_name["calibrated.study.broken.not_computed"]["candidate"]) == ("few", None)
+    assert (by_name["calibrated.study.lira.a"]["reference"], by_name["calibrated.study.lira.a"]["candidate"]) == (None, 0.3)
+    assert (by_name["calibrated.study.rmia.tpr_at_1pct_fpr"]["reference"],
+            by_name["calibrated.study.rmia.tpr_at_1pct_fpr"]["candidate"]) == (0.05, None)
+
+
+def test_counts_are_judged_in_samples(ref, tmp_path):
+    def edit(m):
+        m["attack"]["results"]["cross_entropy"]["50"]["confusion_matrix"]["mean_counts"][0][1] += 3
+        m["attack"]["results"]["cross_entropy"]["50"]["repeats"][0]["confusion_matrix"][1][0] += 3
+        m["attack"]["gap"]["50"]["accuracy"]["std"] += 3.9 / (2 * N_EVAL)  # within 2 x 2 samples
+    v = verify.compare(ref, edited(tmp_path, edit))
+    assert [verify._describe(m) for m in sorted(v.mismatches, key=lambda m: m["name"])] == [
+        "cross_entropy.p50.confusion_mean_counts[1]: 120 vs 123 (|diff| 3, tolerance 2 samples)",
+        "cross_entropy.p50.repeat0.confusion_matrix[2]: 120 vs 123 (|diff| 3, tolerance 2 samples)"]
+    c = calibrated()
+    c["protocols"]["study"]["rows"]["lira"]["members_at_zero_fp"] = 10
+    v = verify.compare(ref, write(tmp_path / "cal", cal=c))
+    assert verify._describe(v.mismatches[0]) == (
+        "calibrated.study.lira.members_at_zero_fp: 7 vs 10 (|diff| 3, tolerance 2 samples)")
+
+
+def test_a_score_array_is_reported_at_the_value_nearest_its_tolerance(ref, tmp_path):
+    """Tolerance 2e-4 + 1e-4 |x|: at x = 0 a move of 1.5e-4 is 0.75 of it; at x = 3 a move of
+    4e-4 is 0.8 of 5e-4: the second is reported (nearest), though the first is larger
+    relative to x."""
+    base = {"cross_entropy": np.linspace(0.0, 3.0, 50), "label": np.arange(50) % 10,
+            "is_member": np.arange(50) < 30}
+    moved = base["cross_entropy"].copy()
+    moved[0] += 1.5e-4
+    moved[49] += 4e-4
+    v = verify.compare(ref, write(tmp_path / "near", scores=dict(base, cross_entropy=moved)))
+    assert v.reproduced and v.worst["name"] == "scores.cross_entropy[49]"
+    assert v.worst["ratio"] == pytest.approx(0.8)
+    labels = dict(base, label=np.r_[base["label"][:-1], 3])
+    v = verify.compare(ref, write(tmp_path / "labels", scores=labels))
+    assert v.mismatches[0]["reference"] == base["label"].tobytes()
+    short = dict(base, cross_entropy=base["cross_entropy"][:10])
+    v = verify.compare(ref, write(tmp_path / "short", scores=short))
+    assert (v.mismatches[0]["reference"], v.mismatches[0]["candidate"]) == ((50,), (10,))
+
+
+def test_manifests_compare_package_versions_or_say_they_could_not(ref, tmp_path):
+    cand = write(tmp_path / "cand")
+    (cand / "manifest.json").write_text(json.dumps({"device": {}}))  # no packages recorded
+    assert verify.compare(ref, cand).notes == ["package versions differ: numpy 2.0 -> None"]
+    (cand / "manifest.json").write_text("[1, 2]")
+    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions"]
+    (cand / "manifest.json").unlink()
+    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions"]
+
+
+def test_a_layout_the_verdict_cannot_read_is_one_mismatch(ref, tmp_path):
+    def drop(m):
+        del m["target"]
+    v = verify.compare(ref, edited(tmp_path, drop))
+    assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
+        ("metrics.json structure", "reference layout", "differs at KeyError('target')")]
+    v = verify.compare(ref, write(tmp_path / "cal", cal={}))
+    assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
+        ("calibrated.json structure", "reference layout", "differs at KeyError('protocols')")]
