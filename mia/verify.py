@@ -308,8 +308,7 @@ def compare(reference: Path, candidate: Path) -> Verdict:
     except ValueError as e:
         raise UserError(f"corrupt metrics.json in {reference} or {candidate}: {e}") from None
     v = Verdict(cand_m.get("experiment", candidate.name))
-    _present_in_both(v, reference, candidate, "model.pt")
-    if (reference / "model.pt").is_file() and (candidate / "model.pt").is_file():
+    if _present_in_both(v, reference, candidate, "model.pt"):
         try:
             v.same_weights, diff = _same_weights(reference / "model.pt", candidate / "model.pt")
         except UserError as e:

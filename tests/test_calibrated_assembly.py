@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mia import keep as keep_mod
-from mia.attacks import TargetView
+from mia.attacks import TargetView, build
 from mia.config import CalibratedConfig
 from mia.evaluation import calibrated, paired, power
 from mia.evaluation.roc import roc_points, score_metrics
@@ -207,7 +207,6 @@ def _leave_one_out_by_hand(logits, keep, labels, seed, folds, rows):
             pooled.setdefault(key, []).append(entry)
         leaky, _, _ = calibrated.loo_view(t, logits, keep, labels, z_pool, folds, keep_round=True)
         for name, view in (("round_dropped", v.augmentations(1)), ("round_kept", leaky.augmentations(1))):
-            from mia.attacks import build
             probes.setdefault(f"in_count/{name}", []).append({"score": calibrated.in_count_probe(view)})
             probes.setdefault(f"rmia_online/{name}", []).append(
                 {"score": build("rmia_online").fit(view).score(view)})

@@ -2,6 +2,8 @@
 point is the mean over the subsets ``power_subsets`` draws for the seed, with the spread and
 interval that definition gives; the sizes, the rows' keys, the missing metrics and the paired
 comparisons, exactly. Fast: mutation testing runs this file."""
+from math import comb
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,6 @@ def test_the_curve_runs_from_one_round_doubling_to_the_whole_bank(k, folds, size
     assert list(curve) == sizes
     rounds = k // folds
     for size in sizes:  # every subset of rounds where there are at most 2, else 2
-        from math import comb
         want = min(comb(rounds, int(size) // folds), 2)
         assert curve[size]["lira_offline/global"]["subsets"] == want, size
 
