@@ -29,6 +29,7 @@ seeds, which the study does not measure yet. The verdict says so.
 """
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ class Verdict:
     def record(self, name: str, ref, cand, tol: float, unit: str = "", count: int = 1) -> None:
         self.checked += count
         diff = abs(float(cand) - float(ref))
-        ratio = diff / tol if tol > 0 else (0.0 if diff == 0 else float("inf"))
+        ratio = diff / tol if tol > 0 else (0.0 if diff == 0 else math.inf)
         entry = {"name": name, "reference": ref, "candidate": cand, "difference": diff,
                  "tolerance": tol, "ratio": ratio, "unit": unit}
         if not diff <= tol:
@@ -77,7 +78,7 @@ class Verdict:
         self.checked += 1
         if ref != cand:
             self.mismatches.append({"name": name, "reference": ref, "candidate": cand,
-                                    "difference": None, "tolerance": 0, "ratio": float("inf"),
+                                    "difference": None, "tolerance": 0, "ratio": math.inf,
                                     "unit": "exact"})
 
     def summary(self, limit: int = 5) -> str:
@@ -162,7 +163,7 @@ def _check_metric(v: Verdict, name: str, key: str, ref, cand, n: float | None = 
 def _check_dict(v: Verdict, where: str, a: dict, b: dict, n_for) -> None:
     """Every key of ``a`` that ``b`` also has (a missing key is a mismatch, the rest go on)."""
     _same_keys(v, where, a, b)
-    for key in a.keys() & b.keys():
+    for key in sorted(a.keys() & b.keys()):
         _check_metric(v, f"{where}.{key}", key, a[key], b[key], n_for(key))
 
 
@@ -175,14 +176,14 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
     full = {"tpr_at_1pct_fpr": n_m, "tpr_at_0.1pct_fpr": n_m, "advantage": min(n_m, n_n),
             "best_accuracy": 2 * min(n_m, n_n)}
     _same_keys(v, "all_samples", ref["all_samples"], cand["all_samples"])
-    for s in ref["all_samples"].keys() & cand["all_samples"].keys():
+    for s in sorted(ref["all_samples"].keys() & cand["all_samples"].keys()):
         _check_dict(v, f"all_samples.{s}", ref["all_samples"][s], cand["all_samples"][s],
                     full.get)
     rr, cr = ref["attack"]["results"], cand["attack"]["results"]
     _same_keys(v, "attack.results", rr, cr)
-    for s in rr.keys() & cr.keys():
+    for s in sorted(rr.keys() & cr.keys()):
         _same_keys(v, f"attack.results.{s}", rr[s], cr[s])
-        for p in rr[s].keys() & cr[s].keys():
+        for p in sorted(rr[s].keys() & cr[s].keys()):
             a, b = rr[s][p], cr[s][p]
             where, n = f"{s}.p{p}", a["n_eval_per_class"]
             for key in ("n_attacker_members", "n_attacker_nonmembers", "n_eval_per_class"):
@@ -190,7 +191,7 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
             mean_cm = a["confusion_matrix"]["mean_counts"]
             d = _denominators(mean_cm, n)
             _same_keys(v, f"{where}.summary", a["summary"], b["summary"])
-            for key in a["summary"].keys() & b["summary"].keys():
+            for key in sorted(a["summary"].keys() & b["summary"].keys()):
                 for stat in ("mean", "std"):
                     _check_metric(v, f"{where}.{stat}.{key}", key, a["summary"][key][stat],
                                   b["summary"][key][stat], d.get(key), std=stat == "std")
@@ -211,7 +212,7 @@ def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
     # the gap attack on each repeat's evaluation set (results from before it have none)
     ga, gb = ref["attack"].get("gap", {}), cand["attack"].get("gap", {})
     _same_keys(v, "attack.gap", ga, gb)
-    for p in ga.keys() & gb.keys():
+    for p in sorted(ga.keys() & gb.keys()):
         n = next(iter(rr.values()))[p]["n_eval_per_class"]
         for stat in ("mean", "std"):
             _check_metric(v, f"gap.p{p}.{stat}.accuracy", "accuracy", ga[p]["accuracy"][stat],
@@ -223,11 +224,11 @@ def _same_keys(v: Verdict, name: str, a: dict, b: dict) -> None:
 
 
 def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
-    with np.load(ref, allow_pickle=False) as a, np.load(cand, allow_pickle=False) as b:
+    with np.load(ref) as a, np.load(cand) as b:  # numpy's default refuses pickled objects
         _same_keys(v, "scores.npz", dict.fromkeys(a.files), dict.fromkeys(b.files))
-        for k in set(a.files) & set(b.files):
+        for k in sorted(set(a.files) & set(b.files)):
             x, y = a[k], b[k]
-            if x.shape != y.shape or x.dtype.kind in "biu":
+            if x.shape != y.shape or x.dtype.kind in ("b", "i", "u"):  # booleans, integers
                 v.exact(f"scores.{k}", x.tobytes() if x.shape == y.shape else x.shape,
                         y.tobytes() if x.shape == y.shape else y.shape)
                 continue
@@ -247,11 +248,11 @@ def _check_calibrated(v: Verdict, ref: dict, cand: dict) -> None:
     within STEP_SAMPLES, the resolved variants exactly. Bootstrap intervals and the thinned
     ROC curves follow from these and are not judged."""
     _same_keys(v, "calibrated.protocols", ref["protocols"], cand["protocols"])
-    for proto in set(ref["protocols"]) & set(cand["protocols"]):
+    for proto in sorted(set(ref["protocols"]) & set(cand["protocols"])):
         a, b = ref["protocols"][proto], cand["protocols"][proto]
         _same_keys(v, f"calibrated.{proto}.rows", a["rows"], b["rows"])
         n_pos, n_neg = b["n_members"], b["n_nonmembers"]
-        for row in set(a["rows"]) & set(b["rows"]):
+        for row in sorted(set(a["rows"]) & set(b["rows"])):
             x, y = a["rows"][row], b["rows"][row]
             where = f"calibrated.{proto}.{row}"
             if "not_computed" in x or "not_computed" in y:
@@ -281,7 +282,7 @@ def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
 
     def load(p: Path) -> dict:
         try:
-            state = torch.load(p, weights_only=True,
+            state = torch.load(p, weights_only=True,  # pragma: no mutate (None: torch's default, True)
                                map_location="cpu",  # pragma: no mutate (a GPU-saved file on a CPU: no GPU in tests)
                                )
         except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as e:
@@ -292,7 +293,7 @@ def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
 
     a, b = load(ref), load(cand)
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-        return False, float("inf")
+        return False, math.inf
     diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
     return diff == 0.0, diff
 

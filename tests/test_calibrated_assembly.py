@@ -300,6 +300,14 @@ def test_evaluate_runs_both_protocols_and_the_power_curve_from_one_seed():
     assert set(loo["matched"]) == {"2"}
 
 
+def test_a_bank_of_two_rounds_has_leave_one_out():
+    keep, labels, logits = fake_bank(k=4, n=240)
+    out = calibrated.evaluate(logits[0], labels, 180, logits, keep, 0, 2, rows=ROWS[:1],
+                              power_rows=POWER_ROWS, progress=False)
+    assert set(out["protocols"]) == {"study", "leave_one_out"} and out["not_computed"] == {}
+    assert out["protocols"]["leave_one_out"]["references_per_target"] == 2
+
+
 def test_a_bank_of_one_round_has_no_leave_one_out_and_says_why():
     keep, labels, logits = fake_bank(k=2, n=240)
     out = calibrated.evaluate(logits[0], labels, 180, logits, keep, 0, 2, rows=ROWS[:1],
