@@ -95,8 +95,7 @@ def test_leave_one_out_drops_the_targets_whole_round_in_a_bank_of_folds():
         view, truth, refs = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6)
         assert not set(keep_mod.round_of(t, 6)) & set(refs) and len(refs) == 12
         assert (view.ref_keep.sum(0) == 10).all()  # two rounds, each sample IN for 5 of each
-        leaky, _, refs_leaky = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=6,
-                                                   keep_round=True)
+        leaky, _, refs_leaky = calibrated.loo_view(t, logits, keep, labels, z_pool, folds=1)
         assert len(refs_leaky) == 17
         counts = leaky.ref_keep.sum(0)  # the round kept: members are IN for one model fewer
         assert (counts[truth] == 14).all() and (counts[~truth] == 15).all()
@@ -195,7 +194,7 @@ def test_every_row_scores_a_study_view_from_a_fake_bank():
     target = logits[0]  # stands in for the study target (not in the references here)
     split = calibrated.study_split(300, 100, 40, 0)
     view, truth = calibrated.study_view(target, labels, logits[2:], keep[2:], split)
-    rows = calibrated.score_rows(view)
+    rows = calibrated.score_rows(view, calibrated.DEFAULT_ROWS)
     assert set(rows) == {calibrated.row_key(*r) for r in calibrated.DEFAULT_ROWS}
     for key, entry in rows.items():
         assert entry["score"].shape == (len(truth),), key
@@ -257,7 +256,7 @@ def test_offline_rows_record_how_many_out_references_each_sample_has():
     keep, labels, logits = fake_bank(k=8, n=400)
     split = calibrated.study_split(300, 100, 40, 0)
     view, _ = calibrated.study_view(logits[0], labels, logits[2:], keep[2:], split)
-    rows = calibrated.score_rows(view)
+    rows = calibrated.score_rows(view, calibrated.DEFAULT_ROWS)
     out = (~view.ref_keep).sum(0)
     for key in ("lira_offline/global", "lira_offline/per_sample", "rmia_offline"):
         assert rows[key]["out_references"] == {"mean": float(out.mean()), "min": int(out.min())}

@@ -121,14 +121,13 @@ def loo_population(n: int, population: int, seed: int) -> np.ndarray:
 
 
 def loo_view(t: int, bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
-             z_pool: np.ndarray, folds: int, keep_round: bool = False
-             ) -> tuple[TargetView, np.ndarray, np.ndarray]:
+             z_pool: np.ndarray, folds: int) -> tuple[TargetView, np.ndarray, np.ndarray]:
     """Protocol (b) with bank model ``t`` as the target: (view, truth, references used).
 
-    References: every model outside ``t``'s round (``keep_round``: every model but ``t``, the
-    leaky variant that ``leak_check`` measures). Attacked: every sample outside the z pool;
-    z: the pool's samples that ``t`` did not train on."""
-    dropped = {t} if keep_round else set(round_of(t, folds))
+    References: every model outside ``t``'s round of ``folds`` (``folds`` = 1: every model but
+    ``t``, the leaky variant that ``leak_check`` measures). Attacked: every sample outside the
+    z pool; z: the pool's samples that ``t`` did not train on."""
+    dropped = set(round_of(t, folds))
     refs = np.array([r for r in range(len(keep)) if r not in dropped])
     attacked = np.setdiff1d(np.arange(keep.shape[1]), z_pool)
     z = z_pool[~keep[t, z_pool]]
@@ -136,7 +135,7 @@ def loo_view(t: int, bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarr
     return view, keep[t, attacked], refs
 
 
-def score_rows(view: TargetView, rows=DEFAULT_ROWS) -> dict[str, dict]:
+def score_rows(view: TargetView, rows) -> dict[str, dict]:
     """Each row's scores on ``view``, with what the attack resolved (variance, a)."""
     out = {}
     for name, options, augmentations in rows:
@@ -191,13 +190,13 @@ def table(truth: np.ndarray, scored: dict[str, dict], bootstrap: int, seed: int,
     paired difference flipped minus plain; and, with a bootstrap, per metric of
     STRONGEST_METRICS, the strongest row by paired differences with Holm."""
     scores = {key: e["score"] for key, e in scored.items() if "score" in e}
-    reps = paired.replicates(truth, scores, bootstrap, seed, groups) if bootstrap else {}
+    reps = paired.replicates(truth, scores, bootstrap, seed, groups)  # none without a bootstrap
     rows = {}
     for key, entry in scored.items():
         if "score" not in entry:
             rows[key] = entry
             continue
-        m = score_metrics(truth, entry["score"], bootstrap=0)
+        m = score_metrics(truth, entry["score"])  # the point estimates
         if bootstrap:
             m["ci95"] = {k: paired.interval(reps[key][k]) for k in INTERVAL_METRICS}
             m["bootstrap"] = bootstrap
@@ -307,7 +306,8 @@ def evaluate(target_logits: np.ndarray, labels: np.ndarray, n_train: int, bank_l
             f"references")
         return out
     protocols["leave_one_out"] = leave_one_out(bank_logits, keep, labels, seed, folds, rows,
-                                               progress=progress, loo_references=loo_references)
+                                               progress=progress,  # pragma: no mutate (display)
+                                               loo_references=loo_references)
     return out
 
 
@@ -334,11 +334,10 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
         images.append(attacked)
         for key, entry in score_rows(v, rows).items():
             pooled.setdefault(key, []).append(entry)
-        leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, folds, keep_round=True)
+        leaky, _, _ = loo_view(t, bank_logits, keep, labels, z_pool, 1)  # only t dropped
         for name, view in (("round_dropped", v), ("round_kept", leaky)):
-            plain = view.augmentations(1)
-            probes.setdefault(f"in_count/{name}", []).append({"score": in_count_probe(plain)})
-            rmia = score_rows(plain, (("rmia_online", {}, 1),))["rmia_online"]
+            probes.setdefault(f"in_count/{name}", []).append({"score": in_count_probe(view)})
+            rmia = score_rows(view, (("rmia_online", {}, 1),))["rmia_online"]  # the plain image
             probes.setdefault(f"rmia_online/{name}", []).append({"score": rmia["score"]})
     truth, groups = np.concatenate(truths), np.concatenate(images)
     loo, best = table(truth, _pool(pooled), BOOTSTRAP["leave_one_out"], seed, groups)
@@ -354,7 +353,8 @@ def leave_one_out(bank_logits: np.ndarray, keep: np.ndarray, labels: np.ndarray,
            "leak_check": {"description": LEAK_CHECK_DESCRIPTION, "rows": leak}}
     if loo_references:
         out["matched"] = {str(r): matched_leave_one_out(bank_logits, keep, labels, seed, folds, r,
-                                                        progress=progress)
+                                                        progress=progress,  # pragma: no mutate (display)
+                                                        )
                           for r in loo_references}
     return out
 
