@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .io import sha256_file
+from .errors import UserError
+from .io import read_json, sha256_file
 from .parallel import available_cpus
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "invoke",
@@ -71,6 +72,24 @@ def file_checksums(folder: Path, names) -> dict[str, str]:
     """{name: sha256 of ``folder / name``} for each of ``names`` (paths relative to the
     folder) that exists, in the order given."""
     return {name: sha256_file(folder / name) for name in names if (folder / name).exists()}
+
+
+def check_recorded(folder: Path, names, remedy: str) -> None:
+    """Stop (UserError, one line) at the first of ``names`` (paths relative to ``folder``)
+    whose sha256 differs from the one ``folder/manifest.json`` records: a result edited since
+    it was written is never reused. A name the manifest does not record (results written
+    before it recorded checksums) is not checked; an unreadable manifest stops the run too.
+    ``remedy``: what the user can do instead."""
+    try:
+        recorded = read_json(folder / "manifest.json").get("files", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise UserError(f"{folder / 'manifest.json'} is missing or unreadable ({type(e).__name__}), so "
+                        f"{folder}'s files cannot be checked; {remedy}") from None
+    for name in names:
+        want = recorded.get(name)
+        if want is not None and (not (folder / name).is_file() or sha256_file(folder / name) != want):
+            raise UserError(f"{folder / name} is not the file its manifest records (sha256 "
+                            f"{want[:12]}...); {remedy}")
 
 
 def _cpuinfo_field(cpuinfo: Path, key: str) -> str | None:

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from mia import config, keep as keep_mod
+from mia import config, keep as keep_mod, manifest
 from mia.datasets import CIFAR10, Dataset
 from mia.training import bank
 from mia.errors import UserError
-from mia.io import write_npz
+from mia.io import write_json, write_npz
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,8 @@ def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
     committed = tmp_path / "results" / "bank"
     bank.copy_bank(trained, committed, 4)
     assert not list(committed.glob("logits*.npy"))
+    names = [f"bank/{p.name}" for p in sorted(committed.iterdir())]
+    write_json(committed.parent / "manifest.json", {"files": manifest.file_checksums(committed.parent, names)})
     fresh = tmp_path / "fresh"
     logs = []
     assert bank.seed_from_results(cfg, ds, committed, fresh, logs.append)
@@ -90,10 +92,22 @@ def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
     # another K is another bank: not seeded
     other = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 2}}, "tiny")
     assert not bank.seed_from_results(other, ds, committed, tmp_path / "other", logs.append)
-    # a corrupt committed model is named, with what to do
-    bank.model_path(committed, 1).write_bytes(b"x")
-    with pytest.raises(UserError, match=r"committed bank model .*model-001.pt is missing or unreadable"):
+    # a committed model edited so that it still loads is named, and not used
+    state = torch.load(bank.model_path(committed, 1), weights_only=True)
+    next(iter(state.values())).view(-1)[0] += 1e-3
+    torch.save(state, bank.model_path(committed, 1))
+    with pytest.raises(UserError, match=r"results/bank/model-001.pt is not the file its manifest "
+                                        r"records \(sha256 [0-9a-f]{12}\.\.\.\); restore it from git"):
         bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh2", logs.append)
+    assert not (tmp_path / "fresh2" / "keep.npz").exists()
+    # with no manifest to check against, nothing is taken in
+    (committed.parent / "manifest.json").unlink()
+    with pytest.raises(UserError, match=r"manifest.json is missing or unreadable \(FileNotFoundError\)"):
+        bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh3", logs.append)
+    # nor from an unreadable bank description
+    (committed / "bank.json").write_text("{")
+    with pytest.raises(UserError, match=r"committed bank description .*bank.json is unreadable"):
+        bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh4", logs.append)
 
 
 @pytest.mark.parametrize("models, folds, message", [

@@ -229,8 +229,35 @@ def test_a_corrupt_results_model_in_a_fresh_clone_is_named(ws):
     run(ws)
     shutil.rmtree(ws["cache"])  # a fresh clone: results, no cache
     (ws["results"] / "tiny" / "model.pt").write_bytes(b"\x00" * 10)
+    line = one_line_error(cli(ws), "is not the file its manifest records",
+                          str(ws["results"] / "tiny" / "model.pt"))
+    assert "--retrain" in line
+    # results from before the manifest recorded checksums: the model is loaded, and named
+    manifest = json.loads((ws["results"] / "tiny" / "manifest.json").read_text())
+    del manifest["files"]
+    (ws["results"] / "tiny" / "manifest.json").write_text(json.dumps(manifest))
     line = one_line_error(cli(ws), "corrupt model file", str(ws["results"] / "tiny" / "model.pt"))
     assert "--retrain" in line
+
+
+def test_an_edited_results_model_in_a_fresh_clone_stops_the_run_and_replaces_nothing(ws):
+    """A model edited so that it still loads (one weight moved) is not the file the manifest
+    records: the run stops naming it, and every result stays as it was."""
+    import torch
+
+    run(ws)
+    shutil.rmtree(ws["cache"])  # a fresh clone: results, no cache
+    final = ws["results"] / "tiny"
+    state = torch.load(final / "model.pt", weights_only=True)
+    next(iter(state.values())).view(-1)[0] += 1e-3
+    torch.save(state, final / "model.pt")
+    before = {p.name: p.read_bytes() for p in final.iterdir() if p.is_file()}
+    line = one_line_error(cli(ws), str(final / "model.pt"), "is not the file its manifest records",
+                          "--retrain")
+    assert "sha256" in line
+    assert {p.name: p.read_bytes() for p in final.iterdir() if p.is_file()} == before
+    (final / "manifest.json").write_text("{")
+    one_line_error(cli(ws), "corrupt", str(final / "manifest.json"), "--retrain")
 
 
 @pytest.mark.parametrize("kind", ["file", "under_a_file"])

@@ -14,6 +14,7 @@ from .. import datasets as data_mod
 from ..config import ExperimentConfig
 from ..errors import UserError
 from ..io import read_json, write_json
+from ..manifest import check_recorded
 from .stages import load_model, load_scores
 
 
@@ -86,15 +87,18 @@ def seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain
     (and the model loads: a corrupt one is named, with what to do). Never with --retrain."""
     if retrain.enabled or (run_dir / "model.pt").exists() or not (final / "manifest.json").exists():
         return
+    remedy = "restore it (git checkout) or run with --retrain"
     try:
         manifest = read_json(final / "manifest.json")
-    except ValueError:
-        return
+    except ValueError as e:
+        raise UserError(f"corrupt {final / 'manifest.json'} ({e}); {remedy}") from None
     if manifest.get("training_hash") != train_hash:
         return
     for name in ("model.pt", "history.json"):
         if not (final / name).exists():
             return
+    # the files the manifest promises, byte for byte: an edited model is never reused
+    check_recorded(final, ("model.pt", "history.json"), remedy)
     load_model(config, final / "model.pt", torch.device("cpu"), spec)  # a corrupt one: one line naming it
     try:
         read_json(final / "history.json")

@@ -44,6 +44,7 @@ from ..config import ExperimentConfig
 from ..errors import UserError
 from ..io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
 from ..keep import check_keep, fold_keep, model_seeds
+from ..manifest import check_recorded
 from . import engine as train_mod
 from .jobs import Executor, LocalExecutor, TrainingJob
 from .many_models import train_many
@@ -262,12 +263,18 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
     if (bank_dir / "keep.npz").exists() or not (committed / "bank.json").exists():
         return False
     n = len(dataset.y_train) + len(dataset.y_test)
+    remedy = "restore it from git or run with --retrain"
     try:
         info = read_json(committed / "bank.json")
-    except ValueError:
-        return False
+    except ValueError as e:
+        raise UserError(f"committed bank description {committed / 'bank.json'} is unreadable "
+                        f"({e}); {remedy}") from None
     if info.get("bank_hash") != bank_hash(config, dataset.key, n):
         return False
+    # the files the experiment's manifest promises, byte for byte (results/<experiment>/bank)
+    check_recorded(committed.parent, [f"{committed.name}/{name}" for name in
+                                      (*FILES, *(model_path(committed, m).name for m in range(k)))],
+                   remedy)
     for m in range(k):
         if load_state(model_path(committed, m)) is None:
             raise UserError(f"committed bank model {model_path(committed, m)} is missing or "
