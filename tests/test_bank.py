@@ -7,7 +7,7 @@ from mia import config, keep as keep_mod, manifest
 from mia.datasets import CIFAR10, Dataset
 from mia.training import bank
 from mia.errors import UserError
-from mia.io import write_json, write_npz
+from mia.io import read_json, write_json, write_npz
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,48 @@ def test_bank_trains_every_model_then_only_what_is_missing(tiny, tmp_path):
     logs.clear()
     info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert info["trained_this_run"] == 2
-    assert any("model-003.pt is unreadable; training model 3 again" in line for line in logs)
+    assert any("model-003.pt is unreadable or changed; training model 3 again" in line for line in logs)
     assert any("training 2 of 4 models" in line and "2 already trained" in line for line in logs)
     again = weights(d, 4)
     for a, b in zip(first, again):  # the same seeds give the same weights
         assert all(torch.equal(a[n], b[n]) for n in a)
     assert bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
+
+
+def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_used(tiny, tmp_path):
+    """A model edited so that it still loads, and logits replaced by zeros of the right shape,
+    differ from the sha256 recorded when they were written: retrained and recomputed, with a
+    warning naming them, to the same bytes as before."""
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    cpu = torch.device("cpu")
+    bank.train_bank(cfg, ds, d, cpu, progress=False, log=lambda _: None)
+    logits = bank.bank_logits(cfg, ds, d, cpu, progress=False, log=lambda _: None)
+    original = bank.model_path(d, 1).read_bytes()
+    state = bank.load_state(bank.model_path(d, 1))
+    next(iter(state.values())).view(-1)[0] += 1e-3
+    torch.save(state, bank.model_path(d, 1))
+    np.save(d / bank.LOGITS_FILE, np.zeros_like(logits))
+    logs = []
+    assert bank.train_bank(cfg, ds, d, cpu, progress=False, log=logs.append)["trained_this_run"] == 1
+    assert any(f"{bank.model_path(d, 1)} changed since it was written" in line for line in logs)
+    assert bank.model_path(d, 1).read_bytes() == original
+    # retraining a model removed the logits computed from the old one; zeros again:
+    np.save(d / bank.LOGITS_FILE, np.zeros_like(logits))
+    write_json(d / bank.CHECKSUMS_FILE, {**read_json(d / bank.CHECKSUMS_FILE),
+                                        bank.LOGITS_FILE: "0" * 64})
+    logs.clear()
+    assert np.array_equal(bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append), logits)
+    assert any(f"{d / bank.LOGITS_FILE} changed since it was written" in line for line in logs)
+    # logits with no record of what was written are computed again
+    (d / bank.CHECKSUMS_FILE).write_text("{")
+    logs.clear()
+    assert np.array_equal(bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append), logits)
+    assert any("unreadable" in line and bank.CHECKSUMS_FILE in line for line in logs)
+    assert any("has no recorded sha256; computing the logits again" in line for line in logs)
+    logs.clear()
+    bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append)
+    assert logs == []  # recorded now: read from the cache
 
 
 def test_models_really_train_on_their_own_half(tiny, tmp_path):

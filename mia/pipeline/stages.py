@@ -176,7 +176,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = train_mod.to_tensor(images, device, spec)
     target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
-    logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress)
+    logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress, log)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     recorded = read_json(bank_dir / "bank.json").get("train_seconds", {})
     model_seconds = (np.array([float(recorded[str(i)]) for i in range(refs)])

@@ -26,6 +26,9 @@ Stage outputs, in ``<cache>/banks/<bank hash[:16]>/`` (shared by every experimen
                     model's logits on every sample, plain and under the dataset's test-time
                     augmentations (CIFAR-10: flipped left-right, A = 2); recomputed from the
                     weights, never committed
+    checksums.json  the sha256 of each model file and of the logits as written: a cached file
+                    whose bytes changed since (one that still loads included) is not used, but
+                    trained or computed again, with a warning
 
 Training resumes at model granularity: models whose files exist are not trained again, so
 an interrupted bank loses at most the models in flight (one per CPU worker).
@@ -42,7 +45,7 @@ from tqdm.auto import tqdm
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
 from ..errors import UserError
-from ..io import read_json, sha256_json, write_bytes, write_json, write_npy, write_npz
+from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, write_npy, write_npz
 from ..keep import check_keep, fold_keep, model_seeds
 from ..manifest import check_recorded
 from . import engine as train_mod
@@ -158,6 +161,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         seconds = (time.perf_counter() - t0) / len(batch)
         for job, state in zip(batch, states):
             write_bytes(bank_dir / job.artifact, weights_bytes(state))
+            _record(bank_dir, job.artifact, log)
             info["train_seconds"][str(job.subset["row"])] = round(seconds, 3)
         write_json(bank_dir / "bank.json", info)
 
@@ -170,13 +174,53 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     return info
 
 
+CHECKSUMS_FILE = "checksums.json"
+
+
+def _checksums(bank_dir: Path, log) -> dict[str, str]:
+    """{file name: sha256 as written} of the bank's cached files (``CHECKSUMS_FILE``)."""
+    path = bank_dir / CHECKSUMS_FILE
+    if not path.exists():
+        return {}
+    try:
+        recorded = read_json(path)
+        if isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values()):
+            return recorded
+    except (OSError, ValueError):
+        pass
+    log(f"warning: unreadable {path}; the bank's files are checked again from their contents")
+    path.unlink()
+    return {}
+
+
+def _record(bank_dir: Path, name: str, log) -> None:
+    """Record ``name``'s sha256 as written (``CHECKSUMS_FILE``)."""
+    recorded = _checksums(bank_dir, log)
+    recorded[name] = sha256_file(bank_dir / name)
+    write_json(bank_dir / CHECKSUMS_FILE, recorded)
+
+
+def _unchanged(bank_dir: Path, name: str, log) -> bool:
+    """False, with a warning, where ``name``'s bytes differ from the sha256 recorded when it was
+    written; a file with no record (a cache from before the records) is recorded as it is."""
+    want = _checksums(bank_dir, log).get(name)
+    if want is None:
+        _record(bank_dir, name, log)
+        return True
+    if sha256_file(bank_dir / name) == want:
+        return True
+    log(f"warning: {bank_dir / name} changed since it was written (sha256); not using it")
+    return False
+
+
 def _cached(job: TrainingJob, bank_dir: Path, name: str, log) -> bool:
-    """True if the job's model file loads; an unreadable one is removed, to be trained again."""
+    """True if the job's model file loads and is the file that was written; another one is
+    removed, to be trained again."""
     path = bank_dir / job.artifact
-    if load_state(path) is not None:
+    if path.exists() and _unchanged(bank_dir, job.artifact, log) and load_state(path) is not None:
         return True
     if path.exists():
-        log(f"[{name}] bank: model file {path} is unreadable; training model "
+        log(f"[{name}] bank: model file {path} is unreadable or changed; training model "
             f"{job.subset['row']} again")
         path.unlink()
     return False
@@ -215,19 +259,23 @@ def augmented_logits(model: torch.nn.Module, x: torch.Tensor, spec) -> torch.Ten
 
 
 def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
-                progress: bool = True) -> np.ndarray:
-    """(K, A, N, C) float32 logits of every bank model on the population (cached); A: the
-    image as it is and its test-time augmentations (``augmented_logits``)."""
+                progress: bool = True, log=print) -> np.ndarray:
+    """(K, A, N, C) float32 logits of every bank model on the population (cached, and checked
+    against the sha256 recorded when written); A: the image as it is and its test-time
+    augmentations (``augmented_logits``)."""
     path = bank_dir / LOGITS_FILE
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # float32-computed, before LOGITS_FILE
     k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
-    if path.exists():
+    if path.exists() and _checksums(bank_dir, log).get(LOGITS_FILE) is None:
+        log(f"warning: {path} has no recorded sha256; computing the logits again")
+    elif path.exists() and _unchanged(bank_dir, LOGITS_FILE, log):
         try:
             logits = np.load(path, allow_pickle=False)
             if logits.shape[:3] == (k, 1 + len(dataset.spec.test_time_augmentations), n):
                 return logits
         except (OSError, ValueError):
             pass
+        log(f"warning: unreadable {path}; computing the logits again")
     images, _ = population(dataset)
     x = train_mod.to_tensor(images, device, dataset.spec)
     out = np.stack([augmented_logits(model, x, dataset.spec).numpy()
@@ -235,6 +283,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
     write_npy(path, out)
+    _record(bank_dir, LOGITS_FILE, log)
     return out
 
 
