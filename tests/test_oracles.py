@@ -470,6 +470,7 @@ def test_the_gap_attack_on_all_samples_by_hand():
     got = threshold.full_roc_stage(_config(scores=["cross_entropy"]), s)
     assert list(got) == ["cross_entropy", threshold.GAP]
     assert got["gap"]["best_accuracy"] == 0.75 and got["gap"]["auc"] == 0.75
+    assert got["gap"]["best_threshold"] == 0.5  # on the loss 1 - correct: between 0 and 1
     assert "gap" not in threshold.full_roc_stage(_config(scores=["cross_entropy"]),
                                                  {k: v for k, v in s.items() if k != "correct"})
 

@@ -51,7 +51,9 @@ def test_each_point_is_the_mean_over_the_subsets_drawn_for_its_seed():
     and scored on each subset (the flip row with both augmentations, the others without)."""
     view, truth = _study(8)
     seed = 5
-    curve, _ = power.power_curve(view, truth, 8, seed=seed, folds=2, repeats=3, rows=ROWS)
+    curve, tests = power.power_curve(view, truth, 8, seed=seed, folds=2, repeats=3, rows=ROWS)
+    keys = {calibrated.row_key(*row) for row in ROWS}
+    assert set(curve["4"]) == keys and set(tests["steps"]) == keys  # "/flip" kept in both
     subsets = power.power_subsets(8, [2, 4, 8], 3, seed)
     other = power.power_subsets(8, [2, 4, 8], 3, seed + 1)[4]
     assert [s.tolist() for s in other] != [s.tolist() for s in subsets[4]]  # the seed matters
