@@ -33,6 +33,14 @@ def parse(results: str) -> dict[str, str]:
     return out
 
 
+def _percent(part: int, whole: int) -> str:
+    """part / whole to two decimals, never rounded up to 100% while one is missing."""
+    if whole == 0:
+        return "n/a"
+    value = 100 * part / whole
+    return "100%" if part == whole else f"{min(value, 99.99):.2f}%"
+
+
 def write_report(root: Path, results: str, seconds: float) -> Path:
     status = parse(results)
     counts = collections.Counter(status.values())
@@ -50,8 +58,8 @@ def write_report(root: Path, results: str, seconds: float) -> Path:
         f" {seconds / 60:.1f} min on this machine",
         f"- mutants: {len(status)}; caught {caught}; survived {len(survivors)}; not run by any"
         f" selected test {len(untested)}",
-        f"- score: **{caught / max(len(status), 1):.1%}** of all mutants caught"
-        f" ({caught / max(caught + len(survivors), 1):.1%} of those the tests run)",
+        f"- score: **{caught:,} of {len(status):,} mutants caught ({_percent(caught, len(status))})**"
+        f" ({_percent(caught, caught + len(survivors))} of those the tests run)",
         "",
         "| outcome | mutants | meaning |",
         "|---|---:|---|",
