@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .architectures import ARCHITECTURES
-from .attacks import ATTACKS, SignalView, parse_row
+from .attacks import ATTACKS, SignalView, canonical_row, parse_row
 from .datasets import DATASETS
 from .errors import UserError
 from .io import read_toml, sha256_json
@@ -292,8 +292,12 @@ def validate_bank(config: ExperimentConfig) -> None:
                 parse_row(row)
             except ValueError as e:
                 raise UserError(f"[calibrated] {key}: {e}") from None
-        if len(set(rows)) != len(rows):
-            raise UserError(f"[calibrated] {key} has duplicates: {list(rows)}")
+        seen: dict[tuple, str] = {}
+        for row in rows:
+            same = seen.setdefault(canonical_row(row), row)
+            if same != row or rows.count(row) > 1:
+                raise UserError(f"[calibrated] {key} has duplicates: {same!r} and {row!r} name the "
+                                f"same attack")
     if k == 0 and (c.attacks or c.power_attacks or c.references):
         listed = [r for r in (*c.attacks, *c.power_attacks) if parse_row(r)[3]]
         what = (f"attack {listed[0]!r} needs reference models" if listed else

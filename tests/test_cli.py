@@ -116,7 +116,11 @@ def test_percentage_too_small_for_the_data_fails_before_training(workspace):
     ({"bank": {"models": 8}, "calibrated": {"attacks": ["rmia_online/0.3"]}},
      "attack 'rmia_online' takes no options (and /flip), got 0.3"),
     ({"bank": {"models": 8}, "calibrated": {"power_attacks": ["loss", "loss"]}},
-     "[calibrated] power_attacks has duplicates"),
+     "[calibrated] power_attacks has duplicates: 'loss' and 'loss' name the same attack"),
+    ({"bank": {"models": 8}, "calibrated": {"attacks": ["lira_online", "loss", "lira_online/auto"]}},
+     "[calibrated] attacks has duplicates: 'lira_online' and 'lira_online/auto' name the same attack"),
+    ({"bank": {"models": 8}, "calibrated": {"attacks": ["rmia_offline/0.3", "rmia_offline/0.30"]}},
+     "'rmia_offline/0.3' and 'rmia_offline/0.30' name the same attack"),
 ])
 def test_calibrated_section_bad_input_is_one_line(table, message):
     with pytest.raises(UserError) as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..discovery import members, named_subclasses
 from .base import Attack, SignalView, TargetView
 
-__all__ = ["ATTACKS", "Attack", "SignalView", "TargetView", "build", "parse_row", "row_key"]
+__all__ = ["ATTACKS", "Attack", "SignalView", "TargetView", "build", "canonical_row", "parse_row", "row_key"]
 
 
 def discover() -> dict[str, type[Attack]]:
@@ -31,6 +31,16 @@ def row_key(name: str, options: dict, augmentations: int) -> str:
     """'lira_online/global/flip': how tables, figures and [calibrated] name a row."""
     parts = [name] + [str(v) for v in options.values()] + (["flip"] if augmentations == 2 else [])
     return "/".join(parts)
+
+
+def canonical_row(key: str) -> tuple:
+    """What a row key computes, however it is spelt: the attack, each of its options as the
+    attack holds it (defaults filled in: "lira_online" is "lira_online/auto"; "0.30" is 0.3),
+    and the augmentations. Two keys with the same canonical row name one attack."""
+    name, options, augmentations, _ = parse_row(key)
+    cls = ATTACKS[name]
+    attack = cls(**options)
+    return name, tuple((option, getattr(attack, option)) for option in cls.options), augmentations
 
 
 def parse_row(key: str) -> tuple[str, dict, int, bool]:
