@@ -84,6 +84,22 @@ def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_
     assert logs == []  # recorded now: read from the cache
 
 
+@pytest.mark.parametrize("garbage", ['{"models": 4', "{}", "[]"])
+def test_an_unreadable_cached_bank_description_is_written_again_with_a_warning(tiny, tmp_path, garbage):
+    cfg, ds = tiny
+    d = tmp_path / "bank"
+    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    (d / "bank.json").write_text(garbage)
+    logs = []
+    again = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    assert again["trained_this_run"] == 0 and again["bank_hash"] == info["bank_hash"]
+    stored = read_json(d / "bank.json")  # written again: whole, without the lost times
+    assert stored["bank_hash"] == info["bank_hash"] and stored["models"] == 4
+    assert stored["train_seconds"] == {}
+    assert any(f"unreadable {d / 'bank.json'}" in line and "training times it held are lost" in line
+               for line in logs)
+
+
 def test_models_really_train_on_their_own_half(tiny, tmp_path):
     cfg, ds = tiny
     d = tmp_path / "bank"

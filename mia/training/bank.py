@@ -134,9 +134,13 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         earlier = read_json(bank_dir / "bank.json")
         info["train_seconds"] = dict(earlier["train_seconds"])
         info["device"] = str(earlier.get("device", info["device"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
         earlier = None
-    if earlier is not None and earlier != info:  # e.g. written before a field was added
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        log(f"warning: unreadable {bank_dir / 'bank.json'} ({type(e).__name__}); writing it "
+            f"again (the training times it held are lost)")
+        earlier = None
+    if earlier != info:  # missing, unreadable, or written before a field was added
         write_json(bank_dir / "bank.json", info)
     jobs = [TrainingJob.reference(config, dataset.key, int(seeds[m]), info["bank_hash"], m,
                                   model_path(bank_dir, m).name) for m in range(k)]
