@@ -58,6 +58,15 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
+    except KeyboardInterrupt:
+        raise Exit(INTERRUPTED, code=130) from None
+
+
+# Ctrl-C: results are swapped in whole, and every finished stage and bank model is in the
+# cache, so a rerun of the same command resumes; 130 is the shell's code for SIGINT.
+INTERRUPTED = ("interrupted: results/ holds only whole experiments (each is swapped in when "
+               "finished); every finished stage and bank model is kept in the cache, and the "
+               "same command resumes from them")
 
 
 @task(help={
@@ -102,6 +111,8 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
         verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
+    except KeyboardInterrupt:
+        raise Exit(INTERRUPTED, code=130) from None
     print(f"{candidate} compared with {reference}:")
     for v in verdicts:
         print(v.summary())

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import TINY_EXPERIMENT, invoke, make_npz, write_experiment
+from conftest import ROOT, TINY_EXPERIMENT, invoke, make_npz, write_experiment
 from mia import config, datasets, pipeline
 from mia.errors import UserError
 
@@ -167,3 +167,28 @@ def test_config_validation_through_the_api():
     with pytest.raises(UserError, match="repeats must be > 0"):
         config.from_dict({"attack": {"repeats": 0}}, "t")
     assert config.from_dict({}, "t").train.epochs == 100
+
+
+@pytest.mark.parametrize("task", ["experiments", "verify"])
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, task):
+    """The tasks turn a KeyboardInterrupt into the shell's code for SIGINT and one line saying
+    what was kept (finished stages and bank models are written as they finish: test_bank,
+    test_resume)."""
+    import importlib.util
+
+    from invoke import Context, Exit
+
+    from mia import pipeline
+
+    spec = importlib.util.spec_from_file_location("mia_tasks", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "run", interrupted)
+    monkeypatch.setattr(pipeline, "DEFAULT_CACHE", tmp_path / "cache")
+    with pytest.raises(Exit) as e:
+        getattr(tasks, task).body(Context())
+    assert e.value.code == 130 and e.value.message == tasks.INTERRUPTED
+    assert "\n" not in tasks.INTERRUPTED and tasks.INTERRUPTED.startswith("interrupted: ")
