@@ -2,6 +2,7 @@
 whether the code was modified, the CPU's model and vector flags, the packages and the code
 paths forced. Fast: mutation testing runs this file."""
 import hashlib
+import json
 import os
 import platform
 import re
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from mia import manifest
+from mia.errors import UserError
 from mia.parallel import available_cpus
 
 
@@ -142,3 +144,27 @@ def test_every_code_path_variable_is_recorded(monkeypatch, name):
         monkeypatch.delenv(other, raising=False)
     monkeypatch.setenv(name, "x")
     assert manifest.environment(torch.device("cpu"))["device"]["forced_code_paths"] == {name: "x"}
+
+
+def test_a_folder_is_checked_against_the_checksums_its_manifest_records(tmp_path):
+    (tmp_path / "bank").mkdir()
+    for name, data in (("model.pt", b"weights"), ("bank/keep.npz", b"keep"), ("notes.md", b"n")):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": manifest.file_checksums(
+        tmp_path, ("model.pt", "bank/keep.npz"))}))
+    manifest.check_recorded(tmp_path, ("model.pt", "bank/keep.npz", "notes.md"), "do X")  # notes: not recorded
+    (tmp_path / "bank" / "keep.npz").write_bytes(b"keeP")
+    want = hashlib.sha256(b"keep").hexdigest()[:12]
+    with pytest.raises(UserError, match=re.escape(
+            f"{tmp_path / 'bank/keep.npz'} is not the file its manifest records (sha256 {want}...); do X")):
+        manifest.check_recorded(tmp_path, ("model.pt", "bank/keep.npz"), "do X")
+    manifest.check_recorded(tmp_path, ("model.pt",), "do X")  # only the names asked for
+    (tmp_path / "model.pt").unlink()
+    with pytest.raises(UserError, match=r"model.pt is not the file its manifest records"):
+        manifest.check_recorded(tmp_path, ("model.pt",), "do X")
+    for text, kind in (("{", "JSONDecodeError"), ("[1]", "AttributeError")):
+        (tmp_path / "manifest.json").write_text(text)
+        with pytest.raises(UserError, match=re.escape(
+                f"{tmp_path / 'manifest.json'} is missing or unreadable ({kind}), so {tmp_path}'s "
+                f"files cannot be checked; do X")):
+            manifest.check_recorded(tmp_path, ("notes.md",), "do X")
