@@ -46,6 +46,7 @@ STEP_METRICS = {"accuracy", "precision", "recall", "f1", "advantage", "best_accu
                 "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "train_accuracy", "test_accuracy"}
 FLOAT_METRICS = {"train_loss", "test_loss"}
 THRESHOLDS = {"threshold", "best_threshold"}
+HASHES = ("config_hash", "training_hash")  # manifest.json: compared exactly
 
 
 @dataclass
@@ -319,14 +320,18 @@ def compare(reference: Path, candidate: Path) -> Verdict:
                 v.notes.append(f"largest weight difference {diff:.3g}; no seed study exists yet "
                                f"to say how far apart two trainings may be")
     try:
-        ref_env, cand_env = (read_json(d / "manifest.json").get("packages", {})
-                             for d in (reference, candidate))
+        ref_manifest, cand_manifest = (read_json(d / "manifest.json") for d in (reference, candidate))
+        ref_env, cand_env = (m.get("packages", {}) for m in (ref_manifest, cand_manifest))
         changed = sorted(k for k in set(ref_env) | set(cand_env) if ref_env.get(k) != cand_env.get(k))
         if changed:
             v.notes.append("package versions differ: " + ", ".join(
                 f"{k} {ref_env.get(k)} -> {cand_env.get(k)}" for k in changed))
+        # the same experiment: its settings (config) and what its weights were trained from
+        for key in HASHES:
+            if key in ref_manifest or key in cand_manifest:
+                v.exact(f"manifest.{key}", ref_manifest.get(key), cand_manifest.get(key))
     except (OSError, ValueError, AttributeError):  # missing, not JSON, not an object
-        v.notes.append("no readable manifest to compare package versions")
+        v.notes.append("no readable manifest to compare package versions or hashes")
     try:
         _check_metrics(v, ref_m, cand_m)
     except (KeyError, TypeError, ValueError) as e:

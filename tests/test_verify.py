@@ -63,7 +63,8 @@ def write(d, m=None, cal=None, scores=None, packages=None, weights=None):
     (d / "calibrated.json").write_text(json.dumps(calibrated() if cal is None else cal))
     arrays = score_arrays() if scores is None else scores
     np.savez(d / "scores.npz", **arrays)
-    (d / "manifest.json").write_text(json.dumps({"packages": packages or {"numpy": "2.0"}}))
+    (d / "manifest.json").write_text(json.dumps({"packages": packages or {"numpy": "2.0"},
+                                                 "config_hash": "c1", "training_hash": "t1"}))
     torch.save(weights or {"w": torch.zeros(3)}, d / "model.pt")
     return d
 
@@ -92,8 +93,9 @@ def test_identical_folders_reproduce_and_every_number_is_counted(ref):
     # repeat confusion size 1 + 4 + keys 1 + threshold_method 1 + 9 metrics = 16 -> 53 | gap:
     # keys 1 + mean + std = 3 | scores: keys 1 + 50 values + label + is_member + correct = 54 |
     # calibrated: protocols 1 + rows 1 + lira (auc, 4 rates, members at 0 FP, variance) 7 +
-    # broken 1 + rmia 7 + a 1 = 18 | model.pt, scores.npz, calibrated.json present: 3
-    assert v.checked == 4 + 7 + 2 + 53 + 3 + 54 + 18 + 3
+    # broken 1 + rmia 7 + a 1 = 18 | model.pt, scores.npz, calibrated.json present: 3 |
+    # manifest hashes: 2
+    assert v.checked == 4 + 7 + 2 + 53 + 3 + 54 + 18 + 3 + 2
     assert v.thresholds_checked == 5  # all_samples' best threshold, two per repeat
     assert v.summary().startswith("exp: REPRODUCED: all ")
     assert v.to_dict()["verdict"] == "reproduced" and v.to_dict()["mismatches"] == 0
@@ -484,11 +486,18 @@ def test_a_score_array_is_reported_at_the_value_nearest_its_tolerance(ref, tmp_p
 def test_manifests_compare_package_versions_or_say_they_could_not(ref, tmp_path):
     cand = write(tmp_path / "cand")
     (cand / "manifest.json").write_text(json.dumps({"device": {}}))  # no packages recorded
-    assert verify.compare(ref, cand).notes == ["package versions differ: numpy 2.0 -> None"]
+    v = verify.compare(ref, cand)
+    assert v.notes == ["package versions differ: numpy 2.0 -> None"]
+    assert names(v) == ["manifest.config_hash", "manifest.training_hash"]  # and no hashes
+    (cand / "manifest.json").write_text(json.dumps({"packages": {"numpy": "2.0"},
+                                                    "config_hash": "c1", "training_hash": "t2"}))
+    v = verify.compare(ref, cand)
+    assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
+        ("manifest.training_hash", "t1", "t2")]
     (cand / "manifest.json").write_text("[1, 2]")
-    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions"]
+    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions or hashes"]
     (cand / "manifest.json").unlink()
-    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions"]
+    assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions or hashes"]
 
 
 def test_a_layout_the_verdict_cannot_read_is_one_mismatch(ref, tmp_path):
