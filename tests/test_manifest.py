@@ -162,6 +162,8 @@ def test_a_folder_is_checked_against_the_checksums_its_manifest_records(tmp_path
     (tmp_path / "model.pt").unlink()
     with pytest.raises(UserError, match=r"model.pt is not the file its manifest records"):
         manifest.check_recorded(tmp_path, ("model.pt",), "do X")
+    (tmp_path / "manifest.json").write_text("{}")  # results from before checksums: nothing to check
+    manifest.check_recorded(tmp_path, ("model.pt", "notes.md"), "do X")
     for text, kind in (("{", "JSONDecodeError"), ("[1]", "AttributeError")):
         (tmp_path / "manifest.json").write_text(text)
         with pytest.raises(UserError, match=re.escape(

@@ -494,6 +494,12 @@ def test_manifests_compare_package_versions_or_say_they_could_not(ref, tmp_path)
     v = verify.compare(ref, cand)
     assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
         ("manifest.training_hash", "t1", "t2")]
+    # a reference that recorded no hashes cannot vouch for the candidate's
+    (ref / "manifest.json").write_text(json.dumps({"packages": {"numpy": "2.0"}}))
+    assert names(verify.compare(ref, cand)) == ["manifest.config_hash", "manifest.training_hash"]
+    (cand / "manifest.json").write_text(json.dumps({"packages": {"numpy": "2.0"}}))
+    v = verify.compare(ref, cand)
+    assert v.reproduced and v.checked == verify.compare(cand, cand).checked  # none to compare
     (cand / "manifest.json").write_text("[1, 2]")
     assert verify.compare(ref, cand).notes == ["no readable manifest to compare package versions or hashes"]
     (cand / "manifest.json").unlink()
