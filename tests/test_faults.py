@@ -374,3 +374,28 @@ def test_slides_from_a_truncated_metrics_file_is_one_line(ws):
     metrics.write_text(metrics.read_text()[:100])
     proc = invoke("slides", "--results-dir", str(ws["tmp"] / "deck-results"), "--no-pdf")
     one_line_error(proc, "corrupt results file", str(metrics))
+
+
+def test_a_bank_too_large_for_memory_is_refused_before_any_work(ws):
+    """[bank] models = 10**9: the bank's logits alone would need terabytes. Refused in one line
+    before the data's first stage (it used to be a numpy MemoryError after three stages)."""
+    write_experiment(ws["exp"], "tiny", TINY_EXPERIMENT + "[bank]\nmodels = 1000000000\n")
+    with pytest.raises(UserError, match=r"^\[bank\] models = 1,000,000,000 needs [\d.,]+ TiB for "
+                                        r"the bank's logits alone \(1,000,000,000 models x 2 views x "
+                                        r"[\d,]+ images x 10 classes, float32\); this machine has "):
+        run(ws)
+    assert not (ws["cache"] / "runs").exists() and not (ws["results"] / "tiny").exists()
+
+
+def test_quick_says_what_it_changes():
+    from mia.pipeline.experiment import check_memory, quick_changes
+    from mia.datasets import CIFAR10
+
+    full = config.from_dict({"train": {"epochs": 100}, "bank": {"models": 16}}, "x")
+    small = config.quick(full)
+    assert quick_changes(full, small) == (
+        "[x] --quick: 2,000 training and 500 test images; 100 -> 2 epochs; sampling percentages "
+        f"{list(full.attack.sampling_percentages)} -> [10, 50], 2 repeats; [bank] models 16 -> 6")
+    check_memory(full, 60_000, CIFAR10, memory=16 * 2 * 60_000 * 10 * 4)  # exactly enough
+    with pytest.raises(UserError, match=r"needs 73.2 MiB .* this machine has 73.2 MiB"):
+        check_memory(full, 60_000, CIFAR10, memory=16 * 2 * 60_000 * 10 * 4 - 1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,46 @@ def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
         if augmentations > 1:
             raise UserError(f"[calibrated] row {row_key(name, options, augmentations)!r} flips "
                             f"the images, but {spec.title} has no test-time flip; drop /flip")
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.3g} {unit}"
+        n /= 1024
+
+
+def check_memory(config: ExperimentConfig, population: int, spec: DatasetSpec,
+                 memory: int | None = None) -> None:
+    """Fail before any work where the bank's logits alone (K models x views x images x classes,
+    float32, held whole by the calibrated evaluation) exceed this machine's memory."""
+    k = config.bank.models
+    memory = physical_memory() if memory is None else memory
+    views = 1 + len(spec.test_time_augmentations)
+    need = 4 * k * views * population * spec.num_classes
+    if k and memory and need > memory:
+        raise UserError(f"[bank] models = {k:,} needs {_bytes(need)} for the bank's logits alone "
+                        f"({k:,} models x {views} views x {population:,} images x "
+                        f"{spec.num_classes} classes, float32); this machine has {_bytes(memory)}")
+
+
+def quick_changes(full: ExperimentConfig, quick: ExperimentConfig) -> str:
+    """What --quick changed of ``full``, in one line."""
+    changes = [f"{quick.data.max_train:,} training and {quick.data.max_test:,} test images",
+               f"{full.train.epochs} -> {quick.train.epochs} epochs",
+               f"sampling percentages {list(full.attack.sampling_percentages)} -> "
+               f"{list(quick.attack.sampling_percentages)}, {quick.attack.repeats} repeats"]
+    if full.bank.models != quick.bank.models:
+        changes.append(f"[bank] models {full.bank.models:,} -> {quick.bank.models}")
+    return f"[{full.name}] --quick: " + "; ".join(changes)
 
 
 def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,

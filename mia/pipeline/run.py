@@ -8,7 +8,8 @@ from pathlib import Path
 from .. import config as config_mod, datasets as data_mod
 from ..errors import UserError
 from ..training import engine as train_mod
-from .experiment import check_augmentations, check_sizes, experiment_sizes, run_experiment
+from .experiment import (check_augmentations, check_memory, check_sizes, experiment_sizes,
+                         quick_changes, run_experiment)
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
 from .results import closing_summary
 from .reuse import Retrain
@@ -66,11 +67,16 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     # every experiment loads its own dataset, each dataset once
     data = {name: data_mod.load(name, data_dir) for name in sorted({c.data.dataset for c in configs})}
     if quick:
-        configs = [config_mod.quick(c, len(data[c.data.dataset].y_train),
+        smaller = [config_mod.quick(c, len(data[c.data.dataset].y_train),
                                     len(data[c.data.dataset].y_test)) for c in configs]
+        for full_config, small in zip(configs, smaller):
+            log(quick_changes(full_config, small))
+        configs = smaller
     for c in configs:
         full = data[c.data.dataset]
-        check_sizes(c, *experiment_sizes(c, len(full.y_train), len(full.y_test)))
+        sizes = experiment_sizes(c, len(full.y_train), len(full.y_test))
+        check_sizes(c, *sizes)
+        check_memory(c, sizes[0] + sizes[1], full.spec)
         check_augmentations(c, full.spec)
     for dataset in data.values():
         if dataset.source.get("notes"):
