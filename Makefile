@@ -18,7 +18,10 @@ export MIA_DATA_DIR
 .PHONY: all study experiments slides test chromium clean
 all: study
 
+# the verdict last: its final line says whether every experiment reproduced, and make exits 1
+# when one did not
 study: experiments slides
+	$(BIN)/invoke verdict
 
 experiments: $(VENV)/.installed
 	$(BIN)/invoke experiments

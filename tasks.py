@@ -120,6 +120,21 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
         raise Exit(code=1)
 
 
+@task(help={"results_dir": "results to read (default results/)"})
+def verdict(c, results_dir=None):
+    """The reproduction verdict each experiment recorded when its results were written (the
+    last step of `make`): a line each, then one for all; exit 1 if any was NOT REPRODUCED."""
+    from mia import pipeline
+
+    root = Path(results_dir) if results_dir else ROOT / "results"
+    if not root.is_dir():
+        raise Exit(f"error: no results folder {root}", code=2)
+    lines, ok = pipeline.verdict_lines(root)
+    print("\n".join(lines))
+    if not ok:
+        raise Exit(code=1)
+
+
 @task(help={"k": "only tests matching this expression (pytest -k)"})
 def test(c, k=None):
     """Run the test suite."""

@@ -1,4 +1,6 @@
 """The command line as a user meets it: bad input gives one line, exit 2, nothing overwritten."""
+import json
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,31 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, task):
         getattr(tasks, task).body(Context())
     assert e.value.code == 130 and e.value.message == tasks.INTERRUPTED
     assert "\n" not in tasks.INTERRUPTED and tasks.INTERRUPTED.startswith("interrupted: ")
+
+
+def test_make_ends_with_the_recorded_verdicts_and_fails_on_a_non_reproduction(tmp_path):
+    """`invoke verdict` (the last step of `make`): a line per experiment from its manifest, then
+    one for all; exit 1 when one was NOT REPRODUCED, so that a script can tell."""
+    def results(name, manifest):
+        d = tmp_path / "results" / name
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text("{}")
+        (d / "manifest.json").write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
+    results("a", {"reproduction": {"verdict": "reproduced", "numbers_checked": 1234}})
+    results("b", {"reproduction": None})
+    (tmp_path / "results" / "studies").mkdir()  # not an experiment
+    proc = invoke("verdict", "--results-dir", str(tmp_path / "results"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "  a: reproduced (1,234 numbers)", "  b: nothing earlier to compare with",
+        f"verdict: every experiment in {tmp_path / 'results'} reproduced the results it replaced, "
+        f"or had none to replace"]
+    results("c", {"reproduction": {"verdict": "not reproduced", "mismatches": 3,
+                                   "largest": "x: 1 vs 2"}})
+    results("d", "{")
+    proc = invoke("verdict", "--results-dir", str(tmp_path / "results"))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[2:] == [
+        "  c: NOT REPRODUCED: 3 numbers outside tolerance; largest x: 1 vs 2",
+        "  d: no readable manifest.json", "verdict: NOT REPRODUCED: c, d"]
+    assert invoke("verdict", "--results-dir", str(tmp_path / "nowhere")).returncode == 2

@@ -17,10 +17,10 @@ studies).
 from ..training.jobs import training_hash
 from .experiment import check_sizes, experiment_sizes, run_experiment
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS, REPO
-from .results import closing_summary
+from .results import closing_summary, verdict_lines
 from .run import check_writable, run
 from .stages import load_scores
 
 __all__ = ["DEFAULT_CACHE", "DEFAULT_RESULTS", "REPO", "check_sizes", "check_writable",
            "closing_summary", "experiment_sizes", "load_scores", "run", "run_experiment",
-           "training_hash"]
+           "training_hash", "verdict_lines"]

@@ -133,6 +133,35 @@ def _commit_of(results: Path) -> str | None:
         return None
 
 
+def verdict_lines(results_root: Path) -> tuple[list[str], bool]:
+    """The reproduction verdict each experiment of ``results_root`` recorded when its results
+    were written (manifest.json ``reproduction``): one line each, then one line for all, and
+    whether every one reproduced. An experiment with nothing earlier to compare with says so
+    and fails nothing; an unreadable manifest cannot vouch for anything, and fails."""
+    lines, failed = [], []
+    for d in sorted(p for p in Path(results_root).iterdir() if (p / "metrics.json").is_file()):
+        try:
+            record = read_json(d / "manifest.json").get("reproduction")
+        except (OSError, ValueError, AttributeError):
+            lines.append(f"  {d.name}: no readable manifest.json")
+            failed.append(d.name)
+            continue
+        if not record:
+            lines.append(f"  {d.name}: nothing earlier to compare with")
+        elif record.get("verdict") != "reproduced":
+            lines.append(f"  {d.name}: NOT REPRODUCED: {record.get('mismatches', '?')} numbers "
+                         f"outside tolerance; largest {record.get('largest')}")
+            failed.append(d.name)
+        else:
+            lines.append(f"  {d.name}: reproduced ({record.get('numbers_checked', 0):,} numbers)")
+    if not lines:
+        return [f"verdict: no results in {results_root}"], False
+    last = (f"verdict: NOT REPRODUCED: {', '.join(failed)}" if failed else
+            f"verdict: every experiment in {results_root} reproduced the results it replaced, "
+            f"or had none to replace")
+    return lines + [last], not failed
+
+
 def closing_summary(paths: list[Path]) -> str:
     """What a run ends with: each experiment's headline numbers and where to look next."""
     lines = ["", "Summary"]
