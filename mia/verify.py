@@ -1,7 +1,7 @@
 """Did a rerun reproduce the results? A verdict per experiment, within stated tolerances.
 
 ``compare(reference, candidate)`` reads two results folders of one experiment and checks
-every number of ``metrics.json`` and every array of ``scores.npz``; ``invoke experiments``
+every number of ``metrics.json`` and ``calibrated.json`` and every array of ``scores.npz``; ``invoke experiments``
 calls it against the results it is about to replace, and ``invoke verify`` against any
 given results without overwriting them.
 
@@ -20,6 +20,7 @@ Tolerances (defended in the README, "Reproducing the results"):
   (for a rate over n samples, STEP_SAMPLES / n). A score moved by 1e-5 changes the side of a
   threshold only for samples that close to it: about one in 10^4 here.
 - Standard deviations over repeats: twice the tolerance of their metric.
+- ``calibrated.json``: see ``_check_calibrated``.
 - Labels (``threshold_method``, integer arrays, names): exactly.
 
 The verdict holds for the *same weights* (the reuse path). When the candidate's weights differ
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import math
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,37 +242,98 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
 
 CALIBRATED_STEP = ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.01pct_fpr",
                    "best_balanced_accuracy")
+CALIBRATED_METRICS = ("auc", *CALIBRATED_STEP)
+# A p-value counts bootstrap resamples on one side of zero: scores within tolerance move
+# only resamples whose difference is near zero, which no tolerance on the scores bounds.
+# 0.02 (40 of 2,000 resamples) is a judgement, not a derivation; the decisions the deck
+# states from p-values ("strongest", "tied_with_top", "above") are compared exactly.
+P_TOL = 0.02
+PROSE = frozenset({"description", "policy", "resampled"})  # sentences, not numbers
+RECORDS = frozenset({"training_seconds"})  # how long this machine took, not a result
+DIFFERENCES = frozenset({"comparisons", "vs_plain", "versus_baseline", "power_comparisons"})
+SPREADS = frozenset({"ci95", "std"})
+UNLABELLED = frozenset({"protocols", "rows"})  # containers whose key names leave out
 
 
-def _check_calibrated(v: Verdict, ref: dict, cand: dict) -> None:
-    """Point estimates of every attack on both protocols (``calibrated.json``): AUC within
-    AUC_TOL, rates within STEP_SAMPLES of their denominator, members at zero false positives
-    within STEP_SAMPLES, the resolved variants exactly. Bootstrap intervals and the thinned
-    ROC curves follow from these and are not judged."""
-    _same_keys(v, "calibrated.protocols", ref["protocols"], cand["protocols"])
-    for proto in sorted(set(ref["protocols"]) & set(cand["protocols"])):
-        a, b = ref["protocols"][proto], cand["protocols"][proto]
-        _same_keys(v, f"calibrated.{proto}.rows", a["rows"], b["rows"])
-        n_pos, n_neg = b["n_members"], b["n_nonmembers"]
-        for row in sorted(set(a["rows"]) & set(b["rows"])):
-            x, y = a["rows"][row], b["rows"][row]
-            where = f"calibrated.{proto}.{row}"
-            if "not_computed" in x or "not_computed" in y:
-                v.exact(f"{where}.not_computed", x.get("not_computed"), y.get("not_computed"))
+@dataclass(frozen=True)
+class _Context:
+    """What a number of ``calibrated.json`` is, gathered on the way down to it."""
+
+    metric: str | None = None    # the metric it measures, or a difference or spread of
+    n_pos: int | None = None     # members it is counted over (the nearest ``n_members``)
+    n_neg: int | None = None     # non-members likewise
+    scale: int = 1               # x2 in a difference of two rows, x2 in a spread
+    roc: bool = False            # inside a thinned ROC curve
+
+    def tolerance(self, key: str) -> tuple[float, str] | None:
+        """(tolerance, unit) of a float leaf ``key``, or None: compared exactly."""
+        if key in ("p", "p_holm"):
+            return P_TOL, ""
+        metric = ("tpr_at_1pct_fpr" if key == "tpr" else "fpr") if self.roc else self.metric
+        if metric == "auc":
+            return self.scale * AUC_TOL, ""
+        n = {"fpr": self.n_neg, "best_balanced_accuracy":
+             2 * min(self.n_pos, self.n_neg) if self.n_pos and self.n_neg else None}.get(
+            metric, self.n_pos if metric in CALIBRATED_STEP else None)
+        if not n:
+            return None
+        return self.scale * STEP_SAMPLES / n, f"= {self.scale * STEP_SAMPLES} samples of {n:,}"
+
+
+def _check_calibrated(v: Verdict, ref, cand) -> None:
+    """Every number of ``calibrated.json``, walked down both trees side by side.
+
+    - point estimates, power-curve means, minima and maxima: AUC within AUC_TOL, a rate
+      within STEP_SAMPLES of the count it is a rate of, members at zero false positives
+      within STEP_SAMPLES;
+    - intervals, standard deviations and differences of two rows: twice that each (a
+      bootstrap quantile moves no further than the resamples it orders; a difference
+      carries both rows' movements);
+    - p-values within P_TOL; the decisions and every label, count, choice and setting exactly;
+    - prose (descriptions, policies) and this machine's training times are not judged.
+
+    A number is named by its path, with the ``protocols`` and ``rows`` levels left out:
+    ``calibrated.study.lira.auc``."""
+    _walk(v, "calibrated", "", ref, cand, _Context())
+
+
+def _walk(v: Verdict, label: str, key: str, a, b, ctx: _Context) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if any(isinstance(d.get("not_computed"), str) for d in (a, b)):  # a row not computed
+            v.exact(f"{label}.not_computed", a.get("not_computed"), b.get("not_computed"))
+            return
+        _same_keys(v, label, a, b)
+        counts = {k: a[k] for k in ("n_members", "n_nonmembers")
+                  if isinstance(a.get(k), int) and not isinstance(a.get(k), bool)}
+        ctx = replace(ctx, n_pos=counts.get("n_members", ctx.n_pos),
+                      n_neg=counts.get("n_nonmembers", ctx.n_neg))
+        prefix = label.rsplit(".", 1)[0] if key in UNLABELLED else label
+        for k in sorted(a.keys() & b.keys()):
+            if k in PROSE or k in RECORDS:
                 continue
-            v.record(f"{where}.auc", x["auc"], y["auc"], AUC_TOL)
-            for m in CALIBRATED_STEP:
-                if x.get(m) is None or y.get(m) is None:
-                    v.exact(f"{where}.{m}", x.get(m), y.get(m))
-                else:
-                    n = 2 * min(n_pos, n_neg) if m == "best_balanced_accuracy" else n_pos
-                    v.record(f"{where}.{m}", x[m], y[m], STEP_SAMPLES / n,
-                             f"= {STEP_SAMPLES} samples of {n:,}")
-            v.record(f"{where}.members_at_zero_fp", x["members_at_zero_fp"], y["members_at_zero_fp"],
-                     STEP_SAMPLES, "samples")
-            for label in ("variance", "a"):
-                if label in x or label in y:
-                    v.exact(f"{where}.{label}", x.get(label), y.get(label))
+            inner = ctx
+            if k in CALIBRATED_METRICS:
+                inner = replace(inner, metric=k)
+            if k in DIFFERENCES or k in SPREADS:
+                inner = replace(inner, scale=2 * inner.scale)
+            if k == "roc":
+                inner = replace(inner, roc=True)
+            _walk(v, f"{prefix}.{k}", k, a[k], b[k], inner)
+    elif isinstance(a, list) and isinstance(b, list):
+        v.exact(f"{label} (length)", len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            _walk(v, f"{label}[{i}]", key, x, y, ctx)
+    elif key == "members_at_zero_fp" and _is_number(a) and _is_number(b):
+        v.record(label, a, b, STEP_SAMPLES, "samples")
+    elif (_is_number(a) and _is_number(b) and float in (type(a), type(b))
+          and (tol := ctx.tolerance(key)) is not None):
+        v.record(label, a, b, *tol)
+    else:  # labels, counts, settings, None, and a number on one side only
+        v.exact(label, a, b)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _same_weights(ref: Path, cand: Path) -> tuple[bool, float]:
@@ -345,8 +407,8 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         try:
             _check_calibrated(v, read_json(reference / "calibrated.json"),
                               read_json(candidate / "calibrated.json"))
-        except (KeyError, TypeError, ValueError) as e:
-            v.exact("calibrated.json structure", "reference layout", f"differs at {e!r}")
+        except (OSError, ValueError) as e:  # not UTF-8, not JSON
+            v.exact("calibrated.json", "readable JSON", f"unreadable: {str(e).splitlines()[0]}")
     return v
 
 

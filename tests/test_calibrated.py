@@ -204,20 +204,21 @@ def test_every_row_scores_a_study_view_from_a_fake_bank():
 
 def test_the_verdict_judges_calibrated_point_estimates(tmp_path):
     """A rerun's calibrated.json is compared row by row: a TPR moved by 3 samples is a mismatch,
-    by 1 sample is within tolerance; intervals are not judged."""
+    by 1 sample is within tolerance; an interval's ends are judged too (twice as wide)."""
     from mia import verify
 
     row = {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "tpr_at_0.1pct_fpr": 0.01, "tpr_at_0.01pct_fpr": None,
            "best_balanced_accuracy": 0.6, "members_at_zero_fp": 7, "ci95": {"auc": [0.6, 0.8]}}
     ref = {"protocols": {"study": {"n_members": 1000, "n_nonmembers": 1000, "rows": {"loss": row}}}}
-    near = {**row, "tpr_at_0.1pct_fpr": 0.011, "ci95": {"auc": [0.1, 0.9]}}
-    far = {**row, "tpr_at_0.1pct_fpr": 0.013}
+    near = {**row, "tpr_at_0.1pct_fpr": 0.011, "ci95": {"auc": [0.6 + 1.9e-4, 0.8 - 1.9e-4]}}
+    far = {**row, "tpr_at_0.1pct_fpr": 0.013, "ci95": {"auc": [0.6, 0.8 + 2.1e-4]}}
     v = verify.Verdict("x")
     verify._check_calibrated(v, ref, {"protocols": {"study": {**ref["protocols"]["study"], "rows": {"loss": near}}}})
     assert v.reproduced
     v = verify.Verdict("x")
     verify._check_calibrated(v, ref, {"protocols": {"study": {**ref["protocols"]["study"], "rows": {"loss": far}}}})
-    assert [m["name"] for m in v.mismatches] == ["calibrated.study.loss.tpr_at_0.1pct_fpr"]
+    assert sorted(m["name"] for m in v.mismatches) == ["calibrated.study.loss.ci95.auc[1]",
+                                                        "calibrated.study.loss.tpr_at_0.1pct_fpr"]
     # the verdict's line says what the tolerance is in samples, not a rate called samples
     assert v.summary().splitlines()[1] == (
         "  calibrated.study.loss.tpr_at_0.1pct_fpr: 0.01 vs 0.013 (|diff| 0.003, tolerance "

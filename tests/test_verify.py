@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mia import verify
+from mia.verify import Verdict
 from mia.errors import UserError
 
 N_TRAIN, N_TEST, N_EVAL = 1000, 400, 300  # members, non-members, evaluated per class
@@ -92,10 +93,11 @@ def test_identical_folders_reproduce_and_every_number_is_counted(ref):
     # counts, summary keys 1 + 6 metrics x (mean, std) = 13, mean confusion 4, repeats 1, each
     # repeat confusion size 1 + 4 + keys 1 + threshold_method 1 + 9 metrics = 16 -> 53 | gap:
     # keys 1 + mean + std = 3 | scores: keys 1 + 50 values + label + is_member + correct = 54 |
-    # calibrated: protocols 1 + rows 1 + lira (auc, 4 rates, members at 0 FP, variance) 7 +
-    # broken 1 + rmia 7 + a 1 = 18 | model.pt, scores.npz, calibrated.json present: 3 |
-    # manifest hashes: 2
-    assert v.checked == 4 + 7 + 2 + 53 + 3 + 54 + 18 + 3 + 2
+    # calibrated: keys of the file, protocols, study 3 + n_members, n_nonmembers 2 + rows
+    # keys 1 + lira keys 1 + (auc, 4 rates, members at 0 FP, variance) 7 + broken 1 + rmia
+    # keys 1 + 7 + a 1 = 24 | model.pt, scores.npz, calibrated.json present: 3 | manifest
+    # hashes: 2
+    assert v.checked == 4 + 7 + 2 + 53 + 3 + 54 + 24 + 3 + 2
     assert v.thresholds_checked == 5  # all_samples' best threshold, two per repeat
     assert v.summary().startswith("exp: REPRODUCED: all ")
     assert v.to_dict()["verdict"] == "reproduced" and v.to_dict()["mismatches"] == 0
@@ -439,12 +441,14 @@ def test_keys_in_only_the_candidate_are_named_and_the_rest_is_still_compared(ref
     c["protocols"]["study"]["rows"]["broken"] = calibrated()["protocols"]["study"]["rows"]["lira"]
     v = verify.compare(ref, write(tmp_path / "cal", cal=c))
     assert names(v) == ["calibrated.protocols (keys)", "calibrated.study.broken.not_computed",
-                        "calibrated.study.lira.a", "calibrated.study.rmia.tpr_at_1pct_fpr",
+                        "calibrated.study.lira (keys)", "calibrated.study.rmia.tpr_at_1pct_fpr",
                         "calibrated.study.rows (keys)"]
     by_name = {m["name"]: m for m in v.mismatches}
     assert (by_name["calibrated.study.broken.not_computed"]["reference"],
             by_name["calibrated.study.broken.not_computed"]["candidate"]) == ("few", None)
-    assert (by_name["calibrated.study.lira.a"]["reference"], by_name["calibrated.study.lira.a"]["candidate"]) == (None, 0.3)
+    assert by_name["calibrated.study.lira (keys)"]["candidate"] == [
+        "a", "auc", "best_balanced_accuracy", "members_at_zero_fp", "tpr_at_0.01pct_fpr",
+        "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "variance"]
     assert (by_name["calibrated.study.rmia.tpr_at_1pct_fpr"]["reference"],
             by_name["calibrated.study.rmia.tpr_at_1pct_fpr"]["candidate"]) == (0.05, None)
 
@@ -514,7 +518,12 @@ def test_a_layout_the_verdict_cannot_read_is_one_mismatch(ref, tmp_path):
         ("metrics.json structure", "reference layout", "differs at KeyError('target')")]
     v = verify.compare(ref, write(tmp_path / "cal", cal={}))
     assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
-        ("calibrated.json structure", "reference layout", "differs at KeyError('protocols')")]
+        ("calibrated (keys)", ["protocols"], [])]
+    v = verify.compare(ref, write(tmp_path / "list", cal=[1]))
+    assert [m["name"] for m in v.mismatches] == ["calibrated"]
+    (tmp_path / "list" / "calibrated.json").write_bytes(b"\xff{")
+    assert [(m["name"], m["candidate"][:11]) for m in verify.compare(ref, tmp_path / "list").mismatches
+            ] == [("calibrated.json", "unreadable:")]
 
 
 def test_a_gap_table_in_only_the_reference_or_a_row_computed_on_one_side_only(ref, tmp_path):
@@ -563,3 +572,114 @@ def test_trees_compare_every_experiment_the_candidate_holds_or_those_named(tmp_p
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=rf"^no results to compare in {tmp_path / 'empty'}$"):
         verify.compare_trees(tmp_path / "a", tmp_path / "empty")
+
+
+def rich_calibrated() -> dict:
+    """A calibrated.json with every kind of number the walk judges: a row with its own
+    counts, intervals and a thinned ROC; the power curve; the paired comparisons and the
+    decisions drawn from them; prose and training times, which it does not judge."""
+    row = {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "best_balanced_accuracy": 0.6,
+           "members_at_zero_fp": 7, "n_members": 500, "n_nonmembers": 250, "bootstrap": 200,
+           "ci95": {"auc": [0.65, 0.75], "tpr_at_1pct_fpr": [0.04, 0.06]},
+           "roc": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.1, 0.6, 1.0]}}
+    comparison = {"difference": 0.1, "ci95": [0.05, 0.15], "p": 0.01, "p_holm": 0.03}
+    return json.loads(json.dumps({"protocols": {"study": {
+        "description": "prose", "n_members": 1000, "n_nonmembers": 400,
+        "rows": {"lira": row},
+        "strongest": {"auc": {"metric": "auc", "top": "lira", "strongest": "lira",
+                              "tied_with_top": ["rmia"], "policy": "prose",
+                              "comparisons": {"loss": comparison},
+                              "versus_baseline": {"rows": {"lira": {**comparison, "above": True}}}}},
+        "power_vs_references": {"4": {"lira": {
+            "tpr_at_1pct_fpr": {"mean": 0.05, "std": 0.01, "min": 0.04, "max": 0.06},
+            "training_seconds": 12.5, "subsets": 3, "a": [0.25, 0.5]}}},
+    }}, "fprs": {"tpr_at_1pct_fpr": 0.01}, "not_computed": {}}))  # no shared lists
+
+
+def walk(edit) -> Verdict:
+    ref, cand = rich_calibrated(), rich_calibrated()
+    edit(cand["protocols"]["study"])
+    v = Verdict("x")
+    verify._check_calibrated(v, ref, cand)
+    return v
+
+
+def _set(path, value):
+    def edit(study):
+        d = study
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value(d[path[-1]]) if callable(value) else value
+    return edit
+
+
+# (path under the protocol, the tolerance it is judged at, its name in the verdict)
+TOLERANCES = [
+    (("rows", "lira", "auc"), 1e-4, "calibrated.study.lira.auc"),
+    # the row's own members (500) and non-members (250), not the protocol's
+    (("rows", "lira", "tpr_at_1pct_fpr"), 2 / 500, "calibrated.study.lira.tpr_at_1pct_fpr"),
+    (("rows", "lira", "best_balanced_accuracy"), 2 / 500, "calibrated.study.lira.best_balanced_accuracy"),
+    (("rows", "lira", "members_at_zero_fp"), 2, "calibrated.study.lira.members_at_zero_fp"),
+    (("rows", "lira", "ci95", "auc", 1), 2e-4, "calibrated.study.lira.ci95.auc[1]"),
+    (("rows", "lira", "ci95", "tpr_at_1pct_fpr", 0), 4 / 500, "calibrated.study.lira.ci95.tpr_at_1pct_fpr[0]"),
+    (("rows", "lira", "roc", "fpr", 1), 2 / 250, "calibrated.study.lira.roc.fpr[1]"),
+    (("rows", "lira", "roc", "tpr", 1), 2 / 500, "calibrated.study.lira.roc.tpr[1]"),
+    (("strongest", "auc", "comparisons", "loss", "difference"), 2e-4,
+     "calibrated.study.strongest.auc.comparisons.loss.difference"),
+    (("strongest", "auc", "comparisons", "loss", "ci95", 0), 4e-4,
+     "calibrated.study.strongest.auc.comparisons.loss.ci95[0]"),
+    (("strongest", "auc", "comparisons", "loss", "p"), 0.02,
+     "calibrated.study.strongest.auc.comparisons.loss.p"),
+    (("strongest", "auc", "versus_baseline", "rows", "lira", "p_holm"), 0.02,
+     "calibrated.study.strongest.auc.versus_baseline.lira.p_holm"),
+    # the power curve: the protocol's 1,000 members
+    (("power_vs_references", "4", "lira", "tpr_at_1pct_fpr", "mean"), 2 / 1000,
+     "calibrated.study.power_vs_references.4.lira.tpr_at_1pct_fpr.mean"),
+    (("power_vs_references", "4", "lira", "tpr_at_1pct_fpr", "std"), 4 / 1000,
+     "calibrated.study.power_vs_references.4.lira.tpr_at_1pct_fpr.std"),
+    (("power_vs_references", "4", "lira", "tpr_at_1pct_fpr", "max"), 2 / 1000,
+     "calibrated.study.power_vs_references.4.lira.tpr_at_1pct_fpr.max"),
+]
+
+
+@pytest.mark.parametrize("path, tol, name", TOLERANCES, ids=[t[2] for t in TOLERANCES])
+def test_every_number_of_calibrated_json_is_judged_at_its_tolerance(path, tol, name):
+    assert walk(_set(path, lambda x: x + 0.95 * tol)).reproduced
+    v = walk(_set(path, lambda x: x + 1.05 * tol))
+    assert [m["name"] for m in v.mismatches] == [name]
+    assert v.mismatches[0]["tolerance"] == pytest.approx(tol)
+
+
+@pytest.mark.parametrize("path, value, name", [
+    (("strongest", "auc", "strongest"), None, "calibrated.study.strongest.auc.strongest"),
+    (("strongest", "auc", "top"), "rmia", "calibrated.study.strongest.auc.top"),
+    (("strongest", "auc", "tied_with_top"), ["loss"], "calibrated.study.strongest.auc.tied_with_top[0]"),
+    (("strongest", "auc", "tied_with_top"), [], "calibrated.study.strongest.auc.tied_with_top (length)"),
+    (("strongest", "auc", "versus_baseline", "rows", "lira", "above"), False,
+     "calibrated.study.strongest.auc.versus_baseline.lira.above"),
+    (("power_vs_references", "4", "lira", "a", 0), 0.2500001, "calibrated.study.power_vs_references.4.lira.a[0]"),
+    (("power_vs_references", "4", "lira", "subsets"), 4, "calibrated.study.power_vs_references.4.lira.subsets"),
+    (("rows", "lira", "bootstrap"), 201, "calibrated.study.lira.bootstrap"),
+    (("n_members",), 1001, "calibrated.study.n_members"),
+    (("rows", "lira", "auc"), None, "calibrated.study.lira.auc"),
+])
+def test_decisions_labels_counts_and_settings_are_compared_exactly(path, value, name):
+    assert [m["name"] for m in walk(_set(path, value)).mismatches] == [name]
+
+
+def test_prose_and_training_times_are_not_judged_and_a_missing_number_is_named():
+    def edit(study):
+        study["description"] = "other prose"
+        study["strongest"]["auc"]["policy"] = "other policy"
+        study["power_vs_references"]["4"]["lira"]["training_seconds"] = 99.0
+    v = walk(edit)
+    assert v.reproduced and v.checked == walk(lambda s: None).checked
+    v = walk(lambda s: s["power_vs_references"]["4"]["lira"]["tpr_at_1pct_fpr"].pop("min"))
+    assert [m["name"] for m in v.mismatches] == [
+        "calibrated.study.power_vs_references.4.lira.tpr_at_1pct_fpr (keys)"]
+    # the top-level rates are settings (no counts above them): exact
+    ref, cand = rich_calibrated(), rich_calibrated()
+    cand["fprs"]["tpr_at_1pct_fpr"] = 0.0100001
+    v = Verdict("x")
+    verify._check_calibrated(v, ref, cand)
+    assert [m["name"] for m in v.mismatches] == ["calibrated.fprs.tpr_at_1pct_fpr"]
