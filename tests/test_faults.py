@@ -289,6 +289,40 @@ def test_model_bytes_are_stable_between_identical_runs(ws, tmp_path):
     assert (ws["results"] / "tiny" / "model.pt").read_bytes() == first
 
 
+def test_a_rerun_within_tolerance_keeps_the_numbers_it_replaces(ws, monkeypatch):
+    """As on another CPU: scores that differ in the last digits give metrics within tolerance,
+    so the verdict is REPRODUCED and every file but the manifest stays byte for byte; scores
+    moved beyond tolerance replace them."""
+    from mia.pipeline import experiment, stages
+
+    run(ws)
+    d = ws["results"] / "tiny"
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.name != "manifest.json"}
+
+    def moved(change):
+        def load(path):
+            return {k: change(v) if v.dtype.kind == "f" else v
+                    for k, v in stages.load_scores(path).items()}
+        return load
+    # every score scaled by 1 + 1e-9: the same ranks, so the same rates, but other thresholds
+    monkeypatch.setattr(experiment, "load_scores", moved(lambda v: v * (1 + 1e-9)))
+    logs = []
+    run(ws, logs)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["reproduction"]["verdict"] == "reproduced", logs
+    assert "note:" not in "\n".join(logs)  # the manifest's hashes were compared too
+    assert [p for p, b in before.items() if p.read_bytes() != b] == []
+    assert manifest["files"]["metrics.json"] == io.sha256_file(d / "metrics.json")
+    # far beyond tolerance, the new numbers replace the old
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(experiment, "load_scores",
+                        moved(lambda v: v + 0.5 * rng.standard_normal(v.shape)))
+    run(ws)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["reproduction"]["verdict"] == "not reproduced"
+    assert (d / "metrics.json").read_bytes() != before[d / "metrics.json"]
+
+
 def test_the_manifest_command_can_be_pasted_back(ws, monkeypatch):
     from mia.pipeline.results import command_line
 

@@ -49,6 +49,18 @@ def test_the_rerun_ends_with_a_verdict(reused):
     assert str(reused["results"] / "baseline" / "summary.md") in text
 
 
+def test_a_fresh_clone_that_reproduces_leaves_every_committed_file_but_the_manifests(reused):
+    """``git status`` stays clean apart from the run's own record."""
+    def files(root):  # as git sees them: not the ignored run locks
+        return sorted(p.relative_to(root) for p in root.rglob("*")
+                      if p.is_file() and not p.name.endswith(".lock"))
+    committed = files(reused["committed"])
+    assert committed == files(reused["results"])
+    changed = [str(f) for f in committed
+               if (reused["committed"] / f).read_bytes() != (reused["results"] / f).read_bytes()]
+    assert changed and all(f.endswith("manifest.json") for f in changed), changed
+
+
 def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
     md = render.render(make.prepare(reused["results"]), tmp_path / "deck.md")
     train = json.loads((reused["results"] / "baseline" / "manifest.json").read_text()

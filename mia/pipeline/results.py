@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import manifest as manifest_mod, plots, report, verify
@@ -58,27 +59,42 @@ def command_line() -> str:
 
 def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics: dict,
                   calibrated: dict | None = None) -> None:
-    """Figures, tables and the manifest into ``run.staging``, then swapped in as ``run.final``."""
-    config, dataset, staging, final, run_dir = (run.config, run.dataset, run.staging, run.final,
-                                                run.run_dir)
+    """The numbers, then the verdict against the results they replace, then the figures,
+    tables and manifest drawn from them, into ``run.staging``; swapped in as ``run.final``.
+
+    When the verdict is REPRODUCED with the same weights, the replaced folder's numbers are
+    kept, byte for byte, and everything is drawn from them: a rerun within tolerance leaves
+    the committed files as they were (a fresh clone stays clean), and only the manifest, the
+    run's own record, changes."""
+    config, staging, final, run_dir = run.config, run.staging, run.final, run.run_dir
     timings, workers, log = run.timings, run.workers, run.log
-    with timed_stage(timings, "plots"):
-        plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                 progress=run.progress, dataset=dataset, workers=workers)
-        if calibrated is not None:
-            plots.calibrated_figures(calibrated, config.name, staging / "figures")
-    timings["plots"]["workers"] = workers
-    with timed_stage(timings, "report"):
+    with timed_stage(timings, "numbers"):
         write_json(staging / "metrics.json", metrics)
-        report.write_summary(metrics, staging)
         write_json(staging / "history.json", history)
         shutil.copyfile(run_dir / "scores.npz", staging / "scores.npz")
         shutil.copyfile(run_dir / "model.pt", staging / "model.pt")
         write_json(staging / "config.json", config.to_dict())
         if calibrated is not None:
             write_json(staging / "calibrated.json", calibrated)
-            write_text(staging / "calibrated.md", report.calibrated_markdown(calibrated, config.name))
             bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
+        # what the verdict reads of the manifest (written in full below)
+        write_json(staging / "manifest.json", {"config_hash": config.hash(),
+                                               "training_hash": run.train_hash,
+                                               **manifest_mod.environment(run.device)})
+    reproduction = _reproduction(run)
+    if reproduction.get("verdict") == "reproduced" and reproduction.get("same_weights"):
+        scores, history, metrics, calibrated = _keep_reference_numbers(final, staging, calibrated)
+    with timed_stage(timings, "plots"):
+        plots.experiment_figures(config, scores, history, metrics, staging / "figures",
+                                 progress=run.progress, dataset=run.dataset, workers=workers)
+        if calibrated is not None:
+            plots.calibrated_figures(calibrated, config.name, staging / "figures")
+    timings["plots"]["workers"] = workers
+    with timed_stage(timings, "report"):
+        report.write_summary(metrics, staging)
+        if calibrated is not None:
+            write_text(staging / "calibrated.md", report.calibrated_markdown(calibrated, config.name))
+    timings["report"]["seconds"] += timings.pop("numbers")["seconds"]  # one stage, timed in two parts
     manifest = {
         "experiment": config.name, "started": run.started, "finished": manifest_mod.now(),
         "command": command_line(),
@@ -86,27 +102,49 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         "training_hash": run.train_hash, "seed": config.seed,
         "git": run.git,
         **manifest_mod.environment(run.device),
-        "data": dataset.source,
+        "data": run.dataset.source,
         "wall_seconds": timings,
         # the recipe's guarantee, when it gives one (DP-SGD: the accountant's epsilon at delta)
-        **_privacy(config, len(dataset.y_train)),
+        **_privacy(config, len(run.dataset.y_train)),
         # sha256 of every artifact in this folder but the figures and this manifest
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)),
+        **({"reproduction": reproduction} if reproduction else {}),
     }
     write_json(staging / "manifest.json", manifest)
-    if (final / "metrics.json").is_file():  # did this run reproduce what it replaces?
-        try:
-            verdict = verify.compare(final, staging)
-            manifest["reproduction"] = {"compared_with": _commit_of(final), **verdict.to_dict()}
-            log(verdict.summary())
-        except Exception as e:  # an unreadable old result must not cost the new one
-            manifest["reproduction"] = {"compared_with": None,
-                                        "verdict": f"not compared: {type(e).__name__}: {e}"}
-            log(f"[{config.name}] not compared with the results it replaces: {e}")
-        write_json(staging / "manifest.json", manifest)
     write_json(run_dir / "timings.json", {k: v for k, v in timings.items()
                                           if k in ("train", "scores")})
     replace_directory(staging, final, log)
+
+
+# The numbers a reproduced rerun keeps from the folder it replaces; every other file but the
+# manifest is drawn from them (the model and the bank are the same bytes: same weights).
+NUMBERS = ("metrics.json", "history.json", "scores.npz", "calibrated.json")
+
+
+def _reproduction(run: ExperimentRun) -> dict:
+    """The verdict of the numbers in ``run.staging`` against the results they replace ({}
+    when there are none), logged and returned as the manifest records it."""
+    if not (run.final / "metrics.json").is_file():
+        return {}
+    try:
+        verdict = verify.compare(run.final, run.staging)
+    except Exception as e:  # an unreadable old result must not cost the new one
+        run.log(f"[{run.config.name}] not compared with the results it replaces: {e}")
+        return {"compared_with": None, "verdict": f"not compared: {type(e).__name__}: {e}"}
+    run.log(verdict.summary())
+    return {"compared_with": _commit_of(run.final), **verdict.to_dict()}
+
+
+def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None):
+    """Copy the replaced folder's NUMBERS over the new ones and read them back, as
+    (scores, history, metrics, calibrated)."""
+    for name in NUMBERS:
+        if (final / name).is_file():
+            shutil.copyfile(final / name, staging / name)
+    with np.load(staging / "scores.npz", allow_pickle=False) as f:
+        scores = {k: f[k] for k in f.files}
+    return (scores, read_json(staging / "history.json"), read_json(staging / "metrics.json"),
+            None if calibrated is None else read_json(staging / "calibrated.json"))
 
 
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",

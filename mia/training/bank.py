@@ -145,9 +145,8 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     jobs = [TrainingJob.reference(config, dataset.key, int(seeds[m]), info["bank_hash"], m,
                                   model_path(bank_dir, m).name) for m in range(k)]
     pending = [job for job in jobs if not _cached(job, bank_dir, config.name, log)]
-    info["trained_this_run"] = len(pending)
     if not pending:
-        return info
+        return {**info, "trained_this_run": 0}
     log(f"[{config.name}] bank: training {len(pending)} of {k} models ({config.train.epochs} "
         f"epochs, {info['keeps']:,} images each) on {device}"
         + (f"; {k - len(pending)} already trained" if len(pending) < k else ""))
@@ -175,7 +174,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     with tqdm(total=k, initial=k - len(pending), desc=f"{config.name}: bank", unit="model",
               disable=not progress) as bar:
         executor.run(pending, work, on_batch=lambda batch: bar.update(len(batch)))
-    return info
+    return {**info, "trained_this_run": len(pending)}  # for the manifest, not bank.json
 
 
 CHECKSUMS_FILE = "checksums.json"
