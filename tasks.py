@@ -70,7 +70,8 @@ INTERRUPTED = ("interrupted: results/ holds only whole experiments (each is swap
 
 
 @task(help={
-    "reference": "results to compare against (default results/)",
+    "reference": "results to compare against (default: results/ as the repository's HEAD "
+                 "holds it, not the working tree)",
     "candidate": "compare this existing results folder instead of rerunning",
     "only": "just this experiment",
     "quick": "rerun with the tiny --quick config (compare against results/quick/)",
@@ -83,8 +84,8 @@ INTERRUPTED = ("interrupted: results/ holds only whole experiments (each is swap
 def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=None,
            device="auto", threads=None, no_progress=False, experiments_dir=None):
     """Did the study reproduce? Rerun it into .cache/verify/ from the reference's trained models
-    (or take --candidate) and compare with results/ without overwriting them; exit 1 when an
-    experiment is not reproduced."""
+    (or take --candidate) and compare with the committed results without overwriting
+    anything; say which reference it used; exit 1 when an experiment is not reproduced."""
     from mia import config, pipeline, verify as verify_mod
     from mia.errors import UserError
 
@@ -92,8 +93,11 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
         workers = None if threads is None else int(threads)
     except ValueError:
         raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
-    default = ROOT / "results" / "quick" if quick else ROOT / "results"
-    reference = Path(reference) if reference else default
+    copy = pipeline.DEFAULT_CACHE / "verify-reference"
+    if copy.exists():
+        shutil.rmtree(copy)
+    reference, which = _verify_reference(reference, quick, copy)
+    print(f"reference: {which}")
     try:
         if candidate is None:
             # A fresh rerun in its own cache, seeded from the reference's trained models, so
@@ -113,11 +117,29 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
         raise Exit(f"error: {e}", code=2)
     except KeyboardInterrupt:
         raise Exit(INTERRUPTED, code=130) from None
-    print(f"{candidate} compared with {reference}:")
+    print(f"candidate: {candidate}")
     for v in verdicts:
         print(v.summary())
     if not all(v.reproduced for v in verdicts):
         raise Exit(code=1)
+
+
+def _verify_reference(given: str | None, quick: bool, scratch: Path) -> tuple[Path, str]:
+    """The results ``invoke verify`` compares against, and a line saying which they are: those
+    given; else results/ as the repository's HEAD holds them (a run that rewrote results/
+    cannot vouch for itself); else, where git has none, the working tree's."""
+    from mia import manifest
+
+    if given:
+        return Path(given), f"{given} (given with --reference)"
+    default = ROOT / "results" / "quick" if quick else ROOT / "results"
+    committed = manifest.committed_copy(default, scratch)
+    if committed is None:
+        return default, f"{default} as it is on disk (git holds no committed version of it)"
+    changed = (f"; the working tree's differs in {len(committed.differing)} files, e.g. "
+               f"{committed.differing[0]}" if committed.differing else "")
+    return committed.path, (f"{default.relative_to(ROOT)}/ as committed at "
+                            f"{committed.commit[:12]} (copied to {committed.path}){changed}")
 
 
 @task(help={"results_dir": "results to read (default results/)"})

@@ -2,10 +2,13 @@
 package versions, the device, the time, and the sha256 of each artifact."""
 from __future__ import annotations
 
+import io
 import os
 import platform
 import subprocess
 import sys
+import tarfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -36,6 +39,42 @@ def git_commit(repo: Path, timeout: float = GIT_TIMEOUT_SECONDS) -> dict:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "code_dirty": None}
     return {"commit": commit or None, "code_dirty": dirty}
+
+
+@dataclass(frozen=True)
+class CommittedCopy:
+    """The repository's version of a folder, written out of git (``committed_copy``)."""
+
+    path: Path             # where the copy lies
+    commit: str            # the commit it came from (HEAD)
+    differing: list[str]   # files of the working tree's folder that differ from it, or are new
+
+
+def committed_copy(folder: Path, dest: Path, timeout: float = 120) -> CommittedCopy | None:
+    """Write the version of ``folder`` that HEAD holds into ``dest`` (``dest/<its path in the
+    repository>``). None where ``folder`` is not in a git work tree, git is missing or fails,
+    or HEAD holds none of it (an ignored folder such as ``results/quick``)."""
+    folder = Path(folder).resolve()
+
+    def git(*args: str, text: bool = True, cwd: Path | None = None):
+        return subprocess.run(["git", *args], cwd=cwd or top, capture_output=True, text=text,
+                              timeout=timeout, check=True).stdout
+    try:
+        start = folder if folder.is_dir() else folder.parent
+        top = Path(git("rev-parse", "--show-toplevel", cwd=start).strip())
+        rel = folder.relative_to(top.resolve()).as_posix()
+        commit = git("rev-parse", "HEAD").strip()
+        if not git("ls-tree", "-r", "--name-only", commit, "--", rel).strip():
+            return None
+        archive = git("archive", "--format=tar", commit, "--", rel, text=False)
+        differing = sorted(line[3:] for line in git("status", "--porcelain", "--untracked-files=all",
+                                                     "--", rel).splitlines())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")  # refuses links out of dest and absolute paths
+    return CommittedCopy(dest / rel, commit, differing)
 
 
 # Environment variables that choose the CPU code paths of PyTorch, oneDNN, MKL, NumPy, OpenBLAS.

@@ -170,3 +170,32 @@ def test_a_folder_is_checked_against_the_checksums_its_manifest_records(tmp_path
                 f"{tmp_path / 'manifest.json'} is missing or unreadable ({kind}), so {tmp_path}'s "
                 f"files cannot be checked; do X")):
             manifest.check_recorded(tmp_path, ("notes.md",), "do X")
+
+
+def test_the_committed_copy_is_heads_version_and_names_what_the_working_tree_changed(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "results" / "exp").mkdir(parents=True)
+    (repo / "results" / "exp" / "metrics.json").write_text("committed")
+    (repo / ".gitignore").write_text("results/quick/\n")
+    (repo / "results" / "quick").mkdir()
+    (repo / "results" / "quick" / "x").write_text("ignored")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "results"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+                          ).stdout.strip()
+    (repo / "results" / "exp" / "metrics.json").write_text("rewritten by a run")
+    (repo / "results" / "exp" / "new.json").write_text("new")
+    copy = manifest.committed_copy(repo / "results", tmp_path / "copy")
+    assert copy.path == tmp_path / "copy" / "results" and copy.commit == head
+    assert (copy.path / "exp" / "metrics.json").read_text() == "committed"
+    assert not (copy.path / "exp" / "new.json").exists()
+    assert copy.differing == ["results/exp/metrics.json", "results/exp/new.json"]
+    # an ignored folder, a folder outside any repository: no committed version
+    assert manifest.committed_copy(repo / "results" / "quick", tmp_path / "c2") is None
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert manifest.committed_copy(outside, tmp_path / "c3") is None

@@ -178,6 +178,20 @@ def test_invoke_verify_compares_without_overwriting(quick_results, tmp_path):
     assert (quick_results / "baseline" / "metrics.json").read_bytes() == before
 
 
+def test_invoke_verify_says_which_reference_it_used(quick_results, tmp_path):
+    """By default the committed results (git HEAD), not a working tree a run may have
+    rewritten; --reference says it was given."""
+    given = invoke("verify", "--reference", str(quick_results), "--candidate", str(quick_results))
+    assert given.stdout.splitlines()[0] == f"reference: {quick_results} (given with --reference)"
+    default = invoke("verify", "--candidate", str(quick_results),
+                     env={"MIA_CACHE_DIR": str(tmp_path / "cache")})
+    first = default.stdout.splitlines()[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    assert first.startswith(f"reference: results/ as committed at {head[:12]} (copied to "
+                            f"{tmp_path / 'cache' / 'verify-reference' / 'results'})"), first
+
+
 def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_results, tiny_npz,
                                                                          tmp_path):
     """On a fresh clone (empty cache) `invoke verify` reuses the reference's models and leaves
