@@ -74,12 +74,20 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
         rows.append(row)
         sources[role] = {"experiment": name, "config_hash": metrics.get("config_hash"),
                          "training_hash": metrics.get("training_hash"), "read": read}
-    unknown = [a for a in study.table_attacks if a not in found_attacks]
-    if found_attacks and unknown:
-        raise UserError(f"[table] attack {unknown[0]!r} of study {study.name!r} ({study.path}) is "
-                        f"in none of its experiments' calibrated.json (rows: "
-                        f"{', '.join(sorted(found_attacks))})")
     return rows, sources
+
+
+def left_out(study: Study, rows: list[dict]) -> list[str]:
+    """One line per [table] attack that no experiment measured (each is a legal row name, the
+    study file was checked; the experiments' [calibrated] attacks leave it out): its cells
+    are empty, and the log and the study's manifest say so."""
+    empty = [a for a in study.table_attacks if all(r["attacks"][a]["value"] is None for r in rows)]
+    if empty and len(empty) == len(study.table_attacks):
+        return [f"no experiment of study {study.name!r} has calibrated results (no [bank]): the "
+                f"table's attack cells are empty"]
+    return [f"[table] attack {a!r} of study {study.name!r} is in none of its experiments' "
+            f"calibrated.json: its cells are empty (add it to their [calibrated] attacks)"
+            for a in empty]
 
 
 def table_csv(study: Study, rows: list[dict]) -> str:
@@ -165,6 +173,9 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     returns that folder. A UserError (nothing written) when an experiment has no results."""
     results_root = Path(results_root)
     rows, sources = collect(study, results_root)
+    missing = left_out(study, rows)
+    for line in missing:
+        log(f"warning: {line}")
     final = results_root / "studies" / study.name
     recover_swap(final, log)
     staging = final.with_name(f".{final.name}.staging")
@@ -178,7 +189,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         "study": study.name, "description": study.description,
         "study_file": {"path": _shown(study.path), "sha256": sha256_file(study.path)},
         "written": now(), "git": git_commit(REPO),
-        "experiments": sources, "files": written})
+        "experiments": sources, "files": written, **({"left_out": missing} if missing else {})})
     replace_directory(staging, final, log)
     write_index(final.parent)
     log(f"study {study.name}: wrote {final} ({', '.join(written)}, manifest.json)")

@@ -181,7 +181,8 @@ def test_study_results_without_an_experiments_results_is_one_line(results_copy):
 
 
 def test_study_results_name_an_attack_no_experiment_has(results_copy, tmp_path):
-    """A valid row (the loader accepts it) that no experiment's calibrated.json computed."""
+    """A valid row (the loader accepts it) that no experiment's calibrated.json computed: a
+    legal config that leaves it out. Its cells are empty, and the log and the manifest say so."""
     s, root = results_copy
     text = s.path.read_text().replace('"rmia_online"]', '"lira_offline/per_sample/flip"]')
     exp_dir = tmp_path / "experiments"
@@ -189,15 +190,26 @@ def test_study_results_name_an_attack_no_experiment_has(results_copy, tmp_path):
     for _, experiment in s.experiments:
         (exp_dir / f"{experiment}.toml").write_text("")
     (exp_dir / "studies" / "typo.toml").write_text(text)
-    with pytest.raises(UserError, match="attack 'lira_offline/per_sample/flip' .* is in none"):
-        study_results.write(studies.load(exp_dir / "studies" / "typo.toml"), root)
+    logs = []
+    out = study_results.write(studies.load(exp_dir / "studies" / "typo.toml"), root, log=logs.append)
+    said = [line for line in logs if line.startswith("warning: ")]
+    assert said == ["warning: [table] attack 'lira_offline/per_sample/flip' of study 'typo' is in "
+                    "none of its experiments' calibrated.json: its cells are empty (add it to "
+                    "their [calibrated] attacks)"]
+    assert json.loads((out / "manifest.json").read_text())["left_out"] == [said[0][len("warning: "):]]
+    rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("| ")][1:]
+    assert rows and all(row.rstrip(" |").endswith("n/a") for row in rows)
 
 
 def test_study_results_without_calibrated_results_say_n_a(results_copy):
     s, root = results_copy
     for _, experiment in s.experiments:
         (root / experiment / "calibrated.json").unlink()
-    out = study_results.write(s, root, log=lambda *_: None)
+    logs = []
+    out = study_results.write(s, root, log=logs.append)
+    assert [line for line in logs if line.startswith("warning: ")] == [
+        f"warning: no experiment of study {s.name!r} has calibrated results (no [bank]): the "
+        f"table's attack cells are empty"]
     rows = [line for line in (out / "table.md").read_text().splitlines() if line.startswith("| ")][1:]
     assert len(rows) == len(s.experiments)
     assert all(row.count("| n/a") == len(s.table_attacks) for row in rows)
