@@ -83,6 +83,68 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+class FileFailed(UserError):
+    """A results or cache file that is missing, unreadable, or lacks what its reader needs;
+    the message is one line naming the file and the problem."""
+
+
+def schema_problem(obj: Any, schema: Any, where: str = "") -> str | None:
+    """What ``obj`` lacks of ``schema``, in words, or None.
+
+    A schema is a type (``dict``, ``list``, ``str``; ``float`` accepts an integer), a tuple
+    of types (``(float, type(None))``), or a dict {key: schema} of keys the object must
+    have (others may be there)."""
+    here = where or "the file"
+    if isinstance(schema, dict):
+        if not isinstance(obj, dict):
+            return f"{here} is {_kind(obj)}, not an object"
+        for key, sub in schema.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if key not in obj:
+                return f"{inner} is missing"
+            problem = schema_problem(obj[key], sub, inner)
+            if problem:
+                return problem
+        return None
+    types = schema if isinstance(schema, tuple) else (schema,)
+    wanted = types + ((int,) if float in types else ())
+    if isinstance(obj, bool) and bool not in types or not isinstance(obj, wanted):
+        return f"{here} is {_kind(obj)}, not {' or '.join(_kind_of(t) for t in types)}"
+    return None
+
+
+def _kind(obj: Any) -> str:
+    return "null" if obj is None else _kind_of(type(obj))
+
+
+def _kind_of(t: type) -> str:
+    return {dict: "an object", list: "a list", str: "text", float: "a number", int: "a whole number",
+            bool: "true/false", type(None): "null"}.get(t, t.__name__)
+
+
+def read_checked(path: str | os.PathLike, schema: Any, remedy: str,
+                 what: str = "results file") -> Any:
+    """A JSON file that holds what ``schema`` asks (``schema_problem``): the one way the
+    project reads a results or cache file it depends on. Anything else is a FileFailed, one
+    line naming ``what`` and the file, what is wrong, and ``remedy``."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileFailed(f"{what} {path} is missing; {remedy}") from None
+    except UnicodeDecodeError as e:
+        raise FileFailed(f"corrupt {what} {path}: not UTF-8 text (byte {e.start}); {remedy}"
+                         ) from None
+    except OSError as e:
+        raise FileFailed(f"cannot read {what} {path} ({e.strerror}); {remedy}") from None
+    except ValueError as e:
+        raise FileFailed(f"corrupt {what} {path}: not valid JSON ({e}); {remedy}") from None
+    problem = schema_problem(obj, schema)
+    if problem:
+        raise FileFailed(f"corrupt {what} {path}: {problem}; {remedy}")
+    return obj
+
+
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

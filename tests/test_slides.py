@@ -180,3 +180,112 @@ def test_two_scores_metrics_are_the_same_up_to_rounding_not_to_the_bit():
     assert loss_attack._same(0.657351658, 0.6573516580000001)
     assert loss_attack._same(None, None) and loss_attack._same(0.00084, 0.00084)
     assert not loss_attack._same(0.6573, 0.6574) and not loss_attack._same(None, 0.1)
+
+
+# ------------------------------------------------------------ what a legal config leaves out
+def _degraded(quick_results, tmp_path, edit):
+    """A copy of the quick results with ``edit(results)`` applied, rendered: (deck text, log)."""
+    import shutil
+
+    from mia.deck import render
+    results = tmp_path / "results"
+    shutil.copytree(quick_results, results)
+    edit(results)
+    logs = []
+    md = render.render(make.prepare(results), tmp_path / "deck.md", log=logs.append)
+    return md.read_text(), logs
+
+
+def _calibrated(results, name, change):
+    path = results / name / "calibrated.json"
+    c = json.loads(path.read_text())
+    change(c)
+    path.write_text(json.dumps(c))
+
+
+def _without_loss(c):
+    for proto in c["protocols"].values():
+        proto["rows"].pop("loss", None)
+        for st in proto.get("strongest", {}).values():
+            st.pop("versus_baseline", None)
+
+
+def _one_round(c):
+    c["protocols"].pop("leave_one_out")
+    c["not_computed"]["leave_one_out"] = "the bank is one round of 2 models"
+    c["protocols"]["study"]["power_vs_references"] = {}
+    c["protocols"]["study"]["power_comparisons"] = {}
+
+
+def test_without_a_loss_row_the_deck_says_it_did_not_compare_with_it(quick_results, tmp_path):
+    text, logs = _degraded(quick_results, tmp_path,
+                           lambda r: _calibrated(r, "baseline", _without_loss))
+    assert "not compared with the loss threshold, which the [calibrated] attacks leave out" in text
+    assert "| Loss threshold |" not in text  # the comparison table leaves the row out
+    said = ("the calibrated attacks against the loss threshold (paired): the undefended "
+            "experiment's [calibrated] attacks leave out the loss row")
+    assert logs[0] == f"not in the deck: {said}"
+    assert "## Not in this deck" in text and f"- T{said[1:]}." in text
+
+
+def test_a_bank_of_one_round_leaves_out_leave_one_out_and_the_power_curve(quick_results, tmp_path):
+    def edit(r):
+        for name in ("baseline", "defended"):
+            _calibrated(r, name, _one_round)
+    text, logs = _degraded(quick_results, tmp_path, edit)
+    assert "## The papers' protocol: leave-one-out" not in text
+    assert "## Attack power vs number of reference models" not in text
+    assert "Leave-one-out: undefended bank subsampled" not in text
+    assert logs == ["not in the deck: the leave-one-out protocol: the bank is one round of 2 models",
+                    "not in the deck: attack power against the number of references: the bank "
+                    "has one round, so there is no smaller subset of whole rounds to compare",
+                    "not in the deck: the references' training-set size: the undefended bank has "
+                    "one round, so no pair of it to set against the large bank's round",
+                    "not in the deck: the L2-defended target on the leave-one-out protocol, "
+                    "matched with the undefended: the bank is one round of 2 models"]
+
+
+def test_without_a_bank_the_deck_has_no_calibrated_slides_and_says_so(quick_results, tmp_path):
+    def edit(r):
+        for d in r.iterdir():
+            if (d / "calibrated.json").is_file():
+                (d / "calibrated.json").unlink()
+                m = json.loads((d / "manifest.json").read_text())
+                m["config"]["bank"]["models"] = 0
+                (d / "manifest.json").write_text(json.dumps(m))
+    text, logs = _degraded(quick_results, tmp_path, edit)
+    assert "Calibrated attacks" not in text and "## The L2-defended target" not in text
+    assert logs == ["not in the deck: the calibrated attacks: baseline has no [bank], so no "
+                    "reference models"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{}", "protocols is missing"),
+    ('{"protocols": {"study": {}}, "not_computed": {}}', "protocols.study.rows is missing"),
+    (None, "is missing"),
+])
+def test_a_calibrated_json_the_deck_cannot_read_is_one_line(quick_results, tmp_path, content,
+                                                            problem):
+    import shutil
+    results = tmp_path / "results"
+    shutil.copytree(quick_results, results)
+    path = results / "baseline" / "calibrated.json"
+    path.unlink() if content is None else path.write_text(content)
+    proc = invoke("slides", "--results-dir", str(results), "--no-pdf")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert str(path) in proc.stderr and problem in proc.stderr
+    assert "(baseline has a [bank] of" in proc.stderr
+
+
+def test_quick_and_full_results_never_mix_in_one_deck(quick_results, tmp_path):
+    import shutil
+    results = tmp_path / "results"
+    shutil.copytree(quick_results, results)
+    m = json.loads((results / "defended" / "metrics.json").read_text())
+    for score, by_p in m["attack"]["results"].items():  # as a full run: other percentages
+        m["attack"]["results"][score] = {("16" if p == "10" else p): v for p, v in by_p.items()}
+    (results / "defended" / "metrics.json").write_text(json.dumps(m))
+    proc = invoke("slides", "--results-dir", str(results), "--no-pdf")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "were run with different sampling percentages" in proc.stderr
+    assert "--quick and full results mixed?" in proc.stderr

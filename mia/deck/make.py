@@ -66,7 +66,7 @@ def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,
         md_path, build_dir = SLIDES / "deck.md", SLIDES / "build"
     deck = prepare(results_root, study, presenter, date)  # fail early, before anything is written
     draw_all(IMG)
-    render(deck, md_path)
+    render(deck, md_path, log=log)
     found = figures(md_path)
     small = too_small(found)
     if small:

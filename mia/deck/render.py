@@ -15,7 +15,7 @@ from .results import FORMULA, PRETTY, REPO, SCORES, SLIDES, Deck, fmt, pct, thou
 from .sections import SECTIONS
 
 TEMPLATE = "deck.md.j2"
-SHARED = ("r", "scores", "pretty", "formula", "img", "fig", "study", "sections")
+SHARED = ("r", "scores", "pretty", "formula", "img", "fig", "study", "sections", "not_made")
 
 
 def template_of(section: str) -> str:
@@ -54,16 +54,24 @@ def context(deck: Deck) -> dict:
     ctx = {"r": deck.r, "scores": SCORES, "pretty": PRETTY, "formula": FORMULA,
            "study": deck.study,
            "sections": [{"name": s, "template": template_of(s)} for s in deck.study.sections]}
+    ctx["not_made"] = []
     for name in deck.study.sections:
-        ctx[name] = SECTIONS[name].facts(deck)
+        found = SECTIONS[name].facts(deck)
+        # what a legal config leaves out (no loss row, one bank round, no bank): the deck's
+        # last slide and the log name each comparison that could not be made
+        ctx["not_made"] += found.pop("not_made", [])
+        ctx[name] = found
     return ctx
 
 
-def render(deck: Deck, md_path: Path, image_root: Path | None = None) -> Path:
-    """Write the deck's Markdown to ``md_path``; images are linked relative to ``image_root``."""
+def render(deck: Deck, md_path: Path, image_root: Path | None = None, log=None) -> Path:
+    """Write the deck's Markdown to ``md_path``; images are linked relative to ``image_root``.
+    ``log``: told each comparison the results could not make (the deck's last slide lists them)."""
     check(deck.study)
     image_root = image_root or md_path.parent
     ctx = context(deck)
+    for line in ctx["not_made"] if log else ():
+        log(f"not in the deck: {line}")
 
     def img(path: str | Path) -> str:
         """Relative link from the deck to a file, which must exist."""

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import schemas
 from ..errors import UserError
-from ..io import read_json
+from ..io import read_checked
 from ..locations import REPO
 from ..studies import Study
 
@@ -73,13 +74,42 @@ def load(study: Study, results_root: Path, required: tuple[str, ...] | list[str]
                             f"`invoke experiments` first (or `invoke experiments --quick` and "
                             f"`invoke slides --quick`)")
         out[role] = {"dir": d, "experiment": name}
-        for f in ("metrics", "history", "manifest") + (("calibrated",) if (d / "calibrated.json").is_file() else ()):
-            try:
-                out[role][f] = read_json(d / f"{f}.json")
-            except ValueError as e:
-                raise UserError(f"corrupt results file {d / f'{f}.json'} ({e}): rerun "
-                                f"`invoke experiments`") from None
+        remedy = "rerun `invoke experiments`"
+        for f, schema in (("metrics", schemas.METRICS), ("history", schemas.HISTORY),
+                          ("manifest", schemas.MANIFEST)):
+            out[role][f] = read_checked(d / f"{f}.json", schema, remedy)
+        bank = out[role]["manifest"]["config"].get("bank", {}).get("models", 0)
+        if bank or (d / "calibrated.json").exists():  # a bank's results are not optional
+            out[role]["calibrated"] = read_checked(
+                d / "calibrated.json", schemas.CALIBRATED,
+                f"{remedy} ({name} has a [bank] of {bank} models)" if bank else remedy)
+    same_settings(out)
     return out
+
+
+# The settings that the deck's comparisons take to be the same for every experiment: a
+# difference means results of different runs (--quick and full) in one folder.
+SHARED_SETTINGS = (("attack", "sampling_percentages"), ("attack", "scores"), ("attack", "repeats"))
+
+
+def same_settings(found: dict) -> None:
+    """UserError, naming the setting and two experiments, where the experiments read for the
+    deck were run with different SHARED_SETTINGS."""
+    first = None
+    for role, exp in found.items():
+        config = exp["manifest"]["config"]
+        values = {f"[{a}] {b}": config.get(a, {}).get(b) for a, b in SHARED_SETTINGS}
+        values["sampling percentages in metrics.json"] = sorted(
+            {p for by_p in exp["metrics"]["attack"]["results"].values() for p in by_p})
+        if first is None:
+            first = (exp, values)
+            continue
+        for key, value in values.items():
+            if value != first[1][key]:
+                raise UserError(
+                    f"{first[0]['dir']} and {exp['dir']} were run with different {key} "
+                    f"({first[1][key]} and {value}): a deck compares results of one kind of run "
+                    f"(--quick and full results mixed?); rerun both with the same command")
 
 
 def cell(exp: dict, score: str, p: str) -> dict:

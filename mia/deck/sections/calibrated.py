@@ -25,9 +25,17 @@ FLIP_ROWS = ("lira_online/global", "rmia_online")  # measured with and without t
 
 
 def operating_point(rows: dict) -> tuple[str, str]:
-    """(metric key, FPR as text) of the study protocol's rows."""
-    key = LOW_FPR if rows["loss"].get(LOW_FPR) is not None else FALLBACK_FPR
+    """(metric key, FPR as text) of the study protocol's rows: 0.1% where the loss row (else
+    any row: they share the evaluation set) resolves it."""
+    judged = [rows["loss"]] if "loss" in rows else list(rows.values())
+    key = LOW_FPR if any(v.get(LOW_FPR) is not None for v in judged) else FALLBACK_FPR
     return key, "0.1%" if key == LOW_FPR else "1%"
+
+
+def has_loss(rows: dict) -> bool:
+    """Whether the loss threshold is among the rows (a legal [calibrated] attacks leaves it
+    out): the sentences that compare with it are then not made."""
+    return "loss" in rows and "not_computed" not in rows["loss"]
 
 
 def top_row(protocol: dict, key: str) -> str:
@@ -83,12 +91,27 @@ def judgements(base: dict) -> dict:
     key, fpr_text = operating_point(rows)
     st = study["strongest"][key]
     top = st["strongest"] or st["top"]
-    loss = rows["loss"]
     head = HEADLINE_ROW if rows.get(HEADLINE_ROW, {}).get(key) is not None else top
-    best = rows[head]
     out = {"top": top, "top_name": PRETTY_ROWS.get(top, top), "key": key, "fpr": fpr_text,
-           "head_name": PRETTY_ROWS.get(head, head)}
+           "head_name": PRETTY_ROWS.get(head, head), "not_made": []}
     out["strongest"] = strongest_sentence(study, key, fpr_text)
+    out.update(loss_sentences(study, head, key, fpr_text) if has_loss(rows) else
+               no_loss_sentences(study, head, key, fpr_text, out["not_made"]))
+    out["flip"] = flip_sentence(rows, key, fpr_text)
+    out.update(leave_one_out(base, head, top, key, fpr_text, out["not_made"]))
+    out.update(power(study))
+    if not out["has_power"]:
+        out["not_made"].append("attack power against the number of references: the bank has one "
+                               "round, so there is no smaller subset of whole rounds to compare")
+    return out
+
+
+def loss_sentences(study: dict, head: str, key: str, fpr_text: str) -> dict:
+    """The sentences that set the headline row against the loss threshold (paired)."""
+    rows, st = study["rows"], study["strongest"][key]
+    loss, best = rows["loss"], rows[head]
+    out = {}
+    head_name = PRETTY_ROWS.get(head, head)
     # the rows with reference models (not the gap attack) that find more than the loss
     versus = {r: c for r, c in st.get("versus_baseline", {}).get("rows", {}).items()
               if parse_row(r)[3]}
@@ -100,11 +123,11 @@ def judgements(base: dict) -> dict:
     times = (f", {ratio:.0f}× as many" if loss["ci95"][key][0] > 0 and ratio >= TIMES_FROM else "")
     apart = (f"paired difference {paired_text(vs, key)}, Holm-adjusted p = {vs['p_holm']:.2g}"
              if vs else "not compared")
-    out["vs_loss"] = (f"{out['head_name']} finds {pct_ci(best, key)} of members at {fpr_text} FPR, "
+    out["vs_loss"] = (f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR, "
                       f"the loss threshold {pct_ci(loss, key)}{times}: {apart}. "
                       f"{len(above)} of the {len(versus)} rows with reference models (attack "
                       f"variants) find more members than the loss threshold (paired, Holm).")
-    out["conclusion"] = (f"with reference models, {out['head_name']} finds {pct_ci(best, key)} of "
+    out["conclusion"] = (f"with reference models, {head_name} finds {pct_ci(best, key)} of "
                          f"members at {fpr_text} FPR and the loss threshold {pct_ci(loss, key)}, on "
                          f"the same {study['n_members']:,} members and {study['n_nonmembers']:,} "
                          f"non-members; {len(above)} of the {len(versus)} attack variants with "
@@ -117,19 +140,46 @@ def judgements(base: dict) -> dict:
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members); a "
         f"random guess finds 1%.")
-    out["flip"] = flip_sentence(rows, key, fpr_text)
     out["low_fpr_more"] = (f"{len(above)} of the {len(versus)} attack variants with reference "
                            f"models find more members there than the loss threshold (paired, "
                            f"Holm; see \"Calibrated attacks\")" if above else
                            "the calibrated attacks do not find more members there than the loss "
                            "threshold in a paired comparison")
-    loo = base["protocols"]["leave_one_out"]
+    return out
+
+
+def no_loss_sentences(study: dict, head: str, key: str, fpr_text: str, not_made: list) -> dict:
+    """The same sentences where the rows leave out the loss threshold: what the headline row
+    finds, and that it was not compared."""
+    best, head_name = study["rows"][head], PRETTY_ROWS.get(head, head)
+    said = "not compared with the loss threshold, which the [calibrated] attacks leave out"
+    not_made.append("the calibrated attacks against the loss threshold (paired): the "
+                    "undefended experiment's [calibrated] attacks leave out the loss row")
+    return {"beats_loss": False,
+            "vs_loss": f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR; {said}.",
+            "conclusion": (f"with reference models, {head_name} finds {pct_ci(best, key)} of "
+                           f"members at {fpr_text} FPR, on {study['n_members']:,} members and "
+                           f"{study['n_nonmembers']:,} non-members ({said})."),
+            "loss_low_fpr": "", "low_fpr_more": said}
+
+
+def leave_one_out(base: dict, head: str, top: str, key: str, fpr_text: str, not_made: list) -> dict:
+    """The sentences of the papers' protocol, or {"loo": ""} where the bank has none (one
+    round: leaving out a target's round leaves no references)."""
+    loo = base["protocols"].get("leave_one_out")
+    if loo is None:
+        reason = base.get("not_computed", {}).get("leave_one_out", "not in calibrated.json")
+        not_made.append(f"the leave-one-out protocol: {reason}")
+        return {"loo": ""}
+    out = {}
     l_head = head if loo["rows"].get(head, {}).get(key) is not None else top_row(loo, key)
     out["loo_strongest"] = strongest_sentence(loo, key, fpr_text)
+    loss = (f", the loss threshold {pct_ci(loo['rows']['loss'], key)}" if has_loss(loo["rows"])
+            else "")
     out["loo"] = (f"{loo['targets']} targets, {loo['n_members']:,} members and "
                   f"{loo['n_nonmembers']:,} non-members pooled ({loo['n_images']:,} images): "
                   f"{PRETTY_ROWS.get(l_head, l_head)} finds {pct_ci(loo['rows'][l_head], key)} at "
-                  f"{fpr_text} FPR, the loss threshold {pct_ci(loo['rows']['loss'], key)}.")
+                  f"{fpr_text} FPR{loss}.")
     leak = loo.get("leak_check", {}).get("rows", {})
     if leak:
         kept, dropped = leak["in_count/round_kept"], leak["in_count/round_dropped"]
@@ -137,7 +187,6 @@ def judgements(base: dict) -> dict:
                        f"{dropped['auc']:.2f}), and RMIA online "
                        f"{pct_ci(leak['rmia_online/round_kept'], key)} instead of "
                        f"{pct_ci(leak['rmia_online/round_dropped'], key)}.")
-    out.update(power(study))
     return out
 
 
@@ -151,10 +200,10 @@ def power(study: dict) -> dict:
     smallest to the largest subset, and RMIA offline with a tuned or fixed. A step "rises"
     only where its paired difference (the same resamples at every size, Holm over the row's
     steps) says so; conditional on the subsets drawn."""
-    power = study["power_vs_references"]
+    power = study.get("power_vs_references", {})
     tests = study.get("power_comparisons", {})
     sizes = sorted(int(k) for k in power)
-    out = {"power": "", "power_a": ""}
+    out = {"power": "", "power_a": "", "has_power": len(sizes) > 1}
     pts = [(k, power[str(k)][POWER_ROW][LOW_FPR]) for k in sizes if POWER_ROW in power[str(k)]]
     pts = [(k, v) for k, v in pts if v.get("mean") is not None]
     if len(pts) > 1:
@@ -208,7 +257,9 @@ def table(r: dict) -> list[dict]:
     rows = []
     c = r["undefended"]["calibrated"]["protocols"]["study"]["rows"]
     for key, name in CALIBRATED_TABLE.items():
-        v = c.get(key, {})
+        if key not in c:  # a row the [calibrated] attacks leave out is left out here too
+            continue
+        v = c[key]
         segment = key in SEGMENT_ONLY
         rows.append({"name": name, "auc": "n/a" if v.get("auc") is None else f"{v['auc']:.3f}",
                      "tpr1": "one segment" if segment else pct(v.get("tpr_at_1pct_fpr")),
@@ -220,5 +271,6 @@ def table(r: dict) -> list[dict]:
 def facts(deck: Deck) -> dict:
     base = deck.r["undefended"].get("calibrated")
     if base is None:
-        return {}
+        return {"not_made": [f"the calibrated attacks: {deck.r['undefended']['experiment']} has "
+                             f"no [bank], so no reference models"]}
     return {**judgements(base), "table": table(deck.r)}

@@ -74,10 +74,12 @@ def judgements(base: dict, dfd: dict) -> dict:
     chance = CHANCE[key]
     rows, refs = matched_rows(base, dfd, key)
     if not rows:
-        return {}
+        return {"not_made": [f"the defended target against the undefended with as many "
+                             f"references ({refs['study']}): no attack of {', '.join(MATCHED)} "
+                             f"has both"]}
     table = []
     for r in rows:
-        cells = {"name": r["name"]}
+        cells = {"name": r["name"], "loo": None}
         for proto in ("study", "loo"):
             if proto in r:
                 d, u = r[proto]["defended"], r[proto]["undefended"]
@@ -95,6 +97,12 @@ def judgements(base: dict, dfd: dict) -> dict:
     out["defense"] = (f"Study's target, {refs['study']} references for each target: {s['lower']} of the "
                       f"{s['n']} attacks find fewer members with L2 beyond the intervals; "
                       f"{s['above_chance']} stay above chance ({fpr_text}) on the defended target.")
+    if not lo["n"]:
+        out["not_made"] = ["the L2-defended target on the leave-one-out protocol, matched with "
+                           "the undefended: "
+                           + (dfd.get("not_computed", {}).get("leave_one_out")
+                              or "the undefended bank has no leave-one-out rows with as many "
+                                 "references")]
     if lo["n"]:
         out["defense_loo"] = (f"Leave-one-out, {refs['loo']} references per target for both: "
                               f"{lo['lower']} of the {lo['n']} attacks find fewer members with L2 "
@@ -114,7 +122,10 @@ def judgements(base: dict, dfd: dict) -> dict:
 
 
 def facts(deck: Deck) -> dict:
-    base, dfd = (deck.r[role].get("calibrated") for role in ROLES)
+    base, dfd = (deck.r[role].get("calibrated") if role in deck.r else None for role in ROLES)
     if base is None or dfd is None:
+        if base is not None and "defended" in deck.r:  # (no bank on either: said once, above)
+            return {"not_made": [f"the calibrated attacks on the L2-defended target: "
+                                 f"{deck.r['defended']['experiment']} has no [bank]"]}
         return {}
     return judgements(base, dfd)

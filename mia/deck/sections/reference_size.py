@@ -44,12 +44,19 @@ def comparison(r: dict) -> dict:
     power = small["protocols"]["study"]["power_vs_references"]
     one = power.get(str(min(int(k) for k in power))) if power else None
     ls = large["protocols"]["study"]
-    if one is None or ls["folds"] < MIN_LARGE_FOLDS:
+    if ls["folds"] < MIN_LARGE_FOLDS:
         return {}
-    rows = []
+    if one is None:
+        return {"not_made": ["the references' training-set size: the undefended bank has one "
+                             "round, so no pair of it to set against the large bank's round"]}
+    rows, absent, unresolved = [], [], []
     for small_key, large_key in ROWS.values():
-        a, b = one[small_key], ls["rows"][large_key]
+        a, b = one.get(small_key), ls["rows"].get(large_key)
+        if a is None or b is None:  # a legal [calibrated] attacks leaves it out
+            absent.append(PRETTY_ROWS.get(large_key, large_key))
+            continue
         if a[KEY]["mean"] is None or b.get(KEY) is None:
+            unresolved.append(PRETTY_ROWS.get(large_key, large_key))
             continue
         lo, hi = b["ci95"][KEY]
         m, sd = a[KEY]["mean"], a[KEY]["std"] or 0.0
@@ -77,10 +84,15 @@ def comparison(r: dict) -> dict:
             auc = ". AUC: within the spread for at least one attack."
         message = tpr + auc
     else:
-        message = ""
+        return {"not_made": ["the references' training-set size: "
+                             + (f"{', '.join(unresolved)}: the evaluation set is too small to "
+                                f"resolve a TPR at 0.1% FPR" if unresolved else
+                                "neither offline attack (LiRA, RMIA) was measured on both banks")]}
     lb, sb = r[LARGE], small["protocols"]["study"]
     return {"rows": rows, "message": message,
-            "pairs": one[ROWS["lira_offline"][0]]["subsets"],
+            "pairs": one[next(k for k, _ in ROWS.values() if k in one)]["subsets"],
+            **({"not_made": [f"the references' training-set size for {', '.join(absent)}: the "
+                             f"[calibrated] attacks leave it out"]} if absent else {}),
             "large_models": ls["references"], "large_folds": ls["folds"],
             "keeps": lb["manifest"]["wall_seconds"]["bank"].get("keeps"),
             "minutes": round((lb["manifest"]["wall_seconds"]["bank"].get("seconds") or 0) / 60),

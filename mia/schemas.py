@@ -1,0 +1,30 @@
+"""What each results file must hold for the readers that depend on it: the schemas that
+``io.read_checked`` checks (``io.schema_problem`` says what a schema is). A key listed here is
+one some reader indexes without a default; keys read with a default are left out."""
+from __future__ import annotations
+
+NUMBER, MAYBE_NUMBER = float, (float, type(None))
+
+# metrics.json: the target, the loss-threshold attack by score and sampling percentage, and
+# the whole-set ROC metrics per score
+METRICS = {
+    "experiment": str,
+    "target": {"train_accuracy": NUMBER, "test_accuracy": NUMBER, "train_loss": NUMBER,
+               "test_loss": NUMBER, "n_train": int, "n_test": int},
+    "all_samples": dict,
+    "attack": {"results": dict, "repeats": int},
+}
+HISTORY = list  # history.json: one entry per epoch
+MANIFEST = {
+    "config": {"data": dict, "train": dict, "attack": {"sampling_percentages": list,
+                                                       "scores": list, "repeats": int}},
+    "wall_seconds": {"train": dict, "attack": dict},
+    "git": dict, "data": dict, "device": dict,
+}
+# calibrated.json: the study protocol always; leave-one-out, the power curve and the leak
+# check only where the bank allows them (``not_computed`` says why not)
+CALIBRATED = {
+    "protocols": {"study": {"rows": dict, "strongest": dict, "n_members": int,
+                            "n_nonmembers": int, "references": int, "folds": int}},
+    "not_computed": dict,
+}
