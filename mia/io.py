@@ -145,6 +145,50 @@ def read_checked(path: str | os.PathLike, schema: Any, remedy: str,
     return obj
 
 
+CHECKSUMS_FILE = "checksums.json"  # in a cache folder: {file name: sha256 as written}
+
+
+def recorded_checksums(folder: Path, log) -> dict[str, str]:
+    """``folder``'s CHECKSUMS_FILE; an unreadable one is removed with a warning (its files
+    are then checked from their contents, and recorded again as they are)."""
+    path = Path(folder) / CHECKSUMS_FILE
+    if not path.exists():
+        return {}
+    try:
+        recorded = read_json(path)
+        if isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values()):
+            return recorded
+    except (OSError, ValueError):
+        pass
+    log(f"warning: unreadable {path}; the files of {folder} are checked again from their contents")
+    path.unlink()
+    return {}
+
+
+def record_checksum(folder: Path, name: str, log) -> None:
+    """Record the sha256 of ``folder/name`` as just written."""
+    recorded = recorded_checksums(folder, log)
+    recorded[name] = sha256_file(Path(folder) / name)
+    write_json(Path(folder) / CHECKSUMS_FILE, recorded)
+
+
+def unchanged_since_written(folder: Path, name: str, log) -> bool:
+    """False, with a warning, where ``folder/name``'s bytes differ from the sha256 recorded when
+    it was written; a file with no record (a cache from before the records) is recorded as it
+    is. A missing file is not unchanged."""
+    path = Path(folder) / name
+    if not path.exists():
+        return False
+    want = recorded_checksums(folder, log).get(name)
+    if want is None:
+        record_checksum(folder, name, log)
+        return True
+    if sha256_file(path) == want:
+        return True
+    log(f"warning: {path} changed since it was written (sha256); not using it")
+    return False
+
+
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

@@ -169,7 +169,15 @@ def _check_dict(v: Verdict, where: str, a: dict, b: dict, n_for) -> None:
         _check_metric(v, f"{where}.{key}", key, a[key], b[key], n_for(key))
 
 
+# metrics.json's labels: compared exactly (a rerun that reproduced keeps the reference's file)
+METRICS_LABELS = ("experiment", "description", "data_notes", "config_hash", "training_hash")
+
+
 def _check_metrics(v: Verdict, ref: dict, cand: dict) -> None:
+    _same_keys(v, "metrics.json", ref, cand)
+    for key in METRICS_LABELS:
+        if key in ref or key in cand:
+            v.exact(f"metrics.{key}", ref.get(key), cand.get(key))
     rt, ct = ref["target"], cand["target"]
     for key, n in (("train_accuracy", rt["n_train"]), ("test_accuracy", rt["n_test"]),
                    ("train_loss", None), ("test_loss", None)):
@@ -371,6 +379,9 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         ref_m, cand_m = read_json(reference / "metrics.json"), read_json(candidate / "metrics.json")
     except ValueError as e:
         raise UserError(f"corrupt metrics.json in {reference} or {candidate}: {e}") from None
+    for d, m in ((reference, ref_m), (candidate, cand_m)):
+        if not isinstance(m, dict):
+            raise UserError(f"corrupt metrics.json in {d}: not a JSON object")
     v = Verdict(cand_m.get("experiment", candidate.name))
     if _present_in_both(v, reference, candidate, "model.pt"):
         try:
@@ -396,7 +407,7 @@ def compare(reference: Path, candidate: Path) -> Verdict:
         v.notes.append("no readable manifest to compare package versions or hashes")
     try:
         _check_metrics(v, ref_m, cand_m)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         v.exact("metrics.json structure", "reference layout", f"differs at {e!r}")
     if _present_in_both(v, reference, candidate, "scores.npz"):
         try:

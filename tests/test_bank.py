@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mia import config, keep as keep_mod, manifest
+from mia import config, io, keep as keep_mod, manifest
 from mia.datasets import CIFAR10, Dataset
 from mia.training import bank
 from mia.errors import UserError
@@ -68,16 +68,16 @@ def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_
     assert bank.model_path(d, 1).read_bytes() == original
     # retraining a model removed the logits computed from the old one; zeros again:
     np.save(d / bank.LOGITS_FILE, np.zeros_like(logits))
-    write_json(d / bank.CHECKSUMS_FILE, {**read_json(d / bank.CHECKSUMS_FILE),
+    write_json(d / io.CHECKSUMS_FILE, {**read_json(d / io.CHECKSUMS_FILE),
                                         bank.LOGITS_FILE: "0" * 64})
     logs.clear()
     assert np.array_equal(bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append), logits)
     assert any(f"{d / bank.LOGITS_FILE} changed since it was written" in line for line in logs)
     # logits with no record of what was written are computed again
-    (d / bank.CHECKSUMS_FILE).write_text("{")
+    (d / io.CHECKSUMS_FILE).write_text("{")
     logs.clear()
     assert np.array_equal(bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append), logits)
-    assert any("unreadable" in line and bank.CHECKSUMS_FILE in line for line in logs)
+    assert any("unreadable" in line and io.CHECKSUMS_FILE in line for line in logs)
     assert any("has no recorded sha256; computing the logits again" in line for line in logs)
     logs.clear()
     bank.bank_logits(cfg, ds, d, cpu, progress=False, log=logs.append)

@@ -65,7 +65,9 @@ def test_a_corrupt_cached_model_is_recomputed_never_copied(ws):
     shutil.rmtree(ws["results"] / "tiny")  # no results model to seed from either
     logs = []
     run(ws, logs)
-    assert any("corrupt cached model" in line for line in logs)
+    # its sha256 no longer matches the one recorded when it was written
+    assert any("changed cached" in line and "model.pt" in line and "recomputing" in line
+               for line in logs)
     assert any("train: 2 epochs" in line for line in logs)
     model = ws["results"] / "tiny" / "model.pt"
     assert model.stat().st_size > 1000
@@ -433,3 +435,66 @@ def test_quick_says_what_it_changes():
     check_memory(full, 60_000, CIFAR10, memory=16 * 2 * 60_000 * 10 * 4)  # exactly enough
     with pytest.raises(UserError, match=r"needs 73.2 MiB .* this machine has 73.2 MiB"):
         check_memory(full, 60_000, CIFAR10, memory=16 * 2 * 60_000 * 10 * 4 - 1)
+
+
+# ----------------------------------------- the 21 cases of issue 24, each with its test, by name
+# (number, the case as the issue found it, "file::test" that now checks what it should do)
+ISSUE_24_CASES = [
+    (1, "results model.pt edited: reused silently, or replaced by garbage results",
+     "test_faults.py::test_an_edited_results_model_in_a_fresh_clone_stops_the_run_and_replaces_nothing"),
+    (2, "a bank model edited so that it still loads was reused",
+     "test_bank.py::test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_used"),
+    (3, "bank logits replaced by zeros of the right shape were used",
+     "test_bank.py::test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_used"),
+    (4, "a cached bank.json of {} was copied into the results",
+     "test_bank.py::test_an_unreadable_cached_bank_description_is_written_again_with_a_warning"),
+    (5, "invoke verify said REPRODUCED with a results file deleted, a hash changed, or the "
+        "power curve, an interval or 'strongest' edited",
+     "test_verify.py::test_every_number_of_calibrated_json_is_judged_at_its_tolerance"),
+    (6, "invoke verify compared against results/ that make had just overwritten",
+     "test_newcomer.py::test_invoke_verify_says_which_reference_it_used"),
+    (7, "a truncated cached bank.json: JSONDecodeError on every rerun",
+     "test_bank.py::test_an_unreadable_cached_bank_description_is_written_again_with_a_warning"),
+    (8, "invoke slides on a bank of one round: KeyError 'leave_one_out'",
+     "test_slides.py::test_a_bank_of_one_round_leaves_out_leave_one_out_and_the_power_curve"),
+    (9, "invoke slides with [calibrated] attacks without loss: KeyError 'loss'",
+     "test_slides.py::test_without_a_loss_row_the_deck_says_it_did_not_compare_with_it"),
+    (10, "invoke slides on a calibrated.json of {}: KeyError",
+     "test_slides.py::test_a_calibrated_json_the_deck_cannot_read_is_one_line"),
+    (11, "invoke slides on quick and full results mixed: KeyError '10'",
+     "test_slides.py::test_quick_and_full_results_never_mix_in_one_deck"),
+    (12, "invoke verify on a garbage model.pt or scores.npz: traceback",
+     "test_verify.py::test_unreadable_weights_and_scores_are_mismatches_not_tracebacks"),
+    (13, "[bank] models = 10**9: MemoryError after three stages",
+     "test_faults.py::test_a_bank_too_large_for_memory_is_refused_before_any_work"),
+    (14, "--quick capped the bank at 6 without a word",
+     "test_faults.py::test_quick_says_what_it_changes"),
+    (15, "Ctrl-C during the bank: exit 1, nothing printed",
+     "test_cli.py::test_ctrl_c_is_one_line_and_exit_130"),
+    (16, "a truncated committed bank.json: the committed models ignored, the bank retrained",
+     "test_bank.py::test_a_fresh_cache_is_seeded_from_committed_results"),
+    (17, "lira_online and lira_online/auto both accepted: one attack as two rows",
+     "test_cli.py::test_calibrated_section_bad_input_is_one_line"),
+    (18, "a missing calibrated.json dropped its slides with exit 0",
+     "test_slides.py::test_a_calibrated_json_the_deck_cannot_read_is_one_line"),
+    (19, "the verdict printed a rate tolerance as '4.55e-06 samples'",
+     "test_calibrated.py::test_the_verdict_judges_calibrated_point_estimates"),
+    (20, "a fresh clone that reproduced rewrote 79 committed files",
+     "test_newcomer.py::test_a_fresh_clone_that_reproduces_leaves_every_committed_file_but_the_manifests"),
+    (21, "make ended with exit 0 and the verdict buried in the log",
+     "test_cli.py::test_make_ends_with_the_recorded_verdicts_and_fails_on_a_non_reproduction"),
+]
+
+
+def test_each_of_the_21_cases_of_issue_24_has_its_test():
+    """The cases by name: each test named here exists (renaming or deleting one fails this)."""
+    import ast
+    from pathlib import Path
+
+    assert [n for n, _, _ in ISSUE_24_CASES] == list(range(1, 22))
+    here = Path(__file__).parent
+    for n, case, where in ISSUE_24_CASES:
+        file, name = where.split("::")
+        defined = {f.name for f in ast.parse((here / file).read_text()).body
+                   if isinstance(f, ast.FunctionDef)}
+        assert name in defined, f"case {n} ({case}): no test {where}"

@@ -88,7 +88,7 @@ def names(v) -> list[str]:
 def test_identical_folders_reproduce_and_every_number_is_counted(ref):
     v = verify.compare(ref, ref)
     assert v.reproduced and v.same_weights is True and v.notes == []
-    # target 4 | all_samples: keys 1 + cross_entropy keys 1 + 5 metrics (best_threshold is a
+    # metrics.json: keys 1 + experiment 1 | target 4 | all_samples: keys 1 + cross_entropy keys 1 + 5 metrics (best_threshold is a
     # threshold, counted apart) = 7 | attack.results keys 1 + score keys 1 = 2 | the cell: 3
     # counts, summary keys 1 + 6 metrics x (mean, std) = 13, mean confusion 4, repeats 1, each
     # repeat confusion size 1 + 4 + keys 1 + threshold_method 1 + 9 metrics = 16 -> 53 | gap:
@@ -97,7 +97,7 @@ def test_identical_folders_reproduce_and_every_number_is_counted(ref):
     # keys 1 + lira keys 1 + (auc, 4 rates, members at 0 FP, variance) 7 + broken 1 + rmia
     # keys 1 + 7 + a 1 = 24 | model.pt, scores.npz, calibrated.json present: 3 | manifest
     # hashes: 2
-    assert v.checked == 4 + 7 + 2 + 53 + 3 + 54 + 24 + 3 + 2
+    assert v.checked == 2 + 4 + 7 + 2 + 53 + 3 + 54 + 24 + 3 + 2
     assert v.thresholds_checked == 5  # all_samples' best threshold, two per repeat
     assert v.summary().startswith("exp: REPRODUCED: all ")
     assert v.to_dict()["verdict"] == "reproduced" and v.to_dict()["mismatches"] == 0
@@ -515,6 +515,8 @@ def test_a_layout_the_verdict_cannot_read_is_one_mismatch(ref, tmp_path):
         del m["target"]
     v = verify.compare(ref, edited(tmp_path, drop))
     assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [
+        ("metrics.json (keys)", ["all_samples", "attack", "experiment", "target"],
+         ["all_samples", "attack", "experiment"]),
         ("metrics.json structure", "reference layout", "differs at KeyError('target')")]
     v = verify.compare(ref, write(tmp_path / "cal", cal={}))
     assert [(m["name"], m["reference"], m["candidate"]) for m in v.mismatches] == [

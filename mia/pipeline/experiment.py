@@ -190,7 +190,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "
             f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
         with timed_stage(timings, "scores"):
-            scores_stage(config, dataset, run_dir, device)
+            scores_stage(config, dataset, run_dir, device, log)
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
 

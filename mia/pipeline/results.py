@@ -62,8 +62,8 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     """The numbers, then the verdict against the results they replace, then the figures,
     tables and manifest drawn from them, into ``run.staging``; swapped in as ``run.final``.
 
-    When the verdict is REPRODUCED with the same weights, the replaced folder's numbers are
-    kept, byte for byte, and everything is drawn from them: a rerun within tolerance leaves
+    When the verdict is REPRODUCED with the same weights, the replaced folder's numbers
+    (NUMBERS) are kept, byte for byte, and everything is drawn from them: a rerun within tolerance leaves
     the committed files as they were (a fresh clone stays clean), and only the manifest, the
     run's own record, changes."""
     config, staging, final, run_dir = run.config, run.staging, run.final, run.run_dir
@@ -116,9 +116,10 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     replace_directory(staging, final, log)
 
 
-# The numbers a reproduced rerun keeps from the folder it replaces; every other file but the
-# manifest is drawn from them (the model and the bank are the same bytes: same weights).
-NUMBERS = ("metrics.json", "history.json", "scores.npz", "calibrated.json")
+# The numbers a reproduced rerun keeps from the folder it replaces (those the verdict judged);
+# every other file but the manifest is drawn from them (the model, its history and the bank
+# are the same bytes: the same weights, taken from the results or trained by this cache).
+NUMBERS = ("metrics.json", "scores.npz", "calibrated.json")
 
 
 def _reproduction(run: ExperimentRun) -> dict:
@@ -137,7 +138,7 @@ def _reproduction(run: ExperimentRun) -> dict:
 
 def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None):
     """Copy the replaced folder's NUMBERS over the new ones and read them back, as
-    (scores, history, metrics, calibrated)."""
+    (scores, history, metrics, calibrated). The verdict has read each of them."""
     for name in NUMBERS:
         if (final / name).is_file():
             shutil.copyfile(final / name, staging / name)

@@ -13,7 +13,7 @@ import torch
 from .. import datasets as data_mod
 from ..config import ExperimentConfig
 from ..errors import UserError
-from ..io import read_json, write_json
+from ..io import read_json, record_checksum, unchanged_since_written, write_json
 from ..manifest import check_recorded
 from .stages import load_model, load_scores
 
@@ -62,6 +62,12 @@ def drop_corrupt_cache(config: ExperimentConfig, run_dir: Path, log,
         for n in names:
             (run_dir / n).unlink(missing_ok=True)
     trained = ("model.pt", "history.json", "scores.npz", "target.json")
+    # each file as it was written (its sha256, recorded then), before any is loaded
+    for name in trained:
+        if (run_dir / name).exists() and not unchanged_since_written(run_dir, name, log):
+            # the scores follow from the model: a changed model or history drops all four
+            dropped = trained if name in ("model.pt", "history.json") else trained[2:]
+            return drop(dropped, f"changed cached {run_dir / name}")
     if (run_dir / "model.pt").exists():
         try:
             load_model(config, run_dir / "model.pt", torch.device("cpu"), spec)
@@ -105,14 +111,15 @@ def seed_cache_from_results(final: Path, run_dir: Path, train_hash: str, retrain
     except ValueError as e:
         raise UserError(f"corrupt {final / 'history.json'} ({e}); restore it or run with --retrain"
                         ) from None
-    adopt_trained_model(final, run_dir, manifest.get("wall_seconds", {}))
+    adopt_trained_model(final, run_dir, manifest.get("wall_seconds", {}), log)
     log(f"[{final.name}] found a model with the same training hash in {final}")
 
 
-def adopt_trained_model(source: Path, run_dir: Path, timings: dict) -> None:
+def adopt_trained_model(source: Path, run_dir: Path, timings: dict, log) -> None:
     """Copy a checked model.pt and history.json into ``run_dir``, with the train stage's time."""
     for name in ("history.json", "model.pt"):
         shutil.copyfile(source / name, run_dir / name)
+        record_checksum(run_dir, name, log)
     write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if k == "train"})
 
 
@@ -128,10 +135,12 @@ def share_cached_target(run_dir: Path, train_hash: str, retrain: Retrain, log,
         if other == run_dir or not retrain.trained_here(other) or not all((other / f).exists() for f in ("model.pt", "history.json")):
             continue
         try:
+            if not all(unchanged_since_written(other, f, log) for f in ("model.pt", "history.json")):
+                continue  # that experiment's own run repairs it
             load_model(config, other / "model.pt", torch.device("cpu"), spec)
             read_json(other / "history.json")
         except (UserError, ValueError):
             continue  # that experiment's own run names or repairs it
-        adopt_trained_model(other, run_dir, read_json_or(other / "timings.json", {}, log))
+        adopt_trained_model(other, run_dir, read_json_or(other / "timings.json", {}, log), log)
         log(f"[{config.name}] found a model with the same training hash in {other}")
         return

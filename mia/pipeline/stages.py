@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import datasets as data_mod, scores as scores_mod
+from .. import datasets as data_mod, schemas, scores as scores_mod
 from ..architectures import load_weights, weights_bytes
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod
-from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, write_npz
+from ..io import (FileFailed, read_checked, read_json, record_checksum, sha256_file, sha256_json,
+                  unchanged_since_written, write_bytes, write_json, write_npz)
 from ..training import bank as bank_mod, engine as train_mod
 
 @contextlib.contextmanager
@@ -68,6 +69,8 @@ def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
                                      num_classes=spec.num_classes)
     write_json(run_dir / "history.json", history)
     write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
+    for name in ("history.json", "model.pt"):
+        record_checksum(run_dir, name, log)
 
 
 def engine_settings(config: ExperimentConfig, device: torch.device) -> dict:
@@ -87,7 +90,7 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
 
 
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                 device: torch.device) -> None:
+                 device: torch.device, log=print) -> None:
     """Per-sample scores of every registered score, and whether the target classifies each
     sample correctly (``correct``: the gap attack's signal): training set first, then test set."""
     spec = dataset.spec
@@ -111,6 +114,8 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     write_npz(run_dir / "scores.npz", **arrays, is_member=is_member, label=labels.astype(np.int64),
               correct=correct)
     write_json(run_dir / "target.json", target)
+    for name in ("scores.npz", "target.json"):
+        record_checksum(run_dir, name, log)
 
 
 def npz_names(path: Path) -> set[str]:
@@ -163,13 +168,16 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
                            config.calibrated.leave_one_out_references)})
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if cached.exists():
-        try:
-            entry = read_json(cached)
-            log(f"[{config.name}] calibrated attacks: reusing {cached}")
-            timings["calibrated"] = {"seconds": entry["seconds"], "reused": True}
-            return entry["result"]
-        except (ValueError, KeyError, TypeError):
-            cached.unlink()
+        try:  # the file as written (its sha256), else computed again
+            if unchanged_since_written(bank_dir, cached.name, log):
+                entry = read_checked(cached, {"seconds": float, "result": schemas.CALIBRATED},
+                                     "computing it again", what="cache file")
+                log(f"[{config.name}] calibrated attacks: reusing {cached}")
+                timings["calibrated"] = {"seconds": entry["seconds"], "reused": True}
+                return entry["result"]
+        except FileFailed as e:
+            log(f"warning: {e}")
+        cached.unlink()
     t0 = time.perf_counter()
     images, labels = bank_mod.population(dataset)
     spec = dataset.spec
@@ -189,4 +197,5 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
                                   loo_references=config.calibrated.leave_one_out_references)
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
+    record_checksum(bank_dir, cached.name, log)
     return out

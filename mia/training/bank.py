@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
 from ..errors import UserError
-from ..io import read_json, sha256_file, sha256_json, write_bytes, write_json, write_npy, write_npz
+from ..io import (read_json, record_checksum, recorded_checksums, sha256_json,
+                  unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
 from ..keep import check_keep, fold_keep, model_seeds
 from ..manifest import check_recorded
 from . import engine as train_mod
@@ -164,7 +165,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         seconds = (time.perf_counter() - t0) / len(batch)
         for job, state in zip(batch, states):
             write_bytes(bank_dir / job.artifact, weights_bytes(state))
-            _record(bank_dir, job.artifact, log)
+            record_checksum(bank_dir, job.artifact, log)
             info["train_seconds"][str(job.subset["row"])] = round(seconds, 3)
         write_json(bank_dir / "bank.json", info)
 
@@ -177,50 +178,11 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     return {**info, "trained_this_run": len(pending)}  # for the manifest, not bank.json
 
 
-CHECKSUMS_FILE = "checksums.json"
-
-
-def _checksums(bank_dir: Path, log) -> dict[str, str]:
-    """{file name: sha256 as written} of the bank's cached files (``CHECKSUMS_FILE``)."""
-    path = bank_dir / CHECKSUMS_FILE
-    if not path.exists():
-        return {}
-    try:
-        recorded = read_json(path)
-        if isinstance(recorded, dict) and all(isinstance(v, str) for v in recorded.values()):
-            return recorded
-    except (OSError, ValueError):
-        pass
-    log(f"warning: unreadable {path}; the bank's files are checked again from their contents")
-    path.unlink()
-    return {}
-
-
-def _record(bank_dir: Path, name: str, log) -> None:
-    """Record ``name``'s sha256 as written (``CHECKSUMS_FILE``)."""
-    recorded = _checksums(bank_dir, log)
-    recorded[name] = sha256_file(bank_dir / name)
-    write_json(bank_dir / CHECKSUMS_FILE, recorded)
-
-
-def _unchanged(bank_dir: Path, name: str, log) -> bool:
-    """False, with a warning, where ``name``'s bytes differ from the sha256 recorded when it was
-    written; a file with no record (a cache from before the records) is recorded as it is."""
-    want = _checksums(bank_dir, log).get(name)
-    if want is None:
-        _record(bank_dir, name, log)
-        return True
-    if sha256_file(bank_dir / name) == want:
-        return True
-    log(f"warning: {bank_dir / name} changed since it was written (sha256); not using it")
-    return False
-
-
 def _cached(job: TrainingJob, bank_dir: Path, name: str, log) -> bool:
     """True if the job's model file loads and is the file that was written; another one is
     removed, to be trained again."""
     path = bank_dir / job.artifact
-    if path.exists() and _unchanged(bank_dir, job.artifact, log) and load_state(path) is not None:
+    if path.exists() and unchanged_since_written(bank_dir, job.artifact, log) and load_state(path) is not None:
         return True
     if path.exists():
         log(f"[{name}] bank: model file {path} is unreadable or changed; training model "
@@ -269,9 +231,9 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
     path = bank_dir / LOGITS_FILE
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # float32-computed, before LOGITS_FILE
     k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
-    if path.exists() and _checksums(bank_dir, log).get(LOGITS_FILE) is None:
+    if path.exists() and recorded_checksums(bank_dir, log).get(LOGITS_FILE) is None:
         log(f"warning: {path} has no recorded sha256; computing the logits again")
-    elif path.exists() and _unchanged(bank_dir, LOGITS_FILE, log):
+    elif path.exists() and unchanged_since_written(bank_dir, LOGITS_FILE, log):
         try:
             logits = np.load(path, allow_pickle=False)
             if logits.shape[:3] == (k, 1 + len(dataset.spec.test_time_augmentations), n):
@@ -286,7 +248,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
                                       desc=f"{config.name}: bank logits", unit="model",
                                       disable=not progress)])
     write_npy(path, out)
-    _record(bank_dir, LOGITS_FILE, log)
+    record_checksum(bank_dir, LOGITS_FILE, log)
     return out
 
 
