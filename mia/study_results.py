@@ -17,16 +17,14 @@ so it never mixes two runs.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from . import plots
+from . import plots, schemas
 from .errors import UserError
-from .io import recover_swap, replace_directory, sha256_file, write_json, write_text
+from .io import read_checked, recover_swap, replace_directory, sha256_file, write_json, write_text
 from .locations import REPO
 from .manifest import git_commit, now
 from .studies import Study
@@ -38,14 +36,11 @@ FPR = 0.001                   # KEY's false-positive rate: a random guess finds 
 FONT_PT = 13
 
 
-def _read(path: Path, read: dict) -> dict:
-    """A results JSON file, its sha256 recorded in ``read``."""
-    data = path.read_bytes()
-    read[path.name] = hashlib.sha256(data).hexdigest()
-    try:
-        return json.loads(data)
-    except ValueError as e:
-        raise UserError(f"corrupt results file {path} ({e}): rerun `invoke experiments`") from None
+def _read(path: Path, read: dict, schema) -> dict:
+    """A results JSON file that holds what ``schema`` asks, its sha256 recorded in ``read``."""
+    found = read_checked(path, schema, "rerun `invoke experiments`")
+    read[path.name] = sha256_file(path)
+    return found
 
 
 def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
@@ -58,8 +53,9 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
             raise UserError(f"study {study.name!r}: no results for {role} = {name!r} in {d} "
                             f"(missing metrics.json): run `invoke experiments` first")
         read: dict[str, str] = {}
-        metrics = _read(d / "metrics.json", read)
-        calibrated = _read(d / "calibrated.json", read) if (d / "calibrated.json").is_file() else None
+        metrics = _read(d / "metrics.json", read, schemas.METRICS)
+        calibrated = (_read(d / "calibrated.json", read, schemas.CALIBRATED)
+                      if (d / "calibrated.json").is_file() else None)
         target = metrics["target"]
         row = {"role": role, "experiment": name, "config_hash": metrics.get("config_hash"),
                "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],

@@ -300,3 +300,20 @@ def test_an_unreadable_toml_file_is_one_line_naming_it(tmp_path, what, load):
         with pytest.raises(UserError, match=message) as e:
             load(path)
         assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("metrics.json", '{"experiment": "x"}', "target is missing"),
+    ("metrics.json", "[1, 2", "not valid JSON"),
+    ("calibrated.json", '{"protocols": {}, "not_computed": {}}', "protocols.study is missing"),
+])
+def test_a_results_file_the_study_cannot_read_is_one_line_and_writes_nothing(results_copy, name,
+                                                                            content, problem):
+    s, root = results_copy
+    path = root / s.experiments[0][1] / name
+    path.write_text(content)
+    with pytest.raises(UserError) as e:
+        study_results.write(s, root, log=lambda *_: None)
+    assert str(e.value).startswith(f"corrupt results file {path}: {problem}")
+    assert "\n" not in str(e.value)
+    assert not (root / "studies" / s.name).exists()
