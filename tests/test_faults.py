@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -470,7 +471,7 @@ ISSUE_24_CASES = [
     (14, "--quick capped the bank at 6 without a word",
      "test_faults.py::test_quick_says_what_it_changes"),
     (15, "Ctrl-C during the bank: exit 1, nothing printed",
-     "test_cli.py::test_ctrl_c_is_one_line_and_exit_130"),
+     "test_faults.py::test_a_real_ctrl_c_during_the_bank_is_one_line_exit_130_and_keeps_the_finished_models"),
     (16, "a truncated committed bank.json: the committed models ignored, the bank retrained",
      "test_bank.py::test_a_fresh_cache_is_seeded_from_committed_results"),
     (17, "lira_online and lira_online/auto both accepted: one attack as two rows",
@@ -498,3 +499,35 @@ def test_each_of_the_21_cases_of_issue_24_has_its_test():
         defined = {f.name for f in ast.parse((here / file).read_text()).body
                    if isinstance(f, ast.FunctionDef)}
         assert name in defined, f"case {n} ({case}): no test {where}"
+
+
+def test_a_real_ctrl_c_during_the_bank_is_one_line_exit_130_and_keeps_the_finished_models(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, once the first bank
+    models are written: one line, exit 130, those models kept, and the rerun resumes."""
+    from conftest import ROOT, make_npz
+
+    data = make_npz(tmp_path / "data.npz", n_train=2000, n_test=400)
+    write_experiment(tmp_path / "exp", "tiny", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3")
+                     + "[bank]\nmodels = 6\n")
+    env = dict(os.environ, MIA_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    cmd = [shutil.which("invoke", path=str(Path(sys.executable).parent)), "experiments",
+           "--no-progress", "--experiments-dir", str(tmp_path / "exp"),
+           "--results-dir", str(tmp_path / "results"), "--data-dir", str(data)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((tmp_path / "cache").glob("banks/*/model-*.pt")) and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "interrupted: results/ holds only whole experiments (each is swapped in when finished); "
+        "every finished stage and bank model is kept in the cache, and the same command resumes "
+        "from them"]
+    kept = sorted(p.name for p in (tmp_path / "cache").glob("banks/*/model-*.pt"))
+    assert kept and not (tmp_path / "results" / "tiny").exists()
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{len(kept)} already trained" in again.stdout or len(kept) == 6, again.stdout[-2000:]
