@@ -28,3 +28,5 @@ CALIBRATED = {
                             "n_nonmembers": int, "references": int, "folds": int}},
     "not_computed": dict,
 }
+# bank.json: the bank's description (results/<experiment>/bank/ and its cache)
+BANK = {"bank_hash": str, "models": int, "seeds": list, "train_seconds": dict}

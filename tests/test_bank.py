@@ -158,8 +158,11 @@ def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
         bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh3", logs.append)
     # nor from an unreadable bank description
     (committed / "bank.json").write_text("{")
-    with pytest.raises(UserError, match=r"committed bank description .*bank.json is unreadable"):
+    with pytest.raises(UserError, match=r"corrupt committed bank description .*bank.json: not valid JSON"):
         bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh4", logs.append)
+    (committed / "bank.json").write_text("{}")  # JSON, but not a bank description
+    with pytest.raises(UserError, match=r"bank.json: bank_hash is missing; restore it from git"):
+        bank.seed_from_results(cfg, ds, committed, tmp_path / "fresh5", logs.append)
 
 
 @pytest.mark.parametrize("models, folds, message", [

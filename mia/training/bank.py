@@ -42,10 +42,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import schemas
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
 from ..errors import UserError
-from ..io import (read_json, record_checksum, recorded_checksums, sha256_json,
+from ..io import (read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
 from ..keep import check_keep, fold_keep, model_seeds
 from ..manifest import check_recorded
@@ -278,12 +279,9 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
         return False
     n = len(dataset.y_train) + len(dataset.y_test)
     remedy = "restore it from git or run with --retrain"
-    try:
-        info = read_json(committed / "bank.json")
-    except ValueError as e:
-        raise UserError(f"committed bank description {committed / 'bank.json'} is unreadable "
-                        f"({e}); {remedy}") from None
-    if info.get("bank_hash") != bank_hash(config, dataset.key, n):
+    info = read_checked(committed / "bank.json", schemas.BANK, remedy,
+                        what="committed bank description")
+    if info["bank_hash"] != bank_hash(config, dataset.key, n):
         return False
     # the files the experiment's manifest promises, byte for byte (results/<experiment>/bank)
     check_recorded(committed.parent, [f"{committed.name}/{name}" for name in
