@@ -513,8 +513,11 @@ def test_a_real_ctrl_c_during_the_bank_is_one_line_exit_130_and_keeps_the_finish
     cmd = [shutil.which("invoke", path=str(Path(sys.executable).parent)), "experiments",
            "--no-progress", "--experiments-dir", str(tmp_path / "exp"),
            "--results-dir", str(tmp_path / "results"), "--data-dir", str(data)]
+    # as from a terminal: SIGINT handled by default (a shell ignores it in the background
+    # jobs it starts, and an ignored signal stays ignored across exec)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not list((tmp_path / "cache").glob("banks/*/model-*.pt")) and time.time() < deadline:
         assert proc.poll() is None, proc.stderr.read()
