@@ -40,9 +40,11 @@ def task(*args, **kwargs):
     "no_progress": "no progress bars",
     "experiments_dir": "folder of experiment TOML files (default experiments/)",
     "threads": "CPU worker threads (default: every available core); results do not depend on it",
+    "train": "go on when the run would train on CPU for more than 10 minutes (without it, such "
+             "a run stops first and says what it would train, why, and for how long)",
 })
 def experiments(c, only=None, quick=False, data_dir=None, device="auto", results_dir=None,
-                retrain=False, no_progress=False, experiments_dir=None, threads=None):
+                retrain=False, no_progress=False, experiments_dir=None, threads=None, train=False):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
     from mia import config, pipeline
     from mia.errors import UserError
@@ -54,7 +56,7 @@ def experiments(c, only=None, quick=False, data_dir=None, device="auto", results
     try:
         pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
-                     progress=not no_progress, threads=workers,
+                     progress=not no_progress, threads=workers, train=train,
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
@@ -80,9 +82,10 @@ INTERRUPTED = ("interrupted: results/ holds only whole experiments (each is swap
     "threads": "CPU workers for the rerun",
     "no_progress": "no progress bars",
     "experiments_dir": "folder of experiment TOML files for the rerun (default experiments/)",
+    "train": "go on when the rerun would train on CPU for more than 10 minutes",
 })
 def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=None,
-           device="auto", threads=None, no_progress=False, experiments_dir=None):
+           device="auto", threads=None, no_progress=False, experiments_dir=None, train=False):
     """Did the study reproduce? Rerun it into .cache/verify/ from the reference's trained models
     (or take --candidate) and compare with the committed results without overwriting
     anything; say which reference it used; exit 1 when an experiment is not reproduced."""
@@ -109,7 +112,7 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
             pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
                          results_root=candidate, cache_root=scratch / "cache",
                          progress=not no_progress, threads=workers, log=lambda *_: None,
-                         reuse_root=reference,
+                         reuse_root=reference, train=train,
                          experiments_dir=(Path(experiments_dir) if experiments_dir
                                           else config.EXPERIMENTS_DIR))
         verdicts = verify_mod.compare_trees(reference, Path(candidate), [only] if only else None)

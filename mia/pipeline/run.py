@@ -11,6 +11,7 @@ from ..training import engine as train_mod
 from .experiment import (check_augmentations, check_memory, check_sizes, experiment_sizes,
                          quick_changes, run_experiment)
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
+from .plan import check_training_time, planned_training
 from .results import closing_summary
 from .reuse import Retrain
 from .study_stage import studies_of, write_studies
@@ -32,9 +33,11 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
         threads: int | None = None, log=print, reuse_root: Path | None = None,
-        studies_dir: Path | None = None) -> list[Path]:
+        studies_dir: Path | None = None, train: bool = True) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
     ``reuse_root``: results whose trained models may be reused (default ``results_root``).
+    ``train``: False stops, in one line and before any work, a run that would train on CPU for
+    longer than ``plan.LONG_TRAINING_SECONDS`` (``invoke experiments`` without ``--train``).
     ``studies_dir``: the study files (default ``experiments_dir/studies``, whose experiments are
     ``experiments_dir``'s files); each study that compares an experiment of this run is written
     after them. Returns the experiments' results folders.
@@ -78,6 +81,9 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         check_sizes(c, *sizes)
         check_memory(c, sizes[0] + sizes[1], full.spec)
         check_augmentations(c, full.spec)
+    if not train and not retrain and dev.type == "cpu":
+        check_training_time(planned_training(configs, data, results_root, reuse_root, cache_root),
+                            train_mod.available_cpus())
     for dataset in data.values():
         if dataset.source.get("notes"):
             log(f"data: {dataset.source['path']}: {dataset.source['notes']}")
