@@ -26,6 +26,18 @@ def reused(quick_results, tiny_npz, tmp_path_factory):
     return {"results": root / "results", "logs": logs, "committed": quick_results}
 
 
+def test_a_fresh_clone_takes_in_the_committed_calibrated_results_with_the_same_key(reused):
+    """Same weights, bank, settings and code: calibrated.json is taken in, not recomputed."""
+    for name in EXPERIMENTS:
+        committed = json.loads((reused["committed"] / name / "manifest.json").read_text())
+        after = json.loads((reused["results"] / name / "manifest.json").read_text())
+        assert after["calibrated_key"] == committed["calibrated_key"]
+        assert after["wall_seconds"]["calibrated"] == {
+            "seconds": committed["wall_seconds"]["calibrated"]["seconds"], "reused": True}
+        assert any(line.startswith(f"[{name}] calibrated attacks: the committed results have the "
+                                   f"same inputs and code") for line in reused["logs"])
+
+
 def test_a_reused_model_keeps_the_training_time_of_the_run_that_trained_it(reused):
     assert any("train: reusing" in line for line in reused["logs"])
     assert not any("train: 2 epochs" in line for line in reused["logs"])
@@ -207,6 +219,7 @@ def test_invoke_verify_reruns_on_the_reference_models_without_retraining(quick_r
     for name in EXPERIMENTS:  # the models were reused, never trained again
         manifest = json.loads((rerun / name / "manifest.json").read_text())
         assert manifest["wall_seconds"]["train"]["reused"] is True
+        assert manifest["wall_seconds"]["calibrated"]["reused"] is False  # recomputed
 
 
 def test_a_missing_repeat_key_is_one_mismatch_and_the_rest_is_still_checked(quick_results, tmp_path):
@@ -228,3 +241,22 @@ def test_weights_of_another_shape_are_not_the_same_weights(quick_results, tmp_pa
     state[last] = torch.zeros(3)
     torch.save(state, cand / "model.pt")
     assert verify.compare(ref, cand).same_weights is False
+
+
+def test_the_code_version_changes_with_any_source_it_covers(tmp_path, monkeypatch):
+    from mia import locations
+    from mia.pipeline import stages
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 2\n")
+    (tmp_path / "one.py").write_text("z = 3\n")
+    monkeypatch.setattr(locations, "REPO", tmp_path)
+    first = stages.code_version(("pkg", "one.py"))
+    assert stages.code_version(("pkg", "one.py")) == first
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 3\n")
+    second = stages.code_version(("pkg", "one.py"))
+    assert second != first
+    (tmp_path / "pkg" / "notes.txt").write_text("not code")  # only Python sources count
+    assert stages.code_version(("pkg", "one.py")) == second
+    assert set(stages.CALIBRATED_CODE) >= {"mia/attacks", "mia/evaluation"}

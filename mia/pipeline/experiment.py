@@ -202,8 +202,11 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
             committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
             bank_stage(config, dataset, bank_dir, committed, device, progress, log, timings)
+            # calibrated results are taken only from the folder this run replaces, never from
+            # reuse_root: `invoke verify` (which reuses the reference's models) recomputes them
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
-                                          log, timings)
+                                          log, timings,
+                                          None if retrain.enabled else results_root / config.name)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")

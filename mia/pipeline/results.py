@@ -19,7 +19,7 @@ from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
 from ..io import read_json, replace_directory, write_json, write_text
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
-from .stages import timed_stage
+from .stages import calibrated_key, timed_stage
 
 # The accuracies of the original study's target, which this study regenerates. The numbers are
 # quoted from its slides ("Model Training" slide of shared/reference/study-deck.md), not computed.
@@ -108,6 +108,10 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         **_privacy(config, len(run.dataset.y_train)),
         # sha256 of every artifact in this folder but the figures and this manifest
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)),
+        # what calibrated.json was computed from, code included: a fresh clone with the same
+        # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
+        **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir)}
+           if calibrated is not None else {}),
         **({"reproduction": reproduction} if reproduction else {}),
     }
     write_json(staging / "manifest.json", manifest)

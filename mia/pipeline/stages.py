@@ -149,24 +149,81 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
         log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
 
 
+# The code that computes calibrated.json from the weights: a change to any of these files
+# changes ``calibrated_key``, so committed calibrated results are reused only by the code
+# that made them.
+CALIBRATED_CODE = ("mia/attacks", "mia/evaluation", "mia/keep.py", "mia/scores.py",
+                   "mia/training/bank.py", "mia/training/engine.py", "mia/datasets",
+                   "mia/architectures")
+
+
+def code_version(paths=CALIBRATED_CODE) -> str:
+    """sha256 of the Python sources under ``paths`` (relative to the repository), in order."""
+    import hashlib
+
+    from ..locations import REPO
+    h = hashlib.sha256()
+    for rel in paths:
+        root = REPO / rel
+        for f in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                   bank_dir: Path) -> str:
+    """What determines calibrated.json: the target's weights, the bank, the seed, the
+    references used, ``calibrated.settings()`` and the code that computes it."""
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    return sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
+                        "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
+                        "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
+                        "n_train": len(dataset.y_train),
+                        "references": config.calibrated.references or config.bank.models,
+                        "settings": calibrated_mod.settings(
+                            rows, power_rows, config.bank.folds,
+                            config.calibrated.leave_one_out_references),
+                        "code": code_version()})
+
+
+def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:
+    """A fresh clone: take ``committed``'s calibrated.json into the cache when its manifest
+    records the same ``calibrated_key`` and the file is the one it records (sha256)."""
+    from ..manifest import check_recorded
+
+    try:
+        manifest = read_json(committed / "manifest.json")
+    except (OSError, ValueError):
+        return
+    if not isinstance(manifest, dict) or manifest.get("calibrated_key") != key:
+        return
+    check_recorded(committed, ("calibrated.json",), "restore it from git or run with --retrain")
+    result = read_checked(committed / "calibrated.json", schemas.CALIBRATED,
+                          "restore it from git or run with --retrain")
+    seconds = manifest.get("wall_seconds", {}).get("calibrated", {}).get("seconds")
+    write_json(cached, {"seconds": seconds if isinstance(seconds, (int, float)) else 0.0,
+                        "result": result})
+    record_checksum(cached.parent, cached.name, log)
+    log(f"[{committed.name}] calibrated attacks: the committed results have the same inputs and "
+        f"code (key {key[:12]}); taken from {committed / 'calibrated.json'}")
+
+
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                     bank_dir: Path, device: torch.device, progress: bool, log, timings: dict) -> dict:
+                     bank_dir: Path, device: torch.device, progress: bool, log, timings: dict,
+                     committed: Path | None = None) -> dict:
     """Every attack of ``[calibrated]`` (default ``calibrated.DEFAULT_ROWS``) on both protocols
     (``calibrated.evaluate``), with the bank's first ``[calibrated] references`` models.
 
-    Cached in ``bank_dir`` under a hash of its inputs (the target's weights, the bank, the
-    seed, the references used) and of ``calibrated.settings()``: a rerun that changes only
-    figures or the deck does not recompute it."""
+    Cached in ``bank_dir`` under ``calibrated_key``: a rerun that changes only figures or the
+    deck does not recompute it. ``committed``: a results folder whose calibrated.json may be
+    taken in when its manifest records the same key (a fresh clone; None: never, as with
+    ``invoke verify`` and --retrain)."""
     rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
     refs = config.calibrated.references or config.bank.models
-    key = sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
-                       "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
-                       "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
-                       "n_train": len(dataset.y_train), "references": refs,
-                       "settings": calibrated_mod.settings(
-                           rows, power_rows, config.bank.folds,
-                           config.calibrated.leave_one_out_references)})
+    key = calibrated_key(config, dataset, run_dir, bank_dir)
     cached = bank_dir / f"calibrated-{key[:16]}.json"
+    if not cached.exists() and committed is not None:
+        adopt_committed_calibrated(committed, key, cached, log)
     if cached.exists():
         try:  # the file as written (its sha256), else computed again
             if unchanged_since_written(bank_dir, cached.name, log):
