@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..evaluation import calibrated as calibrated_mod
 from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
 from ..io import read_json, recover_swap, write_bytes, write_json
+from ..parallel import release_freed_memory
 from ..locking import exclusive
 from ..training import bank as bank_mod, engine as train_mod
 from ..training.jobs import LocalExecutor, TrainingJob, trajectory_hash
@@ -240,5 +241,6 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    release_freed_memory()  # the next experiment starts without this one's freed arrays
     log(f"[{config.name}] wrote {final}")
     return final

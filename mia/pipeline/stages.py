@@ -14,6 +14,7 @@ from .. import datasets as data_mod, schemas, scores as scores_mod
 from ..architectures import load_weights, weights_bytes
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod
+from ..parallel import release_freed_memory
 from ..io import (FileFailed, read_checked, read_json, record_checksum, sha256_file, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npz)
 from ..training import bank as bank_mod, engine as train_mod
@@ -248,6 +249,10 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
                      if all(str(i) in recorded for i in range(refs)) else None)
     log(f"[{config.name}] calibrated attacks: {len(rows)} attacks, {refs} of the bank's "
         f"{config.bank.models} models as references")
+    # The float64 logits above leave about 6 GB freed but resident (glibc keeps it): given
+    # back here, before the evaluation allocates its own. Kept, it added up over the
+    # experiments of one run, and a fresh clone's `make` ran out of 24 GB in the second.
+    release_freed_memory()
     out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
                                   keep[:refs], config.seed, config.bank.folds, rows, power_rows,
                                   progress=progress, model_seconds=model_seconds,
