@@ -44,7 +44,7 @@ from mia.deck import make, render
 from mia.errors import UserError
 
 SEED = 0
-DEFAULT_CASES = 40
+DEFAULT_CASES = 80
 EXPERIMENT = """
 description = "fuzz"
 seed = 1
