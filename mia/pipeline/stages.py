@@ -4,6 +4,7 @@ models) and the calibrated evaluation (cached under a hash of its inputs and set
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from .. import datasets as data_mod, schemas, scores as scores_mod
 from ..architectures import load_weights, weights_bytes
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod
-from ..parallel import release_freed_memory
 from ..io import (FileFailed, read_checked, read_json, record_checksum, sha256_file, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npz)
+from ..locations import REPO
+from ..manifest import check_recorded
+from ..parallel import release_freed_memory
 from ..training import bank as bank_mod, engine as train_mod
 
 @contextlib.contextmanager
@@ -160,9 +163,6 @@ CALIBRATED_CODE = ("mia/attacks", "mia/evaluation", "mia/keep.py", "mia/scores.p
 
 def code_version(paths=CALIBRATED_CODE) -> str:
     """sha256 of the Python sources under ``paths`` (relative to the repository), in order."""
-    import hashlib
-
-    from ..locations import REPO
     h = hashlib.sha256()
     for rel in paths:
         root = REPO / rel
@@ -190,8 +190,6 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:
     """A fresh clone: take ``committed``'s calibrated.json into the cache when its manifest
     records the same ``calibrated_key`` and the file is the one it records (sha256)."""
-    from ..manifest import check_recorded
-
     try:
         manifest = read_json(committed / "manifest.json")
     except (OSError, ValueError):
