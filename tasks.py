@@ -1,5 +1,5 @@
 """Project tasks: ``invoke experiments``, ``slides``, ``verify``, ``test``, ``bench``, ``lock``,
-``clean``.
+``clean``, ``data``.
 
 Only option parsing here; the work is in the ``mia`` package.
 """
@@ -143,6 +143,34 @@ def _verify_reference(given: str | None, quick: bool, scratch: Path) -> tuple[Pa
                f"{committed.differing[0]}" if committed.differing else "")
     return committed.path, (f"{default.relative_to(ROOT)}/ as committed at "
                             f"{committed.commit[:12]} (copied to {committed.path}){changed}")
+
+
+JPEG_COPY = ROOT / ".cache" / "data" / "cifar10-jpeg" / "cifar10.npz"
+
+
+@task(help={
+    "jpeg_copy": "rebuild the JPEG-decoded CIFAR-10 copy the committed results were made from",
+    "sources": "folder of its sources (default .cache/data/jpeg-sources/; what is missing is "
+               "downloaded)",
+    "dest": f"where the copy goes (default {JPEG_COPY.relative_to(ROOT)})",
+})
+def data(c, jpeg_copy=False, sources=None, dest=None):
+    """Obtain data the committed results need. ``--jpeg-copy``: download the three public
+    sources (pinned by commit), rebuild the copy and check its sha256; then run
+    ``make MIA_DATA_DIR=<dest>`` to reuse the committed models."""
+    from mia import jpeg_copy as jc
+    from mia.errors import UserError
+
+    if not jpeg_copy:
+        raise Exit("error: say what to obtain: --jpeg-copy", code=2)
+    src = Path(sources) if sources else ROOT / ".cache" / "data" / "jpeg-sources"
+    out = Path(dest) if dest else JPEG_COPY
+    try:
+        jc.download(src)
+        jc.build(src, out)
+    except UserError as e:
+        raise Exit(f"error: {e}", code=2)
+    print(f"next: make MIA_DATA_DIR={out}")
 
 
 @task(help={"results_dir": "results to read (default results/)"})

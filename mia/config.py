@@ -115,6 +115,9 @@ class CalibratedConfig:
 class ExperimentConfig:
     name: str
     description: str = ""
+    # How figure titles, captions and the figure index name this experiment ("undefended
+    # LeNet-5"); empty: its name. Presentation only: not in the config hash.
+    title: str = ""
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -130,6 +133,10 @@ class ExperimentConfig:
         """The config hash of metrics.json and the manifest, under the hash rule (``keyed``)."""
         return sha256_json({"name": self.name, "description": self.description, "seed": self.seed,
                             **{s: keyed(getattr(self, s)) for s in _SECTIONS}})
+
+    @property
+    def readable_name(self) -> str:
+        return self.title or self.name
 
     def training_key(self, seed: int | None = None) -> dict[str, Any]:
         """Everything that determines the trained weights (the attack settings do not), under
@@ -167,7 +174,7 @@ def _plain(value):
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig,
              "calibrated": CalibratedConfig}
-_TOP_KEYS = {"name", "description", "seed"}
+_TOP_KEYS = {"name", "description", "title", "seed"}
 
 
 def _build(cls, table: dict[str, Any], where: str):
@@ -212,6 +219,9 @@ def validate(config: ExperimentConfig) -> None:
     """Raise ``UserError`` naming the first bad value."""
     if not config.name or not all(c.isalnum() or c in "-_" for c in config.name):
         raise UserError(f"experiment name must be letters, digits, '-' or '_', got {config.name!r}")
+    for key in ("description", "title"):
+        if not isinstance(getattr(config, key), str):
+            raise UserError(f"{key} must be a string, got {getattr(config, key)!r}")
     # Seeds feed numpy (non-negative) and torch (seed * 1,000,003 + epoch < 2**63): bound the
     # range rather than change how seeds are derived, so that committed weights stay valid.
     if not 0 <= config.seed <= MAX_SEED:

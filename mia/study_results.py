@@ -61,6 +61,7 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
                "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],
                "loss_auc": metrics["all_samples"].get(LOSS_SCORE, {}).get("auc"), "attacks": {}}
         attack_rows = calibrated["protocols"][PROTOCOL]["rows"] if calibrated else {}
+        row["references"] = calibrated["protocols"][PROTOCOL].get("references") if calibrated else None
         found_attacks |= set(attack_rows)
         for attack in study.table_attacks:
             cell = attack_rows.get(attack, {})
@@ -128,12 +129,31 @@ def table_markdown(study: Study, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(study: Study, rows: list[dict], out: Path) -> list[Path]:
+def figure(study: Study, rows: list[dict], out: Path, commit: str = "") -> list[Path]:
     """The table's TPRs at 0.1% FPR with their intervals: one line per attack, one colour per
     experiment; chance (0.1%) dashed. Written as PNG and PDF by ``plots.save`` (as every
-    figure: no creation date, the smallest font size recorded)."""
+    figure: no creation date, the smallest font size, caption and source recorded), for the
+    slide and, in ``report/`` beside it, at the report sizes (``plots.REPORT_LAYOUTS``)."""
+    source = plots.Source(experiment=f"studies/{study.name}", title=study.description,
+                          config_hash=sha256_file(study.path), commit=commit,
+                          files=tuple(f"{r['experiment']}/calibrated.json" for r in rows))
+    written = []
+    for layout in (plots.SLIDE, *plots.REPORT_LAYOUTS):
+        path = out if layout is plots.SLIDE else out.parent / "report" / f"{out.name}_{layout.name}"
+        with plt.rc_context(layout.style()):
+            _figure(study, rows, path, source, layout)
+        written += [path.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
+    return written
+
+
+def _figure(study: Study, rows: list[dict], out: Path, source: plots.Source,
+            layout: plots.Layout) -> None:
     attacks = study.table_attacks
-    fig, ax = plt.subplots(figsize=(12, 1.5 + 0.7 * len(attacks)))
+    slide = layout is plots.SLIDE
+    font = FONT_PT if slide else layout.font_pt
+    size = ((12, 1.5 + 0.7 * len(attacks)) if slide else
+            (layout.width, (1.6 if layout.stacked else 1.0) + 0.32 * len(attacks) * (1 + 0.25 * len(rows))))
+    fig, ax = plt.subplots(figsize=size, layout=None if slide else "constrained")
     step = 0.7 / max(len(rows), 1)
     for i, r in enumerate(rows):
         ys, xs, err = [], [], [[], []]
@@ -145,18 +165,34 @@ def figure(study: Study, rows: list[dict], out: Path) -> list[Path]:
             xs.append(100 * c["value"])
             err[0].append(100 * (c["value"] - c["low"]))
             err[1].append(100 * (c["high"] - c["value"]))
-        ax.errorbar(xs, ys, xerr=err, fmt="o", capsize=3, label=f"{r['role']} ({r['experiment']})")
+        ax.errorbar(xs, ys, xerr=err, fmt="o", capsize=3 if slide else 2,
+                    ms=6 if slide else 3.5, label=r["role"].replace("_", " "))
     ax.axvline(100 * FPR, color="grey", ls="--", lw=1, label="chance (0.1%)")
-    ax.set_yticks(range(len(attacks)), attacks, fontsize=FONT_PT)
+    ax.set_yticks(range(len(attacks)), [plots.ATTACK_NAMES.get(a, a) for a in attacks],
+                  fontsize=font)
     ax.set_ylim(len(attacks) - 0.5, -0.5)
-    ax.set_xlabel("TPR at 0.1% FPR (%), 95% bootstrap interval", fontsize=FONT_PT)
-    ax.tick_params(labelsize=FONT_PT)
-    ax.set_title(f"{study.name}: calibrated attacks, study protocol", fontsize=FONT_PT + 1)
+    ax.set_xlabel("TPR at 0.1% FPR (%), 95% bootstrap interval", fontsize=font)
+    ax.tick_params(labelsize=font)
+    ax.set_title("Calibrated attacks at 0.1% FPR, each experiment's own target",
+                 fontsize=font + (1 if slide else 0))
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    plots.save(fig, out)
-    return [out.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
+    if layout.stacked:
+        fig.legend(fontsize=font, loc="outside lower center", ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=font, loc="upper left", bbox_to_anchor=(1.01, 1))
+    if slide:
+        fig.tight_layout()
+    experiments = "; ".join(f"{r['role'].replace('_', ' ')}: results/{r['experiment']}"
+                            + (f", {r['references']} reference models" if r["references"] else "")
+                            for r in rows)
+    plots.save(fig, out, source=source, layout=layout,
+               shows="each calibrated attack's TPR at 0.1% FPR with its interval, per experiment",
+               caption=f"{study.description}. TPR at 0.1% FPR of each calibrated attack and of "
+                       f"the loss threshold, with its 95% bootstrap interval, on each "
+                       f"experiment's own target and members and non-members (study protocol: "
+                       f"each experiment's evaluation set, so rows of different experiments are "
+                       f"not paired, and each uses its own number of reference models: not a "
+                       f"matched comparison); dashed: chance. Experiments: {experiments}.")
 
 
 def _shown(path: Path) -> str:
@@ -178,13 +214,16 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     staging.mkdir(parents=True)
     write_text(staging / "table.csv", table_csv(study, rows))
     write_text(staging / "table.md", table_markdown(study, rows))
+    git = git_commit(REPO)
     if study.figure:
-        figure(study, rows, staging / study.figure)
-    written = {p.name: sha256_file(p) for p in sorted(staging.iterdir())}
+        figure(study, rows, staging / study.figure,
+               (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else ""))
+    written = {p.relative_to(staging).as_posix(): sha256_file(p)
+               for p in sorted(staging.rglob("*")) if p.is_file()}
     write_json(staging / "manifest.json", {
         "study": study.name, "description": study.description,
         "study_file": {"path": _shown(study.path), "sha256": sha256_file(study.path)},
-        "written": now(), "git": git_commit(REPO),
+        "written": now(), "git": git,
         "experiments": sources, "files": written, **({"left_out": missing} if missing else {})})
     replace_directory(staging, final, log)
     write_index(final.parent)

@@ -289,3 +289,29 @@ def test_quick_and_full_results_never_mix_in_one_deck(quick_results, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "were run with different sampling percentages" in proc.stderr
     assert "--quick and full results mixed?" in proc.stderr
+
+
+def test_the_deck_opens_with_its_answer_and_keeps_the_detail_for_the_backup(deck):
+    text = deck["md"].read_text()
+    pages = [p for p in re.split(r"^---\s*$", text, flags=re.M)[2:] if p.strip()]
+    titles = [m.group(1) for p in pages for m in [re.search(r"^#{1,2} (.+)$", p, re.M)] if m]
+    assert titles[1] in ("The undefended model leaks membership",
+                         "No leak detected at low false-positive rates")
+    assert "LiRA online" in pages[1] and "chance" in pages[1] and "loss threshold" in pages[1]
+    assert titles[2] == "Agenda" and "Discussion and conclusion" in pages[2]
+    backup = titles.index("Backup")
+    assert titles.index("Discussion") < titles.index("Conclusion") < backup
+    assert backup <= 23, f"{backup} pages before the backup: {titles[:backup]}"
+    assert all(t.startswith("Backup") for t in titles[backup:] if t != "Backup")
+
+
+def test_a_diagram_whose_text_runs_past_its_box_stops_the_build(tmp_path):
+    from mia.deck import illustrations
+    from mia.errors import UserError
+    fig, ax = illustrations._canvas(4, 2)
+    illustrations._box(ax, 0.5, 0.5, 0.1, 0.2, "a label far too long for its box", "data", 14)
+    with pytest.raises(UserError, match="runs past its box"):
+        illustrations.check_fits(fig, "example")
+    fig, ax = illustrations._canvas(4, 2)
+    illustrations._box(ax, 0.5, 0.5, 0.9, 0.5, "fits", "data", 14)
+    illustrations.check_fits(fig, "example")

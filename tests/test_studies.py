@@ -133,7 +133,10 @@ def test_study_results_from_the_committed_results(results_copy):
     out = study_results.write(s, root, log=lambda *_: None)
     assert out == root / "studies" / s.name
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "table.csv", "table.md", f"{s.figure}.pdf", f"{s.figure}.png"]
+        "manifest.json", "report", "table.csv", "table.md", f"{s.figure}.pdf", f"{s.figure}.png"]
+    assert sorted(p.name for p in (out / "report").iterdir()) == [
+        f"{s.figure}_{layout}.{fmt}" for layout in ("one_column", "two_column")
+        for fmt in ("pdf", "png")]
     with open(out / "table.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["role"], r["experiment"]) for r in rows] == list(s.experiments)
@@ -161,8 +164,8 @@ def test_study_results_from_the_committed_results(results_copy):
         committed = json.loads((ROOT / "results" / experiment / "manifest.json").read_text())
         assert m["config_hash"] == committed["config_hash"]
         assert m["read"]["metrics.json"] == committed["files"]["metrics.json"]
-    assert manifest["files"] == {p.name: sha256_file(p) for p in out.iterdir()
-                                 if p.name != "manifest.json"}
+    assert manifest["files"] == {p.relative_to(out).as_posix(): sha256_file(p)
+                                 for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
     index = json.loads((root / "studies" / "manifest.json").read_text())
     assert index["studies"] == {s.name: {"manifest_sha256": sha256_file(out / "manifest.json")}}
     # a rerun replaces the folder whole: the same tables, no leftovers
@@ -251,8 +254,8 @@ def test_invoke_experiments_writes_the_study_of_its_experiments(quick_results):
     for role, experiment in studies.load_named("baseline-vs-defended").experiments:
         m = manifest["experiments"][role]
         assert m["read"]["metrics.json"] == sha256_file(quick_results / experiment / "metrics.json")
-    assert manifest["files"] == {p.name: sha256_file(p) for p in out.iterdir()
-                                 if p.name != "manifest.json"}
+    assert manifest["files"] == {p.relative_to(out).as_posix(): sha256_file(p)
+                                 for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
 
 
 def test_the_pipeline_takes_the_studies_of_the_experiments_it_runs(tmp_path):

@@ -1,4 +1,6 @@
-"""Diagrams for the deck, drawn with matplotlib into ``img/`` (no stock images)."""
+"""Diagrams for the deck, drawn with matplotlib into ``img/`` (no stock images). Every box's
+text must lie inside its box (``check_fits``, run before each diagram is saved): the diagrams'
+share of the deck's overflow check."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,15 +11,33 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
+from ..errors import UserError  # noqa: E402
 from ..plots import save  # noqa: E402
 
 BOX = {"data": "#dbe9f6", "model": "#fde3c8", "attack": "#e2f0d9", "out": "#f4dcdc"}
 
 
 def _box(ax, x, y, w, h, text, kind, fontsize=15):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.006,rounding_size=0.03",
-                                fc=BOX[kind], ec="#444", lw=1.2))
-    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, wrap=True)
+    patch = ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
+                                        boxstyle="round,pad=0.006,rounding_size=0.03",
+                                        fc=BOX[kind], ec="#444", lw=1.2))
+    label = ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+    ax.figure.boxes = [*getattr(ax.figure, "boxes", []), (patch, label)]
+
+
+# Text closer than this to its box's edge (pixels at the figure's dpi) counts as overflowing.
+MARGIN_PX = 2
+
+
+def check_fits(fig, name: str) -> None:
+    """Stop (one line naming the diagram and the text) when a box's text runs past its box."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for patch, label in getattr(fig, "boxes", []):
+        box, text = patch.get_window_extent(renderer), label.get_window_extent(renderer)
+        if (text.x0 < box.x0 + MARGIN_PX or text.x1 > box.x1 - MARGIN_PX
+                or text.y0 < box.y0 + MARGIN_PX or text.y1 > box.y1 - MARGIN_PX):
+            raise UserError(f"diagram {name}: the text {label.get_text()!r} runs past its box")
 
 
 def _arrow(ax, a, b, text=""):
@@ -42,7 +62,7 @@ def attack_pipeline(out: Path) -> None:
     _box(ax, 0.315, 0.76, 0.16, 0.26, "target model\n(LeNet-5)", "model", 14)
     _box(ax, 0.315, 0.24, 0.16, 0.26, "attacker knows\np% of each", "attack", 14)
     _box(ax, 0.52, 0.5, 0.14, 0.3, "loss of\neach sample", "attack", 14)
-    _box(ax, 0.725, 0.5, 0.2, 0.4, "KDE of members\nand of non-members;\nthreshold t where\nthey cross", "attack", 14)
+    _box(ax, 0.725, 0.5, 0.2, 0.4, "KDE of member\nand non-member\nlosses; threshold t\nwhere they cross", "attack", 14)
     _box(ax, 0.93, 0.5, 0.13, 0.44, "loss < t:\nmember\n\nelse:\nnon-\nmember", "out", 14)
     _arrow(ax, (0.171, 0.76), (0.229, 0.76), "train")
     _arrow(ax, (0.171, 0.24), (0.229, 0.24))
@@ -51,6 +71,7 @@ def attack_pipeline(out: Path) -> None:
     _arrow(ax, (0.401, 0.3), (0.444, 0.4))
     _arrow(ax, (0.596, 0.5), (0.619, 0.5))
     _arrow(ax, (0.831, 0.5), (0.859, 0.5))
+    check_fits(fig, out.name)
     save(fig, out)
 
 
@@ -66,6 +87,7 @@ def hospital(out: Path) -> None:
     _arrow(ax, (0.235, 0.2), (0.345, 0.2), "query")
     _arrow(ax, (0.46, 0.585), (0.46, 0.355))
     _arrow(ax, (0.575, 0.25), (0.675, 0.4))
+    check_fits(fig, out.name)
     save(fig, out)
 
 

@@ -16,7 +16,7 @@ uses (the only forms accepted, so that no figure escapes the check):
   slide share the box side by side);
 - ``![bg right:X% S%](f)``: S% of that box's width.
 
-The floor, ``MIN_TEXT_PX`` = 14 px, is about the size of a 10.5 pt font on a 1280x720 slide
+The floor, ``MIN_TEXT_PX`` = 16 px, is about the size of a 12 pt font on a 1280x720 slide
 (the deck's body text is 26 px): the smallest text an audience at the back of a room can
 still read off a projector.
 """
@@ -30,7 +30,7 @@ from PIL import Image
 from ..errors import UserError
 
 SLIDE = (1280, 720)
-MIN_TEXT_PX = 14.0
+MIN_TEXT_PX = 16.0
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 SLIDE_BREAK = re.compile(r"^---\s*$", re.M)
 

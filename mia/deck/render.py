@@ -15,7 +15,8 @@ from .results import FORMULA, PRETTY, REPO, SCORES, SLIDES, Deck, fmt, pct, thou
 from .sections import SECTIONS
 
 TEMPLATE = "deck.md.j2"
-SHARED = ("r", "scores", "pretty", "formula", "img", "fig", "study", "sections", "not_made")
+SHARED = ("r", "scores", "pretty", "formula", "img", "fig", "study", "sections", "not_made",
+          "parts")
 
 
 def template_of(section: str) -> str:
@@ -61,6 +62,9 @@ def context(deck: Deck) -> dict:
         # last slide and the log name each comparison that could not be made
         ctx["not_made"] += found.pop("not_made", [])
         ctx[name] = found
+    # the agenda: each section's PART, in order, where it has something to show
+    ctx["parts"] = [SECTIONS[name].PART for name in deck.study.sections
+                    if getattr(SECTIONS[name], "PART", "") and ctx[name]]
     return ctx
 
 

@@ -16,6 +16,7 @@ from .. import schemas
 from ..errors import UserError
 from ..io import read_checked
 from ..locations import REPO
+from ..plots import ATTACK_NAMES
 from ..studies import Study
 
 SLIDES = REPO / "slides"
@@ -27,20 +28,10 @@ FORMULA = {"cross_entropy": r"$-\log p_y$", "probability_loss": r"$1 - p_y$",
            "normalized_probability_loss":
                r"$1 - (p_y - \min_k p_k) \,/\, (\max_k p_k - \min_k p_k)$"}
 # The comparison table's rows on the slide (calibrated.json and calibrated.md have them all).
-CALIBRATED_TABLE = {"loss": "Loss threshold",
-                    "gap": "Gap attack (correct = member)",
-                    "shokri": "Shokri shadow models",
-                    "ml_leaks": "ML-Leaks (sorted vector)",
-                    "lira_offline/global": "LiRA offline",
-                    "lira_online/global": "LiRA online",
-                    "lira_online/fixed": "LiRA online, one fixed σ",
-                    "rmia_offline": "RMIA offline",
-                    "rmia_online": "RMIA online"}
-PRETTY_ROWS = {**CALIBRATED_TABLE, "lira_offline/per_sample": "LiRA offline, σ per sample",
-               "lira_online/per_sample": "LiRA online, σ per sample",
-               "lira_online/global/flip": "LiRA online, + mirror",
-               "rmia_online/flip": "RMIA online, + mirror",
-               "lira_offline/fixed": "LiRA offline, one fixed σ"}
+CALIBRATED_TABLE = {key: ATTACK_NAMES[key] for key in (
+    "loss", "gap", "shokri", "ml_leaks", "lira_offline/global", "lira_online/global",
+    "lira_online/fixed", "rmia_offline", "rmia_online")}
+PRETTY_ROWS = ATTACK_NAMES
 POWER_NAMES = {"lira_offline/auto": "LiRA offline", "lira_online/auto": "LiRA online",
                "rmia_offline": "RMIA offline", "rmia_online": "RMIA online"}
 

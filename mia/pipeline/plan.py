@@ -126,7 +126,7 @@ def check_training_time(planned: list[Planned], cores: int) -> None:
         f"{_duration(seconds)} on {cores} CPU cores (estimated at {IMAGES_PER_SECOND:,} images a "
         f"second on 2), because {'; '.join(dict.fromkeys(p.why for p in planned))}. To go on, "
         f"add --train (make TRAIN=1); to reuse the committed models instead, run on the data "
-        f"they were made from (README, 'Data')")
+        f"they were made from (`invoke data --jpeg-copy` rebuilds it; README, 'Data')")
 
 
 def _duration(seconds: float) -> str:

@@ -84,11 +84,15 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     reproduction = _reproduction(run)
     if reproduction.get("verdict") == "reproduced" and reproduction.get("same_weights"):
         scores, history, metrics, calibrated = _keep_reference_numbers(final, staging, calibrated)
+    source = figure_source(config, run.git)
     with timed_stage(timings, "plots"):
         plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                 progress=run.progress, dataset=run.dataset, workers=workers)
+                                 progress=run.progress, dataset=run.dataset, workers=workers,
+                                 source=source)
         if calibrated is not None:
-            plots.calibrated_figures(calibrated, config.name, staging / "figures")
+            plots.calibrated_figures(calibrated, staging / "figures", plots.Source(
+                source.experiment, source.title, source.config_hash, source.commit,
+                ("calibrated.json",)))
     timings["plots"]["workers"] = workers
     with timed_stage(timings, "report"):
         report.write_summary(metrics, staging)
@@ -106,8 +110,9 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         "wall_seconds": timings,
         # the recipe's guarantee, when it gives one (DP-SGD: the accountant's epsilon at delta)
         **_privacy(config, len(run.dataset.y_train)),
-        # sha256 of every artifact in this folder but the figures and this manifest
-        "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)),
+        # sha256 of every file in this folder but this manifest, figures included
+        "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
+                                             + _figure_files(staging)),
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
         **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir)}
@@ -154,6 +159,20 @@ def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None)
 
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
              "summary.csv", "summary.md")
+
+
+def figure_source(config: ExperimentConfig, git: dict) -> plots.Source:
+    """What every figure of this experiment records of where it comes from."""
+    commit = (git.get("commit") or "unknown") + ("+dirty" if git.get("code_dirty") else "")
+    return plots.Source(experiment=config.name, title=config.readable_name,
+                        config_hash=config.hash(), commit=commit)
+
+
+def _figure_files(staging: Path) -> tuple[str, ...]:
+    """The versioned figures (``plots.versioned``), as paths in the results folder."""
+    return tuple(sorted(f"figures/{rel}" for rel in (
+        p.relative_to(staging / "figures").as_posix()
+        for p in (staging / "figures").rglob("*") if p.is_file()) if plots.versioned(rel)))
 
 
 def _bank_files(config: ExperimentConfig) -> tuple[str, ...]:

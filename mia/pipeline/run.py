@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .. import config as config_mod, datasets as data_mod
+from .. import config as config_mod, datasets as data_mod, figure_index
 from ..errors import UserError
 from ..training import engine as train_mod
 from .experiment import (check_augmentations, check_memory, check_sizes, experiment_sizes,
@@ -95,5 +95,6 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
                                    fresh, progress, log, workers, reuse_root) for c in ordered}
     paths = [done[c.name] for c in configs]
     write_studies(found, results_root, log)
+    figure_index.write(results_root, log)
     log(closing_summary(paths))
     return paths

@@ -9,7 +9,8 @@ A section module defines
 - ``USES``: other sections whose facts its template reads (``()``: none); the study must list
   them;
 - ``facts(deck: mia.deck.results.Deck) -> dict``: the numbers and the sentences chosen from
-  them. Every threshold that chooses wording is a named module-level constant.
+  them. Every threshold that chooses wording is a named module-level constant;
+- optionally ``PART``: its line on the agenda page (shown where its facts are not empty).
 
 Its template sees its facts under the section's name (``{{ loss_attack.leak }}``), the facts
 of every other section of the deck likewise, and what ``mia.deck.render`` shares: ``r`` (role

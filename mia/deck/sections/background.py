@@ -1,12 +1,14 @@
-"""Background: what a membership inference attack is, why the loss reveals membership (the
-undefended target's generalisation gap), the attack procedure and the threshold rule the fits
-actually used, and the defence measured."""
+"""Background: what a membership inference attack is, the research it rests on and the four
+earlier studies (``shared/reference/``); also the sentences about why the loss reveals
+membership (the undefended target's generalisation gap) and the threshold rule the fits
+actually used, which the method's pages read."""
 from __future__ import annotations
 
 from ..results import Deck, points
 
 ROLES = ("undefended", "defended")
 USES: tuple[str, ...] = ()  # no other section's facts
+PART = "Background: membership inference, and four earlier studies"
 # Train minus test accuracy of the undefended target: above MEMORISED it "has memorised a good
 # part of its training set", above MODERATE "a moderate generalisation gap", else it
 # "generalises well".

@@ -11,6 +11,7 @@ from ..results import CALIBRATED_TABLE, PRETTY_ROWS, Deck, pct_ci
 
 ROLES = ("undefended",)
 USES: tuple[str, ...] = ()  # no other section's facts
+PART = "Evidence: every attack at low false-positive rates"
 # The operating point: 0.1% FPR where the evaluation set resolves it, else 1%.
 LOW_FPR, FALLBACK_FPR = "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"
 # "N× as many" members as the loss threshold, said only from this ratio up.
@@ -132,14 +133,19 @@ def loss_sentences(study: dict, head: str, key: str, fpr_text: str) -> dict:
                          f"the same {study['n_members']:,} members and {study['n_nonmembers']:,} "
                          f"non-members; {len(above)} of the {len(versus)} attack variants with "
                          f"reference models find more than the loss threshold (paired, Holm).")
+    low, high = loss["ci95"]["tpr_at_1pct_fpr"]
     out["loss_low_fpr"] = (
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members, and {pct_ci(loss, key)} at {fpr_text} ({study['n_members']:,} members, "
         f"{study['n_nonmembers']:,} non-members): about what a random guess finds."
-        if loss["ci95"]["tpr_at_1pct_fpr"][0] <= 0.01 <= loss["ci95"]["tpr_at_1pct_fpr"][1] else
+        if low <= 0.01 <= high else
+        f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
+        f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members): "
+        f"fewer than a random guess, whose 1% lies above the whole interval." if high < 0.01 else
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members); a "
         f"random guess finds 1%.")
+    out["loss_below_chance"] = high < 0.01
     out["low_fpr_more"] = (f"{len(above)} of the {len(versus)} attack variants with reference "
                            f"models find more members there than the loss threshold (paired, "
                            f"Holm; see \"Calibrated attacks\")" if above else
@@ -243,6 +249,32 @@ def rmia_a_sentence(tuned: list[tuple[int, dict]], versus_fixed: dict) -> str:
                    " At 0.1% FPR the tuned a and a = 1 are not told apart at any size (paired, Holm).")
 
 
+# Rows that need no reference models: only the target's outputs on the image.
+WITHOUT_REFERENCES = ("loss", "gap")
+
+
+def cost(manifest: dict, metrics: dict, references: int, rows: int) -> str:
+    """What each attack family costs, from this run's record (manifest ``wall_seconds``):
+    the loss threshold's fits, the bank's training, the calibrated evaluation as a whole
+    (the attacks' own compute is not timed per family)."""
+    ws = manifest["wall_seconds"]
+    attack, bank, calibrated = ws.get("attack", {}), ws.get("bank", {}), ws.get("calibrated", {})
+    repeats = metrics["attack"]["repeats"]
+    fits = repeats * sum(len(by_p) for by_p in metrics["attack"]["results"].values())
+    parts = []
+    if attack.get("seconds") is not None:
+        parts.append(f"the loss threshold needs only the target's losses: its {fits} KDE fits took "
+                     f"{attack['seconds']:.0f} s")
+    if bank.get("seconds"):
+        parts.append(f"every other row needs the {references} reference models, "
+                     f"{bank['seconds'] / 60:.0f} min of training on "
+                     f"{(bank.get('device') or 'cpu').upper()}")
+    if calibrated.get("seconds"):
+        parts.append(f"then all {rows} rows on both protocols, bootstraps included, took "
+                     f"{calibrated['seconds'] / 60:.0f} min together (not timed per attack)")
+    return ("; ".join(parts) + ".")[:1].upper() + ("; ".join(parts) + ".")[1:] if parts else ""
+
+
 def table(r: dict) -> list[dict]:
     """Cells of the slide's comparison table (study protocol, the undefended target), as text.
     A two-valued score (SEGMENT_ONLY) has no TPR at a low FPR of its own: its cells say so."""
@@ -264,7 +296,9 @@ def table(r: dict) -> list[dict]:
         rows.append({"name": name, "auc": "n/a" if v.get("auc") is None else f"{v['auc']:.3f}",
                      "tpr1": "one segment" if segment else pct(v.get("tpr_at_1pct_fpr")),
                      "tpr01": "one segment" if segment else with_ci(v, "tpr_at_0.1pct_fpr"),
-                     "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}"})
+                     "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}",
+                     "needs": "target's outputs" if key in WITHOUT_REFERENCES else
+                              f"{r['undefended']['calibrated']['protocols']['study']['references']} references"})
     return rows
 
 
@@ -273,4 +307,8 @@ def facts(deck: Deck) -> dict:
     if base is None:
         return {"not_made": [f"the calibrated attacks: {deck.r['undefended']['experiment']} has "
                              f"no [bank], so no reference models"]}
-    return {**judgements(base), "table": table(deck.r)}
+    undefended = deck.r["undefended"]
+    study = base["protocols"]["study"]
+    return {**judgements(base), "table": table(deck.r),
+            "cost": cost(undefended["manifest"], undefended["metrics"], study["references"],
+                         len(study["rows"]))}

@@ -12,6 +12,7 @@ from .calibrated import operating_point
 
 ROLES = ("undefended", "defended")
 USES: tuple[str, ...] = ()  # no other section's facts
+PART = "The defence: L2 weight decay, its privacy and its utility"
 # Chance at an FPR: a random guess finds that share of members.
 CHANCE = {"tpr_at_0.1pct_fpr": 0.001, "tpr_at_1pct_fpr": 0.01}
 # The attacks compared (defended row -> undefended power-curve row at the same references);
@@ -109,6 +110,10 @@ def judgements(base: dict, dfd: dict) -> dict:
                               f"beyond the intervals; {lo['above_chance']} stay above chance.")
     reduced = lo["n"] and lo["lower"] == lo["n"]
     remains = lo["n"] and lo["above_chance"] > 0
+    out["title"] = ("L2: " + (
+        "fewer members found, still above chance" if reduced and remains else
+        "down to chance" if reduced else "not fewer members beyond the intervals"
+        if lo["n"] else f"{s['lower']} of {s['n']} attacks find fewer members"))
     out["defense_short"] = (
         f"Against L2, with as many references: in leave-one-out ({refs['loo']} per target) "
         f"{lo['lower']} of {lo['n']} attacks find fewer members at {fpr_text} FPR beyond the "

@@ -12,7 +12,8 @@ from ..results import (PRETTY, SCORES, Deck, cell, mean, normalized_zeros, perce
                        representative_percentage)
 
 ROLES = ("undefended", "defended")
-USES: tuple[str, ...] = ()  # no other section's facts
+USES: tuple[str, ...] = ()  # no other section's facts (calibrated's where the study has it)
+PART = "The loss threshold: the original study's analysis"
 # Two scores' metrics are "the same" (cross-entropy and probability loss) within this relative
 # difference: a sum's last bits, not a difference in ranking.
 SAME_REL_TOL = 1e-12
@@ -28,6 +29,9 @@ TIES_TOLERANCE = 0.001
 # The share of non-members flagged is "close to the test accuracy" within this distance.
 FLAGGED_NEAR_TEST_ACCURACY = 0.05
 TABLE_METRICS = ("accuracy", "f1", "auc", "tpr_at_1pct_fpr")
+# The sampling percentage "hardly matters" when no score's mean accuracy moves by more than
+# this between the smallest and the largest p.
+HARDLY_MATTERS = 0.02
 
 
 def _same(a, b) -> bool:
@@ -154,6 +158,10 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
             moves["rises" if b["mean"] > a["mean"] else "falls"].append(
                 f"{PRETTY[s].lower()} {a['mean']:.1%} → {b['mean']:.1%}")
     ce_lo, ce_hi = mean(base, SCORES[0], lo, "accuracy"), mean(base, SCORES[0], hi, "accuracy")
+    largest = max(abs(cell(base, s, hi)["summary"]["accuracy"]["mean"]
+                      - cell(base, s, lo)["summary"]["accuracy"]["mean"]) for s in SCORES)
+    out["sampling_title"] = ("How much the attacker knows hardly matters" if largest <= HARDLY_MATTERS
+                             else "How much the attacker knows matters")
     if not moves["rises"] and not moves["falls"]:
         out["sampling"] = (f"A small sample is enough: p = {lo}% does as well as p = {hi}% "
                            f"({PRETTY[SCORES[0]].lower()}: {ce_lo:.1%} vs {ce_hi:.1%}), within "
@@ -161,8 +169,6 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
     else:
         parts = [f"rises for the {', '.join(moves['rises'])}" if moves["rises"] else "",
                  f"falls for the {', '.join(moves['falls'])}" if moves["falls"] else ""]
-        largest = max(abs(cell(base, s, hi)["summary"]["accuracy"]["mean"]
-                          - cell(base, s, lo)["summary"]["accuracy"]["mean"]) for s in SCORES)
         out["sampling"] = (f"From p = {lo}% to p = {hi}% accuracy changes by at most "
                            f"{points(largest)}: it " + " and ".join(x for x in parts if x)
                            + " (beyond the spread over repeats).")

@@ -90,6 +90,9 @@ def comparison(r: dict) -> dict:
                                 "neither offline attack (LiRA, RMIA) was measured on both banks")]}
     lb, sb = r[LARGE], small["protocols"]["study"]
     return {"rows": rows, "message": message,
+            "tpr_short": ("50,000-image references changed TPR at 0.1% FPR beyond the spread"
+                          if any(x["beyond"] for x in rows) else
+                          "50,000-image references changed nothing detectable at 0.1% FPR"),
             "pairs": one[next(k for k, _ in ROWS.values() if k in one)]["subsets"],
             **({"not_made": [f"the references' training-set size for {', '.join(absent)}: the "
                              f"[calibrated] attacks leave it out"]} if absent else {}),
