@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import locations
 from .errors import UserError
 
 
@@ -272,3 +273,15 @@ def recover_swap(final: Path, log=print) -> None:
         shutil.rmtree(staging)
     if old.exists():
         _remove_or_set_aside(old, log)
+
+
+def code_version(paths) -> str:
+    """sha256 of the Python sources under ``paths`` (relative to the repository), in order:
+    what a cached or committed result was computed by (``locations.REPO`` read at each call)."""
+    repo = locations.REPO
+    h = hashlib.sha256()
+    for rel in paths:
+        root = repo / rel
+        for f in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()

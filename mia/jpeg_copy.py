@@ -98,12 +98,16 @@ def canonical_labels(sources: Path) -> dict[str, np.ndarray]:
     """The labels of the training and test sets in canonical order, from the pinned files."""
     js = _checked(sources / DOWNLOADS[1].name, DOWNLOADS[1].sha256).read_text()
     body = js[js.index("[") + 1:js.index("]")]
-    train = np.array([int(v) for v in re.findall(r"\d+", body)], dtype=np.uint8)
+    # convnetjs's labels: the 50,000 training images, then the first 1,000 test images
+    both = np.array([int(v) for v in re.findall(r"\d+", body)], dtype=np.uint8)
+    train = both[:SIZES["train"]]
     test = np.load(_checked(sources / DOWNLOADS[2].name, DOWNLOADS[2].sha256),
                    allow_pickle=False).astype(np.uint8)
     for split, labels in (("train", train), ("test", test)):
         if labels.shape != (SIZES[split],):
             raise UserError(f"the {split} labels have shape {labels.shape}, not ({SIZES[split]},)")
+    if not np.array_equal(both[SIZES["train"]:], test[:len(both) - SIZES["train"]]):
+        raise UserError("the two label sources disagree on the first test images")
     return {"train": train, "test": test}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -111,6 +112,26 @@ def file_checksums(folder: Path, names) -> dict[str, str]:
     """{name: sha256 of ``folder / name``} for each of ``names`` (paths relative to the
     folder) that exists, in the order given."""
     return {name: sha256_file(folder / name) for name in names if (folder / name).exists()}
+
+
+def keep_recorded(final: Path, staging: Path, key_field: str, key: str, wanted) -> list[str]:
+    """Copy into ``staging`` the files of ``final`` that ``wanted(name)`` selects among those its
+    manifest records (``files``), when that manifest's ``key_field`` is ``key`` and each file is
+    the one it records (sha256); return their names. Otherwise copy nothing and return []."""
+    try:
+        manifest = read_json(final / "manifest.json")
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict) or manifest.get(key_field) != key:
+        return []
+    recorded = {n: sha for n, sha in (manifest.get("files") or {}).items() if wanted(n)}
+    if not recorded or any(not (final / n).is_file() or sha256_file(final / n) != sha
+                           for n, sha in recorded.items()):
+        return []
+    for n in recorded:
+        (staging / n).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(final / n, staging / n)
+    return list(recorded)
 
 
 def check_recorded(folder: Path, names, remedy: str) -> None:

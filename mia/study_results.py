@@ -24,9 +24,10 @@ import matplotlib.pyplot as plt
 
 from . import plots, schemas
 from .errors import UserError
-from .io import read_checked, recover_swap, replace_directory, sha256_file, write_json, write_text
+from .io import (code_version, read_checked, recover_swap, replace_directory, sha256_file,
+                 sha256_json, write_json, write_text)
 from .locations import REPO
-from .manifest import git_commit, now
+from .manifest import git_commit, keep_recorded, now
 from .studies import Study
 
 LOSS_SCORE = "cross_entropy"  # the loss whose AUC the table reports
@@ -195,6 +196,21 @@ def _figure(study: Study, rows: list[dict], out: Path, source: plots.Source,
                        f"matched comparison); dashed: chance. Experiments: {experiments}.")
 
 
+# The code that draws the study's figure: a change to it changes the figure's key.
+FIGURE_CODE = ("mia/plots", "mia/study_results.py")
+
+
+def _keep_figure(final: Path, staging: Path, key: str, log) -> bool:
+    """When the folder this write replaces drew its figure from the same inputs with the same
+    code (``figure_key``) and its files are the ones its manifest records, copy them into
+    ``staging`` (byte for byte: the figure keeps the commit that drew it) and return True."""
+    if not keep_recorded(final, staging, "figure_key", key,
+                         lambda name: name.endswith((".png", ".pdf"))):
+        return False
+    log(f"study {final.name}: figure kept from {final} (the same inputs and code: key {key[:12]})")
+    return True
+
+
 def _shown(path: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
@@ -215,7 +231,9 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     write_text(staging / "table.csv", table_csv(study, rows))
     write_text(staging / "table.md", table_markdown(study, rows))
     git = git_commit(REPO)
-    if study.figure:
+    figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
+                              "code": code_version(FIGURE_CODE)})
+    if study.figure and not _keep_figure(final, staging, figure_key, log):
         figure(study, rows, staging / study.figure,
                (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else ""))
     written = {p.relative_to(staging).as_posix(): sha256_file(p)
@@ -224,7 +242,8 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         "study": study.name, "description": study.description,
         "study_file": {"path": _shown(study.path), "sha256": sha256_file(study.path)},
         "written": now(), "git": git,
-        "experiments": sources, "files": written, **({"left_out": missing} if missing else {})})
+        "experiments": sources, "files": written, "figure_key": figure_key,
+        **({"left_out": missing} if missing else {})})
     replace_directory(staging, final, log)
     write_index(final.parent)
     log(f"study {study.name}: wrote {final} ({', '.join(written)}, manifest.json)")

@@ -82,3 +82,18 @@ def test_the_build_is_deterministic(tmp_path, monkeypatch):
     with np.load(out) as f:
         assert list(f.files) == ["x_train", "y_train", "x_test", "y_test", "classes"]
         assert f["x_train"].shape == (2, 32, 32, 3) and list(f["classes"]) == list(jpeg_copy.CLASSES)
+
+
+def test_two_label_sources_that_disagree_are_refused(tmp_path, monkeypatch):
+    """convnetjs's file ends with the first 1,000 test labels: they must be cleanlab's."""
+    train = np.zeros(jpeg_copy.SIZES["train"], dtype=int)
+    test = np.arange(jpeg_copy.SIZES["test"]) % 10
+    js = tmp_path / jpeg_copy.DOWNLOADS[1].name
+    js.write_text("var labels=[" + ", ".join(map(str, [*train, *((test[:1000] + 1) % 10)])) + "];")
+    np.save(tmp_path / jpeg_copy.DOWNLOADS[2].name, test)
+    monkeypatch.setattr(jpeg_copy, "DOWNLOADS", tuple(
+        jpeg_copy.Download(d.name, d.url, None) for d in jpeg_copy.DOWNLOADS))
+    with pytest.raises(UserError, match="disagree on the first test images"):
+        jpeg_copy.canonical_labels(tmp_path)
+    js.write_text("var labels=[" + ", ".join(map(str, [*train, *test[:1000]])) + "];")
+    assert jpeg_copy.canonical_labels(tmp_path)["test"].tolist() == test.tolist()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TEST_EXPERIMENTS, invoke
-from mia import pipeline, verify
+from mia import manifest as manifest_mod, pipeline, plots, studies, study_results, verify
 from mia.deck import make, render
 
 EXPERIMENTS = ("baseline", "defended")  # the deck's two roles in tests/experiments/
@@ -16,13 +16,19 @@ EXPERIMENTS = ("baseline", "defended")  # the deck's two roles in tests/experime
 
 @pytest.fixture(scope="module")
 def reused(quick_results, tiny_npz, tmp_path_factory):
-    """``quick_results`` copied as if committed, then rerun with an empty cache (a fresh clone)."""
+    """``quick_results`` copied as if committed, then rerun with an empty cache (a fresh clone)
+    of a later commit (figures record the commit that drew them)."""
     root = tmp_path_factory.mktemp("clone")
     shutil.copytree(quick_results, root / "results")
     logs = []
-    pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True,
-                 results_root=root / "results", cache_root=root / "empty-cache", progress=False,
-                 log=logs.append, experiments_dir=TEST_EXPERIMENTS)
+    later = {"commit": "f" * 40, "code_dirty": False}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_mod, "git_commit", lambda *a, **k: later)
+        mp.setattr(study_results, "git_commit", lambda *a, **k: later)
+        pipeline.run(None, data_dir=str(tiny_npz), device="cpu", quick=True,
+                     results_root=root / "results", cache_root=root / "empty-cache",
+                     progress=False, log=logs.append, experiments_dir=TEST_EXPERIMENTS,
+                     studies_dir=studies.STUDIES_DIR)
     return {"results": root / "results", "logs": logs, "committed": quick_results}
 
 
@@ -63,14 +69,19 @@ def test_the_rerun_ends_with_a_verdict(reused):
 
 def test_a_fresh_clone_that_reproduces_leaves_every_committed_file_but_the_manifests(reused):
     """``git status`` stays clean apart from the run's own record."""
-    def files(root):  # as git sees them: not the ignored run locks
+    def files(root):  # as git sees them: not the ignored run locks nor unversioned figures
         return sorted(p.relative_to(root) for p in root.rglob("*")
-                      if p.is_file() and not p.name.endswith(".lock"))
+                      if p.is_file() and not p.name.endswith(".lock")
+                      and ("figures" not in p.relative_to(root).parts
+                           or plots.versioned(p.relative_to(root).as_posix().split("/figures/", 1)[1])))
     committed = files(reused["committed"])
     assert committed == files(reused["results"])
     changed = [str(f) for f in committed
                if (reused["committed"] / f).read_bytes() != (reused["results"] / f).read_bytes()]
     assert changed and all(f.endswith("manifest.json") for f in changed), changed
+    for name in EXPERIMENTS:  # the figures were kept, not redrawn with the later commit
+        assert any(line.startswith(f"[{name}] figures: the versioned ones kept") for line in reused["logs"])
+    assert any(line.startswith("study ") and "figure kept" in line for line in reused["logs"])
 
 
 def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
@@ -78,8 +89,7 @@ def test_the_deck_builds_from_results_with_a_reused_model(reused, tmp_path):
     train = json.loads((reused["results"] / "baseline" / "manifest.json").read_text()
                        )["wall_seconds"]["train"]
     text = md.read_text()
-    assert f"Trained once in {round(train['seconds'] / 60, 1)} min" in text
-    assert "reused here" in text
+    assert f"{round(train['seconds'] / 60, 1)} min on CPU" in text
 
 
 def test_invoke_experiments_dash_h_prints_help():

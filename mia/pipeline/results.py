@@ -16,7 +16,8 @@ import torch
 from .. import manifest as manifest_mod, plots, report, verify
 from ..config import ExperimentConfig
 from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
-from ..io import read_json, replace_directory, write_json, write_text
+from ..io import (code_version, read_json, replace_directory, sha256_file, sha256_json, write_json,
+                  write_text)
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
 from .stages import calibrated_key, timed_stage
@@ -85,11 +86,13 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     if reproduction.get("verdict") == "reproduced" and reproduction.get("same_weights"):
         scores, history, metrics, calibrated = _keep_reference_numbers(final, staging, calibrated)
     source = figure_source(config, run.git)
+    drawn_key = figures_key(config, staging, run.dataset)
+    kept = _keep_reference_figures(final, staging, drawn_key, log)
     with timed_stage(timings, "plots"):
         plots.experiment_figures(config, scores, history, metrics, staging / "figures",
                                  progress=run.progress, dataset=run.dataset, workers=workers,
-                                 source=source)
-        if calibrated is not None:
+                                 source=source, versioned_too=not kept)
+        if calibrated is not None and not kept:
             plots.calibrated_figures(calibrated, staging / "figures", plots.Source(
                 source.experiment, source.title, source.config_hash, source.commit,
                 ("calibrated.json",)))
@@ -117,6 +120,9 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
         **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir)}
            if calibrated is not None else {}),
+        # what the figures were drawn from, code included: a rerun with the same key keeps
+        # the versioned figures of the folder it replaces (_keep_reference_figures)
+        "figures_key": drawn_key,
         **({"reproduction": reproduction} if reproduction else {}),
     }
     write_json(staging / "manifest.json", manifest)
@@ -159,6 +165,33 @@ def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None)
 
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
              "summary.csv", "summary.md")
+
+
+# The code that draws an experiment's figures: a change to it changes ``figures_key``.
+FIGURE_CODE = ("mia/plots",)
+
+
+def figures_key(config: ExperimentConfig, staging: Path, dataset: Dataset) -> str:
+    """What determines every figure but the commit it records: the numbers drawn from (their
+    sha256), the settings (the title included), the data (the examples figure) and the code."""
+    return sha256_json({
+        "numbers": {n: sha256_file(staging / n) for n in ("metrics.json", "scores.npz",
+                                                          "history.json", "calibrated.json")
+                    if (staging / n).is_file()},
+        "config": config.to_dict(), "data": dataset.key, "code": code_version(FIGURE_CODE)})
+
+
+def _keep_reference_figures(final: Path, staging: Path, key: str, log) -> bool:
+    """When the folder this run replaces drew its figures with the same ``figures_key`` and
+    they are the files its manifest records, copy its versioned figures into ``staging``
+    (byte for byte: a fresh clone of a later commit stays clean, and each figure keeps the
+    commit that drew it) and return True; only the unversioned ones are then drawn."""
+    if not manifest_mod.keep_recorded(final, staging, "figures_key", key,
+                                      lambda name: name.startswith("figures/")):
+        return False
+    log(f"[{final.name}] figures: the versioned ones kept from {final} (the same numbers, "
+        f"settings and code: key {key[:12]})")
+    return True
 
 
 def figure_source(config: ExperimentConfig, git: dict) -> plots.Source:

@@ -4,7 +4,6 @@ models) and the calibrated evaluation (cached under a hash of its inputs and set
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from pathlib import Path
 
@@ -15,9 +14,8 @@ from .. import datasets as data_mod, schemas, scores as scores_mod
 from ..architectures import load_weights, weights_bytes
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod
-from ..io import (FileFailed, read_checked, read_json, record_checksum, sha256_file, sha256_json,
-                  unchanged_since_written, write_bytes, write_json, write_npz)
-from ..locations import REPO
+from ..io import (FileFailed, code_version, read_checked, read_json, record_checksum, sha256_file,
+                  sha256_json, unchanged_since_written, write_bytes, write_json, write_npz)
 from ..manifest import check_recorded
 from ..parallel import release_freed_memory
 from ..training import bank as bank_mod, engine as train_mod
@@ -161,16 +159,6 @@ CALIBRATED_CODE = ("mia/attacks", "mia/evaluation", "mia/keep.py", "mia/scores.p
                    "mia/architectures")
 
 
-def code_version(paths=CALIBRATED_CODE) -> str:
-    """sha256 of the Python sources under ``paths`` (relative to the repository), in order."""
-    h = hashlib.sha256()
-    for rel in paths:
-        root = REPO / rel
-        for f in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
-            h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
 def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                    bank_dir: Path) -> str:
     """What determines calibrated.json: the target's weights, the bank, the seed, the
@@ -184,7 +172,7 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                         "settings": calibrated_mod.settings(
                             rows, power_rows, config.bank.folds,
                             config.calibrated.leave_one_out_references),
-                        "code": code_version()})
+                        "code": code_version(CALIBRATED_CODE)})
 
 
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:

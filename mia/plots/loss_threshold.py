@@ -338,8 +338,9 @@ def versioned(relative: str) -> bool:
 
 def experiment_figures(config, scores: dict, history: list[dict], metrics: dict, out_dir: Path,
                        progress: bool = True, dataset=None, workers: int = 1,
-                       source: Source = UNNAMED) -> None:
-    """Every figure of one experiment, drawn on ``workers`` processes (``parallel``)."""
+                       source: Source = UNNAMED, versioned_too: bool = True) -> None:
+    """Every figure of one experiment, drawn on ``workers`` processes (``parallel``); without
+    ``versioned_too``, only those ``versioned`` leaves out (the versioned ones were kept)."""
     def drawn_from(*files: str) -> Source:
         return Source(source.experiment, source.title, source.config_hash, source.commit, files)
     jobs = [
@@ -362,6 +363,8 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
         jobs += [(score_figures, s, r["sampling_percentage"], key, needed, config.seed, r, out_dir / s,
                   drawn_from("scores.npz", "metrics.json"), key == SHOWN_PERCENTAGE)
                  for key, r in by_p.items()]
+    if not versioned_too:
+        jobs = [job for job in jobs if job[0] is score_figures and job[3] != SHOWN_PERCENTAGE]
     with tqdm(total=len(jobs), desc=f"{config.name}: figures", disable=not progress) as bar:
         process_map(_draw, jobs, workers, on_done=bar.update)
 
