@@ -172,9 +172,10 @@ def _figure(study: Study, rows: list[dict], out: Path, source: plots.Source,
     ax.set_yticks(range(len(attacks)), [plots.ATTACK_NAMES.get(a, a) for a in attacks],
                   fontsize=font)
     ax.set_ylim(len(attacks) - 0.5, -0.5)
-    ax.set_xlabel("TPR at 0.1% FPR (%), 95% bootstrap interval", fontsize=font)
+    ax.set_xlabel(("TPR at 0.1% FPR (%),\n" if layout.stacked else "TPR at 0.1% FPR (%), ")
+                  + "95% bootstrap interval", fontsize=font)
     ax.tick_params(labelsize=font)
-    ax.set_title("Calibrated attacks at 0.1% FPR, each experiment's own target",
+    ax.set_title(layout.wrap("Calibrated attacks at 0.1% FPR, each experiment's own target"),
                  fontsize=font + (1 if slide else 0))
     ax.grid(axis="x", alpha=0.3)
     if layout.stacked:
