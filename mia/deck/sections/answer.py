@@ -61,8 +61,8 @@ def defence(deck: Deck) -> dict | None:
         return None
     undefended, defended = (deck.r[role]["metrics"]["target"] for role in ("undefended", "defended"))
     gain = defended["test_accuracy"] - undefended["test_accuracy"]
-    return {"sentence": judged["defense_short"],
-            "utility": ("at no cost in utility" if gain >= 0 else "at a cost in utility"),
+    peak = max(h["test_acc"] for h in deck.r["undefended"]["history"])
+    return {"sentence": judged["answer_line"], "early_peak": peak,
             "test_verb": "rises" if gain >= 0 else "falls",
             "test_undefended": undefended["test_accuracy"], "test_defended": defended["test_accuracy"],
             "train_undefended": undefended["train_accuracy"],

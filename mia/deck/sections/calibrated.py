@@ -65,8 +65,9 @@ def strongest_sentence(protocol: dict, key: str, fpr_text: str) -> str:
                 f"of the {len(st['comparisons'])} others excludes 0 (bootstrap, Holm-adjusted).")
     if st.get("unresolved"):
         return f"{top} is highest at {fpr_text} FPR; {st['unresolved']}."
-    return (f"{top} is highest at {fpr_text} FPR, but paired comparisons (Holm) cannot tell it "
-            f"from {len(st['tied_with_top'])} of the {len(st['comparisons'])} others.")
+    tuned = " (its a tuned; backup)" if st["top"] == "rmia_offline" else ""
+    return (f"{top}{tuned} is highest at {fpr_text} FPR, but paired comparisons (Holm) cannot "
+            f"tell it from {len(st['tied_with_top'])} of the {len(st['comparisons'])} others.")
 
 
 def flip_sentence(rows: dict, key: str, fpr_text: str) -> str:
@@ -128,6 +129,11 @@ def loss_sentences(study: dict, head: str, key: str, fpr_text: str) -> dict:
                       f"the loss threshold {pct_ci(loss, key)}{times}: {apart}. "
                       f"{len(above)} of the {len(versus)} rows with reference models (attack "
                       f"variants) find more members than the loss threshold (paired, Holm).")
+    out["vs_loss_short"] = (f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} "
+                            f"FPR, the loss threshold {pct_ci(loss, key)}"
+                            + (f" (paired difference {paired_text(vs, key)})" if vs else "")
+                            + f". {len(above)} of the {len(versus)} attack variants with "
+                              f"reference models find more than the loss threshold.")
     out["conclusion"] = (f"with reference models, {head_name} finds {pct_ci(best, key)} of "
                          f"members at {fpr_text} FPR and the loss threshold {pct_ci(loss, key)}, on "
                          f"the same {study['n_members']:,} members and {study['n_nonmembers']:,} "
@@ -140,8 +146,8 @@ def loss_sentences(study: dict, head: str, key: str, fpr_text: str) -> dict:
         f"{study['n_nonmembers']:,} non-members): about what a random guess finds."
         if low <= 0.01 <= high else
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
-        f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members): "
-        f"fewer than a random guess, whose 1% lies above the whole interval." if high < 0.01 else
+        f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members): no "
+        f"more than the 1% of a random guess." if high < 0.01 else
         f"at 1% false positives the loss threshold finds {pct_ci(loss, 'tpr_at_1pct_fpr')} of "
         f"members ({study['n_members']:,} members, {study['n_nonmembers']:,} non-members); a "
         f"random guess finds 1%.")
@@ -163,6 +169,7 @@ def no_loss_sentences(study: dict, head: str, key: str, fpr_text: str, not_made:
                     "undefended experiment's [calibrated] attacks leave out the loss row")
     return {"beats_loss": False,
             "vs_loss": f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR; {said}.",
+            "vs_loss_short": f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR; {said}.",
             "conclusion": (f"with reference models, {head_name} finds {pct_ci(best, key)} of "
                            f"members at {fpr_text} FPR, on {study['n_members']:,} members and "
                            f"{study['n_nonmembers']:,} non-members ({said})."),

@@ -110,17 +110,27 @@ def judgements(base: dict, dfd: dict) -> dict:
                               f"beyond the intervals; {lo['above_chance']} stay above chance.")
     reduced = lo["n"] and lo["lower"] == lo["n"]
     remains = lo["n"] and lo["above_chance"] > 0
-    out["title"] = ("L2: " + (
-        "fewer members found, still above chance" if reduced and remains else
-        "down to chance" if reduced else "not fewer members beyond the intervals"
-        if lo["n"] else f"{s['lower']} of {s['n']} attacks find fewer members"))
+    out["title"] = (
+        ("L2 reduces the leak; above chance only in leave-one-out"
+         if s["above_chance"] == 0 else "L2 reduces the leak without removing it")
+        if reduced and remains else "L2 reduces the leak to chance" if reduced else
+        "L2: not fewer members beyond the intervals" if lo["n"] else
+        f"L2: {s['lower']} of {s['n']} attacks find fewer members")
+    out["answer_line"] = (
+        f"in leave-one-out ({refs['loo']} references per target) {lo['lower']} of {lo['n']} "
+        f"attacks find fewer members, {lo['above_chance']} still above chance; on the single "
+        f"target {s['above_chance']} of {s['n']} above chance" if lo["n"] else
+        f"{s['lower']} of {s['n']} attacks find fewer members, {s['above_chance']} above chance")
+    study_part = (f" On the study's single target ({refs['study']} references), "
+                  f"{s['above_chance']} of {s['n']} stay above chance." if lo["n"] else "")
     out["defense_short"] = (
         f"Against L2, with as many references: in leave-one-out ({refs['loo']} per target) "
         f"{lo['lower']} of {lo['n']} attacks find fewer members at {fpr_text} FPR beyond the "
         f"intervals and {lo['above_chance']} stay above chance: "
         + ("L2 reduces the leak without removing it." if reduced and remains else
            "L2 reduces what these attacks can measure to chance." if reduced else
-           "the reduction is not beyond the intervals for every attack.")) if lo["n"] else (
+           "the reduction is not beyond the intervals for every attack.") + study_part
+        + " One training per setting: the spread between trainings is not measured.") if lo["n"] else (
         f"Against L2, with {refs['study']} references: {s['lower']} of {s['n']} attacks find fewer "
         f"members beyond the intervals.")
     return out

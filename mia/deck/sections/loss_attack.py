@@ -110,18 +110,19 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
     fb, fd = fixed_setting(base, p), fixed_setting(dfd, p)
     b_fix, d_fix = fb["mean"], fd["mean"]
     out["fixed_name"] = f"{PRETTY[SCORES[0]].lower()}, p = {p}%"
+    out["fixed_accuracy"] = b_fix
     out["fixed_points"] = points(b_fix - 0.5)
     out["gap_relation"] = fb["gap_relation"]
     if b_fix - 0.5 <= CHANCE_MARGIN:
         out["leak"] = (f"On the undefended model the attack reaches {b_fix:.1%} accuracy at the "
                        f"setting fixed in advance ({out['fixed_name']}): close to chance (50%).")
     else:
-        out["leak"] = (f"On the undefended model the attack reaches {b_fix:.1%} ± {fb['std']:.1%} "
+        out["leak"] = (f"On the undefended model the attack reaches {b_fix:.1%} ± {100 * fb['std']:.1f} points "
                        f"accuracy ({out['fixed_name']}, fixed in advance), {points(b_fix - 0.5)} "
                        f"above chance: {fb['gap_relation']}.")
     out["leaks"] = b_fix - 0.5 > CHANCE_MARGIN
     out["defended_fixed"] = (f"Defended, {out['fixed_name']} (fixed in advance): {d_fix:.1%} ± "
-                             f"{fd['std']:.1%}, {fd['gap_relation']}.")
+                             f"{100 * fd['std']:.1f} points, {fd['gap_relation']}.")
     if len(tb["tied"]) > 1:
         out["tied"] = (f"{len(tb['tied'])} of the {tb['n']} settings are within the spread over "
                        f"attacker samples of the highest, so none is singled out as best.")
