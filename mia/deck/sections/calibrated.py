@@ -119,6 +119,8 @@ def loss_sentences(study: dict, head: str, key: str, fpr_text: str) -> dict:
               if parse_row(r)[3]}
     above = [r for r, c in versus.items() if c["above"]]
     out["beats_loss"] = bool(above)
+    out["title"] = ("Calibrated attacks find members where the loss threshold cannot" if above
+                    else "Calibrated attacks and the loss threshold at low false-positive rates")
     vs = versus.get(head)
     ratio = best[key] / loss[key] if loss[key] else float("inf")
     # a ratio only where the loss's interval stays above zero (else it is unbounded)
@@ -168,6 +170,7 @@ def no_loss_sentences(study: dict, head: str, key: str, fpr_text: str, not_made:
     not_made.append("the calibrated attacks against the loss threshold (paired): the "
                     "undefended experiment's [calibrated] attacks leave out the loss row")
     return {"beats_loss": False,
+            "title": "Calibrated attacks at low false-positive rates",
             "vs_loss": f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR; {said}.",
             "vs_loss_short": f"{head_name} finds {pct_ci(best, key)} of members at {fpr_text} FPR; {said}.",
             "conclusion": (f"with reference models, {head_name} finds {pct_ci(best, key)} of "

@@ -29,6 +29,9 @@ TIES_TOLERANCE = 0.001
 # The share of non-members flagged is "close to the test accuracy" within this distance.
 FLAGGED_NEAR_TEST_ACCURACY = 0.05
 TABLE_METRICS = ("accuracy", "f1", "auc", "tpr_at_1pct_fpr")
+# The loss distributions "overlap" (the densities page's title) below this AUC of the first
+# score on all samples; above it, they are "apart".
+OVERLAP_AUC = 0.9
 # The sampling percentage "hardly matters" when no score's mean accuracy moves by more than
 # this between the smallest and the largest p.
 HARDLY_MATTERS = 0.02
@@ -111,6 +114,9 @@ def judgements(r: dict, p: str, zeros: dict | None = None) -> dict:
     b_fix, d_fix = fb["mean"], fd["mean"]
     out["fixed_name"] = f"{PRETTY[SCORES[0]].lower()}, p = {p}%"
     out["fixed_accuracy"] = b_fix
+    auc = base["metrics"]["all_samples"][SCORES[0]]["auc"]
+    out["densities_title"] = ("The loss threshold: members' and non-members' losses "
+                              + ("overlap" if auc < OVERLAP_AUC else "lie apart"))
     out["fixed_points"] = points(b_fix - 0.5)
     out["gap_relation"] = fb["gap_relation"]
     if b_fix - 0.5 <= CHANCE_MARGIN:
