@@ -61,8 +61,7 @@ def defence(deck: Deck) -> dict | None:
         return None
     undefended, defended = (deck.r[role]["metrics"]["target"] for role in ("undefended", "defended"))
     gain = defended["test_accuracy"] - undefended["test_accuracy"]
-    peak = max(h["test_acc"] for h in deck.r["undefended"]["history"])
-    return {"sentence": judged["answer_line"], "early_peak": peak,
+    return {"sentence": judged["answer_line"],
             "test_verb": "rises" if gain >= 0 else "falls",
             "test_undefended": undefended["test_accuracy"], "test_defended": defended["test_accuracy"],
             "train_undefended": undefended["train_accuracy"],
@@ -71,7 +70,9 @@ def defence(deck: Deck) -> dict | None:
 
 def facts(deck: Deck) -> dict:
     calibrated = deck.r["undefended"].get("calibrated")
-    if calibrated is None or HEADLINE_ROW not in calibrated["protocols"]["study"]["rows"]:
+    if calibrated is None:
+        return {}  # the calibrated section says why, once
+    if HEADLINE_ROW not in calibrated["protocols"]["study"]["rows"]:
         return {"not_made": ["the answer slide: the undefended target has no calibrated "
                              f"results with {HEADLINE_ROW}"]}
     head = headline(calibrated, deck.r["undefended"])

@@ -65,7 +65,8 @@ def strongest_sentence(protocol: dict, key: str, fpr_text: str) -> str:
                 f"of the {len(st['comparisons'])} others excludes 0 (bootstrap, Holm-adjusted).")
     if st.get("unresolved"):
         return f"{top} is highest at {fpr_text} FPR; {st['unresolved']}."
-    tuned = " (its a tuned; backup)" if st["top"] == "rmia_offline" else ""
+    tuned = (" (with its parameter a tuned for AUC; backup)" if st["top"] == "rmia_offline"
+             else "")
     return (f"{top}{tuned} is highest at {fpr_text} FPR, but paired comparisons (Holm) cannot "
             f"tell it from {len(st['tied_with_top'])} of the {len(st['comparisons'])} others.")
 
@@ -176,7 +177,7 @@ def no_loss_sentences(study: dict, head: str, key: str, fpr_text: str, not_made:
             "conclusion": (f"with reference models, {head_name} finds {pct_ci(best, key)} of "
                            f"members at {fpr_text} FPR, on {study['n_members']:,} members and "
                            f"{study['n_nonmembers']:,} non-members ({said})."),
-            "loss_low_fpr": "", "low_fpr_more": said}
+            "loss_low_fpr": "", "low_fpr_more": said, "loss_below_chance": False}
 
 
 def leave_one_out(base: dict, head: str, top: str, key: str, fpr_text: str, not_made: list) -> dict:

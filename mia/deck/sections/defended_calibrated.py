@@ -119,10 +119,11 @@ def judgements(base: dict, dfd: dict) -> dict:
     out["answer_line"] = (
         f"in leave-one-out ({refs['loo']} references per target) {lo['lower']} of {lo['n']} "
         f"attacks find fewer members, {lo['above_chance']} still above chance; on the single "
-        f"target {s['above_chance']} of {s['n']} above chance" if lo["n"] else
+        f"target ({refs['study']} references) {s['n'] - s['above_chance']} of {s['n']} intervals "
+        f"include chance" if lo["n"] else
         f"{s['lower']} of {s['n']} attacks find fewer members, {s['above_chance']} above chance")
-    study_part = (f" On the study's single target ({refs['study']} references), "
-                  f"{s['above_chance']} of {s['n']} stay above chance." if lo["n"] else "")
+    study_part = (f" On the study's single target ({refs['study']} references), the intervals "
+                  f"of {s['n'] - s['above_chance']} of {s['n']} include chance." if lo["n"] else "")
     out["defense_short"] = (
         f"Against L2, with as many references: in leave-one-out ({refs['loo']} per target) "
         f"{lo['lower']} of {lo['n']} attacks find fewer members at {fpr_text} FPR beyond the "

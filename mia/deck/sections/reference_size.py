@@ -65,7 +65,7 @@ def comparison(r: dict) -> dict:
         a_lo, a_hi = b.get("ci95", {}).get("auc", (None, None))
         rows.append({
             "name": PRETTY_ROWS.get(large_key, large_key),
-            "small": f"{100 * m:.2f} ± {100 * sd:.2f}%",
+            "small": f"{100 * m:.2f}% ± {100 * sd:.2f} pp",
             "small_auc": f"{a['auc']['mean']:.3f} ± {a['auc']['std']:.3f}",
             "large": f"{100 * b[KEY]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]",
             "large_auc": f"{b['auc']:.3f}" + (f" [{a_lo:.3f}, {a_hi:.3f}]" if a_lo is not None else ""),
@@ -90,9 +90,12 @@ def comparison(r: dict) -> dict:
                                 "neither offline attack (LiRA, RMIA) was measured on both banks")]}
     lb, sb = r[LARGE], small["protocols"]["study"]
     return {"rows": rows, "message": message,
-            "tpr_short": ("50,000-image references changed TPR at 0.1% FPR beyond the spread"
-                          if any(x["beyond"] for x in rows) else
-                          "50,000-image references changed nothing detectable at 0.1% FPR"),
+            "tpr_short": (("50,000-image references changed TPR at 0.1% FPR beyond the spread"
+                           if any(x["beyond"] for x in rows) else
+                           "50,000-image references: no change detectable at 0.1% FPR (a "
+                           "low-power test)")
+                          + (f", AUC {min(gains):+.3f} to {max(gains):+.3f}"
+                             if all(x["auc_beyond"] for x in rows) else "")),
             "pairs": one[next(k for k, _ in ROWS.values() if k in one)]["subsets"],
             **({"not_made": [f"the references' training-set size for {', '.join(absent)}: the "
                              f"[calibrated] attacks leave it out"]} if absent else {}),
