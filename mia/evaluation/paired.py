@@ -18,35 +18,63 @@ the positive class.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from itertools import islice
+
 import numpy as np
 
+from ..parallel import available_cpus
 from .roc import FPRS, Curve, group_counts, resample_weights
 
 ALPHA = 0.05
 METRICS = ("auc", *FPRS)
 
 
+# Resamples drawn ahead and handed to the threads at once: each thread then computes its rows
+# over the whole chunk, so the hand-over costs little next to the work.
+CHUNK = 64
+
+
 def replicates(truth: np.ndarray, scores: dict[str, np.ndarray], bootstrap: int, seed: int,
-               groups: np.ndarray | None = None) -> dict[str, dict]:
+               groups: np.ndarray | None = None,
+               weights: Sequence[np.ndarray] | None = None) -> dict[str, dict]:
     """Every row's AUC and TPRs on each of ``bootstrap`` resamples, the same resamples for all
     rows (``resample_weights``): {row: {metric: (B,) array, or None where the evaluation set
-    has too few non-members for that FPR}}. Intervals and paired differences read these."""
+    has too few non-members for that FPR}}. Intervals and paired differences read these.
+
+    The resamples are drawn here, in order; the rows are shared out among threads (numpy
+    releases the GIL in its array operations, and each row's ``Curve`` computes in arrays of
+    its own), so no value depends on how many threads there are; the next chunk of resamples
+    is drawn while the threads compute. ``weights``: the resamples' weights where the caller
+    has drawn them already (``resample_weights(truth, bootstrap, seed)``, reused over calls
+    on the same samples), else drawn here."""
+    if weights is not None and groups is not None:
+        raise ValueError("weights drawn ahead are for members and non-members resampled "
+                         "separately, not for whole images (groups)")
     curves = {name: Curve(truth, s) for name, s in scores.items()}
+    if groups is None:
+        draws = iter(resample_weights(truth, bootstrap, seed) if weights is None else weights)
+        sorted_rows = {name: curve.order for name, curve in curves.items()}
+    else:  # the same draws as resample_weights, gathered from the images' counts directly
+        row_image, draws = group_counts(groups, bootstrap, seed)
+        sorted_rows = {name: row_image[curve.order] for name, curve in curves.items()}
+    threads = max(1, min(len(curves), available_cpus()))  # pragma: no mutate (changes no value)
+    shares = [list(curves)[i::threads] for i in range(threads)]
     values: dict[str, dict[str, list]] = {name: {k: [] for k in METRICS} for name in scores}
 
-    def record(name: str, sorted_weights: np.ndarray) -> None:
-        for k, v in curves[name].metrics(sorted_weights).items():
-            values[name][k].append(v)
-    if groups is None:
-        for w in resample_weights(truth, bootstrap, seed):
-            for name, curve in curves.items():
-                record(name, w[curve.order])
-    else:  # the same draws as resample_weights, gathered from the images' counts directly
-        row_image, counts = group_counts(groups, bootstrap, seed)
-        sorted_image = {name: row_image[curve.order] for name, curve in curves.items()}
-        for c in counts:
-            for name in curves:
-                record(name, c[sorted_image[name]])
+    def compute(share: list[str], chunk: list[np.ndarray]) -> None:
+        for name in share:
+            for draw in chunk:  # the weights in the curve's sorted order
+                for k, v in curves[name].metrics(draw[sorted_rows[name]]).items():
+                    values[name][k].append(v)  # each row's lists are one thread's alone
+    with ThreadPoolExecutor(threads) as pool:
+        chunk = list(islice(draws, CHUNK))
+        while chunk:
+            running = [pool.submit(compute, share, chunk) for share in shares]
+            chunk = list(islice(draws, CHUNK))  # the next, drawn while the threads compute
+            for future in running:
+                future.result()  # a thread's error is raised here
     return {name: {k: (None if not v or v[0] is None else np.asarray(v)) for k, v in row.items()}
             for name, row in values.items()}
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..attacks import TargetView, build, row_key
 from ..keep import round_of
 from . import paired
-from .roc import FPRS, score_metrics
+from .roc import FPRS, resample_weights, score_metrics
 
 # RMIA offline with a tuned on the references (for AUC, as the reference code) and at fixed a:
 # the tuned a moves with the number of references, the fixed ones show what that costs.
@@ -89,6 +89,8 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int, folds: i
     sizes.append(k)
     out = {}
     means = {}  # (row, size, metric) -> (mean over subsets, its (B,) resampled values)
+    # the same resamples for every size and row: drawn once (int32 counts: 4 bytes a sample)
+    weights = [w.astype(np.int32) for w in resample_weights(truth, BOOTSTRAP, seed)]
     for size, subsets in power_subsets(k, sizes, repeats, seed, folds).items():
         cell = {}
         for name, options, aug in rows:
@@ -102,7 +104,7 @@ def power_curve(view: TargetView, truth: np.ndarray, k: int, seed: int, folds: i
                     variants.add(fitted["variance"])
                 if "a" in attack.tuned:  # RMIA offline's a, tuned on each subset
                     a_used.append(fitted["a"])
-            reps = paired.replicates(truth, scores, BOOTSTRAP, seed)
+            reps = paired.replicates(truth, scores, BOOTSTRAP, seed, weights=weights)
             entry = {}
             point = [score_metrics(truth, s) for s in scores.values()]  # once per subset
             for metric in INTERVAL_METRICS:
