@@ -349,18 +349,19 @@ def test_the_manifest_command_can_be_pasted_back(ws, monkeypatch):
 def test_disk_full_while_writing_results_is_one_line_and_loses_nothing(ws, monkeypatch):
     import errno
 
-    from mia.plots import base as plots
+    from mia.plots import base, calibrated, loss_threshold
     run(ws)
     before = (ws["results"] / "tiny" / "metrics.json").read_bytes()
     calls = []
-    real_save = plots.save
+    real_save = base.save
 
     def save(fig, path, **kwargs):
         calls.append(path)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".png")
         real_save(fig, path, **kwargs)
-    monkeypatch.setattr(plots, "save", save)
+    for module in (loss_threshold, calibrated):  # each calls the save it imported
+        monkeypatch.setattr(module, "save", save)
     with pytest.raises(UserError, match="no space left on device while writing .*intact"):
         run(ws, threads=1)  # one process: the patched save is the one that runs
     assert (ws["results"] / "tiny" / "metrics.json").read_bytes() == before

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
 
@@ -62,7 +63,11 @@ class Layout:
         width = self.width or slide_width
         if width is None:
             return title
-        return wrap_title(title, width, self.font_pt + 1 if self.width else STYLE["axes.titlesize"])
+        if self.width:
+            return wrap_title(title, width, self.font_pt + 1)
+        # on a slide the figure often touches the slide's edge: a margin, so that a title
+        # centred over axes that sit right of the figure's centre stays clear of it
+        return wrap_title(title, SLIDE_TITLE_SHARE * width, STYLE["axes.titlesize"])
 
     def style(self) -> dict:
         if self.name == "slide":
@@ -78,12 +83,16 @@ class Layout:
 
 
 SLIDE = Layout("slide")
+SLIDE_TITLE_SHARE = 0.85
 
 
 def wrap_title(title: str, width_in: float, font_pt: float) -> str:
     """``title`` in lines of at most the characters that fit ``width_in`` inches at
     ``font_pt`` (DejaVu Sans averages about 0.57 em a character)."""
-    return textwrap.fill(title, max(20, int(width_in * 72 / (font_pt * 0.57))))
+    return textwrap.fill(title, max(20, int(width_in * 72 / (font_pt * 0.57))),
+                         break_on_hyphens=False)
+
+
 REPORT_MIN_FONT_PT = 8
 REPORT_LAYOUTS = (Layout("one_column", 3.3, 8.0, stacked=True), Layout("two_column", 7.0, 9.0))
 
@@ -110,6 +119,22 @@ class Source:
 
 
 UNNAMED = Source(experiment="", title="")
+
+
+def decade_label(value: float, percent: bool = False) -> str:
+    """A log axis's tick as plain text at the tick font's full size (matplotlib's default
+    10^k draws the exponent at about 70% of it): a rate in percent (0.001 -> "0.1%"), else
+    the number ("0.01", "1e-06" where it is long)."""
+    v = round(100 * value if percent else value, 10)  # 100 * 1e-6 is 9.999...e-05
+    text = f"{v:.4g}" if 1e-4 <= v < 1e5 else f"{v:.0e}"
+    return text + ("%" if percent else "")
+
+
+def log_ticks(axis, percent: bool = False) -> None:
+    """``decade_label`` on a log axis's major ticks, and no labels on its minor ones."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: decade_label(v, percent)))
+    axis.set_minor_formatter(NullFormatter())
+
 
 def pretty(score: str) -> str:
     return PRETTY.get(score, score.replace("_", " "))

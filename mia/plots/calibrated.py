@@ -7,8 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import base
-from .base import REPORT_LAYOUTS, SLIDE, SLOTS, UNNAMED, Layout, Source
+from .base import REPORT_LAYOUTS, SLIDE, SLOTS, UNNAMED, Layout, Source, log_ticks, save
 
 ATTACK_NAMES = {"loss": "Loss threshold",
                 "gap": "Gap attack (correct = member)",
@@ -63,7 +62,7 @@ def calibrated_roc(protocol: dict, name: str, out: Path, source: Source = UNNAME
 
 def _calibrated_roc(protocol: dict, name: str, out: Path, source: Source, layout: Layout) -> None:
     fig, ax = plt.subplots(figsize=layout.size(SLOTS["right_tall"], 5.0 if layout.stacked else 4.4),
-                           layout=None if layout is SLIDE else "constrained")
+                           layout="constrained")
     n_neg = protocol["n_nonmembers"]
     lo = 10 ** np.floor(np.log10(1 / n_neg))
     for key, (label, color, ls) in ROC_ROWS.items():
@@ -79,20 +78,21 @@ def _calibrated_roc(protocol: dict, name: str, out: Path, source: Source, layout
     ax.axvline(1e-3, color="gray", lw=1, alpha=0.6)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
            yscale="log", xlim=(1 / n_neg, 1), ylim=(lo, 1))
+    log_ticks(ax.xaxis, percent=True)
+    log_ticks(ax.yaxis, percent=True)
     ax.grid(alpha=0.3)
-    if layout.stacked:  # a column is narrow: the legend goes under the axes
+    if layout.stacked or layout is SLIDE:  # under the axes: inside, it would cover curves
         fig.legend(loc="outside lower center", fontsize=layout.small, title="TPR at 0.1% FPR",
-                   title_fontsize=layout.small, frameon=False)
+                   title_fontsize=layout.small, frameon=False, ncol=1 if layout.stacked else 2,
+                   columnspacing=1.0)
     else:
         ax.legend(loc="lower right", fontsize=layout.small, title="TPR at 0.1% FPR",
                   title_fontsize=layout.small)
     where = (f"leave-one-out, {protocol['targets']} targets pooled" if name == "leave_one_out"
              else f"the study's target, {protocol['references']} references")
     ax.set_title(layout.wrap(f"{source.heading}: {where}", SLOTS["right_tall"][0]))
-    if layout is SLIDE:
-        fig.tight_layout()
     n_m = protocol["n_members"]
-    base.save(fig, out, source=source, layout=layout,
+    save(fig, out, source=source, layout=layout,
          shows="each attack family's true-positive rate at every false-positive rate",
          caption=f"ROC of each calibrated attack family and of the loss threshold against the "
                  f"{source.title} ({_protocol_words(name, protocol)}), on log-log axes: "
@@ -159,7 +159,7 @@ def _power_vs_references(power, title, out, rows, source, layout, caption) -> No
     if layout is not SLIDE:  # keep the width: tight_layout left room for the wrapped title
         fig.subplots_adjust(top=1 - (fig._suptitle.get_text().count("\n") + 1)
                             * (layout.font_pt + 1) * 1.6 / 72 / height)
-    base.save(fig, out, source=source, layout=layout, caption=caption,
+    save(fig, out, source=source, layout=layout, caption=caption,
          shows="attack power and training cost against the number of reference models")
 
 

@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from ..evaluation.threshold import sample_split, split_seed
 from ..metrics import CONFUSION_LABELS
 from ..parallel import process_map
-from . import base
 from .base import (MEMBER, NONMEMBER, REPORT_LAYOUTS, SLIDE, SLOTS, SMALL_PT, UNNAMED, Layout,
-                   Source, pretty)
+                   Source, log_ticks, pretty, save)
+
 
 def training_curve(history: list[dict], source: Source, out: Path) -> None:
     """Loss (top) and accuracy (bottom) per epoch, train and test: the gap is the message."""
@@ -35,7 +35,7 @@ def training_curve(history: list[dict], source: Source, out: Path) -> None:
         ax.legend(loc=where)
     ax_loss.set_title(SLIDE.wrap(f"{source.heading}: train vs test", SLOTS["right_narrow"][0]))
     fig.tight_layout()
-    base.save(fig, out, source=source, shows="train and test loss and accuracy per epoch: the generalisation gap",
+    save(fig, out, source=source, shows="train and test loss and accuracy per epoch: the generalisation gap",
          caption=f"Training curve of the {source.title}: cross-entropy (top) and accuracy "
                  f"(bottom) per epoch on its training images (the members) and on the test "
                  f"images. After {last['epoch']} epochs: {last['train_acc']:.1%} train, "
@@ -61,6 +61,7 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, xlim, kde_g
     positive = np.concatenate(heights)
     ax.set(xlabel=pretty(score), title=title, xlim=(lo, hi), yscale="log",
            ylim=(positive.min() / 3, positive.max() * 3))
+    log_ticks(ax.yaxis)
     ax.grid(alpha=0.3)
 
 
@@ -96,7 +97,7 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     ax.set_title(title + "\n" * (1 - title.count("\n")))  # two lines, so all three align
     fig.tight_layout()
     fn, fp = normalized[1, 0], normalized[0, 1]
-    base.save(fig, out_dir / f"confusion_matrix_p{key}", source=source,
+    save(fig, out_dir / f"confusion_matrix_p{key}", source=source,
          shows="the loss threshold's hits and errors on members and non-members",
          caption=f"Confusion matrix of the loss-threshold attack ({pretty(score)}, KDE threshold "
                  f"fitted on an attacker sample of p = {key}% of the members and of the "
@@ -138,7 +139,7 @@ def densities(score: str, key: str, attacker: tuple, evaluation: tuple, threshol
                                  f"{pretty(score)}, p = {key}%" + (cut if layout is SLIDE else "")))
         if layout is SLIDE:
             fig.tight_layout()
-        base.save(fig, out, layout=layout, source=source,
+        save(fig, out, layout=layout, source=source,
              shows="the loss distributions of members and non-members, and the threshold",
              caption=f"Densities of the {pretty(score)} of members (blue) and non-members "
                      f"(orange) of the {source.title}, on a log density axis: left, the "
@@ -175,7 +176,8 @@ def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndar
         if label:
             ax.text(x0, band / 2.5, label, ha="center", va="top", fontsize=SMALL_PT)
     ax.axhline(threshold, color="k", ls="--", lw=1.5)
-    ax.text(1.5, threshold, f" threshold\n {threshold:.3g}", va="center", ha="left", fontsize=13)
+    ax.text(1.5, threshold, f" threshold\n {threshold:.3g}", va="bottom", ha="left",
+            fontsize=13)  # above the dashed line, not across it
     ax.set_xticks([0, 1], [f"members\n(n={len(members):,})", f"non-members\n(n={len(nonmembers):,})"])
     ax.set(yscale="log", ylabel=f"{pretty(score)} (log scale)", xlim=(-0.6, 2.2),
            ylim=(band / 40, both.max() * 3))
@@ -184,10 +186,11 @@ def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndar
     top = both.max() * 3
     ax.set_yticks([t for t in ax.get_yticks() if floor <= t <= top])
     ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    log_ticks(ax.yaxis)
     ax.axhline(np.sqrt(floor * band), color="gray", lw=1, ls=":")
     ax.set_ylim(band / 40, top)
     fig.tight_layout()
-    base.save(fig, out, source=source, shows="the losses of the attacker's members and non-members, one dot each",
+    save(fig, out, source=source, shows="the losses of the attacker's members and non-members, one dot each",
          caption=f"The attacker's sample at p = {key}% against the {source.title}: the "
                  f"{pretty(score)} of {len(members):,} members (left) and {len(nonmembers):,} "
                  f"non-members (right), one dot each, on a log axis (horizontal jitter only for "
@@ -234,7 +237,7 @@ def accuracy_vs_percentage(metrics: dict, out: Path, source: Source = UNNAMED) -
     ax.set_title(SLIDE.wrap(f"{source.heading}: mean ± std over {repeats} attacker samples "
                             f"(y axis zoomed to the data; chance is 0.5)",
                             0.75 * SLOTS["wide"][0]))  # the axes' share, beside the legend
-    base.save(fig, out, source=source,
+    save(fig, out, source=source,
          shows="the loss threshold's accuracy against how much the attacker knows",
          caption=f"Balanced accuracy of the loss-threshold attack against the {source.title}, "
                  f"per score, against the attacker's sampling percentage p (the share of "
@@ -267,7 +270,7 @@ def metrics_vs_percentage(metrics: dict, out: Path, source: Source = UNNAMED) ->
     fig.suptitle(f"{source.heading}: attack metrics vs sampling percentage "
                  f"(mean ± std over {repeats} repeats)")
     fig.tight_layout()
-    base.save(fig, out, source=source, shows="every summary metric of the loss threshold against p",
+    save(fig, out, source=source, shows="every summary metric of the loss threshold against p",
          caption=f"Accuracy, precision, recall, F1, AUC and TPR at 1% FPR of the loss-threshold "
                  f"attack against the {source.title}, per score, against the attacker's "
                  f"sampling percentage p (log axis): mean ± std over {repeats} attacker "
@@ -277,24 +280,30 @@ def metrics_vs_percentage(metrics: dict, out: Path, source: Source = UNNAMED) ->
 def roc(scores: dict, score_names, out: Path, source: Source = UNNAMED) -> None:
     """Log-log ROC over all samples: the low-FPR corner, where a privacy audit looks."""
     y = scores["is_member"]
-    fig, ax = plt.subplots(figsize=SLOTS["half"])
+    # the legend under the axes: inside, it covers curves in every corner of a half slot
+    fig, ax = plt.subplots(figsize=SLOTS["half"], layout="constrained")
+    aucs = {}
     for s in score_names:
         fpr, tpr, _ = roc_curve(y, -scores[s])
-        ax.plot(fpr, tpr, lw=2, label=f"{pretty(s)} (AUC {auc(fpr, tpr):.3f})")
+        aucs[s] = auc(fpr, tpr)
+        ax.plot(fpr, tpr, lw=2, label=pretty(s))
     ax.plot([1e-4, 1], [1e-4, 1], color="gray", ls=":", lw=1.5, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xscale="log",
            yscale="log", xlim=(1e-4, 1), ylim=(1e-4, 1))
+    log_ticks(ax.xaxis, percent=True)
+    log_ticks(ax.yaxis, percent=True)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=SMALL_PT)
+    fig.legend(loc="outside lower center", fontsize=SMALL_PT, frameon=False, ncol=2,
+               columnspacing=1.0, handlelength=1.5)
     n_m, n_n = int(y.sum()), int((~y).sum())
     ax.set_title(SLIDE.wrap(f"{source.heading}: all {n_m:,} members vs {n_n:,} non-members",
                             SLOTS["half"][0]))
-    fig.tight_layout()
-    base.save(fig, out, source=source, shows="the loss threshold's true-positive rate at every false-positive rate",
+    save(fig, out, source=source, shows="the loss threshold's true-positive rate at every false-positive rate",
          caption=f"ROC of the loss-threshold attack's scores against the {source.title}, on "
                  f"log-log axes: all {n_m:,} members (the positive class) vs all {n_n:,} "
                  f"non-members; dotted: chance. A curve under the diagonal finds fewer members "
-                 f"than a random guess at that false-positive rate.")
+                 f"than a random guess at that false-positive rate. AUC: "
+                 + ", ".join(f"{pretty(s)} {v:.3f}" for s, v in aucs.items()) + ".")
 
 
 # Readable names of calibrated.json's rows, for figures and slides.
@@ -316,7 +325,7 @@ def data_examples(images: np.ndarray, labels: np.ndarray, class_names, out: Path
                 ax.imshow(images[idx[j]], interpolation="nearest")
         axes[c, 0].text(-4, 16, class_names[c], ha="right", va="center", fontsize=13)
     fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.25)
-    base.save(fig, out, source=source, shows="what the images look like",
+    save(fig, out, source=source, shows="what the images look like",
          caption=f"The first {per_class} training images of each of the {len(class_names)} "
                  f"classes in the data of the {source.title}, one row per class."
                  + (f" Data: {data_note}." if data_note else ""))
