@@ -360,3 +360,98 @@ def test_the_figures_roc_has_400_log_spaced_points_and_zero():
     truth = np.r_[np.ones(100, bool), np.zeros(20_000, bool)]
     pts = roc.roc_points(truth, np.arange(20_100.0))
     assert len(pts["fpr"]) == 401 and pts["fpr"][0] == 0.0 and pts["fpr"][1] == pytest.approx(1 / 20_000)
+
+
+# ---------------------------------------------------------------- the bootstrap's speed-ups
+def _two_sum_roc(truth_sorted, group_end, w):
+    """The ROC as it was computed before the packed sum: two float cumulative sums."""
+    pos, neg = truth_sorted * w, (~truth_sorted) * w
+    tp, fp = np.cumsum(pos)[group_end], np.cumsum(neg)[group_end]
+    return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
+
+
+def test_the_packed_roc_equals_two_separate_sums_bit_for_bit_with_ties_and_counts():
+    """Members' counts in the high 32 bits and non-members' in the low 32 of one cumulative
+    sum read the same running totals as two sums; the metrics computed in a curve's kept
+    arrays (RocWork, its trapezoid included) are np.trapezoid's and tpr_at_fpr's exactly."""
+    from mia import metrics
+    from mia.evaluation import roc
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(2, 4000))
+        truth = rng.random(n) < rng.uniform(0.05, 0.95)
+        truth[:2] = [True, False]
+        score = np.round(rng.normal(size=n) + truth, int(rng.integers(0, 3)))  # ties
+        curve = roc.Curve(truth, score)
+        for w in [None, *roc.resample_weights(curve.truth, 3, trial)]:
+            ones = np.ones(n) if w is None else w
+            want_fpr, want_tpr = _two_sum_roc(curve.truth, curve.group_end, ones.astype(float))
+            fpr, tpr = curve.roc(w)
+            assert np.array_equal(fpr, want_fpr) and np.array_equal(tpr, want_tpr)
+            got = curve.metrics(w)
+            assert got["auc"] == float(np.trapezoid(want_tpr, want_fpr))
+            for key, f in roc.FPRS.items():
+                want = metrics.tpr_at_fpr(want_fpr, want_tpr, f) if curve.n_neg * f >= 1 else None
+                assert got[key] == want
+
+
+def test_the_roc_is_the_same_with_and_without_ties_in_its_blocks():
+    """Without ties each block is one sample and the running sums are read directly."""
+    from mia.evaluation import roc
+    truth = np.array([1, 0, 1, 0, 0], bool)
+    distinct, tied = roc.Curve(truth, np.array([5.0, 4, 3, 2, 1])), roc.Curve(truth, np.array([5.0, 4, 4, 2, 1]))
+    assert distinct.blocks is None and tied.blocks is not None
+    assert np.array_equal(distinct.roc()[1], [0, 0.5, 0.5, 1, 1, 1])
+    assert np.array_equal(tied.roc()[1], [0, 0.5, 1, 1, 1])  # 4 and 4: one block
+
+
+def test_roc_weights_are_counts():
+    from mia.evaluation import roc
+    curve = roc.Curve(np.array([1, 0, 1, 0], bool), np.array([4.0, 3, 2, 1]))
+    assert curve.metrics(np.array([1.0, 2.0, 0.0, 1.0]))["auc"] == curve.metrics(
+        np.array([1, 2, 0, 1]))["auc"]  # counts stored as floats are read as integers
+    with pytest.raises(ValueError, match=r"counts .*got .*0\.5"):
+        curve.metrics(np.array([1.0, 0.5, 1.0, 1.0]))
+
+
+def test_replicates_do_not_depend_on_threads_or_chunks(monkeypatch):
+    """One thread or two, resamples handed over one chunk at a time or in chunks of 3 of 10:
+    the same values, stratified and whole-image resampling alike."""
+    rng = np.random.default_rng(3)
+    truth = rng.random(600) < 0.5
+    scores = {name: rng.normal(size=600) + truth * shift
+              for name, shift in (("a", 0.1), ("b", 0.5), ("c", 1.0))}
+    groups = np.tile(np.arange(200), 3)
+    runs = []
+    for threads, chunk in ((1, 64), (2, 64), (2, 3), (3, 1)):
+        monkeypatch.setattr(paired, "available_cpus", lambda threads=threads: threads)
+        monkeypatch.setattr(paired, "CHUNK", chunk)
+        runs.append([paired.replicates(truth, scores, 10, 4, g) for g in (None, groups)])
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):
+            for name in scores:
+                for k, v in want[name].items():
+                    assert (v is None and got[name][k] is None) or np.array_equal(got[name][k], v)
+    assert len(runs[0][0]["a"]["auc"]) == 10
+
+
+def test_replicates_read_resamples_drawn_ahead_as_their_own():
+    from mia.evaluation import roc
+    rng = np.random.default_rng(5)
+    truth = rng.random(300) < 0.4
+    scores = {"a": rng.normal(size=300) + truth, "b": rng.normal(size=300)}
+    ahead = [w.astype(np.int32) for w in roc.resample_weights(truth, 8, 2)]
+    got, want = paired.replicates(truth, scores, 8, 2, weights=ahead), paired.replicates(truth, scores, 8, 2)
+    assert all(np.array_equal(got[n]["auc"], want[n]["auc"]) for n in scores)
+    with pytest.raises(ValueError, match="whole images"):
+        paired.replicates(truth, scores, 8, 2, np.arange(300), weights=ahead)
+
+
+def test_a_thread_s_error_is_raised_by_replicates(monkeypatch):
+    from mia.evaluation import roc
+
+    def broken(self, sorted_weights=None):
+        raise RuntimeError("broken row")
+    monkeypatch.setattr(roc.Curve, "metrics", broken)
+    with pytest.raises(RuntimeError, match="broken row"):
+        paired.replicates(TRUTH, {"a": PERFECT, "b": ONE_SWAP}, 5, 0)
