@@ -7,6 +7,7 @@ All are computed in float64 from the logits ``z`` (N, C) and labels ``y`` (N,), 
 - ``cross_entropy``:               -log p_y
 - ``probability_loss``:            1 - p_y
 - ``normalized_probability_loss``: 1 - (p_y - min_k p_k) / (max_k p_k - min_k p_k)
+- ``confidence_loss``:             1 - max_k p_k (the output confidence; reads no label)
 
 Adding a score: write a function ``(logits, labels) -> (N,) float64 array`` and decorate
 it with ``@register("name")``, and bump ``VERSION`` when a score's values change (cached
@@ -70,6 +71,16 @@ def normalized_probability_loss(logits: torch.Tensor, labels: torch.Tensor) -> t
     span = hi - lo
     normalized = torch.where(span > 0, (p_y - lo) / torch.where(span > 0, span, 1.0), 0.5)
     return 1.0 - normalized
+
+
+@register("confidence_loss")
+def confidence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1 - max_k p_k: the output confidence (the top softmax probability) as a loss. It reads
+    no label: a sample the model is sure of, whatever class it picks, scores low. Computed as
+    the sigmoid of a' = log sum_{k != top} exp(z_k - z_top), as ``probability_loss`` is for the
+    true class, so that confident samples do not all round to 0."""
+    top = logits.argmax(dim=1)
+    return torch.sigmoid(_log_odds_against_true(logits, top))
 
 
 def compute(names: list[str] | tuple[str, ...], logits: torch.Tensor, labels: torch.Tensor

@@ -104,3 +104,35 @@ def test_split_seeds_are_pinned():
     """The committed results were drawn from these seeds: (seed, round(1000 p), repeat)."""
     assert threshold.split_seed(0, 16, 3) == [0, 16000, 3]
     assert threshold.split_seed(5, 0.5, 0) == [5, 500, 0]
+
+
+# ---------------------------------------------------------------- the global threshold (000)
+def test_global_threshold_is_the_best_observed_loss_on_the_attacker_sample():
+    """Members 0.1, 0.2, 0.6; non-members 0.3, 0.5, 0.9. Member iff loss < t: t = 0.3 admits
+    0.1 and 0.2 (TP 2 of 3, TN 3 of 3: balanced accuracy 5/6); t = 0.9 admits all but 0.9
+    (TP 3, TN 1: 4/6); 0.6 admits 0.1, 0.2, 0.3, 0.5 (TP 2, TN 1: 3/6). The best is 0.3."""
+    from mia.attacks import global_threshold
+    view = SignalView(np.array([0.1, 0.2, 0.6]), np.array([0.3, 0.5, 0.9]),
+                      np.array([0.05, 0.3, 0.29, 1.0]))
+    attack = global_threshold.GlobalThreshold().fit(view)
+    assert attack.threshold == 0.3
+    assert attack.fitted_values() == {"threshold": 0.3, "threshold_method": "best_on_attacker_sample"}
+    assert attack.predict(view).tolist() == [True, False, True, False]
+    assert np.array_equal(attack.score(view), -view.signal)
+
+
+def test_global_threshold_accuracy_curve_peaks_at_the_oracle_on_separable_losses():
+    """Members' losses all below non-members': the fitted threshold separates the attacker's
+    sample exactly, and on a disjoint sample inside the two ranges the accuracy is 1 too; the
+    oracle (best threshold on the evaluation set, metrics.loss_metrics) is also 1."""
+    from mia import metrics
+    from mia.attacks import global_threshold
+    rng = np.random.default_rng(0)
+    known = SignalView(rng.uniform(0, 1, 50), rng.uniform(2, 3, 50))
+    attack = global_threshold.GlobalThreshold().fit(known)
+    assert attack.threshold == known.known_nonmembers.min()  # the first perfect candidate
+    members, nonmembers = rng.uniform(0, 1, 40), rng.uniform(2.5, 3, 40)
+    truth = np.r_[np.ones(40, bool), np.zeros(40, bool)]
+    evaluation = SignalView(known.known_members, known.known_nonmembers, np.r_[members, nonmembers])
+    assert metrics.thresholded(truth, attack.predict(evaluation))["accuracy"] == 1.0
+    assert metrics.loss_metrics(truth, evaluation.signal)["best_accuracy"] == 1.0

@@ -92,3 +92,69 @@ def test_torchvision_layout_folder_is_recognised(tmp_path, monkeypatch):
     assert seen == {"root": tmp_path, "download": False}
     data.load("cifar10", tmp_path / "cifar-10-batches-py")
     assert seen == {"root": tmp_path, "download": False}
+
+
+# ---------------------------------------------------------------- MNIST
+def _mnist_npz(path, n_train=50, n_test=20, **overrides):
+    """MNIST's layout: (N, 28, 28) uint8 images without a channel axis, uint8 labels."""
+    rng = np.random.default_rng(1)
+    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)).astype(np.uint8),
+              "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+              "x_test": rng.integers(0, 256, (n_test, 28, 28)).astype(np.uint8),
+              "y_test": rng.integers(0, 10, n_test).astype(np.uint8), **overrides}
+    np.savez(path, **arrays)
+    return path, arrays
+
+
+def test_mnist_loads_without_a_channel_axis_and_is_keyed_by_its_pixels(tmp_path):
+    path, arrays = _mnist_npz(tmp_path / "mnist.npz")
+    ds = data.load("mnist", path)
+    assert ds.x_train.shape == (50, 28, 28, 1) and ds.spec.input_shape == (1, 28, 28)
+    assert np.array_equal(ds.x_train[..., 0], arrays["x_train"])
+    assert ds.y_train.dtype == np.int64 and ds.source["exact_pixels"]
+    # the pixels, not the file, stand for the data: another file of the same arrays shares it
+    again, _ = _mnist_npz(tmp_path / "again.npz")
+    assert data.load("mnist", again).key == ds.key == {"arrays_sha256": ds.key["arrays_sha256"]}
+
+
+def test_another_dataset_s_copy_stands_for_its_folder(tmp_path):
+    """MIA_DATA_DIR=.../cifar10.npz for a run that also needs MNIST: mnist.npz beside it."""
+    make_npz(tmp_path / "cifar10.npz")
+    _mnist_npz(tmp_path / "mnist.npz")
+    assert data.load("mnist", tmp_path / "cifar10.npz").x_train.shape == (50, 28, 28, 1)
+    assert data.load("cifar10", tmp_path / "cifar10.npz").x_train.shape == (600, 32, 32, 3)
+    (tmp_path / "mnist.npz").unlink()
+    with pytest.raises(UserError, match=r"no MNIST at .*expected an \.npz file"):
+        data.load("mnist", tmp_path / "cifar10.npz")
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"x_train": np.zeros((50, 32, 32), np.uint8)}, r"x_train must have shape \(N, 28, 28, 1\), got \(50, 32, 32, 1\)"),
+    ({"x_test": np.zeros((20, 28, 28, 3), np.uint8)}, r"x_test must have shape \(N, 28, 28, 1\), got \(20, 28, 28, 3\)"),
+    ({"y_test": np.full(20, 10, np.uint8)}, "y_test has label 10 outside 0..9"),
+])
+def test_bad_mnist_is_one_clear_error(tmp_path, override, message):
+    path, _ = _mnist_npz(tmp_path / "bad.npz", **override)
+    with pytest.raises(UserError, match=message):
+        data.load("mnist", path)
+
+
+def test_mnist_torchvision_layout_is_recognised(tmp_path):
+    from mia.datasets import mnist
+    assert mnist.torchvision_root(tmp_path) is None
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    assert mnist.torchvision_root(tmp_path) == tmp_path
+    assert mnist.torchvision_root(tmp_path / "MNIST") == tmp_path
+
+
+SHARED_MNIST = SHARED_CIFAR.parent / "mnist.npz"
+
+
+@pytest.mark.skipif(not SHARED_MNIST.exists(), reason="needs ../shared/data/mnist.npz")
+def test_shared_mnist_is_the_exact_copy():
+    from mia.datasets import mnist
+    ds = data.load("mnist", SHARED_MNIST)
+    assert ds.x_train.shape == (60_000, 28, 28, 1) and ds.x_test.shape == (10_000, 28, 28, 1)
+    assert ds.source["notes"].startswith("exact original pixels")
+    assert ds.source["sha256"]["mnist.npz"] == mnist.EXACT_NPZ_SHA256
+    assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -50,7 +50,7 @@ def test_a_new_dataset_is_one_file(tmp_path, monkeypatch):
         def torchvision_root(path):
             return None
     """)
-    assert set(found) == {"cifar10", "digits"}
+    assert set(found) == {*datasets.MEMBERS, "digits"}  # the members, and the new one
     spec = found["digits"].SPEC
     assert spec.input_shape == (1, 28, 28) and spec.num_classes == 10 and spec.key == "arrays"
 

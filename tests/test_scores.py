@@ -62,3 +62,17 @@ def test_compute_returns_every_requested_score():
     out = scores.compute(["cross_entropy", "probability_loss"], logits_for(P), Y)
     assert set(out) == {"cross_entropy", "probability_loss"}
     assert all(v.dtype == np.float64 and v.shape == (3,) for v in out.values())
+
+
+def test_confidence_loss_is_one_minus_the_top_probability_whatever_the_label():
+    got = scores.confidence_loss(logits_for(P), Y).numpy()
+    np.testing.assert_allclose(got, [0.3, 0.4, 0.5], rtol=1e-12)
+    other = scores.confidence_loss(logits_for(P), torch.tensor([2, 1, 0])).numpy()
+    assert np.array_equal(got, other)  # it reads no label
+
+
+def test_confidence_loss_keeps_precision_when_the_model_is_sure():
+    z = torch.tensor([[40.0, 0.0, 0.0], [60.0, 0.0, 0.0]], dtype=torch.float64)
+    got = scores.confidence_loss(z, torch.tensor([1, 2])).numpy()
+    np.testing.assert_allclose(got, [2 * math.exp(-40), 2 * math.exp(-60)], rtol=1e-9)
+    assert got[0] > got[1] > 0  # not both rounded to 0

@@ -3,7 +3,8 @@
 Where a dataset comes from, in order:
 1. ``data_dir`` (``--data-dir``) or the ``MIA_DATA_DIR`` environment variable: an ``.npz``
    file (``base.load_npz``); a folder holding ``<SPEC.npz_name>`` (e.g. ``cifar10.npz``); or
-   a torchvision-layout folder (e.g. holding ``cifar-10-batches-py/``, or being it).
+   a torchvision-layout folder (e.g. holding ``cifar-10-batches-py/``, or being it). Another
+   dataset's copy (``cifar10.npz`` given, MNIST wanted) stands for its folder.
 2. Otherwise torchvision downloads it into ``.cache/data`` (needs internet).
 
 Adding a dataset touches one file plus its test: a module here with ``SPEC``,
@@ -32,6 +33,10 @@ def discover() -> dict[str, ModuleType]:
 MEMBERS: dict[str, ModuleType] = discover()
 DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in MEMBERS.items()}
 CIFAR10 = DATASETS["cifar10"]
+# The local copies' file names of the other datasets: a run of several datasets given one
+# dataset's file (MIA_DATA_DIR=../shared/data/cifar10.npz) finds the others beside it.
+OTHER_NPZ_NAMES = {name: {s.npz_name for other, s in DATASETS.items() if other != name}
+                   for name in DATASETS}
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -42,6 +47,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     given = data_dir or os.environ.get(ENV_VAR)
     if given:
         path = Path(given).expanduser()
+        if path.is_file() and path.name in OTHER_NPZ_NAMES[name]:
+            path = path.parent  # another dataset's copy: this one's is looked for beside it
         if path.is_file():
             return load_npz(path, spec)
         if path.is_dir():

@@ -110,7 +110,11 @@ def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
 
 
 def make(spec: DatasetSpec, arrays: dict[str, np.ndarray], source: dict, where: str) -> Dataset:
-    """A checked ``Dataset`` from the four arrays, its key set by ``spec.key``."""
+    """A checked ``Dataset`` from the four arrays, its key set by ``spec.key``. Images of one
+    channel may come without their channel axis, (N, H, W), as MNIST's files hold them."""
+    if spec.image_shape[2] == 1:
+        arrays = {k: (v[..., None] if k.startswith("x_") and v.ndim == 3 else v)
+                  for k, v in arrays.items()}
     for split in ("train", "test"):
         validate(spec, arrays[f"x_{split}"], arrays[f"y_{split}"], split, where)
     arrays = dict(arrays, y_train=arrays["y_train"].astype(np.int64),
