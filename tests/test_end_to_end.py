@@ -37,6 +37,11 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
             assert s["is_member"].dtype == bool and s["label"].dtype.kind == "i"
             for score in ("cross_entropy", "probability_loss", "normalized_probability_loss"):
                 assert s[score].shape == (n,) and s[score].dtype == np.float64
+            # the experiment's scores only: a score registered later (confidence_loss) must not
+            # change what an earlier experiment writes
+            assert sorted(s.files) == sorted(["cross_entropy", "probability_loss",
+                                              "normalized_probability_loss", "is_member", "label",
+                                              "correct"])
         metrics = json.loads((d / "metrics.json").read_text())
         res = metrics["attack"]["results"]
         assert set(res) == {"cross_entropy", "probability_loss", "normalized_probability_loss"}

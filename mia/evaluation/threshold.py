@@ -95,7 +95,9 @@ def attack_stage(config: ExperimentConfig, scores: dict[str, np.ndarray], progre
     """
     a = config.attack
     is_member = scores["is_member"]
-    options = {"grid_points": a.kde_grid_points}
+    # the [attack] settings this attack takes (the global threshold has none)
+    options = {k: v for k, v in {"grid_points": a.kde_grid_points}.items()
+               if k in attacks.ATTACKS[a.attack].options}
     splits = {p: [sample_split(int(is_member.sum()), int((~is_member).sum()), p,
                                        np.random.default_rng(split_seed(config.seed, p, r)))
                   for r in range(a.repeats)]

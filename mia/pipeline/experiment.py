@@ -188,7 +188,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             and cached.get("logits") == train_mod.LOGITS):
         reused("scores")
     else:
-        log(f"[{config.name}] scores: {len(scores_mod.SCORES)} scores of "
+        log(f"[{config.name}] scores: {len(set(('cross_entropy', *config.attack.scores)))} scores of "
             f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
         with timed_stage(timings, "scores"):
             scores_stage(config, dataset, run_dir, device, log)

@@ -93,8 +93,10 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
 
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                  device: torch.device, log=print) -> None:
-    """Per-sample scores of every registered score, and whether the target classifies each
-    sample correctly (``correct``: the gap attack's signal): training set first, then test set."""
+    """Per-sample scores of the experiment's [attack] scores (and the cross-entropy, which
+    target.json's losses read), and whether the target classifies each sample correctly
+    (``correct``: the gap attack's signal): training set first, then test set. Only those: a
+    score registered later must not change what an earlier experiment's rerun writes."""
     spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = torch.cat([train_mod.to_tensor(dataset.x_train, device, spec),
@@ -102,7 +104,8 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     labels = np.concatenate([dataset.y_train, dataset.y_test])
     logits = train_mod.evaluation_logits(model, x)
     y = torch.from_numpy(labels).to(device)
-    arrays = scores_mod.compute(list(scores_mod.SCORES), logits, y)
+    arrays = scores_mod.compute(list(dict.fromkeys(("cross_entropy", *config.attack.scores))),
+                                logits, y)
     n_train = len(dataset.y_train)
     is_member = np.arange(len(labels)) < n_train
     correct = (logits.argmax(1) == y).cpu().numpy()
