@@ -247,9 +247,6 @@ def validate(config: ExperimentConfig) -> None:
                         f"got {t.cpu_shards}")
     if not (math.isfinite(t.dropout) and 0 <= t.dropout < 1):
         raise UserError(f"[train] dropout must be in [0, 1), got {t.dropout}")
-    if t.dropout > 0 and t.cpu_shards > 1:
-        raise UserError(f"[train] dropout = {t.dropout} needs cpu_shards = 1 for now (got "
-                        f"{t.cpu_shards}): a sharded CPU step has no per-shard dropout masks yet")
     if t.recipe not in RECIPES:
         raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
     if t.cpu_memory_format not in MEMORY_FORMATS:

@@ -227,12 +227,55 @@ def test_sharded_step_is_the_batch_gradient_float64():
     assert step.correct.item() == (model(x).argmax(1) == y).sum().item()
 
 
-def test_sharded_step_refuses_dropout():
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(3072, 10))
-    opt = torch.optim.Adam(model.parameters())
+def test_sharded_step_refuses_dropout_without_per_shard_masks():
+    """torch's own Dropout, or SeededDropout without a mask seed, would draw from the global
+    generator in whichever order the threads run: refused with more than one shard."""
+    from mia.architectures.base import SeededDropout
     x, y = tiny_tensors()[:2]
-    with pytest.raises(ValueError, match="Dropout"):
-        train.ShardedStep(model, opt, x, y, shards=2, workers=train.SERIAL)
+    for dropout, seed in ((torch.nn.Dropout(0.5), 0), (SeededDropout(0.5), None)):
+        model = torch.nn.Sequential(torch.nn.Flatten(), dropout, torch.nn.Linear(3072, 10))
+        opt = torch.optim.Adam(model.parameters())
+        with pytest.raises(ValueError, match="Dropout .*per-shard masks"):
+            train.ShardedStep(model, opt, x, y, shards=2, workers=train.SERIAL, mask_seed=seed)
+
+
+def _dropout_weights(workers, shards=2, seed=3, epochs=2, dropout=0.5):
+    x, y = tiny_tensors()[:2]
+    torch.manual_seed(0)
+    model = LeNet5(dropout=dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = train.ShardedStep(model, opt, x, y, shards=shards, workers=workers, mask_seed=seed)
+    model.train()
+    for epoch in (1, 2)[:epochs]:
+        step.epoch = epoch
+        train.run_batches(step, torch.arange(len(x)).split(64))
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_dropout_masks_are_per_shard_so_the_weights_do_not_depend_on_the_workers():
+    """LeNet-5 with dropout 0.5, two shards, two epochs: one worker and three give the same
+    weights bit for bit; another mask seed gives other weights (the masks are used), and so
+    does no dropout."""
+    serial = _dropout_weights(train.SERIAL)
+    parallel = _dropout_weights(train.CpuWorkers(3))
+    assert all(torch.equal(a, b) for a, b in zip(serial, parallel))
+    assert not all(torch.equal(a, b) for a, b in zip(serial, _dropout_weights(train.SERIAL, seed=4)))
+    assert not all(torch.equal(a, b) for a, b in zip(serial, _dropout_weights(train.SERIAL, dropout=0.0)))
+
+
+def test_seeded_dropout_keeps_units_with_probability_one_minus_p_and_rescales():
+    from mia.architectures.base import SeededDropout, dropout_masks_from
+    layer = SeededDropout(0.25).train()
+    x = torch.ones(200_000)
+    with dropout_masks_from(torch.Generator().manual_seed(1)):
+        out = layer(x)
+    with dropout_masks_from(torch.Generator().manual_seed(1)):
+        again = layer(x)
+    assert torch.equal(out, again)  # the generator decides the masks
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    assert torch.equal(layer.eval()(x), x)  # no dropout in evaluation
 
 
 def test_predicted_logits_do_not_depend_on_cpu_workers(monkeypatch):

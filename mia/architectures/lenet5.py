@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Architecture
+from .base import Architecture, SeededDropout
 
 NAME = "lenet5"
 
@@ -35,7 +35,7 @@ class LeNet5(nn.Module):
         # dropout > 0: after each hidden fully connected layer's ReLU. At 0 no module is added,
         # so the parameter names and the initialisation are those of the plain network.
         def drop() -> list[nn.Module]:
-            return [nn.Dropout(dropout)] if dropout > 0 else []
+            return [SeededDropout(dropout)] if dropout > 0 else []
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(16 * side * side, 120), nn.ReLU(), *drop(),

@@ -18,6 +18,7 @@ but never stalls it (``invoke bench --contended``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import functools
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..architectures import CIFAR_SHAPE, build
+from ..architectures.base import SeededDropout, dropout_masks_from
 from ..config import TrainConfig
 from ..datasets.base import DatasetSpec
 from ..errors import UserError
@@ -46,6 +48,8 @@ from ..recipes import get as recipe_of
 from ..recipes.adam import epoch_permutation  # noqa: F401  (the engine's callers use it)
 
 CHECKPOINT = "checkpoint.pt"
+# A stream of the training seed of its own: the dropout masks of the sharded CPU step.
+MASK_STREAM = 0xD809
 # Test hook: ``MIA_FAULT_AT=batch:E:B`` kills the process (SIGKILL) after batch B of epoch E,
 # ``MIA_FAULT_AT=checkpoint:E`` while epoch E's checkpoint is being written (the temporary
 # file written, not yet renamed). The fault tests use it to interrupt training at an exact
@@ -325,29 +329,54 @@ class ShardedStep(Step):
     depend only on the data and S, so 1 worker and S workers give bitwise the same weights.
 
     The shards share the parameters read-only; ``torch.autograd.grad`` returns each shard's
-    gradient without accumulating into ``.grad``. Models with dropout or batch statistics
-    would need per-shard random streams and shard-wise statistics: refused.
+    gradient without accumulating into ``.grad``. Dropout draws each shard's masks from a
+    generator of its own, seeded by (``mask_seed``, epoch, batch, shard) (``SeededDropout``),
+    so the masks too are the same on any thread. Batch statistics (batch norm) would need
+    shard-wise statistics, and dropout without a mask seed the global generator's order:
+    both refused with more than one shard.
     """
 
-    def __init__(self, model, optimizer, x, y, shards: int, workers: CpuWorkers):
+    def __init__(self, model, optimizer, x, y, shards: int, workers: CpuWorkers,
+                 mask_seed: int | None = None):
         super().__init__(model, optimizer, x, y)
-        stateful = [type(m).__name__ for m in model.modules()
-                    if isinstance(m, (torch.nn.modules.dropout._DropoutNd,
-                                      torch.nn.modules.batchnorm._NormBase))]
-        if stateful and shards > 1:
-            raise ValueError(f"sharded CPU steps do not support {', '.join(stateful)}")
+        dropout = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+        unsupported = [type(m).__name__ for m in model.modules()
+                       if isinstance(m, torch.nn.modules.batchnorm._NormBase)
+                       or m in dropout and not (isinstance(m, SeededDropout) and mask_seed is not None)]
+        if unsupported and shards > 1:
+            raise ValueError(f"sharded CPU steps do not support {', '.join(unsupported)} (batch "
+                             f"statistics, or dropout without per-shard masks: SeededDropout "
+                             f"and a mask seed)")
         self.shards, self.workers = shards, workers
         self.params = list(model.parameters())
+        self.mask_seed = mask_seed if dropout else None
+        self.epoch, self.batch_number = 0, 0  # which masks: set by the training loop
 
-    def _shard(self, idx: torch.Tensor):
+    def reset(self) -> None:
+        super().reset()
+        self.batch_number = 0
+
+    def _masks(self, shard: int):
+        """Where this shard's dropout masks come from (nothing to draw without dropout)."""
+        if self.mask_seed is None:
+            return contextlib.nullcontext()
+        words = np.random.SeedSequence([self.mask_seed, MASK_STREAM, self.epoch,
+                                        self.batch_number, shard]).generate_state(2)
+        generator = torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
+        return dropout_masks_from(generator)
+
+    def _shard(self, shard: int, idx: torch.Tensor):
         xb, yb = self.batch(idx)
-        logits = self.model(xb)
+        with self._masks(shard):
+            logits = self.model(xb)
         loss = F.cross_entropy(logits, yb, reduction="sum")
         grads = torch.autograd.grad(loss, self.params)
         return grads, loss.detach(), (logits.detach().argmax(1) == yb).sum()
 
     def __call__(self, idx: torch.Tensor) -> None:
-        parts = self.workers.map(self._shard, idx.tensor_split(min(self.shards, len(idx))))
+        self.batch_number += 1
+        shards = idx.tensor_split(min(self.shards, len(idx)))
+        parts = self.workers.map(lambda job: self._shard(*job), list(enumerate(shards)))
         for j, p in enumerate(self.params):
             grad = parts[0][0][j]
             for grads, _, _ in parts[1:]:
@@ -360,15 +389,18 @@ class ShardedStep(Step):
 
 
 def make_step(model, optimizer, x, y, batch_size: int, cuda_graph: bool,
-              cpu_shards: int = TrainConfig.cpu_shards, workers: CpuWorkers | None = None) -> Step:
+              cpu_shards: int = TrainConfig.cpu_shards, workers: CpuWorkers | None = None,
+              mask_seed: int | None = None) -> Step:
     """The fastest step for the device: CUDA graph, sharded CPU step, or the plain eager step.
 
-    ``workers`` (CPU) defaults to the pool of ``configure_cpu``.
+    ``workers`` (CPU) defaults to the pool of ``configure_cpu``; ``mask_seed`` (CPU) seeds the
+    dropout masks of each shard (``ShardedStep``); elsewhere dropout draws from torch's
+    generator, which the trainer seeds.
     """
     if x.device.type == "cpu":
         workers = workers or cpu_workers()
         torch.set_num_threads(1)  # the calling thread may run shards too (SERIAL)
-        return ShardedStep(model, optimizer, x, y, cpu_shards, workers)
+        return ShardedStep(model, optimizer, x, y, cpu_shards, workers, mask_seed)
     if cuda_graph and len(x) >= batch_size:
         return GraphedStep(model, optimizer, x, y, batch_size)
     return Step(model, optimizer, x, y)
@@ -444,11 +476,12 @@ def train(
     n = len(x_train)
     recipe = recipe_of(cfg.recipe)
     step = make_step(model, optimizer, x_train, y_train, cfg.batch_size,
-                     cuda_graph and recipe.fixed_batch_size, cfg.cpu_shards)
+                     cuda_graph and recipe.fixed_batch_size, cfg.cpu_shards, mask_seed=seed)
     bar = tqdm(total=cfg.epochs, initial=start, desc="train", unit="epoch", disable=not progress)
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
+        step.epoch = epoch  # the dropout masks' stream (ShardedStep)
         loss_sum, correct = run_batches(step, recipe.epoch_batches(seed, epoch, n, cfg.batch_size,
                                                                    device),
                                         (lambda b, e=epoch: _fault("batch", e, b)) if FAULT_AT else None)

@@ -100,7 +100,7 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
     model, optimizer = init_model(cfg, seed, x.device, capturable=cuda,
                                   input_shape=tuple(x.shape[1:]), num_classes=num_classes)
     step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=cuda,
-                     cpu_shards=cfg.cpu_shards, workers=workers)
+                     cpu_shards=cfg.cpu_shards, workers=workers, mask_seed=seed)
     n, bs = len(subset), cfg.batch_size
     recipe = recipe_of(cfg.recipe)
     total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
@@ -109,6 +109,7 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
         epoch += 1
         batches = [subset[b] for b in recipe.epoch_batches(seed, epoch, n, bs, x.device)]
         batches = batches[: total - done]
+        step.epoch = epoch  # the dropout masks' stream, as engine.train's
         run_batches(step, batches)
         done += len(batches)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
