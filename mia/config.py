@@ -31,6 +31,12 @@ class DataConfig:
     dataset: str = "cifar10"
     max_train: int = 0  # 0 = all 50,000 training images (the members)
     max_test: int = 0  # 0 = all 10,000 test images (the non-members)
+    # Only the images of the first ``classes`` classes (labels 0..classes-1), training and test
+    # alike, and a model of that many outputs; 0: every class.
+    classes: int = 0
+    # The members: the first round(train_fraction x N) training images (after ``classes``);
+    # the rest of the training images are in no role of the target. 1: all of them.
+    train_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,14 @@ def validate(config: ExperimentConfig) -> None:
     for key in ("max_train", "max_test"):
         if getattr(config.data, key) < 0:
             raise UserError(f"[data] {key} must be >= 0, got {getattr(config.data, key)}")
+    spec = DATASETS[config.data.dataset]
+    if not (config.data.classes == 0 or 2 <= config.data.classes <= spec.num_classes):
+        raise UserError(f"[data] classes must be 0 (every class) or between 2 and "
+                        f"{spec.num_classes} ({spec.title} has {spec.num_classes} classes), got "
+                        f"{config.data.classes}")
+    f = config.data.train_fraction
+    if not (math.isfinite(f) and 0 < f <= 1):
+        raise UserError(f"[data] train_fraction must be in (0, 1], got {f}")
     t = config.train
     if t.architecture not in ARCHITECTURES:
         raise UserError(f"unknown architecture {t.architecture!r} (known: {', '.join(ARCHITECTURES)})")

@@ -158,3 +158,49 @@ def test_shared_mnist_is_the_exact_copy():
     assert ds.source["notes"].startswith("exact original pixels")
     assert ds.source["sha256"]["mnist.npz"] == mnist.EXACT_NPZ_SHA256
     assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# ---------------------------------------------------------------- [data] classes, train_fraction
+def test_restrict_keeps_the_first_classes_and_the_first_share_of_training_images(tiny_npz):
+    full = data.load("cifar10", tiny_npz)
+    four = full.restrict(classes=4)
+    assert set(np.unique(four.y_train)) <= {0, 1, 2, 3} and set(np.unique(four.y_test)) <= {0, 1, 2, 3}
+    assert len(four.y_train) == int((full.y_train < 4).sum()) and four.spec.num_classes == 4
+    assert np.array_equal(four.x_train, full.x_train[full.y_train < 4])
+    assert four.spec.classes == full.spec.classes[:4] and full.spec.num_classes == 10
+    half = full.restrict(train_fraction=0.5)
+    assert np.array_equal(half.x_train, full.x_train[:300]) and len(half.y_test) == 200
+    assert half.source["train_fraction"] == 0.5
+    with pytest.raises(UserError, match=r"train_fraction = 0.001 leaves 1 training images of 600"):
+        full.restrict(train_fraction=0.001)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"classes": 1}, r"\[data\] classes must be 0 \(every class\) or between 2 and 10 \(CIFAR-10 has 10 classes\), got 1"),
+    ({"classes": 11}, r"between 2 and 10 .*got 11"),
+    ({"classes": -1}, r"got -1"),
+    ({"train_fraction": 0.0}, r"\[data\] train_fraction must be in \(0, 1\], got 0.0"),
+    ({"train_fraction": 1.5}, r"train_fraction must be in \(0, 1\], got 1.5"),
+    ({"train_fraction": float("nan")}, r"train_fraction must be in \(0, 1\], got nan"),
+])
+def test_bad_data_settings_are_one_line(bad, message):
+    from mia import config
+    with pytest.raises(UserError, match=message):
+        config.from_dict({"data": bad}, "x")
+
+
+def test_the_data_settings_at_their_defaults_change_no_key():
+    """The hash rule: classes = 0 and train_fraction = 1 enter no key; other values do."""
+    from mia import config
+    plain = config.from_dict({}, "x")
+    same = config.from_dict({"data": {"classes": 0, "train_fraction": 1.0}}, "x")
+    assert plain.training_key() == same.training_key() and plain.hash() == same.hash()
+    assert "classes" not in plain.training_key()["data"]
+    four = config.from_dict({"data": {"classes": 4}}, "x")
+    assert four.training_key()["data"]["classes"] == 4 and four.training_key() != plain.training_key()
+
+
+def test_experiment_sizes_follow_the_data_settings():
+    from mia import config, pipeline
+    cfg = config.from_dict({"data": {"classes": 4, "train_fraction": 0.5}}, "x")
+    assert pipeline.experiment_sizes(cfg, 50_000, 10_000, 10) == (10_000, 4_000)

@@ -15,8 +15,8 @@ def test_there_are_experiments():
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_file_is_valid_and_fits_its_data(name):
     cfg = config.load_named(name)  # parse + every setting's validation (UserError otherwise)
-    n_train, n_test = datasets.DATASETS[cfg.data.dataset].sizes
-    pipeline.check_sizes(cfg, *pipeline.experiment_sizes(cfg, n_train, n_test))
+    spec = datasets.DATASETS[cfg.data.dataset]
+    pipeline.check_sizes(cfg, *pipeline.experiment_sizes(cfg, *spec.sizes, spec.num_classes))
 
 
 def test_the_test_set_is_small_and_valid():

@@ -14,6 +14,7 @@ local copy share their trained models.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,22 @@ class Dataset:
         """What stands for the data in the training and bank hashes: ``source["key"]`` when the
         loader set one (``SPEC.key = "arrays"``), else the sha256 of the files it read."""
         return self.source.get("key", self.source["sha256"])
+
+    def restrict(self, classes: int = 0, train_fraction: float = 1.0) -> "Dataset":
+        """Only the first ``classes`` classes' images (0: all), with a spec of that many
+        classes; then the first round(train_fraction x N) training images."""
+        x_train, y_train, x_test, y_test, spec = (self.x_train, self.y_train, self.x_test,
+                                                  self.y_test, self.spec)
+        if classes:
+            train, test = y_train < classes, y_test < classes
+            x_train, y_train, x_test, y_test = x_train[train], y_train[train], x_test[test], y_test[test]
+            spec = dataclasses.replace(spec, classes=spec.classes[:classes])
+        keep = int(round(train_fraction * len(y_train)))
+        if keep < 2:
+            raise UserError(f"[data] train_fraction = {train_fraction:g} leaves {keep} training "
+                            f"images of {len(y_train)}; need at least 2")
+        source = dict(self.source, classes=classes, train_fraction=train_fraction)
+        return Dataset(x_train[:keep], y_train[:keep], x_test, y_test, source, spec)
 
     def subset(self, max_train: int, max_test: int) -> "Dataset":
         """The first ``max_train`` / ``max_test`` images (0 keeps all)."""

@@ -28,11 +28,26 @@ from .stages import (SNAPSHOT, bank_stage, calibrated_stage, engine_settings, lo
                      npz_names, resume_from_snapshot, scores_stage, timed_stage, train_stage)
 
 
-def experiment_sizes(config: ExperimentConfig, n_train: int, n_test: int) -> tuple[int, int]:
+def experiment_dataset(config: ExperimentConfig, full: Dataset) -> Dataset:
+    """The images an experiment uses of its dataset: ``[data] classes`` and
+    ``train_fraction``, then ``max_train`` and ``max_test``."""
+    d = config.data
+    if d.classes or d.train_fraction != 1:
+        full = full.restrict(d.classes, d.train_fraction)
+    return full.subset(d.max_train, d.max_test)
+
+
+def experiment_sizes(config: ExperimentConfig, n_train: int, n_test: int,
+                     num_classes: int = 0) -> tuple[int, int]:
     """The members and non-members an experiment uses of a dataset of ``n_train`` training
-    and ``n_test`` test images (``[data] max_train`` and ``max_test``, 0 keeping all)."""
-    return (min(config.data.max_train or n_train, n_train),
-            min(config.data.max_test or n_test, n_test))
+    and ``n_test`` test images (``[data] max_train`` and ``max_test``, 0 keeping all). With
+    ``[data] classes`` of a dataset of ``num_classes`` balanced classes, an estimate (the
+    loaded data's own counts are exact: ``experiment_dataset``)."""
+    d = config.data
+    if d.classes and num_classes:
+        n_train, n_test = n_train * d.classes // num_classes, n_test * d.classes // num_classes
+    n_train = int(round(d.train_fraction * n_train))
+    return min(d.max_train or n_train, n_train), min(d.max_test or n_test, n_test)
 
 
 MIN_EVAL_PER_CLASS = 10  # below this an accuracy moves in steps of 5 points or more
@@ -131,7 +146,7 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
 
 def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
                     workers, reuse_root) -> Path:
-    dataset = dataset.subset(config.data.max_train, config.data.max_test)
+    dataset = experiment_dataset(config, dataset)
     check_sizes(config, len(dataset.y_train), len(dataset.y_test))
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
     started = manifest_mod.now()

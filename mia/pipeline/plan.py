@@ -13,6 +13,7 @@ from ..errors import UserError
 from ..io import read_json
 from ..training import bank as bank_mod
 from ..training.jobs import TrainingJob
+from .experiment import experiment_dataset
 
 # LeNet-5 training throughput on this project's 2-core machine: a bank of 16 models, each 100
 # epochs on 30,000 images, took 55 min (results/baseline/manifest.json, wall_seconds.bank):
@@ -69,7 +70,7 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
     share targets and banks by hash)."""
     planned, seen = [], set()
     for config in configs:
-        dataset = data[config.data.dataset].subset(config.data.max_train, config.data.max_test)
+        dataset = experiment_dataset(config, data[config.data.dataset])
         source = (reuse_root or results_root) / config.name
         committed = _committed(source)
         train_hash = TrainingJob.target(config, dataset.key).key()

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import config as config_mod, datasets as data_mod, figure_index
 from ..errors import UserError
 from ..training import engine as train_mod
-from .experiment import (check_augmentations, check_memory, check_sizes, experiment_sizes,
+from .experiment import (check_augmentations, check_memory, check_sizes, experiment_dataset,
                          quick_changes, run_experiment)
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
 from .plan import check_training_time, planned_training
@@ -77,7 +77,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         configs = smaller
     for c in configs:
         full = data[c.data.dataset]
-        sizes = experiment_sizes(c, len(full.y_train), len(full.y_test))
+        used = experiment_dataset(c, full)  # [data] classes, train_fraction, max_*: exact sizes
+        sizes = len(used.y_train), len(used.y_test)
         check_sizes(c, *sizes)
         check_memory(c, sizes[0] + sizes[1], full.spec)
         check_augmentations(c, full.spec)
