@@ -7,6 +7,7 @@ silently ignored).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +62,17 @@ class TrainConfig:
     cpu_memory_format: str = "channels_last"
     # Dropout probability of the architecture's hidden units (mia.architectures); 0: none.
     dropout: float = 0.0
+    # The weight layers and the width (hidden units, or channels) of the architectures that
+    # take them ("mlp", "cnn"); 0: the architecture's own default (LeNet-5 takes neither).
+    depth: int = 0
+    width: int = 0
     # The training recipe (mia.recipes): the optimiser and each epoch's batches. "adam": Adam
     # with seeded permutations, the study's recipe.
     recipe: str = "adam"
 
     def model_options(self) -> dict[str, Any]:
         """The architecture's options (``mia.architectures.build``), those off their default."""
-        return {"dropout": self.dropout} if self.dropout else {}
+        return {k: getattr(self, k) for k in ("dropout", "depth", "width") if getattr(self, k)}
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,16 @@ def validate(config: ExperimentConfig) -> None:
                         f"got {t.cpu_shards}")
     if not (math.isfinite(t.dropout) and 0 <= t.dropout < 1):
         raise UserError(f"[train] dropout must be in [0, 1), got {t.dropout}")
+    for key in ("depth", "width"):
+        if getattr(t, key) < 0:
+            raise UserError(f"[train] {key} must be >= 0 (0: the architecture's default), got "
+                            f"{getattr(t, key)}")
+    if t.depth or t.width or t.dropout:  # the architecture must take them: built once, on paper
+        taken = inspect.signature(ARCHITECTURES[t.architecture].build).parameters
+        for key, value in t.model_options().items():
+            if key not in taken:
+                raise UserError(f"[train] {key} = {value}: architecture {t.architecture!r} takes "
+                                f"no {key}")
     if t.recipe not in RECIPES:
         raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
     if t.cpu_memory_format not in MEMORY_FORMATS:

@@ -205,3 +205,52 @@ def test_a_flip_row_on_a_dataset_without_a_flip_is_one_line_before_any_work():
     plain = config.from_dict({"bank": {"models": 2}, "calibrated": {"attacks": ["loss", "rmia_online"],
                                                                     "power_attacks": ["rmia_online"]}}, "x")
     check_augmentations(plain, digits)
+
+
+# ---------------------------------------------------------------- dense and convolutional (004)
+@pytest.mark.parametrize("depth, width", [(4, 128), (7, 128), (2, 16)])
+def test_the_dense_network_has_depth_linear_layers_and_the_stated_parameters(depth, width):
+    model = architectures.build("mlp", (3, 32, 32), 10, depth=depth, width=width)
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == depth
+    expected = 3073 * width + (depth - 2) * (width + 1) * width + (width + 1) * 10
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("depth", [2, 4, 7])
+def test_the_convolutional_network_has_the_same_depth_in_weight_layers(depth):
+    model = architectures.build("cnn", (1, 28, 28), 4, depth=depth, width=8)
+    weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(weighted) == depth and isinstance(weighted[-1], torch.nn.Linear)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_depth_and_width_out_of_range_are_one_line(name):
+    with pytest.raises(ValueError, match="depth >= 2"):
+        architectures.build(name, depth=1)
+    with pytest.raises(ValueError, match="width >= 1"):
+        architectures.build(name, width=0)
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"architecture": "transformer"}, r"unknown architecture 'transformer' \(known: .*mlp"),
+    ({"architecture": "lenet5", "depth": 4}, r"\[train\] depth = 4: architecture 'lenet5' takes no depth"),
+    ({"architecture": "mlp", "width": -1}, r"\[train\] width must be >= 0 .*got -1"),
+])
+def test_bad_architecture_settings_are_one_line(train, message):
+    from mia import config
+    from mia.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        config.from_dict({"train": train}, "x")
+    config.from_dict({"train": {"architecture": "mlp", "depth": 7, "width": 64, "dropout": 0.2}}, "x")
+
+
+def test_depth_and_width_at_their_defaults_change_no_key():
+    from mia import config
+    plain, same = config.from_dict({}, "x"), config.from_dict({"train": {"depth": 0, "width": 0}}, "x")
+    assert plain.training_key() == same.training_key() and plain.train.model_options() == {}
+    deep = config.from_dict({"train": {"architecture": "mlp", "depth": 7}}, "x")
+    assert deep.train.model_options() == {"depth": 7} and deep.training_key()["train"]["depth"] == 7
