@@ -58,7 +58,7 @@ def weighted_roc(unit: np.ndarray, group_end: np.ndarray | None, w: np.ndarray |
         counts = w.astype(np.int64)
         if not np.array_equal(counts, w):
             raise ValueError("ROC weights are counts (how often each sample was drawn), "
-                             f"got {w[counts != w][0]!r}")
+                             f"got {float(w[counts != w][0])}")
         w = counts
     if w is None:
         work.running[:] = unit
