@@ -41,10 +41,11 @@ def write_summary(metrics: dict, directory: Path) -> None:
     lines = [
         f"# {metrics['experiment']}: {metrics['description']}",
         "",
-        f"Target: train accuracy {t['train_accuracy']:.2%}, test accuracy {t['test_accuracy']:.2%} "
-        f"(original study: {t['reference']['train_accuracy']:.2%} / "
-        f"{t['reference']['test_accuracy']:.2%}, {t['reference'].get('source', 'not cited')}).",
-        f"Data: {metrics['data_notes'] or 'exact CIFAR-10 pixels'}.",
+        f"Target: train accuracy {t['train_accuracy']:.2%}, test accuracy {t['test_accuracy']:.2%}"
+        + (f" (original study: {t['reference']['train_accuracy']:.2%} / "
+           f"{t['reference']['test_accuracy']:.2%}, {t['reference'].get('source', 'not cited')})."
+           if "reference" in t else " (the original study published no accuracy)."),
+        f"Data: {metrics['data_notes'] or 'exact original pixels'}.",
         "",
         f"Attack `{metrics['attack']['name']}`, members are the positive class, balanced "
         f"evaluation, mean ± std over {metrics['attack']['repeats']} repeats.",

@@ -215,7 +215,7 @@ def test_summary_csv_and_markdown_values(tmp_path):
 SUMMARY_MD = """# oracle: tables
 
 Target: train accuracy 90.00%, test accuracy 60.00% (original study: 92.84% / 51.52%, the original deck).
-Data: exact CIFAR-10 pixels.
+Data: exact original pixels.
 
 Attack `kde_threshold`, members are the positive class, balanced evaluation, mean ± std over 3 repeats.
 `best_accuracy` is the best threshold's accuracy on the evaluation set (an oracle).
@@ -233,6 +233,22 @@ def test_summary_names_the_data_and_an_uncited_reference(tmp_path):
     report.write_summary(m, tmp_path)
     md = (tmp_path / "summary.md").read_text()
     assert "Data: LOSSY copy." in md and "51.52%, not cited)" in md
+
+
+def test_summary_claims_no_comparison_where_the_original_published_none(tmp_path):
+    """MNIST's study (000) gave no accuracy: its target has no reference, and says so."""
+    m = _metrics_for_tables()
+    del m["target"]["reference"]
+    report.write_summary(m, tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    assert "test accuracy 60.00% (the original study published no accuracy)." in md
+    assert "92.84%" not in md
+
+
+def test_only_the_cifar10_study_has_a_reference_accuracy():
+    from mia.pipeline.results import REFERENCE_ACCURACY
+    assert set(REFERENCE_ACCURACY) == {"cifar10"}
+    assert REFERENCE_ACCURACY["cifar10"]["test_accuracy"] == 0.5152
 
 
 # ---------------------------------------------------------------- scores through the registry

@@ -231,7 +231,8 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         roc_all = full_roc_stage(config, scores)
     timings["attack"]["workers"] = workers
     target = read_json(run_dir / "target.json")
-    target["reference"] = REFERENCE_ACCURACY
+    if config.data.dataset in REFERENCE_ACCURACY:
+        target["reference"] = REFERENCE_ACCURACY[config.data.dataset]
     history = read_json(run_dir / "history.json")
     metrics = {
         "experiment": config.name, "description": config.description,
