@@ -118,3 +118,32 @@ def test_figures_are_in_their_manifests_checksums():
         inner = (REPO / png).relative_to(folder).as_posix()
         recorded = json.loads((folder / "manifest.json").read_text())["files"]
         assert recorded.get(inner) == sha256_file(REPO / png), png
+
+
+def test_log_ticks_are_plain_text_at_full_size():
+    """Rates in percent, other decades as plain numbers, tiny and huge ones as 1eK: no 10^k,
+    whose exponent matplotlib draws at about 70% of the tick font."""
+    from mia.plots.base import decade_label
+    assert [decade_label(v, percent=True) for v in (1e-6, 1e-4, 1e-3, 0.01, 1)] == [
+        "0.0001%", "0.01%", "0.1%", "1%", "100%"]
+    assert [decade_label(v) for v in (1e-6, 1e-4, 0.01, 1, 1e4, 1e5)] == [
+        "1e-6", "0.0001", "0.01", "1", "10000", "1e5"]
+
+
+def test_captions_name_the_attack_s_threshold(tmp_path):
+    """A global threshold's figures do not say KDE threshold (the attack is named)."""
+    import numpy as np
+    from PIL import Image
+
+    from mia.plots import loss_threshold
+    rng = np.random.default_rng(0)
+    scores = {"cross_entropy": np.r_[rng.exponential(0.5, 300), rng.exponential(1.0, 300)],
+              "is_member": np.r_[np.ones(300, bool), np.zeros(300, bool)]}
+    cm = {"mean_counts": [[200.0, 70.0], [90.0, 180.0]], "mean_normalized": [[0.74, 0.26], [0.33, 0.67]]}
+    result = {"repeats": [{"threshold": 0.4}], "confusion_matrix": cm}
+    loss_threshold.score_figures("cross_entropy", 10, "10", scores, 0, result, tmp_path,
+                                 attack="global_threshold")
+    for name in ("confusion_matrix_p10", "densities_p10", "losses_sample_p10"):
+        caption = Image.open(tmp_path / f"{name}.png").text["Caption"]
+        assert "global threshold (the best on the attacker's sample)" in caption, name
+        assert "KDE" not in caption, name

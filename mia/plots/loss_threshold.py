@@ -65,22 +65,30 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, xlim, kde_g
     ax.grid(alpha=0.3)
 
 
+# How captions name each sampling-protocol attack's threshold.
+THRESHOLD_NAMES = {"kde_threshold": "KDE threshold",
+                   "global_threshold": "global threshold (the best on the attacker's sample)"}
+
+
 def score_figures(score: str, p: float, key: str, scores: dict, seed: int, result: dict,
-                  out_dir: Path, source: Source = UNNAMED, report: bool = False) -> None:
+                  out_dir: Path, source: Source = UNNAMED, report: bool = False,
+                  attack: str = "kde_threshold") -> None:
     """The three figures of one score at one sampling percentage; with ``report``, the
-    densities also at the report sizes (``figures/report/<score>_densities_p<key>_*``)."""
+    densities also at the report sizes (``figures/report/<score>_densities_p<key>_*``).
+    ``attack``: the attack whose threshold they show (``THRESHOLD_NAMES``)."""
+    named = THRESHOLD_NAMES.get(attack, f"{attack} threshold")
     is_member = scores["is_member"]
     m_all, n_all = scores[score][is_member], scores[score][~is_member]
     split = sample_split(len(m_all), len(n_all), p, np.random.default_rng(split_seed(seed, p, 0)))
     threshold = result["repeats"][0]["threshold"]
     am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
     em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
-    losses_sample(score, key, am, an, threshold, out_dir / f"losses_sample_p{key}", source)
+    losses_sample(score, key, am, an, threshold, out_dir / f"losses_sample_p{key}", source, named)
     layouts = (SLIDE, *REPORT_LAYOUTS) if report else (SLIDE,)
     for layout in layouts:
         out = (out_dir / f"densities_p{key}" if layout is SLIDE else
                out_dir.parent / "report" / f"{score}_densities_p{key}_{layout.name}")
-        densities(score, key, (am, an), (em, en), threshold, out, source, layout)
+        densities(score, key, (am, an), (em, en), threshold, out, source, layout, named)
 
     cm = result["confusion_matrix"]
     counts, normalized = np.array(cm["mean_counts"]), np.array(cm["mean_normalized"])
@@ -99,7 +107,7 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     fn, fp = normalized[1, 0], normalized[0, 1]
     save(fig, out_dir / f"confusion_matrix_p{key}", source=source,
          shows="the loss threshold's hits and errors on members and non-members",
-         caption=f"Confusion matrix of the loss-threshold attack ({pretty(score)}, KDE threshold "
+         caption=f"Confusion matrix of the loss-threshold attack ({pretty(score)}, {named} "
                  f"fitted on an attacker sample of p = {key}% of the members and of the "
                  f"non-members) against the {source.title}, on the balanced evaluation set: "
                  f"fractions of each true class (rows), mean counts in brackets, mean over "
@@ -108,7 +116,8 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
 
 
 def densities(score: str, key: str, attacker: tuple, evaluation: tuple, threshold: float,
-              out: Path, source: Source = UNNAMED, layout: Layout = SLIDE) -> None:
+              out: Path, source: Source = UNNAMED, layout: Layout = SLIDE,
+              named: str = "KDE threshold") -> None:
     """Member and non-member densities of ``score`` in the attacker's sample (where the KDE
     threshold is fitted) and on the evaluation set (where it is judged), on one x range."""
     (am, an), (em, en) = attacker, evaluation
@@ -144,7 +153,7 @@ def densities(score: str, key: str, attacker: tuple, evaluation: tuple, threshol
              caption=f"Densities of the {pretty(score)} of members (blue) and non-members "
                      f"(orange) of the {source.title}, on a log density axis: left, the "
                      f"attacker's sample of p = {key}% of each ({len(am):,} members, "
-                     f"{len(an):,} non-members), where the KDE threshold ({threshold:.3g}, "
+                     f"{len(an):,} non-members), where the {named} ({threshold:.3g}, "
                      f"dashed; repeat 0) is fitted; right, the balanced evaluation set "
                      f"({len(em):,} of each) it is judged on."
                      + (f" The x axis is cut at {xlim[1]:.3g}; {beyond:.0%} of samples lie "
@@ -152,7 +161,8 @@ def densities(score: str, key: str, attacker: tuple, evaluation: tuple, threshol
 
 
 def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndarray,
-                  threshold: float, out: Path, source: Source = UNNAMED) -> None:
+                  threshold: float, out: Path, source: Source = UNNAMED,
+                  named: str = "KDE threshold") -> None:
     """The attacker's sample as two strips, members left and non-members right, on a log
     axis. Losses span 40 decades, most of them empty: the axis starts at the power of ten
     below the 2nd percentile of positive scores, and smaller scores (exact zeros included)
@@ -195,7 +205,7 @@ def losses_sample(score: str, key: str, members: np.ndarray, nonmembers: np.ndar
                  f"{pretty(score)} of {len(members):,} members (left) and {len(nonmembers):,} "
                  f"non-members (right), one dot each, on a log axis (horizontal jitter only for "
                  f"visibility; scores under {floor:.0e}, zeros included, are drawn on the band "
-                 f"at the bottom and counted). Dashed: the KDE threshold of repeat 0 "
+                 f"at the bottom and counted). Dashed: the {named} of repeat 0 "
                  f"({threshold:.3g}).")
 
 
@@ -370,7 +380,8 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
     for s, by_p in metrics["attack"]["results"].items():
         needed = {s: scores[s], "is_member": scores["is_member"]}
         jobs += [(score_figures, s, r["sampling_percentage"], key, needed, config.seed, r, out_dir / s,
-                  drawn_from("scores.npz", "metrics.json"), key == SHOWN_PERCENTAGE)
+                  drawn_from("scores.npz", "metrics.json"), key == SHOWN_PERCENTAGE,
+                  metrics["attack"]["name"])
                  for key, r in by_p.items()]
     if not versioned_too:
         jobs = [job for job in jobs if job[0] is score_figures and job[3] != SHOWN_PERCENTAGE]
