@@ -193,8 +193,8 @@ def test_every_attack_keeps_the_contract():
     one of the two views. Nothing is probed with hasattr."""
     from mia.attacks import Attack, SignalView
 
-    assert set(ATTACKS) == {"kde_threshold", "loss", "gap", "lira_online", "lira_offline",
-                            "rmia_online", "rmia_offline", "shokri", "ml_leaks"}
+    assert set(ATTACKS) == {"kde_threshold", "global_threshold", "loss", "gap", "lira_online",
+                            "lira_offline", "rmia_online", "rmia_offline", "shokri", "ml_leaks"}
     for name, cls in ATTACKS.items():
         assert issubclass(cls, Attack) and cls.name == name
         assert cls.view_type in (TargetView, SignalView)
