@@ -410,7 +410,8 @@ def test_roc_weights_are_counts():
     curve = roc.Curve(np.array([1, 0, 1, 0], bool), np.array([4.0, 3, 2, 1]))
     assert curve.metrics(np.array([1.0, 2.0, 0.0, 1.0]))["auc"] == curve.metrics(
         np.array([1, 2, 0, 1]))["auc"]  # counts stored as floats are read as integers
-    with pytest.raises(ValueError, match=r"counts .*, got 0\.5$"):
+    with pytest.raises(ValueError, match=r"^ROC weights are counts \(how often each sample was "
+                                         r"drawn\), got 0\.5$"):
         curve.metrics(np.array([1.0, 0.5, 1.0, 1.0]))
 
 
@@ -443,8 +444,14 @@ def test_replicates_read_resamples_drawn_ahead_as_their_own():
     ahead = [w.astype(np.int32) for w in roc.resample_weights(truth, 8, 2)]
     got, want = paired.replicates(truth, scores, 8, 2, weights=ahead), paired.replicates(truth, scores, 8, 2)
     assert all(np.array_equal(got[n]["auc"], want[n]["auc"]) for n in scores)
-    with pytest.raises(ValueError, match="whole images"):
+    with pytest.raises(ValueError, match=r"^weights drawn ahead are for members and non-members "
+                                         r"resampled separately, not for whole images \(groups\)$"):
         paired.replicates(truth, scores, 8, 2, np.arange(300), weights=ahead)
+    # the weights given are the ones read: all ones, every resample is the whole sample
+    ones = [np.ones(300, np.int64)] * 3
+    given = paired.replicates(truth, scores, 3, 2, weights=ones)
+    for name, score in scores.items():
+        assert np.all(given[name]["auc"] == roc.Curve(truth, score).metric("auc"))
 
 
 def test_a_thread_s_error_is_raised_by_replicates(monkeypatch):
@@ -455,3 +462,13 @@ def test_a_thread_s_error_is_raised_by_replicates(monkeypatch):
     monkeypatch.setattr(roc.Curve, "metrics", broken)
     with pytest.raises(RuntimeError, match="broken row"):
         paired.replicates(TRUTH, {"a": PERFECT, "b": ONE_SWAP}, 5, 0)
+
+
+def test_a_roc_of_2_to_the_31_samples_is_refused_before_any_work():
+    """The packed counts hold fewer than 2**31 samples: at 2**31 the curve refuses in one line,
+    before sorting (the scores are a broadcast view, so the test uses no memory)."""
+    from mia.evaluation import roc
+    huge = np.broadcast_to(np.float64(0.0), (2**31,))
+    with pytest.raises(ValueError, match=r"^a ROC of 2,147,483,648 samples is beyond the packed "
+                                         r"counts \(fewer than 2\*\*31\)$"):
+        roc.Curve(np.broadcast_to(True, (2**31,)), huge)
