@@ -24,8 +24,9 @@ from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
-from .stages import (SNAPSHOT, bank_stage, calibrated_stage, engine_settings, load_scores,
-                     npz_names, resume_from_snapshot, scores_stage, timed_stage, train_stage)
+from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
+                     load_scores, npz_names, resume_from_snapshot, scores_stage, timed_stage,
+                     train_stage)
 
 
 def experiment_dataset(config: ExperimentConfig, full: Dataset) -> Dataset:
@@ -203,7 +204,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             and cached.get("logits") == train_mod.LOGITS):
         reused("scores")
     else:
-        log(f"[{config.name}] scores: {len(set(('cross_entropy', *config.attack.scores)))} scores of "
+        log(f"[{config.name}] scores: {len(computed_scores(config))} scores of "
             f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
         with timed_stage(timings, "scores"):
             scores_stage(config, dataset, run_dir, device, log)

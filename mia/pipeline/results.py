@@ -22,11 +22,9 @@ from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
 from .stages import calibrated_key, timed_stage
 
-# The accuracies of the original study's target, which this study regenerates. The numbers are
-# quoted from its slides ("Model Training" slide of shared/reference/study-deck.md), not computed.
-# The original study's target accuracies, per dataset: the CIFAR-10 study's LeNet-5. A dataset
-# whose original study published none (MNIST: loss-threshold-mnist.md gives no accuracy) has
-# no entry, and its results claim no comparison.
+# The original study's target accuracies, per dataset, quoted from its slides, not computed:
+# the CIFAR-10 study's LeNet-5. A dataset whose original study published none (MNIST:
+# loss-threshold-mnist.md gives no accuracy) has no entry, and its results claim no comparison.
 REFERENCE_ACCURACY = {
     "cifar10": {
         "train_accuracy": 0.9284, "test_accuracy": 0.5152,

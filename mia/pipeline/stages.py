@@ -91,6 +91,12 @@ def load_model(config: ExperimentConfig, path: Path, device: torch.device,
                         spec.num_classes, **config.train.model_options())
 
 
+def computed_scores(config: ExperimentConfig) -> list[str]:
+    """The scores the scores stage computes: the cross-entropy (target.json's losses read it),
+    then the experiment's [attack] scores."""
+    return list(dict.fromkeys(("cross_entropy", *config.attack.scores)))
+
+
 def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                  device: torch.device, log=print) -> None:
     """Per-sample scores of the experiment's [attack] scores (and the cross-entropy, which
@@ -104,8 +110,7 @@ def scores_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: P
     labels = np.concatenate([dataset.y_train, dataset.y_test])
     logits = train_mod.evaluation_logits(model, x)
     y = torch.from_numpy(labels).to(device)
-    arrays = scores_mod.compute(list(dict.fromkeys(("cross_entropy", *config.attack.scores))),
-                                logits, y)
+    arrays = scores_mod.compute(computed_scores(config), logits, y)
     n_train = len(dataset.y_train)
     is_member = np.arange(len(labels)) < n_train
     correct = (logits.argmax(1) == y).cpu().numpy()
