@@ -126,8 +126,8 @@ def test_log_ticks_are_plain_text_at_full_size():
     from mia.plots.base import decade_label
     assert [decade_label(v, percent=True) for v in (1e-6, 1e-4, 1e-3, 0.01, 1)] == [
         "0.0001%", "0.01%", "0.1%", "1%", "100%"]
-    assert [decade_label(v) for v in (1e-6, 1e-4, 0.01, 1, 1e4, 1e5)] == [
-        "1e-6", "0.0001", "0.01", "1", "10000", "1e5"]
+    assert [decade_label(v) for v in (1e-12, 1e-6, 1e-4, 0.01, 1, 1e4, 1e5)] == [
+        "1e-12", "1e-6", "0.0001", "0.01", "1", "10000", "1e5"]
 
 
 def test_captions_name_the_attack_s_threshold(tmp_path):

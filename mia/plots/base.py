@@ -126,7 +126,7 @@ def decade_label(value: float, percent: bool = False) -> str:
     """A log axis's tick as plain text at the tick font's full size (matplotlib's default
     10^k draws the exponent at about 70% of it): a rate in percent (0.001 -> "0.1%"), else
     the number ("0.01", "1e-06" where it is long)."""
-    v = round(100 * value if percent else value, 10)  # 100 * 1e-6 is 9.999...e-05
+    v = float(f"{100 * value if percent else value:.10g}")  # 100 * 1e-6 is 9.999...e-05
     if 1e-4 <= v < 1e5:  # positional: "10000", "0.0001" (f"{v:g}" would write "1e+04")
         text = np.format_float_positional(v, precision=4, unique=True, fractional=False, trim="-")
     else:  # "1e5", "1e-6": without the sign and the leading zero of "1e+05"
