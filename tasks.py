@@ -31,7 +31,8 @@ def task(*args, **kwargs):
 
 
 @task(help={
-    "only": "run just this experiment (a file name in experiments/ without .toml)",
+    "only": "run just this experiment (a file name in experiments/ without .toml; a seed "
+            "sweep's name runs every seed, <name>-seed<k> one of them)",
     "quick": "tiny config for smoke tests (2 epochs, 2000/500 images); writes results/quick/",
     "data_dir": "CIFAR-10 as an .npz file or a torchvision folder (else $MIA_DATA_DIR, else download)",
     "device": "auto (cuda when present), cpu or cuda",

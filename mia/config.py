@@ -17,13 +17,13 @@ from .architectures import ARCHITECTURES
 from .attacks import ATTACKS, SignalView, canonical_row, parse_row
 from .datasets import DATASETS
 from .errors import UserError
+from .experiment_files import MAX_SEED, declared, sweep_seeds
 from .io import read_toml, sha256_json
 from .locations import EXPERIMENTS
 from .recipes import RECIPES
 from .scores import SCORES
 
 EXPERIMENTS_DIR = EXPERIMENTS
-MAX_SEED = 2**32 - 1
 MEMORY_FORMATS = ("channels_last", "contiguous")
 
 
@@ -353,20 +353,34 @@ def validate_bank(config: ExperimentConfig) -> None:
                             f"references a leave-one-out target has, less one round), got {r!r}")
 
 
-def load(path: str | Path) -> ExperimentConfig:
+def load(path: str | Path, seed: int | None = None) -> ExperimentConfig:
+    """The experiment a file declares; a seed sweep's member (``mia.experiment_files``) with
+    ``seed``: the file with ``seed = <seed>``, named ``<stem>-seed<seed>``."""
     path = Path(path)
-    return from_dict(read_toml(path, "experiment file"), path.stem)
+    raw = read_toml(path, "experiment file")
+    seeds = sweep_seeds(raw, path)
+    if seeds is None and seed is None:
+        return from_dict(raw, path.stem)
+    if seeds is None:
+        raise UserError(f"{path} is no seed sweep (it has no seeds list): it declares one "
+                        f"experiment, {path.stem}, with its own seed")
+    if seed not in seeds:
+        raise UserError(f"{path} is a seed sweep over seeds {list(seeds)}: name one of its "
+                        f"members ({path.stem}-seed{seeds[0]}, ...), got seed {seed!r}")
+    del raw["seeds"]
+    return from_dict({**raw, "seed": seed}, f"{path.stem}-seed{seed}")
 
 
 def available(directory: Path = EXPERIMENTS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+    """Every experiment ``directory`` declares, a sweep's members one by one."""
+    return list(declared(directory))
 
 
 def load_named(name: str, directory: Path = EXPERIMENTS_DIR) -> ExperimentConfig:
-    names = available(directory)
-    if name not in names:
-        raise UserError(f"unknown experiment {name!r} (known: {', '.join(names) or 'none'})")
-    return load(directory / f"{name}.toml")
+    found = declared(directory)
+    if name not in found:
+        raise UserError(f"unknown experiment {name!r} (known: {', '.join(found) or 'none'})")
+    return load(found[name].path, found[name].seed)
 
 
 def quick(config: ExperimentConfig, n_train: int = 50_000, n_test: int = 10_000) -> ExperimentConfig:

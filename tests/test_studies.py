@@ -53,7 +53,7 @@ def test_a_valid_study_loads_with_its_roles_in_order(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (("description =", "colour = 1\ndescription ="), "unknown key 'colour'"),
     (("attacks =", "rows = 1\nattacks ="), "unknown key 'rows' in \\[table\\]"),
-    (('defended = "b"', 'defended = "missing"'), "defended = 'missing'.*no experiment file"),
+    (('defended = "b"', 'defended = "missing"'), "defended = 'missing'.*declares no such experiment or seed sweep"),
     (('"loss_attack"]', '"loss_attak"]'), "unknown section 'loss_attak'"),
     (('"loss_attack"]', '"title"]'), "names 'title' twice"),
     (('sections = ["title", "loss_attack"]', 'sections = "title"'), "sections .* must be a list"),
@@ -103,7 +103,8 @@ def test_every_committed_study_loads_and_names_existing_experiments(name):
     s = studies.load_named(name)
     assert s.path.parent == ROOT / "experiments" / "studies"
     for role, experiment in s.experiments:
-        assert (ROOT / "experiments" / f"{experiment}.toml").is_file(), (role, experiment)
+        assert (ROOT / "experiments" / f"{experiment.split('-seed')[0]}.toml").is_file(), (role, experiment)
+        assert s.experiments_of(role), role
     for section in s.sections:
         for used in getattr(SECTIONS[section], "USES", ()):
             assert used in s.sections, (section, used)
@@ -267,7 +268,7 @@ def test_the_pipeline_takes_the_studies_of_the_experiments_it_runs(tmp_path):
     assert [s.name for s in run.studies_of(["a"], exp_dir, studies_dir)] == ["s"]
     assert run.studies_of(["c"], exp_dir, studies_dir) == []
     (studies_dir / "broken.toml").write_text("[experiments]\nx = \"missing\"\n")
-    with pytest.raises(UserError, match="broken.toml.*no experiment file"):
+    with pytest.raises(UserError, match="broken.toml.*declares no such experiment"):
         run.studies_of(["c"], exp_dir, studies_dir)  # checked before any work, even when unused
 
 

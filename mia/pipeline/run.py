@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import config as config_mod, datasets as data_mod, figure_index
 from ..errors import UserError
+from ..experiment_files import expand
 from ..training import engine as train_mod
 from .experiment import (check_augmentations, check_memory, check_sizes, experiment_dataset,
                          quick_changes, run_experiment)
@@ -52,7 +53,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     if threads is not None and threads > train_mod.available_cpus():
         log(f"warning: --threads {threads} starts {threads} worker processes (about 200 MB "
             f"each) on {train_mod.available_cpus()} available cores; more cannot run faster")
-    names = names or config_mod.available(experiments_dir)
+    # a sweep's name stands for all its members (mia.experiment_files)
+    names = expand(names, experiments_dir) if names else config_mod.available(experiments_dir)
     if not names:
         raise UserError(f"no experiments in {experiments_dir}")
     configs = [config_mod.load_named(n, experiments_dir) for n in names]

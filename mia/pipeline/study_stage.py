@@ -14,7 +14,7 @@ def studies_of(names: list[str], experiments_dir: Path, studies_dir: Path) -> li
     ``experiments_dir`` (a UserError before any work for a broken study file)."""
     found = [studies_mod.load(studies_dir / f"{s}.toml", experiments_dir)
              for s in studies_mod.available(studies_dir)]
-    return [s for s in found if any(name in names for _, name in s.experiments)]
+    return [s for s in found if any(name in names for name in s.all_experiments)]
 
 
 def write_studies(found: list[Study], results_root: Path, log=print) -> list[Path]:
@@ -23,7 +23,8 @@ def write_studies(found: list[Study], results_root: Path, log=print) -> list[Pat
     ``--only`` run may come before the others)."""
     written = []
     for study in found:
-        missing = [f"{role} = {name!r}" for role, name in study.experiments
+        missing = [f"{role} = {name!r}" for role, _ in study.experiments
+                   for name in study.experiments_of(role)
                    if not (results_root / name / "metrics.json").is_file()]
         if missing:
             log(f"study {study.name}: not written, no results in {results_root} for "

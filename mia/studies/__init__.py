@@ -7,9 +7,12 @@ the deck sections it feeds, in order (``mia.deck.sections``). The folder is a su
 ``experiments/`` so that a study is never mistaken for an experiment (``experiments/*.toml``).
 
 Every problem is a ``UserError`` of one line naming the file, the key and the offending value.
-Only ``mia.attacks`` (the ``[table]`` rows' names), ``mia.io`` and ``mia.errors`` here: the
-loader runs without torch and without the experiment configs (it checks that each
-experiment's file exists, not what is in it).
+A role names an experiment, or a seed sweep (``mia.experiment_files``): then it stands for
+every member of the sweep, the seeds of one arm.
+
+Only ``mia.attacks`` (the ``[table]`` rows' names), ``mia.experiment_files``, ``mia.io`` and
+``mia.errors`` here: the loader runs without torch and without the experiment configs (it
+checks that each experiment is declared, not what is in it).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import experiment_files
 from ..attacks import parse_row
 from ..errors import UserError
 from ..io import read_toml
@@ -42,6 +46,18 @@ class Study:
     sections: tuple[str, ...] = ()
     table_attacks: tuple[str, ...] = ()
     figure: str | None = None
+    # role -> the experiments it stands for: its experiment, or every member of a seed sweep
+    # (mia.experiment_files), in the sweep's seed order.
+    members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def experiments_of(self, role: str) -> tuple[str, ...]:
+        """The experiments ``role`` stands for (one, or a sweep's members)."""
+        return dict(self.members).get(role) or (self.experiment(role),)
+
+    @property
+    def all_experiments(self) -> list[str]:
+        """Every experiment the study reads, sweeps expanded, in role order."""
+        return [name for role, _ in self.experiments for name in self.experiments_of(role)]
 
     @property
     def roles(self) -> dict[str, str]:
@@ -86,9 +102,13 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
             raise UserError(f"role {role!r} in {path}: lower-case letters, digits and _")
         if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
             raise UserError(f"[experiments] {role} in {path} must be an experiment's name, got {name!r}")
-        if not (experiments_dir / f"{name}.toml").is_file():
-            raise UserError(f"[experiments] {role} = {name!r} in {path}: no experiment file "
-                            f"{experiments_dir / (name + '.toml')}")
+    declared, sweeps = experiment_files.declared(experiments_dir), experiment_files.sweeps(experiments_dir)
+    members = []
+    for role, name in roles.items():
+        if name not in declared and name not in sweeps:
+            raise UserError(f"[experiments] {role} = {name!r} in {path}: {experiments_dir} "
+                            f"declares no such experiment or seed sweep")
+        members.append((role, tuple(sweeps.get(name, [name]))))
     sections = _strings(raw.get("sections", []), "sections", path)
     known = known_sections(sections_dir)
     for s in sections:
@@ -113,7 +133,7 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
         raise UserError(f"figure {figure!r} in {path} plots the [table] attacks, but it names none")
     return Study(name=path.stem, path=path, description=description,
                  experiments=tuple(roles.items()), sections=sections, table_attacks=attacks,
-                 figure=figure)
+                 figure=figure, members=tuple(members))
 
 
 def load(path: str | Path, experiments_dir: str | Path | None = None,
