@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -144,6 +145,35 @@ def read_checked(path: str | os.PathLike, schema: Any, remedy: str,
     if problem:
         raise FileFailed(f"corrupt {what} {path}: {problem}; {remedy}")
     return obj
+
+
+def read_arrays(path: str | os.PathLike, names: tuple[str, ...], remedy: str,
+                what: str = "results file") -> dict[str, np.ndarray]:
+    """The arrays ``names`` of an .npz file (never pickled objects), each one-dimensional and
+    all of one length. Anything else is a FileFailed, one line naming ``what``, the file, the
+    problem and ``remedy``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [n for n in names if n not in f.files]
+            if missing:
+                raise FileFailed(f"corrupt {what} {path}: no array {missing[0]!r} (it holds "
+                                 f"{', '.join(f.files) or 'none'}); {remedy}")
+            arrays = {n: f[n] for n in names}
+    except FileNotFoundError:
+        raise FileFailed(f"{what} {path} is missing; {remedy}") from None
+    except FileFailed:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise FileFailed(f"corrupt {what} {path}: not a readable .npz "
+                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); {remedy}"
+                         ) from None
+    lengths = {len(a) if a.ndim == 1 else -1 for a in arrays.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
+        raise FileFailed(f"corrupt {what} {path}: arrays of one length expected, got {shapes}; "
+                         f"{remedy}")
+    return arrays
 
 
 CHECKSUMS_FILE = "checksums.json"  # in a cache folder: {file name: sha256 as written}

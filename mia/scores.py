@@ -8,6 +8,9 @@ All are computed in float64 from the logits ``z`` (N, C) and labels ``y`` (N,), 
 - ``probability_loss``:            1 - p_y
 - ``normalized_probability_loss``: 1 - (p_y - min_k p_k) / (max_k p_k - min_k p_k)
 - ``confidence_loss``:             1 - max_k p_k (the output confidence; reads no label)
+- ``normalized_confidence_loss``:  1 - s, with s study 003's statistic: the mean over the
+                                   other classes of max_k q_k - q_j, q the min-max
+                                   normalised probability vector (reads no label)
 
 Adding a score: write a function ``(logits, labels) -> (N,) float64 array`` and decorate
 it with ``@register("name")``, and bump ``VERSION`` when a score's values change (cached
@@ -81,6 +84,26 @@ def confidence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     true class, so that confident samples do not all round to 0."""
     top = logits.argmax(dim=1)
     return torch.sigmoid(_log_odds_against_true(logits, top))
+
+
+@register("normalized_confidence_loss")
+def normalized_confidence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1 - s, where s is the statistic of study 003 (../shared/reference/normalized-confidence.md):
+    min-max normalise the probability vector, q_j = (p_j - min p) / (max p - min p), and average
+    the differences max_k q_k - q_j = 1 - q_j over the K - 1 classes j other than the top one.
+    So the loss is the mean of the other classes' q_j: 0 when every other class has the lowest
+    probability, 1 when they all tie with the top. Higher s (lower loss): more confident.
+
+    With r_j = p_j / max p = exp(z_j - max z), q_j = (r_j - min r) / (1 - min r), which keeps
+    the digits a confident sample's p rounds away. A constant vector (min r = 1) has no
+    normalisation: every difference is 0, s = 0, the loss 1. Reads no label."""
+    z = logits.double()
+    r = torch.exp(z - z.max(dim=1, keepdim=True).values)
+    r_min = r.min(dim=1, keepdim=True).values
+    above_min = (r - r_min).scatter(1, z.argmax(dim=1, keepdim=True), 0.0)  # the top one left out
+    span = (1.0 - r_min).squeeze(1)
+    mean_q = above_min.sum(dim=1) / ((z.shape[1] - 1) * torch.where(span > 0, span, 1.0))
+    return torch.where(span > 0, mean_q, 1.0)
 
 
 def compute(names: list[str] | tuple[str, ...], logits: torch.Tensor, labels: torch.Tensor

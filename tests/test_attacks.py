@@ -136,3 +136,54 @@ def test_global_threshold_accuracy_curve_peaks_at_the_oracle_on_separable_losses
     evaluation = SignalView(known.known_members, known.known_nonmembers, np.r_[members, nonmembers])
     assert metrics.thresholded(truth, attack.predict(evaluation))["accuracy"] == 1.0
     assert metrics.loss_metrics(truth, evaluation.signal)["best_accuracy"] == 1.0
+
+
+# ---------------------------------------------------------------- study 003's rule
+def test_nonmember_mean_threshold_is_the_known_nonmembers_mean_and_admits_below_it():
+    """Members 0.1, 0.2, 0.6 (mean 0.3); non-members 0.3, 0.5, 0.9 (mean 17/30): member iff
+    loss < 17/30, so 0.05 and 0.3 are members, 0.6 and 1.0 are not. Nothing is tuned: moving a
+    member's loss changes the recorded members' mean but not the threshold."""
+    from mia.attacks import nonmember_mean_threshold as rule
+    view = SignalView(np.array([0.1, 0.2, 0.6]), np.array([0.3, 0.5, 0.9]),
+                      np.array([0.05, 0.3, 0.6, 1.0]))
+    attack = rule.NonmemberMeanThreshold().fit(view)
+    assert attack.threshold == pytest.approx(17 / 30, rel=1e-15)
+    assert attack.fitted_values() == {"threshold": attack.threshold,
+                                      "threshold_method": "mean_of_known_nonmembers",
+                                      "known_member_mean": pytest.approx(0.3, rel=1e-15)}
+    assert attack.predict(view).tolist() == [True, True, False, False]
+    assert np.array_equal(attack.score(view), -view.signal)
+    moved = rule.NonmemberMeanThreshold().fit(SignalView(np.array([0.1, 0.2, 5.0]),
+                                                         view.known_nonmembers))
+    assert moved.threshold == attack.threshold and moved.member_mean != attack.member_mean
+
+
+def test_nonmember_mean_threshold_runs_in_the_sampling_protocol():
+    """Through the threshold stage's one repeat: fitted on the attacker's sample, judged on the
+    evaluation set: the attacker's non-members' losses lie in 1..2 (mean near 1.5), the
+    evaluated members' in 0..1 and non-members' in 1.9..2, so the rule is right on every one."""
+    rng = np.random.default_rng(1)
+    run = threshold.run_once("nonmember_mean_threshold", {}, rng.uniform(0, 1, 30),
+                             rng.uniform(1, 2, 30), rng.uniform(0, 1, 20), rng.uniform(1.9, 2, 20))
+    assert run["threshold_method"] == "mean_of_known_nonmembers"
+    assert 1.3 < run["threshold"] < 1.7
+    assert run["recall"] == 1.0 and run["precision"] == 1.0 and run["auc"] == 1.0
+
+
+def test_accuracy_curve_by_hand_and_its_peak_is_the_oracle():
+    """Members 0.1, 0.2, 0.6; non-members 0.3, 0.5, 0.9 (the global threshold's example):
+    t = 0.1 admits nobody (1/2), 0.2 admits 0.1 (TPR 1/3: 2/3), 0.3 admits both small members
+    (5/6), 0.5 admits 0.3 too (TNR 2/3: 2/3), 0.6 (1/2), 0.9 (TPR 1, TNR 1/3: 2/3), above 0.9
+    everyone (1/2). Its peak is metrics.loss_metrics' best accuracy on the same samples."""
+    from mia import metrics
+    m, n = np.array([0.6, 0.1, 0.2]), np.array([0.9, 0.3, 0.5])
+    t, acc = threshold.accuracy_curve(m, n)
+    assert t[:-1].tolist() == [0.1, 0.2, 0.3, 0.5, 0.6, 0.9] and t[-1] == np.nextafter(0.9, 1)
+    np.testing.assert_allclose(acc, [1 / 2, 2 / 3, 5 / 6, 2 / 3, 1 / 2, 2 / 3, 1 / 2])
+    truth = np.r_[np.ones(3, bool), np.zeros(3, bool)]
+    assert acc.max() == pytest.approx(metrics.loss_metrics(truth, np.r_[m, n])["best_accuracy"])
+    rng = np.random.default_rng(2)
+    m, n = rng.normal(0, 1, 300), rng.normal(0.5, 1, 200)
+    truth = np.r_[np.ones(300, bool), np.zeros(200, bool)]
+    assert threshold.accuracy_curve(m, n)[1].max() == pytest.approx(
+        metrics.loss_metrics(truth, np.r_[m, n])["best_accuracy"])

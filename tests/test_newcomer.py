@@ -269,4 +269,21 @@ def test_the_code_version_changes_with_any_source_it_covers(tmp_path, monkeypatc
     assert second != first
     (tmp_path / "pkg" / "notes.txt").write_text("not code")  # only Python sources count
     assert stages.code_version(("pkg", "one.py")) == second
-    assert set(stages.CALIBRATED_CODE) >= {"mia/attacks", "mia/evaluation"}
+    assert set(stages.CALIBRATED_CODE) >= {"mia/attacks/base.py", "mia/evaluation/calibrated.py", "mia/metrics.py"}
+
+
+def test_the_calibrated_code_is_the_experiments_own_members_and_nothing_else():
+    """An attack, dataset or architecture the calibrated results do not run is not in their
+    key: adding a member to a family keeps every committed calibrated.json."""
+    from mia import config
+    from mia.pipeline import stages
+
+    baseline = stages.calibrated_code(config.load_named("baseline"))
+    members = set(baseline) - set(stages.CALIBRATED_CODE)
+    assert members == {"mia/attacks/gap.py", "mia/attacks/lira.py", "mia/attacks/loss.py",
+                       "mia/attacks/rmia.py", "mia/attacks/shadow.py",
+                       "mia/datasets/cifar10.py", "mia/architectures/lenet5.py"}
+    assert all((stages.locations.REPO / f).exists() for f in baseline)
+    mnist = config.load_named("mnist-loss-threshold")
+    assert "mia/datasets/mnist.py" in stages.calibrated_code(mnist)
+    assert "mia/attacks/global_threshold.py" not in baseline

@@ -194,8 +194,11 @@ def test_every_attack_keeps_the_contract():
     from mia.attacks import Attack, SignalView
 
     assert set(ATTACKS) == {"kde_threshold", "global_threshold", "loss", "gap", "lira_online",
-                            "lira_offline", "rmia_online", "rmia_offline", "shokri", "ml_leaks"}
+                            "lira_offline", "rmia_online", "rmia_offline", "shokri", "ml_leaks",
+                            "nonmember_mean_threshold"}
     for name, cls in ATTACKS.items():
         assert issubclass(cls, Attack) and cls.name == name
         assert cls.view_type in (TargetView, SignalView)
+        # a sampling-protocol attack names its threshold for the captions; no other does
+        assert bool(cls.threshold_title) == (cls.view_type is SignalView), name
         assert set(cls.tuned) <= set(cls.fitted)

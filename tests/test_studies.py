@@ -267,9 +267,12 @@ def test_the_pipeline_takes_the_studies_of_the_experiments_it_runs(tmp_path):
     (exp_dir / "c.toml").write_text("")
     assert [s.name for s in run.studies_of(["a"], exp_dir, studies_dir)] == ["s"]
     assert run.studies_of(["c"], exp_dir, studies_dir) == []
-    (studies_dir / "broken.toml").write_text("[experiments]\nx = \"missing\"\n")
+    # a study of another folder of experiments (none of its experiments here) is left out
+    (studies_dir / "elsewhere.toml").write_text("[experiments]\nx = \"missing\"\n")
+    assert [s.name for s in run.studies_of(["a"], exp_dir, studies_dir)] == ["s"]
+    (studies_dir / "broken.toml").write_text("[experiments]\nx = \"c\"\ny = \"missing\"\n")
     with pytest.raises(UserError, match="broken.toml.*declares no such experiment"):
-        run.studies_of(["c"], exp_dir, studies_dir)  # checked before any work, even when unused
+        run.studies_of(["a"], exp_dir, studies_dir)  # checked before any work, even when unused
 
 
 def test_a_study_missing_an_experiments_results_is_named_and_not_written(results_copy):

@@ -12,6 +12,8 @@ An attack is a class (``Attack``) with
     out_only: bool             True if it reads only the references that did not train on a
                                sample (an offline attack): the evaluation records how many
                                there are per sample
+    threshold_title: str       a sampling-protocol attack (``SignalView``): how captions
+                               name its threshold ("KDE threshold")
     fit(view) -> self          learns from what the attacker may see, and nothing else
     score(view) -> (n,) float  membership scores of the attacked samples: higher = member
 
@@ -52,6 +54,7 @@ class Attack:
     # power curve records them for every subset of references
     tuned: ClassVar[tuple[str, ...]] = ()
     out_only: ClassVar[bool] = False
+    threshold_title: ClassVar[str] = ""
     view_type: ClassVar[type] = None  # TargetView or SignalView, set below
 
     def fit(self, view) -> "Attack":

@@ -25,6 +25,7 @@ class GlobalThreshold(Attack):
     exactly, ties to the smallest (``kde_threshold.best_candidate``)."""
 
     name = "global_threshold"
+    threshold_title = "global threshold (the best on the attacker's sample)"
     fitted = {"threshold": "threshold", "threshold_method": "method"}
     view_type = SignalView
     threshold: float = float("nan")

@@ -60,6 +60,7 @@ class KDEThreshold(Attack):
     """
 
     name = "kde_threshold"
+    threshold_title = "KDE threshold"
     options = ("grid_points",)
     fitted = {"threshold": "threshold", "threshold_method": "method"}
     view_type = SignalView

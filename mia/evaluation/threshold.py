@@ -62,6 +62,19 @@ def sample_split(n_members: int, n_nonmembers: int, percentage: float,
                  np.sort(members[k_m:k_m + n_eval]), np.sort(nonmembers[k_n:k_n + n_eval]))
 
 
+def accuracy_curve(members: np.ndarray, nonmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds, balanced accuracies) of "member iff loss < t" at every distinct t that
+    changes a decision: each observed loss, and one float above the largest (everyone a
+    member). Balanced accuracy = (TPR + TNR) / 2: chance is 0.5 whatever the class sizes. The
+    curve's maximum on the samples it is measured on is an oracle's accuracy, not an attack's."""
+    m, n = np.sort(np.asarray(members, float)), np.sort(np.asarray(nonmembers, float))
+    values = np.unique(np.concatenate([m, n]))
+    thresholds = np.append(values, np.nextafter(values[-1], np.inf))
+    tpr = np.searchsorted(m, thresholds, side="left") / len(m)  # members strictly below t
+    tnr = 1.0 - np.searchsorted(n, thresholds, side="left") / len(n)
+    return thresholds, (tpr + tnr) / 2
+
+
 def split_seed(seed: int, percentage: float, repeat: int) -> list[int]:
     """RNG seed of one (percentage, repeat): shared by all scores, so they see the same samples."""
     return [seed, int(round(percentage * 1000)), repeat]

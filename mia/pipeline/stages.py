@@ -4,14 +4,16 @@ models) and the calibrated evaluation (cached under a hash of its inputs and set
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import datasets as data_mod, schemas, scores as scores_mod
-from ..architectures import load_weights, weights_bytes
+from .. import datasets as data_mod, locations, schemas, scores as scores_mod
+from ..architectures import ARCHITECTURES, load_weights, weights_bytes
+from ..attacks import ATTACKS
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod
 from ..io import (FileFailed, code_version, read_checked, read_json, record_checksum, sha256_file,
@@ -159,12 +161,39 @@ def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Pa
         log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
 
 
-# The code that computes calibrated.json from the weights: a change to any of these files
-# changes ``calibrated_key``, so committed calibrated results are reused only by the code
-# that made them.
-CALIBRATED_CODE = ("mia/attacks", "mia/evaluation", "mia/keep.py", "mia/scores.py",
-                   "mia/training/bank.py", "mia/training/engine.py", "mia/datasets",
-                   "mia/architectures")
+# The code that computes calibrated.json from the weights, whatever the experiment: a change
+# to any of these files changes ``calibrated_key``, so committed calibrated results are reused
+# only by the code that made them. ``calibrated_code`` adds the experiment's own members.
+CALIBRATED_CODE = ("mia/evaluation/__init__.py", "mia/evaluation/calibrated.py",
+                   "mia/evaluation/paired.py", "mia/evaluation/power.py",
+                   "mia/evaluation/roc.py", "mia/metrics.py", "mia/keep.py", "mia/training/bank.py",
+                   "mia/training/engine.py", "mia/attacks/__init__.py", "mia/attacks/base.py",
+                   "mia/datasets/__init__.py", "mia/datasets/base.py",
+                   "mia/architectures/__init__.py", "mia/architectures/base.py")
+_SIBLING_IMPORT = re.compile(r"^from \.(\w+) import", re.MULTILINE)
+
+
+def _module_file(module: str) -> str:
+    """'mia.attacks.lira' -> 'mia/attacks/lira.py'."""
+    return module.replace(".", "/") + ".py"
+
+
+def calibrated_code(config: ExperimentConfig) -> tuple[str, ...]:
+    """``CALIBRATED_CODE`` and the family members this experiment's calibrated results run:
+    the module of each row's attack (and the sibling modules it imports), of its dataset and
+    of its architecture. A new member of a family, or an edit to one it does not use, leaves
+    the key, and so the committed results, as they are."""
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    modules = {ATTACKS[name].__module__ for name, *_ in rows + power_rows}
+    modules |= {data_mod.MEMBERS[config.data.dataset].__name__,
+                ARCHITECTURES[config.train.architecture].build.__module__}
+    files = set()
+    for module in sorted(modules):
+        files.add(_module_file(module))
+        package = module.rsplit(".", 1)[0]
+        source = (locations.REPO / _module_file(module)).read_text()
+        files |= {_module_file(f"{package}.{sibling}") for sibling in _SIBLING_IMPORT.findall(source)}
+    return CALIBRATED_CODE + tuple(sorted(files - set(CALIBRATED_CODE)))
 
 
 def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
@@ -180,7 +209,7 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                         "settings": calibrated_mod.settings(
                             rows, power_rows, config.bank.folds,
                             config.calibrated.leave_one_out_references),
-                        "code": code_version(CALIBRATED_CODE)})
+                        "code": code_version(calibrated_code(config))})
 
 
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import studies as studies_mod, study_results
+from .. import experiment_files, studies as studies_mod, study_results
+from ..io import read_toml
 from ..studies import Study
 
 
 def studies_of(names: list[str], experiments_dir: Path, studies_dir: Path) -> list[Study]:
     """Every study in ``studies_dir`` that compares any of ``names``, validated against
-    ``experiments_dir`` (a UserError before any work for a broken study file)."""
-    found = [studies_mod.load(studies_dir / f"{s}.toml", experiments_dir)
-             for s in studies_mod.available(studies_dir)]
+    ``experiments_dir`` (a UserError before any work for a broken study file). A study none
+    of whose experiments ``experiments_dir`` declares is about another folder of experiments
+    (the committed studies beside the tests' own experiments): it is left out, unchecked."""
+    known = set(experiment_files.declared(experiments_dir)) | set(experiment_files.sweeps(experiments_dir))
+    found = []
+    for s in studies_mod.available(studies_dir):
+        path = studies_dir / f"{s}.toml"
+        roles = read_toml(path, "study file").get("experiments")
+        if isinstance(roles, dict) and roles and not known & set(map(str, roles.values())):
+            continue
+        found.append(studies_mod.load(path, experiments_dir))
     return [s for s in found if any(name in names for name in s.all_experiments)]
 
 

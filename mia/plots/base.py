@@ -19,7 +19,9 @@ from ..io import atomic_path  # noqa: E402
 
 MEMBER, NONMEMBER = "tab:blue", "tab:orange"
 PRETTY = {"cross_entropy": "cross-entropy", "probability_loss": "probability loss",
-          "normalized_probability_loss": "normalized probability loss"}
+          "normalized_probability_loss": "normalized probability loss",
+          "confidence_loss": "confidence loss (1 - max p)",
+          "normalized_confidence_loss": "normalized confidence loss"}
 FORMATS = ("png", "pdf")
 DPI = 150
 # On a slide a figure is shown at about its slot's size (1 in = 100 px), so 13 pt is about

@@ -12,7 +12,8 @@ from scipy.stats import gaussian_kde
 from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve
 from tqdm.auto import tqdm
 
-from ..evaluation.threshold import sample_split, split_seed
+from ..attacks import ATTACKS
+from ..evaluation.threshold import accuracy_curve, sample_split, split_seed
 from ..metrics import CONFUSION_LABELS
 from ..parallel import process_map
 from .base import (MEMBER, NONMEMBER, REPORT_LAYOUTS, SLIDE, SLOTS, SMALL_PT, UNNAMED, Layout,
@@ -65,9 +66,9 @@ def _density_panel(ax, members, nonmembers, threshold, title, score, xlim, kde_g
     ax.grid(alpha=0.3)
 
 
-# How captions name each sampling-protocol attack's threshold.
-THRESHOLD_NAMES = {"kde_threshold": "KDE threshold",
-                   "global_threshold": "global threshold (the best on the attacker's sample)"}
+def threshold_title(attack: str) -> str:
+    """How captions name a sampling-protocol attack's threshold (the attack says)."""
+    return ATTACKS[attack].threshold_title if attack in ATTACKS else f"{attack} threshold"
 
 
 def score_figures(score: str, p: float, key: str, scores: dict, seed: int, result: dict,
@@ -75,8 +76,8 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
                   attack: str = "kde_threshold") -> None:
     """The three figures of one score at one sampling percentage; with ``report``, the
     densities also at the report sizes (``figures/report/<score>_densities_p<key>_*``).
-    ``attack``: the attack whose threshold they show (``THRESHOLD_NAMES``)."""
-    named = THRESHOLD_NAMES.get(attack, f"{attack} threshold")
+    ``attack``: the attack whose threshold they show (``threshold_title``)."""
+    named = threshold_title(attack)
     is_member = scores["is_member"]
     m_all, n_all = scores[score][is_member], scores[score][~is_member]
     split = sample_split(len(m_all), len(n_all), p, np.random.default_rng(split_seed(seed, p, 0)))
@@ -257,6 +258,83 @@ def accuracy_vs_percentage(metrics: dict, out: Path, source: Source = UNNAMED) -
                  f"Chance is 0.5; the y axis is zoomed to the data.")
 
 
+CURVE_POINTS = 400  # points drawn per curve: enough for the eye, few enough for a small PDF
+
+
+def _thinned(x: np.ndarray, y: np.ndarray, points: int = CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point of a curve and its maximum, in order (the peak is never thinned out)."""
+    keep = np.zeros(len(x), bool)
+    keep[::max(1, len(x) // points)] = True
+    keep[[np.argmax(y), len(x) - 1]] = True
+    return x[keep], y[keep]
+
+
+def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
+                          source: Source = UNNAMED) -> None:
+    """Study 000's curve: the attack's balanced accuracy at every threshold, one panel per
+    score, at the largest sampling percentage (its evaluation set is the largest). Solid: on
+    the evaluation set, whose peak is the oracle (a threshold chosen on the samples it is
+    judged on); dotted: on the attacker's sample, whose peak the attacker can find. The
+    attack's own threshold (repeat 0, fitted on the attacker's sample) is the dashed line,
+    its accuracy on the evaluation set the dot: the number an attack can claim."""
+    results = metrics["attack"]["results"]
+    key = max(next(iter(results.values())), key=float)
+    is_member = scores["is_member"]
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=SLOTS["wide"], layout="constrained",
+                             squeeze=False)
+    said = []
+    for ax, score in zip(axes[0], names):
+        r = results[score][key]
+        m_all, n_all = scores[score][is_member], scores[score][~is_member]
+        split = sample_split(len(m_all), len(n_all), r["sampling_percentage"],
+                             np.random.default_rng(split_seed(seed, r["sampling_percentage"], 0)))
+        em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
+        am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
+        t_eval, acc_eval = accuracy_curve(em, en)
+        t_att, acc_att = accuracy_curve(am, an)
+        fitted = r["repeats"][0]["threshold"]
+        at_fitted = (np.mean(em < fitted) + np.mean(en >= fitted)) / 2
+        oracle = int(np.argmax(acc_eval))
+        # a log axis from the smallest positive loss: the members' losses crowd near 0
+        floor = np.min(np.concatenate([t_eval, t_att])[np.concatenate([t_eval, t_att]) > 0])
+        ax.plot(*_thinned(np.maximum(t_eval, floor), acc_eval), lw=2, color=MEMBER,
+                label="evaluation set")
+        ax.plot(*_thinned(np.maximum(t_att, floor), acc_att), lw=1.5, ls=":", color="gray",
+                label="attacker's sample")
+        ax.plot(max(t_eval[oracle], floor), acc_eval[oracle], marker="*", ms=16, color="k",
+                ls="none", label="oracle (best on the evaluation set)")
+        ax.axvline(max(fitted, floor), color=NONMEMBER, ls="--", lw=1.5)
+        ax.plot(max(fitted, floor), at_fitted, marker="o", ms=9, color=NONMEMBER, ls="none",
+                label="attack: threshold fitted on its sample")
+        ax.set(xscale="log", xlabel="threshold t (the loss, log axis)", title=pretty(score))
+        log_ticks(ax.xaxis)
+        ax.axhline(0.5, color="gray", lw=1, alpha=0.6)
+        ax.grid(alpha=0.3)
+        said.append(f"{pretty(score)}: attack {at_fitted:.2%} at its threshold {fitted:.3g}, "
+                    f"oracle {acc_eval[oracle]:.2%} at {t_eval[oracle]:.3g}")
+    axes[0][0].set_ylabel("attack accuracy (balanced)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=SMALL_PT,
+               frameon=False, columnspacing=1.0, handlelength=1.8)
+    n_eval = len(split.eval_members)
+    fig.suptitle(SLIDE.wrap(f"{source.heading}: accuracy at every threshold, {n_eval:,} members "
+                            f"+ {n_eval:,} non-members (p = {key}%; y axis zoomed)",
+                            SLOTS["wide"][0]))
+    named = threshold_title(metrics["attack"]["name"])
+    save(fig, out, source=source,
+         shows="the attack's accuracy at every threshold: the oracle's peak against the fitted threshold's",
+         caption=f"Balanced accuracy of \"member iff the loss is below t\" against the "
+                 f"{source.title} at every threshold t (log axis), per score, on the evaluation "
+                 f"set of repeat 0 at p = {key}% ({n_eval:,} members and {n_eval:,} non-members, "
+                 f"disjoint from the attacker's sample of {len(split.attacker_members):,} "
+                 f"members and {len(split.attacker_nonmembers):,} non-members; dotted: the same "
+                 f"curve on that sample). The star is the best threshold on the evaluation set "
+                 f"itself, an oracle no attacker can pick; the dashed line is the {named} the "
+                 f"attack fitted on its sample, and the dot its accuracy on the evaluation set. "
+                 + "; ".join(said) + ". The grey line is chance (0.5).")
+
+
 def metrics_vs_percentage(metrics: dict, out: Path, source: Source = UNNAMED) -> None:
     """Every summary metric against p (for reports; the deck shows accuracy_vs_percentage)."""
     panels = [("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
@@ -368,6 +446,8 @@ def experiment_figures(config, scores: dict, history: list[dict], metrics: dict,
          drawn_from("metrics.json")),
         (metrics_vs_percentage, metrics, out_dir / "metrics_vs_percentage", drawn_from("metrics.json")),
         (roc, scores, config.attack.scores, out_dir / "roc", drawn_from("scores.npz")),
+        (accuracy_vs_threshold, scores, metrics, config.seed, out_dir / "accuracy_vs_threshold",
+         drawn_from("scores.npz", "metrics.json")),
     ]
     if dataset is not None:
         # Only the images shown travel to the worker, not the whole training set.

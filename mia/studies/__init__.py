@@ -30,10 +30,22 @@ STUDIES_DIR = EXPERIMENTS / "studies"
 # The deck's sections are the modules of this folder (mia.deck.sections, a higher layer: read
 # as files, never imported).
 SECTIONS_DIR = Path(__file__).resolve().parents[1] / "deck" / "sections"
-KEYS = ("description", "experiments", "sections", "table", "figure")
+KEYS = ("description", "experiments", "sections", "table", "figure", "comparisons")
+COMPARISON_KEYS = ("name", "question", "a", "b")
 TABLE_KEYS = ("attacks",)
 ROLE = re.compile(r"[a-z][a-z0-9_]*")
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Arm ``b`` against arm ``a`` (roles of the study, each an experiment or a seed sweep):
+    the difference b - a of each metric, with an interval over seeds and samples
+    (``mia.evaluation.arms``). ``question``: what it asks, in the deck's words."""
+    name: str
+    question: str
+    a: str
+    b: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class Study:
     # role -> the experiments it stands for: its experiment, or every member of a seed sweep
     # (mia.experiment_files), in the sweep's seed order.
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
 
     def experiments_of(self, role: str) -> tuple[str, ...]:
         """The experiments ``role`` stands for (one, or a sweep's members)."""
@@ -131,9 +144,42 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
         raise UserError(f"figure in {path} must be a file name without suffix, got {figure!r}")
     if figure is not None and not attacks:
         raise UserError(f"figure {figure!r} in {path} plots the [table] attacks, but it names none")
-    return Study(name=path.stem, path=path, description=description,
+    comparisons = _comparisons(raw.get("comparisons", []), path, dict(members))
+    return Study(name=path.stem, path=path, description=description, comparisons=comparisons,
                  experiments=tuple(roles.items()), sections=sections, table_attacks=attacks,
                  figure=figure, members=tuple(members))
+
+
+def _comparisons(raw, path: Path, members: dict[str, tuple[str, ...]]) -> tuple[Comparison, ...]:
+    """The [[comparisons]] tables, validated: each names two different roles of the study
+    with as many seeds each (seed i of one arm is paired with seed i of the other)."""
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise UserError(f"comparisons in {path} must be [[comparisons]] tables, got {raw!r}")
+    out = []
+    for i, c in enumerate(raw):
+        where = f"[[comparisons]] number {i + 1} in {path}"
+        unknown = sorted(set(c) - set(COMPARISON_KEYS))
+        if unknown:
+            raise UserError(f"unknown key {unknown[0]!r} in {where} (known: {', '.join(COMPARISON_KEYS)})")
+        for key in COMPARISON_KEYS:
+            if not isinstance(c.get(key), str) or not c[key]:
+                raise UserError(f"{where} needs {key} (text), got {c.get(key)!r}")
+        if not ROLE.fullmatch(c["name"]):
+            raise UserError(f"{where}: name {c['name']!r}: lower-case letters, digits and _")
+        for key in ("a", "b"):
+            if c[key] not in members:
+                raise UserError(f"{where}: {key} = {c[key]!r} is no role of the study (roles: "
+                                f"{', '.join(members)})")
+        if c["a"] == c["b"]:
+            raise UserError(f"{where} compares role {c['a']!r} with itself")
+        if len(members[c["a"]]) != len(members[c["b"]]):
+            raise UserError(f"{where}: {c['a']} has {len(members[c['a']])} seeds and {c['b']} "
+                            f"{len(members[c['b']])}: seed i is paired with seed i, so they "
+                            f"need as many")
+        if c["name"] in {o.name for o in out}:
+            raise UserError(f"{where}: a second comparison named {c['name']!r}")
+        out.append(Comparison(c["name"], c["question"], c["a"], c["b"]))
+    return tuple(out)
 
 
 def load(path: str | Path, experiments_dir: str | Path | None = None,
