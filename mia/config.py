@@ -25,6 +25,7 @@ from .scores import SCORES
 
 EXPERIMENTS_DIR = EXPERIMENTS
 MEMORY_FORMATS = ("channels_last", "contiguous")
+BANK_POPULATIONS = ("all", "attacker")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,14 @@ class BankConfig:
     # targets of one recipe trained with several seeds ([seed]) share one bank. -1: the
     # experiment's seed, which is what every bank committed before this setting was used.
     seed: int = -1
+    # Whose images the bank's models train on. "all": the population above (the references of
+    # the calibrated attacks). "attacker": Shokri et al.'s shadow models, on the attacker's own
+    # data alone, the training images outside the target's members ([data] train_fraction < 1),
+    # disjoint from the target's members and from the evaluated non-members (the test images):
+    # in rounds of 2 (folds = 2), each round draws 2 s of the attacker's images at random and
+    # its two models keep one half each, s = the target's training-set size, or half the
+    # attacker's images when they are fewer than 2 s (mia.keep.attacker_keep).
+    population: str = "all"
 
     def seed_for(self, experiment_seed: int) -> int:
         """The seed the bank is drawn from: its own, or the experiment's when unset (-1)."""
@@ -130,6 +139,11 @@ class ExperimentConfig:
     # LeNet-5"); empty: its name. Presentation only: not in the config hash.
     title: str = ""
     seed: int = 0
+    # Whether the experiment draws its own figures. false: its numbers only (metrics, scores,
+    # model), for experiments that a study's table and figure present, such as the seeds of
+    # an arm (a study's [[comparisons]]): the results budget holds their numbers, not 40
+    # figures each. Presentation only: not in the config hash.
+    figures: bool = True
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
@@ -185,7 +199,7 @@ def _plain(value):
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "attack": AttackConfig, "bank": BankConfig,
              "calibrated": CalibratedConfig}
-_TOP_KEYS = {"name", "description", "title", "seed"}
+_TOP_KEYS = {"name", "description", "title", "seed", "figures"}
 
 
 def _build(cls, table: dict[str, Any], where: str):
@@ -221,6 +235,8 @@ def from_dict(raw: dict[str, Any], name: str) -> ExperimentConfig:
             raise UserError(f"unknown key '{key}' in experiment '{name}'")
     if not isinstance(raw.get("seed", 0), int) or isinstance(raw.get("seed", 0), bool):
         raise UserError(f"seed must be an integer, got {raw['seed']!r}")
+    if not isinstance(raw.get("figures", True), bool):
+        raise UserError(f"figures must be true or false, got {raw['figures']!r}")
     config = ExperimentConfig(**raw, **sections)
     validate(config)
     return config
@@ -318,6 +334,16 @@ def validate_bank(config: ExperimentConfig) -> None:
                         f"seed), got {config.bank.seed}")
     if folds < 2:
         raise UserError(f"[bank] folds must be >= 2 (each model leaves out one of them), got {folds}")
+    if config.bank.population not in BANK_POPULATIONS:
+        raise UserError(f"[bank] population must be one of {', '.join(BANK_POPULATIONS)}, got "
+                        f"{config.bank.population!r}")
+    if config.bank.population == "attacker" and k:
+        if folds != 2:
+            raise UserError(f"[bank] population = \"attacker\" trains shadow models in pairs: "
+                            f"folds must be 2, got {folds}")
+        if config.data.train_fraction == 1:
+            raise UserError("[bank] population = \"attacker\" needs attacker data: the training "
+                            "images outside the members, so [data] train_fraction below 1 (got 1)")
     if k < 0 or k % folds:
         raise UserError(f"[bank] models must be 0 (no bank) or a multiple of folds ({folds}): models "
                         f"come in rounds of {folds}, got {k}")
@@ -334,6 +360,22 @@ def validate_bank(config: ExperimentConfig) -> None:
             if same != row or rows.count(row) > 1:
                 raise UserError(f"[calibrated] {key} has duplicates: {same!r} and {row!r} name the "
                                 f"same attack")
+    if config.bank.population == "attacker":
+        for row in c.attacks:
+            name, options, _, needs = parse_row(row)
+            if needs and not ATTACKS[name].out_only and options.get("train_on") != "population":
+                raise UserError(f"[calibrated] attacks: {row!r} learns from references that "
+                                f"trained on the attacked samples, and no shadow model of a "
+                                f"[bank] population = \"attacker\" did: use an offline attack, "
+                                f"or a classifier on the attacker's data (\"{name}/population\")"
+                                if "train_on" in ATTACKS[name].options else
+                                f"[calibrated] attacks: {row!r} needs references that trained on "
+                                f"the attacked samples; a shadow bank has none (use an offline "
+                                f"attack)")
+        if c.power_attacks or c.leave_one_out_references:
+            raise UserError("[calibrated] power_attacks and leave_one_out_references need a bank "
+                            "over the study's images; a shadow bank ([bank] population = "
+                            "\"attacker\") has neither")
     if k == 0 and (c.attacks or c.power_attacks or c.references):
         listed = [r for r in (*c.attacks, *c.power_attacks) if parse_row(r)[3]]
         what = (f"attack {listed[0]!r} needs reference models" if listed else

@@ -4,6 +4,9 @@ Models come in rounds of F (``[bank] folds``): each round splits the population 
 folds, and its model j leaves out fold F - 1 - j. So every model keeps exactly N (F - 1) / F
 samples (the many-models trainer needs equal subsets), and every sample is OUT for exactly one
 model of each round. F = 2 is the complementary-pair design (mia.training.bank explains both).
+
+A shadow bank ([bank] population = "attacker") keeps only the attacker's own samples, in pairs
+of disjoint draws of one size (``attacker_keep``): no shadow model trains on a target member.
 """
 from __future__ import annotations
 
@@ -37,6 +40,54 @@ def fold_keep(k: int, n: int, folds: int, seed: int) -> np.ndarray:
             # not mutated: assigning None to a bool array assigns False (an equivalent mutant)
             keep[row, left_out] = False  # pragma: no mutate
     return keep
+
+
+def shadow_size(n_members: int, n_attacker: int) -> int:
+    """The images each shadow model keeps: the target's training-set size, or half the
+    attacker's images when they are fewer than twice that (a round's pair needs 2 s)."""
+    return min(n_members, n_attacker // 2)
+
+
+def attacker_keep(k: int, n: int, attacker: range, size: int, seed: int) -> np.ndarray:
+    """(K, N) keep-matrix of shadow models on the attacker's data alone (``attacker``: its
+    indices in the population): in rounds of 2, each round draws 2 ``size`` of the attacker's
+    samples at random without replacement, and its model 2j keeps the first ``size``, model
+    2j + 1 the other ``size``. Every other sample (the target's members, the evaluated
+    non-members) is kept by no model. Each model's OUT rows among the attacker's data include
+    its partner's kept ones: the IN and OUT examples of Shokri et al.'s attack training set."""
+    if k < 2 or k % 2:
+        raise UserError(f"a shadow bank needs a positive even number of models, got {k}")
+    if not 1 <= size <= len(attacker) // 2:
+        raise UserError(f"a shadow pair keeps 2 x {size} of the attacker's {len(attacker)} images: "
+                        f"too few images")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SEED_TAG, 3]))
+    keep = np.zeros((k, n), dtype=bool)
+    first = attacker.start
+    for r in range(k // 2):
+        drawn = first + rng.permutation(len(attacker))[:2 * size]
+        keep[2 * r, drawn[:size]] = True
+        keep[2 * r + 1, drawn[size:]] = True
+    return keep
+
+
+def check_attacker_keep(keep: np.ndarray, k: int, n: int, attacker: range, size: int,
+                        where: str) -> None:
+    """One line naming what is wrong if ``keep`` is not an ``attacker_keep`` of that shape."""
+    if keep.dtype != bool or keep.shape != (k, n):
+        raise UserError(f"{where}: keep-matrix has shape {keep.shape} ({keep.dtype}), but the bank "
+                        f"has {k} models over {n} samples")
+    outside = np.ones(n, bool)
+    outside[attacker.start:attacker.stop] = False
+    if keep[:, outside].any():
+        bad = int(np.flatnonzero(keep[:, outside].any(0))[0])
+        raise UserError(f"{where}: a shadow model keeps sample {int(np.flatnonzero(outside)[bad])}, "
+                        f"which is not the attacker's (a target member or an evaluated non-member)")
+    rows = keep.sum(1)
+    if (rows != size).any():
+        bad = int(np.flatnonzero(rows != size)[0])
+        raise UserError(f"{where}: shadow model {bad} keeps {int(rows[bad])} samples, expected {size}")
+    if (keep[0::2] & keep[1::2]).any():
+        raise UserError(f"{where}: the two shadow models of a round share a sample")
 
 
 def paired_keep(k: int, n: int, seed: int) -> np.ndarray:

@@ -187,7 +187,18 @@ def calibrated_markdown(calibrated: dict, name: str) -> str:
                   f"{proto['n_members']:,} members and {proto['n_nonmembers']:,} non-members "
                   f"evaluated; resampled: {proto.get('resampled', 'members and non-members separately')}.",
                   ""]
-        lines += _rows_table(proto["rows"]) + ["", "### which attack is strongest", ""]
+        lines += _rows_table(proto["rows"])
+        decided = {k: r for k, r in proto["rows"].items() if "at_decision" in r}
+        if decided:
+            lines += ["", f"### the attack models' own decisions (member when P(IN) > "
+                          f"{proto.get('decision_threshold', 0.5)})", "",
+                      "| attack | accuracy | precision | recall | F1 | fit and score (s) |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            lines += [f"| {k} | {r['at_decision']['accuracy']:.2%} | "
+                      f"{r['at_decision']['precision']:.3f} | {r['at_decision']['recall']:.3f} | "
+                      f"{r['at_decision']['f1']:.3f} | {r.get('attack_seconds', float('nan')):.1f} |"
+                      for k, r in decided.items()]
+        lines += ["", "### which attack is strongest", ""]
         lines += _strongest_lines(proto["strongest"])
         if proto.get("power_vs_references"):
             lines += _power_lines(proto["power_vs_references"])

@@ -250,14 +250,18 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
 
 CALIBRATED_STEP = ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.01pct_fpr",
                    "best_balanced_accuracy")
-CALIBRATED_METRICS = ("auc", *CALIBRATED_STEP)
+# a shadow bank's classifiers' own decisions (calibrated.at_decision): rates of the members
+# (recall; precision and F1, approximately: their counts are near the members' in a balanced
+# set) or of the whole balanced set (accuracy)
+DECISION_RATES = ("accuracy", "precision", "recall", "f1")
+CALIBRATED_METRICS = ("auc", *CALIBRATED_STEP, *DECISION_RATES)
 # A p-value counts bootstrap resamples on one side of zero: scores within tolerance move
 # only resamples whose difference is near zero, which no tolerance on the scores bounds.
 # 0.02 (40 of 2,000 resamples) is a judgement, not a derivation; the decisions the deck
 # states from p-values ("strongest", "tied_with_top", "above") are compared exactly.
 P_TOL = 0.02
 PROSE = frozenset({"description", "policy", "resampled"})  # sentences, not numbers
-RECORDS = frozenset({"training_seconds"})  # how long this machine took, not a result
+RECORDS = frozenset({"training_seconds", "attack_seconds"})  # how long this machine took, not a result
 DIFFERENCES = frozenset({"comparisons", "vs_plain", "versus_baseline", "power_comparisons"})
 SPREADS = frozenset({"ci95", "std"})
 UNLABELLED = frozenset({"protocols", "rows"})  # containers whose key names leave out
@@ -280,9 +284,9 @@ class _Context:
         metric = ("tpr_at_1pct_fpr" if key == "tpr" else "fpr") if self.roc else self.metric
         if metric == "auc":
             return self.scale * AUC_TOL, ""
-        n = {"fpr": self.n_neg, "best_balanced_accuracy":
-             2 * min(self.n_pos, self.n_neg) if self.n_pos and self.n_neg else None}.get(
-            metric, self.n_pos if metric in CALIBRATED_STEP else None)
+        both = 2 * min(self.n_pos, self.n_neg) if self.n_pos and self.n_neg else None
+        n = {"fpr": self.n_neg, "best_balanced_accuracy": both, "accuracy": both}.get(
+            metric, self.n_pos if metric in CALIBRATED_STEP + DECISION_RATES else None)
         if not n:
             return None
         return self.scale * STEP_SAMPLES / n, f"= {self.scale * STEP_SAMPLES} samples of {n:,}"

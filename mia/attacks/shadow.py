@@ -9,6 +9,18 @@
   classes on the prediction vector sorted in decreasing order (the paper keeps the top 3;
   here all C, sorted, which contains them).
 
+Both take one option, ``train_on``: which shadow outputs the classifier learns from.
+
+- ``attacked`` (the default): the references' outputs on the attacked samples themselves,
+  which the bank's references trained on about half of (the online attacker's setting of
+  the calibrated protocols);
+- ``population``: the references' outputs on the population samples z, the attacker's own
+  data, with their keep (``TargetView.population_refs``, ``population_keep``). With a shadow
+  bank ([bank] population = "attacker") this is Shokri et al.'s original setting: the shadows
+  trained on attacker data disjoint from the target's members, and the classifier learns
+  their IN and OUT outputs there before it classifies the target's outputs. The row key is
+  "shokri/population".
+
 The classifier is scikit-learn's HistGradientBoostingClassifier with early stopping (the
 papers used small neural networks; a boosted tree ensemble is the well-kept, fast learner
 for a few dense features, and it is invariant to monotone transforms of each feature, so
@@ -51,22 +63,32 @@ def fit_classifier(features: np.ndarray, member: np.ndarray, max_rows: int, seed
                                           random_state=seed).fit(features[rows], member[rows])
 
 
+TRAIN_ON = ("attacked", "population")
+
+
 class _Shadow(Attack):
     needs_references = True
+    options = ("train_on",)  # a row key's options, in order: "shokri/population"
 
-    def __init__(self, max_rows: int = 20_000, seed: int = 0):
-        self.max_rows, self.seed = max_rows, seed
+    def __init__(self, train_on: str = "attacked", max_rows: int = 20_000, seed: int = 0):
+        if train_on not in TRAIN_ON:
+            raise ValueError(f"train_on must be one of {', '.join(TRAIN_ON)}, got {train_on!r}")
+        self.train_on, self.max_rows, self.seed = train_on, max_rows, seed
 
     @staticmethod
     def features(probs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _training_set(self, view: TargetView):
-        """Rows (R * n, C) of shadow outputs, their IN labels, and their samples' classes."""
-        probs = softmax64(view.ref_logits[:, 0])   # (R, n, C)
+        """Rows (R * n, C) of shadow outputs, their IN labels, and their samples' classes: on
+        the attacked samples, or on the population's (``train_on``)."""
+        if self.train_on == "population":
+            logits, keep, labels = view.population_refs, view.population_keep, view.population_labels
+        else:
+            logits, keep, labels = view.ref_logits, view.ref_keep, view.labels
+        probs = softmax64(logits[:, 0])   # (R, n, C)
         r, n, c = probs.shape
-        return (self.features(probs.reshape(r * n, c)), view.ref_keep.reshape(r * n),
-                np.tile(view.labels, r))
+        return self.features(probs.reshape(r * n, c)), keep.reshape(r * n), np.tile(labels, r)
 
     def _target_features(self, view: TargetView) -> np.ndarray:
         return self.features(softmax64(view.target_logits[0]))

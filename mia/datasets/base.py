@@ -65,6 +65,10 @@ class Dataset:
     y_test: np.ndarray
     source: dict  # kind, path, sha256 per file, notes: goes into the manifest
     spec: DatasetSpec  # what the images are: shape, classes, normalisation, augmentations
+    # The training images outside the members ([data] train_fraction < 1), in order, (x, y):
+    # in no role of the target, they are the attacker's own data of a disjoint shadow bank
+    # ([bank] population = "attacker"). None: every training image is a member.
+    rest: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def key(self):
@@ -86,7 +90,8 @@ class Dataset:
             raise UserError(f"[data] train_fraction = {train_fraction:g} leaves {keep} training "
                             f"images of {len(y_train)}; need at least 2")
         source = dict(self.source, classes=classes, train_fraction=train_fraction)
-        return Dataset(x_train[:keep], y_train[:keep], x_test, y_test, source, spec)
+        rest = (x_train[keep:], y_train[keep:]) if keep < len(y_train) else None
+        return Dataset(x_train[:keep], y_train[:keep], x_test, y_test, source, spec, rest)
 
     def subset(self, max_train: int, max_test: int) -> "Dataset":
         """The first ``max_train`` / ``max_test`` images (0 keeps all)."""
@@ -94,7 +99,7 @@ class Dataset:
         te = slice(None, max_test or None)
         source = dict(self.source, max_train=max_train, max_test=max_test)
         return Dataset(self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te], source,
-                       self.spec)
+                       self.spec, self.rest)
 
 
 def validate(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, split: str, where: str) -> None:

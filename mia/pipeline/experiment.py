@@ -60,7 +60,7 @@ def check_sizes(config: ExperimentConfig, n_m: int, n_n: int) -> None:
     MIN_EVAL_PER_CLASS of either to evaluate on, or if the bank's population does not split
     into its folds."""
     folds = config.bank.folds
-    if config.bank.models and (n_m + n_n) % folds:
+    if config.bank.models and config.bank.population == "all" and (n_m + n_n) % folds:
         raise UserError(f"[bank] folds = {folds}: the population of {n_m + n_n} images "
                         f"({n_m} training + {n_n} test) does not split into {folds} equal folds; "
                         f"change [data] max_test or [bank] folds")

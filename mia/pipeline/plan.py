@@ -93,7 +93,7 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
         if bank_dir in seen:
             continue
         seen.add(bank_dir)
-        n = len(dataset.y_train) + len(dataset.y_test)
+        n = bank_mod.population_size(config, dataset)
         wanted = bank_mod.bank_hash(config, dataset.key, n)
         try:
             committed_bank = read_json(source / "bank" / "bank.json").get("bank_hash")
@@ -103,7 +103,7 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
             continue
         missing = sum(not bank_mod.model_path(bank_dir, m).exists() for m in range(k))
         if missing:
-            keeps = n * (config.bank.folds - 1) // config.bank.folds
+            keeps = bank_mod.keeps_per_model(config, dataset)
             planned.append(Planned(
                 f"{missing} bank models of {config.name} ({config.train.epochs} epochs on "
                 f"{keeps:,} images each)",

@@ -92,10 +92,11 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     drawn_key = figures_key(config, staging, run.dataset)
     kept = _keep_reference_figures(final, staging, drawn_key, log)
     with timed_stage(timings, "plots"):
-        plots.experiment_figures(config, scores, history, metrics, staging / "figures",
-                                 progress=run.progress, dataset=run.dataset, workers=workers,
-                                 source=source, versioned_too=not kept)
-        if calibrated is not None and not kept:
+        if config.figures:  # [figures] false: the numbers only (config.ExperimentConfig)
+            plots.experiment_figures(config, scores, history, metrics, staging / "figures",
+                                     progress=run.progress, dataset=run.dataset, workers=workers,
+                                     source=source, versioned_too=not kept)
+        if config.figures and calibrated is not None and not kept:
             plots.calibrated_figures(calibrated, staging / "figures", plots.Source(
                 source.experiment, source.title, source.config_hash, source.commit,
                 ("calibrated.json",)))

@@ -183,7 +183,7 @@ def calibrated_code(config: ExperimentConfig) -> tuple[str, ...]:
     the module of each row's attack (and the sibling modules it imports), of its dataset and
     of its architecture. A new member of a family, or an edit to one it does not use, leaves
     the key, and so the committed results, as they are."""
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
     modules = {ATTACKS[name].__module__ for name, *_ in rows + power_rows}
     modules |= {data_mod.MEMBERS[config.data.dataset].__name__,
                 ARCHITECTURES[config.train.architecture].build.__module__}
@@ -200,7 +200,7 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                    bank_dir: Path) -> str:
     """What determines calibrated.json: the target's weights, the bank, the seed, the
     references used, ``calibrated.settings()`` and the code that computes it."""
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
     return sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
                         "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
                         "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
@@ -209,7 +209,11 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                         "settings": calibrated_mod.settings(
                             rows, power_rows, config.bank.folds,
                             config.calibrated.leave_one_out_references),
-                        "code": code_version(calibrated_code(config))})
+                        "code": code_version(calibrated_code(config)),
+                        # a shadow bank's evaluation (calibrated.evaluate_disjoint); absent for
+                        # the others, whose keys stay as they were
+                        **({"population": "attacker"} if config.bank.population == "attacker"
+                           else {})})
 
 
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:
@@ -242,7 +246,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     deck does not recompute it. ``committed``: a results folder whose calibrated.json may be
     taken in when its manifest records the same key (a fresh clone; None: never, as with
     ``invoke verify`` and --retrain)."""
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
     refs = config.calibrated.references or config.bank.models
     key = calibrated_key(config, dataset, run_dir, bank_dir)
     cached = bank_dir / f"calibrated-{key[:16]}.json"
@@ -260,7 +264,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
             log(f"warning: {e}")
         cached.unlink()
     t0 = time.perf_counter()
-    images, labels = bank_mod.population(dataset)
+    images, labels = bank_mod.population(dataset, config)
     spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = train_mod.to_tensor(images, device, spec)
@@ -276,10 +280,15 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     # back here, before the evaluation allocates its own. Kept, it added up over the
     # experiments of one run, and a fresh clone's `make` ran out of 24 GB in the second.
     release_freed_memory()
-    out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
-                                  keep[:refs], config.seed, config.bank.folds, rows, power_rows,
-                                  progress=progress, model_seconds=model_seconds,
-                                  loo_references=config.calibrated.leave_one_out_references)
+    if config.bank.population == "attacker":
+        out = calibrated_mod.evaluate_disjoint(target_logits, labels, len(dataset.y_train),
+                                               len(dataset.y_test), logits[:refs], keep[:refs],
+                                               config.seed, rows)
+    else:
+        out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
+                                      keep[:refs], config.seed, config.bank.folds, rows, power_rows,
+                                      progress=progress, model_seconds=model_seconds,
+                                      loo_references=config.calibrated.leave_one_out_references)
     timings["calibrated"] = {"seconds": round(time.perf_counter() - t0, 3), "reused": False}
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     record_checksum(bank_dir, cached.name, log)

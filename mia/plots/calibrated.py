@@ -188,7 +188,7 @@ def calibrated_figures(calibrated: dict, out_dir: Path, source: Source = UNNAMED
     if loo is not None:
         calibrated_roc(loo, "leave_one_out", out_dir / "calibrated_roc_leave_one_out", source)
         drawn.append("calibrated_roc_leave_one_out")
-    power = study["power_vs_references"]
+    power = study.get("power_vs_references")  # none for a shadow bank
     if power:
         caption = _power_caption(source, study, "Power of LiRA and RMIA, offline and online,")
         for layout in layouts:

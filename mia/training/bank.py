@@ -48,7 +48,8 @@ from ..config import ExperimentConfig
 from ..errors import UserError
 from ..io import (read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
-from ..keep import check_keep, fold_keep, model_seeds
+from ..keep import (attacker_keep, check_attacker_keep, check_keep, fold_keep, model_seeds,
+                    shadow_size)
 from ..manifest import check_recorded
 from . import engine as train_mod
 from .jobs import Executor, LocalExecutor, TrainingJob
@@ -67,6 +68,8 @@ def bank_hash(config: ExperimentConfig, data_key, n: int) -> str:
     folds = config.bank.folds
     # folds = 2 keeps the key that the paired banks were committed under
     design = {"pairs": "complementary halves"} if folds == 2 else {"folds": folds}
+    if config.bank.population == "attacker":  # a new design: a key of its own
+        design = {"population": "attacker", "pairs": "disjoint draws of the attacker's images"}
     return sha256_json({"bank": {"models": config.bank.models, "population": n, **design},
                         "training": config.training_key(seed=bank_seed(config)),
                         "data_sha256": data_key})
@@ -76,10 +79,56 @@ def model_path(bank_dir: Path, k: int) -> Path:
     return bank_dir / f"model-{k:03d}.pt"
 
 
-def population(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The bank's population: training images, then test images (uint8 HWC, labels)."""
-    return (np.concatenate([dataset.x_train, dataset.x_test]),
-            np.concatenate([dataset.y_train, dataset.y_test]).astype(np.int64))
+def population(dataset, config: ExperimentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The bank's population: the training images (the members), then the test images (uint8
+    HWC, labels); for a shadow bank ([bank] population = "attacker"), then the attacker's own
+    images (``Dataset.rest``), ``attacker_range`` of it."""
+    parts = [(dataset.x_train, dataset.y_train), (dataset.x_test, dataset.y_test)]
+    if config is not None and config.bank.population == "attacker":
+        parts.append(attacker_data(dataset))
+    return (np.concatenate([x for x, _ in parts]),
+            np.concatenate([y for _, y in parts]).astype(np.int64))
+
+
+def attacker_data(dataset) -> tuple[np.ndarray, np.ndarray]:
+    if dataset.rest is None or len(dataset.rest[1]) < 2:
+        raise UserError("a shadow bank ([bank] population = \"attacker\") needs the training "
+                        "images outside the members: [data] train_fraction below 1")
+    return dataset.rest
+
+
+def attacker_range(dataset) -> range:
+    """The attacker's images' indices in a shadow bank's population."""
+    start = len(dataset.y_train) + len(dataset.y_test)
+    return range(start, start + len(attacker_data(dataset)[1]))
+
+
+def population_size(config: ExperimentConfig, dataset) -> int:
+    n = len(dataset.y_train) + len(dataset.y_test)
+    return n + (len(attacker_range(dataset)) if config.bank.population == "attacker" else 0)
+
+
+def keeps_per_model(config: ExperimentConfig, dataset) -> int:
+    """How many images each bank model trains on."""
+    if config.bank.population == "attacker":
+        return shadow_size(len(dataset.y_train), len(attacker_range(dataset)))
+    return population_size(config, dataset) * (config.bank.folds - 1) // config.bank.folds
+
+
+def make_keep(config: ExperimentConfig, dataset, seed: int) -> np.ndarray:
+    k, n = config.bank.models, population_size(config, dataset)
+    if config.bank.population == "attacker":
+        return attacker_keep(k, n, attacker_range(dataset), keeps_per_model(config, dataset), seed)
+    return fold_keep(k, n, config.bank.folds, seed)
+
+
+def check_stored_keep(keep: np.ndarray, config: ExperimentConfig, dataset, where: str) -> None:
+    k, n = config.bank.models, population_size(config, dataset)
+    if config.bank.population == "attacker":
+        check_attacker_keep(keep, k, n, attacker_range(dataset), keeps_per_model(config, dataset),
+                            where)
+    else:
+        check_keep(keep, k, n, where, config.bank.folds)
 
 
 def read_keep(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
@@ -109,11 +158,11 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     """Train the models of the bank that ``bank_dir`` lacks, as jobs (``jobs.TrainingJob``) on
     ``executor`` (default: this machine); return bank.json's content."""
     k = config.bank.models
-    images, labels = population(dataset)
+    images, labels = population(dataset, config)
     n = len(labels)
     bank_dir.mkdir(parents=True, exist_ok=True)
     seed = bank_seed(config)
-    keep, seeds = fold_keep(k, n, config.bank.folds, seed), model_seeds(seed, k)
+    keep, seeds = make_keep(config, dataset, seed), model_seeds(seed, k)
     keep_file = bank_dir / "keep.npz"
     try:
         stored = read_keep(keep_file)
@@ -121,15 +170,17 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         log(f"warning: {e}; writing it again from the seed")
         stored = None
     if stored is not None:
-        check_keep(stored[0], k, n, str(keep_file), config.bank.folds)
+        check_stored_keep(stored[0], config, dataset, str(keep_file))
         if not (np.array_equal(stored[0], keep) and np.array_equal(stored[1], seeds)):
             raise UserError(f"{keep_file}: the keep-matrix or seeds differ from those of seed "
                             f"{seed}; delete {bank_dir} or run with --retrain")
     else:
         write_npz(keep_file, keep=keep, seeds=seeds)
     info = {"bank_hash": bank_hash(config, dataset.key, n), "models": k,
-            "folds": config.bank.folds, "keeps": n * (config.bank.folds - 1) // config.bank.folds,
-            "population": n, "population_order": "training images, then test images",
+            "folds": config.bank.folds, "keeps": keeps_per_model(config, dataset),
+            "population": n, "population_order": "training images, then test images"
+            + (", then the attacker's images (the training images outside the members)"
+               if config.bank.population == "attacker" else ""),
             "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
             "train_seconds": {}, "device": str(device)}
     try:  # the per-model wall times of earlier attempts, and where they ran
@@ -231,7 +282,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
     augmentations (``augmented_logits``)."""
     path = bank_dir / LOGITS_FILE
     (bank_dir / "logits.npy").unlink(missing_ok=True)  # float32-computed, before LOGITS_FILE
-    k, n = config.bank.models, len(dataset.y_train) + len(dataset.y_test)
+    k, n = config.bank.models, population_size(config, dataset)
     if path.exists() and recorded_checksums(bank_dir, log).get(LOGITS_FILE) is None:
         log(f"warning: {path} has no recorded sha256; computing the logits again")
     elif path.exists() and unchanged_since_written(bank_dir, LOGITS_FILE, log):
@@ -242,7 +293,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
         except (OSError, ValueError):
             pass
         log(f"warning: unreadable {path}; computing the logits again")
-    images, _ = population(dataset)
+    images, _ = population(dataset, config)
     x = train_mod.to_tensor(images, device, dataset.spec)
     out = np.stack([augmented_logits(model, x, dataset.spec).numpy()
                     for model in tqdm(load_models(config, bank_dir, device, dataset.spec),
@@ -255,8 +306,7 @@ def bank_logits(config: ExperimentConfig, dataset, bank_dir: Path, device: torch
 
 def bank_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path:
     """``<cache>/banks/<bank hash[:16]>``: one folder per bank, whichever experiments use it."""
-    n = len(dataset.y_train) + len(dataset.y_test)
-    return cache_root / "banks" / bank_hash(config, dataset.key, n)[:16]
+    return cache_root / "banks" / bank_hash(config, dataset.key, population_size(config, dataset))[:16]
 
 
 FILES = ("keep.npz", "bank.json")
@@ -277,7 +327,7 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
     k = config.bank.models
     if (bank_dir / "keep.npz").exists() or not (committed / "bank.json").exists():
         return False
-    n = len(dataset.y_train) + len(dataset.y_test)
+    n = population_size(config, dataset)
     remedy = "restore it from git or run with --retrain"
     info = read_checked(committed / "bank.json", schemas.BANK, remedy,
                         what="committed bank description")
@@ -298,7 +348,7 @@ def seed_from_results(config: ExperimentConfig, dataset, committed: Path, bank_d
     if stored is None:
         raise UserError(f"committed keep-matrix {committed / 'keep.npz'} is missing or unreadable; "
                         f"restore it from git or run with --retrain")
-    check_keep(stored[0], k, n, str(committed / "keep.npz"), config.bank.folds)
+    check_stored_keep(stored[0], config, dataset, str(committed / "keep.npz"))
     copy_bank(committed, bank_dir, k)
     log(f"[{config.name}] bank: found {k} models with the same bank hash in {committed}")
     return True
