@@ -72,7 +72,13 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
             cell = attack_rows.get(attack, {})
             value = cell.get(KEY)
             lo, hi = cell.get("ci95", {}).get(KEY, (None, None)) if value is not None else (None, None)
-            row["attacks"][attack] = {"value": value, "low": lo, "high": hi}
+            row["attacks"][attack] = {"value": value, "low": lo, "high": hi,
+                                      "auc": cell.get("auc"),
+                                      "auc_ci": cell.get("ci95", {}).get("auc"),
+                                      "tpr_1pct": cell.get("tpr_at_1pct_fpr"),
+                                      "tpr_1pct_ci": cell.get("ci95", {}).get("tpr_at_1pct_fpr"),
+                                      "decision": cell.get("at_decision"),
+                                      "seconds": cell.get("attack_seconds")}
         rows.append(row)
         source = {"experiment": name, "config_hash": metrics.get("config_hash"),
                   "training_hash": metrics.get("training_hash"), "read": read}
@@ -239,9 +245,59 @@ def table_csv(study: Study, rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+DECISION_KEYS = ("accuracy", "precision", "recall", "f1")
+
+
+def decided(study: Study, rows: list[dict]) -> list[tuple[dict, str]]:
+    """(row, attack) of every [table] attack that recorded its own decisions (a shadow
+    bank's classifiers: calibrated.at_decision), in the table's order."""
+    return [(r, a) for r in rows for a in study.table_attacks
+            if r["attacks"][a].get("decision") is not None]
+
+
+def decisions_csv(study: Study, rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["role", "experiment", "attack", *DECISION_KEYS, "attack_seconds", "auc",
+                     "auc_ci95_low", "auc_ci95_high", "tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci95_low",
+                     "tpr_at_1pct_fpr_ci95_high", KEY, f"{KEY}_ci95_low", f"{KEY}_ci95_high"])
+    for r, a in decided(study, rows):
+        c = r["attacks"][a]
+        writer.writerow(["" if v is None else v for v in (
+            r["role"], r["experiment"], a, *(c["decision"][k] for k in DECISION_KEYS), c["seconds"],
+            c["auc"], *(c["auc_ci"] or (None, None)), c["tpr_1pct"], *(c["tpr_1pct_ci"] or (None, None)),
+            c["value"], c["low"], c["high"])])
+    return buf.getvalue()
+
+
+def decisions_markdown(study: Study, rows: list[dict]) -> str:
+    lines = [f"# {study.name}: the attack models' own decisions", "",
+             "One row per experiment and attack that decides (member when its probability of IN "
+             "exceeds one half), on each experiment's balanced evaluation set "
+             "(`calibrated.json`, protocol study): accuracy, precision, recall and F1 of those "
+             "decisions; the seconds its fit and scoring took on this machine; AUC and TPR at 1% "
+             "and 0.1% FPR with 95% bootstrap intervals.", "",
+             "| role | attack | accuracy | precision | recall | F1 | seconds | AUC | TPR at 1% FPR "
+             "| TPR at 0.1% FPR |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r, a in decided(study, rows):
+        c = r["attacks"][a]
+        d = c["decision"]
+        auc = ("n/a" if c["auc"] is None else f"{c['auc']:.3f}"
+               + (f" [{c['auc_ci'][0]:.3f}, {c['auc_ci'][1]:.3f}]" if c["auc_ci"] else ""))
+        tpr1 = _pct_ci({"value": c["tpr_1pct"], "low": (c["tpr_1pct_ci"] or (None, None))[0],
+                        "high": (c["tpr_1pct_ci"] or (None, None))[1]})
+        seconds = "n/a" if c["seconds"] is None else f"{c['seconds']:.1f}"
+        lines.append(f"| {r['role']} | {a} | {d['accuracy']:.2%} | {d['precision']:.3f} | "
+                     f"{d['recall']:.3f} | {d['f1']:.3f} | {seconds} | {auc} | {tpr1} | "
+                     f"{_pct_ci(c)} |")
+    return "\n".join(lines) + "\n"
+
+
 def _pct_ci(c: dict) -> str:
     if c["value"] is None:
         return "n/a"
+    if c["low"] is None:
+        return f"{100 * c['value']:.2f}%"
     return f"{100 * c['value']:.2f}% [{100 * c['low']:.2f}, {100 * c['high']:.2f}]"
 
 
@@ -364,6 +420,9 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     staging.mkdir(parents=True)
     write_text(staging / "table.csv", table_csv(study, rows))
     write_text(staging / "table.md", table_markdown(study, rows))
+    if decided(study, rows):
+        write_text(staging / "decisions.csv", decisions_csv(study, rows))
+        write_text(staging / "decisions.md", decisions_markdown(study, rows))
     if study.comparisons:
         found = compare_arms(study, rows, results_root, sources)
         write_json(staging / "comparisons.json", {"study": study.name, "comparisons": found})

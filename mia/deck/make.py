@@ -12,6 +12,7 @@ from .illustrations import draw_all
 from .legibility import MIN_TEXT_PX, SLIDE, figures, too_small
 from .build import build, find_chromium, overflow_report
 from .render import render, required_roles
+from .sections import study_of
 from .results import REPO, SLIDES, Deck, load
 
 SETTINGS = SLIDES / "deck.toml"
@@ -43,9 +44,15 @@ def prepare(results_root: Path, study: str | None = None, presenter: str | None 
                         f"{settings_path} (known: {', '.join(studies.available(studies_dir))})")
     chosen = studies.load_named(name, studies_dir)
     r = load(chosen, results_root, required_roles(chosen))
+    others = {}
+    for other in sorted({study_of(s, chosen.name) for s in chosen.sections} - {chosen.name}):
+        study = studies.load_named(other, studies_dir)
+        others[other] = Deck(study=study, root=results_root,
+                             r=load(study, results_root, required_roles(study, chosen.sections,
+                                                                        chosen.name)))
     return Deck(study=chosen, root=results_root, r=r,
                 presenter=presenter or given.get("presenter", ""),
-                date=date or given.get("date") or "")
+                date=date or given.get("date") or "", others=others)
 
 
 def main(quick: bool = False, results_dir: Path | None = None, pdf: bool = True,

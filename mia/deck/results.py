@@ -7,7 +7,7 @@ section's facts are chosen from the ``Deck`` it builds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,9 @@ class Deck:
     r: dict
     presenter: str = ""
     date: str = ""
+    # the decks of the other studies whose sections this deck shows (a section's ``STUDY``,
+    # mia.deck.sections): study name -> its Deck, whose ``r`` holds that study's roles
+    others: dict = field(default_factory=dict)
 
 
 def load(study: Study, results_root: Path, required: tuple[str, ...] | list[str]) -> dict:

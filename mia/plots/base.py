@@ -38,6 +38,7 @@ STYLE = {"font.size": 14, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.lab
 SLOTS = {
     "half": (5.6, 4.0),         # one of two figures side by side (560 px each)
     "wide": (11.6, 4.2),        # full width under a title and above two lines of text
+    "wide_low": (9.6, 3.6),     # most of the width, under a two-line title, above two bullets
     "third": (3.8, 3.7),        # one of three side by side
     "right_tall": (6.0, 6.2),   # right half of the slide, full height
     "right_narrow": (5.0, 6.2),  # the right 40% of the slide, full height

@@ -281,7 +281,7 @@ def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
     key = max(next(iter(results.values())), key=float)
     is_member = scores["is_member"]
     names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=SLOTS["wide"], layout="constrained",
+    fig, axes = plt.subplots(1, len(names), figsize=SLOTS["wide_low"], layout="constrained",
                              squeeze=False)
     said = []
     for ax, score in zip(axes[0], names):
@@ -307,7 +307,7 @@ def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
         ax.axvline(max(fitted, floor), color=NONMEMBER, ls="--", lw=1.5)
         ax.plot(max(fitted, floor), at_fitted, marker="o", ms=9, color=NONMEMBER, ls="none",
                 label="attack: threshold fitted on its sample")
-        ax.set(xscale="log", xlabel="threshold t (the loss, log axis)", title=pretty(score))
+        ax.set(xscale="log", xlabel="threshold t (log axis)", title=pretty(score))
         log_ticks(ax.xaxis)
         ax.axhline(0.5, color="gray", lw=1, alpha=0.6)
         ax.grid(alpha=0.3)
@@ -315,12 +315,12 @@ def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
                     f"oracle {acc_eval[oracle]:.2%} at {t_eval[oracle]:.3g}")
     axes[0][0].set_ylabel("attack accuracy (balanced)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=SMALL_PT,
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=SMALL_PT,
                frameon=False, columnspacing=1.0, handlelength=1.8)
     n_eval = len(split.eval_members)
     fig.suptitle(SLIDE.wrap(f"{source.heading}: accuracy at every threshold, {n_eval:,} members "
                             f"+ {n_eval:,} non-members (p = {key}%; y axis zoomed)",
-                            SLOTS["wide"][0]))
+                            SLOTS["wide_low"][0]))
     named = threshold_title(metrics["attack"]["name"])
     save(fig, out, source=source,
          shows="the attack's accuracy at every threshold: the oracle's peak against the fitted threshold's",

@@ -10,7 +10,10 @@ A section module defines
   them;
 - ``facts(deck: mia.deck.results.Deck) -> dict``: the numbers and the sentences chosen from
   them. Every threshold that chooses wording is a named module-level constant;
-- optionally ``PART``: its line on the agenda page (shown where its facts are not empty).
+- optionally ``PART``: its line on the agenda page (shown where its facts are not empty);
+- optionally ``STUDY``: the study it presents, when not the deck's own (an earlier study's
+  section in the study deck): its ``ROLES`` are that study's, and ``facts`` gets that study's
+  ``Deck`` (``Deck.others``).
 
 Its template sees its facts under the section's name (``{{ loss_attack.leak }}``), the facts
 of every other section of the deck likewise, and what ``mia.deck.render`` shares: ``r`` (role
@@ -25,3 +28,8 @@ from ...discovery import members
 # section name (its module's) -> module
 SECTIONS: dict[str, ModuleType] = members(
     __name__, __path__, lambda module: [(module.__name__.rsplit(".", 1)[1], module)])
+
+
+def study_of(section: str, own: str) -> str:
+    """The study whose results ``section`` presents: its ``STUDY``, else the deck's (``own``)."""
+    return getattr(SECTIONS[section], "STUDY", own)
