@@ -30,3 +30,5 @@ CALIBRATED = {
 }
 # bank.json: the bank's description (results/<experiment>/bank/ and its cache)
 BANK = {"bank_hash": str, "models": int, "seeds": list, "train_seconds": dict}
+# results/studies/<study>/comparisons.json (mia.study_results): a study's arm comparisons
+COMPARISONS = {"comparisons": list}

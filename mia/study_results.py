@@ -7,6 +7,11 @@
   95% bootstrap interval on the study protocol (``calibrated.json``; n/a where the experiment
   has no bank, or evaluates too few non-members to read 0.1% FPR);
 - ``<figure>.png`` and ``.pdf`` when the study names a figure: those TPRs with their intervals;
+- ``decisions.csv`` and ``.md`` when a [table] attack recorded its own decisions (a shadow
+  bank's classifiers): accuracy, precision, recall, F1 and seconds beside AUC and TPRs;
+- with ``[[comparisons]]`` (arms of seeds, ``mia.evaluation.arms``): ``comparisons.json``,
+  ``.csv`` and ``.md`` (each arm's metrics and the difference with its interval over seeds and
+  samples, read from each seed's scores.npz) and ``comparisons.png``/``.pdf``, the forest plot;
 - ``manifest.json``, written last: the study file, each experiment's config and training
   hashes, the sha256 of every file read and written, the git commit, when;
 - and ``results/studies/manifest.json``: every study folder, with its manifest's sha256.
@@ -63,6 +68,7 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
                       if (d / "calibrated.json").is_file() else None)
         target = metrics["target"]
         row = {"role": role, "experiment": name, "config_hash": metrics.get("config_hash"),
+               "parameters": target.get("parameters"),
                "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],
                "loss_auc": metrics["all_samples"].get(LOSS_SCORE, {}).get("auc"), "attacks": {}}
         attack_rows = calibrated["protocols"][PROTOCOL]["rows"] if calibrated else {}
@@ -129,7 +135,9 @@ def compare_arms(study: Study, rows: list[dict], results_root: Path, sources: di
                 and np.array_equal(labels_a, labels_b))
         result = arms.compare(a, b, seed=i, same_samples=same,
                               per_seed={k: (acc_a[k], acc_b[k]) for k in acc_a})
+        first = {arm: by_name[study.experiments_of(arm)[0]] for arm in (c.a, c.b)}
         out.append({"name": c.name, "question": c.question, "score": LOSS_SCORE,
+                    "parameters": {arm: first[arm]["parameters"] for arm in (c.a, c.b)},
                     "n_members": {c.a: int(a.truth.sum()), c.b: int(b.truth.sum())},
                     "n_nonmembers": {c.a: int((~a.truth).sum()), c.b: int((~b.truth).sum())},
                     "experiments": {c.a: list(study.experiments_of(c.a)),
@@ -386,6 +394,52 @@ def _figure(study: Study, rows: list[dict], out: Path, source: plots.Source,
                        f"matched comparison); dashed: chance. Experiments: {experiments}.")
 
 
+COMPARISONS_FIGURE = "comparisons"
+# the panels of the comparisons figure: metric, label, scale, unit of the difference
+COMPARISON_PANELS = (("auc", "AUC", 1, ""), ("tpr_at_1pct_fpr", "TPR at 1% FPR", 100, " pp"),
+                     ("generalisation_gap", "generalisation gap", 100, " pp"))
+
+
+def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str = "") -> list[Path]:
+    """Each comparison's difference b - a with its 95% interval, one row per comparison, one
+    panel per metric (``COMPARISON_PANELS``): a forest plot, zero dashed. Filled: the interval
+    excludes zero."""
+    source = plots.Source(experiment=f"studies/{study.name}", title=study.description,
+                          config_hash=sha256_file(study.path), commit=commit,
+                          files=tuple(f"{name}/scores.npz" for c in found
+                                      for arm in (c["a"], c["b"]) for name in c["experiments"][arm]))
+    fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(11.6, 1.2 + 0.62 * len(found)),
+                             sharey=True, layout="constrained")
+    labels = [f"{c['b'].replace('_', ' ')} − {c['a'].replace('_', ' ')}" for c in found]
+    for ax, (key, label, scale, unit) in zip(axes, COMPARISON_PANELS):
+        for i, c in enumerate(found):
+            m = c["metrics"][key]
+            if m["difference"] is None:
+                continue
+            lo, hi = m["difference_ci95"]
+            d = scale * m["difference"]
+            ax.errorbar([d], [i], xerr=[[d - scale * lo], [scale * hi - d]], fmt="o", ms=8,
+                        capsize=4, color="tab:blue",
+                        mfc="tab:blue" if m["excludes_zero"] else "white")
+        ax.axvline(0, color="grey", ls="--", lw=1)
+        ax.set_xlabel(f"difference in {label}" + (f" ({unit.strip()})" if unit else ""))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(found)), labels)
+    axes[0].set_ylim(len(found) - 0.5, -0.5)
+    fig.suptitle(plots.SLIDE.wrap("Each comparison's difference, 95% interval over seeds and "
+                                  "samples (filled: excludes zero)", 11.6))
+    plots.save(fig, out, source=source,
+               shows="which architecture comparisons differ beyond chance",
+               caption=f"{study.description}. For each comparison, the difference b - a of the "
+                       f"mean over seeds of the loss's AUC and TPR at 1% FPR (every member "
+                       f"against every non-member of each arm) and of the generalisation gap, "
+                       f"with a 95% interval from a bootstrap over seeds (paired by index) and "
+                       f"samples (the same draw for both arms when they share their evaluation "
+                       f"set); filled markers: the interval excludes zero. The accuracies' "
+                       f"intervals cover the seeds only.")
+    return [out.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
+
+
 # The code that draws the study's figure: a change to it changes the figure's key.
 FIGURE_CODE = ("mia/plots", "mia/study_results.py")
 
@@ -431,9 +485,12 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     git = git_commit(REPO)
     figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
                               "code": code_version(FIGURE_CODE)})
-    if study.figure and not _keep_figure(final, staging, figure_key, log):
-        figure(study, rows, staging / study.figure,
-               (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else ""))
+    commit = (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else "")
+    if (study.figure or study.comparisons) and not _keep_figure(final, staging, figure_key, log):
+        if study.figure:
+            figure(study, rows, staging / study.figure, commit)
+        if study.comparisons:
+            comparisons_figure(study, found, staging / COMPARISONS_FIGURE, commit)
     written = {p.relative_to(staging).as_posix(): sha256_file(p)
                for p in sorted(staging.rglob("*")) if p.is_file()}
     write_json(staging / "manifest.json", {

@@ -25,7 +25,7 @@ from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
 from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
-                     load_scores, npz_names, resume_from_snapshot, scores_stage, timed_stage,
+                     load_model, load_scores, npz_names, resume_from_snapshot, scores_stage, timed_stage,
                      train_stage)
 
 
@@ -232,6 +232,9 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         roc_all = full_roc_stage(config, scores)
     timings["attack"]["workers"] = workers
     target = read_json(run_dir / "target.json")
+    # the trained weights' count, for comparisons of architectures (study 004)
+    target["parameters"] = sum(p.numel() for p in load_model(
+        config, run_dir / "model.pt", torch.device("cpu"), dataset.spec).parameters())
     if config.data.dataset in REFERENCE_ACCURACY:
         target["reference"] = REFERENCE_ACCURACY[config.data.dataset]
     history = read_json(run_dir / "history.json")

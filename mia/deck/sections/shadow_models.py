@@ -1,0 +1,61 @@
+"""Study 001 in the study deck: Shokri's shadow-model attack on MNIST LeNet-5 targets at 20,
+25, 50 and 100 epochs, vulnerable, defended and on a larger training set, its own decisions'
+accuracy beside the original's table, and its AUC and TPR at 1% FPR with intervals. A version
+whose experiments have no results yet is left out (and named on the last slide)."""
+from __future__ import annotations
+
+from ..results import Deck
+
+STUDY = "shadow-models"
+ROLES: tuple[str, ...] = ()  # optional: versions without results are left out
+USES: tuple[str, ...] = ()
+PART = "Earlier studies: shadow models on MNIST (001)"
+ROW = "shokri/population"
+VERSIONS = {"vulnerable": "vulnerable (6,000 members)",
+            "defended": "defended (dropout 0.3, L2 1e-3)",
+            "large": "larger training set (30,000 members)"}
+EPOCHS = (20, 25, 50, 100)
+# The original's attack accuracy (%) per epoch count, from its README tables
+# (../shared/reference/shadow-models-mnist.md, "Overfitted Target Model (Vulnerable)" and
+# "Well-Trained Target Model (Defended)"); it reports no larger-training-set table.
+ORIGINAL = {"vulnerable": {20: 0.6750, 25: 0.7368, 50: 0.9167, 100: 0.9035},
+            "defended": {20: 0.5003, 25: 0.5001, 50: 0.5026, 100: 0.5117}}
+
+
+def facts(deck: Deck) -> dict:
+    versions, missing = [], []
+    for version, title in VERSIONS.items():
+        rows = []
+        for epochs in EPOCHS:
+            exp = deck.r.get(f"{version}_e{epochs}")
+            row = (exp or {}).get("calibrated", {}).get("protocols", {}).get("study", {}) \
+                .get("rows", {}).get(ROW)
+            if row is None or "at_decision" not in row:
+                missing.append(f"{version}, {epochs} epochs")
+                continue
+            target = exp["metrics"]["target"]
+            study = exp["calibrated"]["protocols"]["study"]
+            rows.append({"epochs": epochs, **row["at_decision"], "seconds": row.get("attack_seconds"),
+                         "auc": row["auc"], "auc_ci": row["ci95"]["auc"],
+                         "tpr1": row["tpr_at_1pct_fpr"], "tpr1_ci": row["ci95"]["tpr_at_1pct_fpr"],
+                         "train": target["train_accuracy"], "test": target["test_accuracy"],
+                         "n_eval": study["n_members"], "shadows": study["references"],
+                         "shadow_keeps": study.get("shadow_keeps"),
+                         "original": ORIGINAL.get(version, {}).get(epochs)})
+        if rows:
+            versions.append({"version": version, "title": title, "rows": rows})
+    out = {"not_made": [f"study 001 (shadow models): no results for {', '.join(missing)}"]
+           if missing else []}
+    if not versions:
+        return out
+    by = {v["version"]: v for v in versions}
+    parts = []
+    for version in ("vulnerable", "defended"):
+        if version in by:
+            accuracies = [r["accuracy"] for r in by[version]["rows"]]
+            originals = [r["original"] for r in by[version]["rows"] if r["original"] is not None]
+            parts.append(f"{version} {100 * min(accuracies):.1f}–{100 * max(accuracies):.1f}%"
+                         + (f" (original {100 * min(originals):.1f}–{100 * max(originals):.1f}%)"
+                            if originals else ""))
+    out.update(versions=versions, headline="; ".join(parts))
+    return out
