@@ -324,3 +324,80 @@ def test_a_results_file_the_study_cannot_read_is_one_line_and_writes_nothing(res
     assert str(e.value).startswith(f"corrupt results file {path}: {problem}")
     assert "\n" not in str(e.value)
     assert not (root / "studies" / s.name).exists()
+
+
+# ---------------------------------------------------------------- [[comparisons]] of arms
+def test_a_studys_comparisons_are_written_from_the_seeds_scores(tmp_path):
+    """Two arms of two seeds each, made of the committed baseline's and defended's numbers
+    (their scores.npz and metrics.json; the seeds of an arm are copies, so the seed spread is
+    zero): the comparison is paired (the same images), its difference is defended minus
+    undefended for every seed, and the figure and the tables are written."""
+    import json
+
+    exp_dir, root = tmp_path / "experiments", tmp_path / "results"
+    (exp_dir / "studies").mkdir(parents=True)
+    for arm, source in (("und", "baseline"), ("def", "defended")):
+        (exp_dir / f"{arm}.toml").write_text("seeds = [0, 1]\n")
+        for seed in (0, 1):
+            d = root / f"{arm}-seed{seed}"
+            d.mkdir(parents=True)
+            for f in ("metrics.json", "scores.npz"):
+                shutil.copy(ROOT / "results" / source / f, d / f)
+    path = exp_dir / "studies" / "arms.toml"
+    path.write_text('description = "arms"\n[experiments]\nundefended = "und"\ndefended = "def"\n'
+                    '[[comparisons]]\nname = "l2"\nquestion = "Does L2 leak less?"\n'
+                    'a = "undefended"\nb = "defended"\n')
+    s = studies.load(path)
+    out = study_results.write(s, root, log=lambda *_: None)
+    found = json.loads((out / "comparisons.json").read_text())["comparisons"][0]
+    assert found["same_samples"] is True and found["seeds"] == 2
+    auc = found["metrics"]["auc"]
+    undefended = json.loads((ROOT / "results" / "baseline" / "metrics.json").read_text())
+    defended = json.loads((ROOT / "results" / "defended" / "metrics.json").read_text())
+    assert auc["a"]["per_seed"] == [pytest.approx(undefended["all_samples"]["cross_entropy"]["auc"])] * 2
+    assert auc["difference"] == pytest.approx(defended["all_samples"]["cross_entropy"]["auc"]
+                                              - undefended["all_samples"]["cross_entropy"]["auc"])
+    gap = found["metrics"]["generalisation_gap"]
+    assert gap["a"]["mean"] == pytest.approx(undefended["target"]["train_accuracy"]
+                                             - undefended["target"]["test_accuracy"])
+    assert gap["difference_ci95"][0] == gap["difference_ci95"][1]  # copies: no seed spread
+    assert {"comparisons.png", "comparisons.pdf", "comparisons.csv", "comparisons.md"} <= {
+        p.name for p in out.iterdir()}
+    md = (out / "comparisons.md").read_text()
+    assert "## l2: Does L2 leak less?" in md and "paired, on the same" in md
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["experiments"]["undefended"]["members"]) == {"und-seed0", "und-seed1"}
+    assert "scores.npz" in manifest["experiments"]["undefended"]["members"]["und-seed0"]["read"]
+    # the figure is kept by a rerun with the same inputs and code
+    png = (out / "comparisons.png").read_bytes()
+    study_results.write(s, root, log=lambda *_: None)
+    assert (out / "comparisons.png").read_bytes() == png
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[comparisons]]\nname = "x"\nquestion = "q"\na = "undefended"\nb = "nobody"\n',
+     "b = 'nobody' is no role of the study"),
+    ('[[comparisons]]\nname = "x"\nquestion = "q"\na = "undefended"\nb = "undefended"\n',
+     "compares role 'undefended' with itself"),
+    ('[[comparisons]]\nname = "x"\nquestion = "q"\na = "undefended"\n', "needs b"),
+    ('[[comparisons]]\nname = "X"\nquestion = "q"\na = "undefended"\nb = "defended"\n',
+     "name 'X': lower-case"),
+    ('[[comparisons]]\nname = "x"\nquestion = "q"\na = "undefended"\nb = "defended"\nc = 1\n',
+     "unknown key 'c'"),
+    ('comparisons = 3\n', "must be \\[\\[comparisons\\]\\] tables"),
+])
+def test_bad_comparisons_are_one_line(tmp_path, text, message):
+    base = '[experiments]\nundefended = "a"\ndefended = "b"\n'
+    # a top-level key comes before the first table; [[comparisons]] after [experiments]
+    path = write_study(tmp_path, text + base if text.startswith("comparisons") else base + text)
+    with pytest.raises(UserError, match=message):
+        studies.load(path)
+
+
+def test_arms_of_unequal_seeds_are_refused(tmp_path):
+    path = write_study(tmp_path, '[experiments]\nundefended = "a"\ndefended = "b"\n'
+                                 '[[comparisons]]\nname = "x"\nquestion = "q"\na = "undefended"\n'
+                                 'b = "defended"\n')
+    (path.parent.parent / "a.toml").write_text("seeds = [0, 1]\n")
+    with pytest.raises(UserError, match="undefended has 2 seeds and defended 1"):
+        studies.load(path)
