@@ -33,6 +33,8 @@ def task(*args, **kwargs):
 @task(help={
     "only": "run just this experiment (a file name in experiments/ without .toml; a seed "
             "sweep's name runs every seed, <name>-seed<k> one of them)",
+    "study": "run just the experiments of this study (experiments/studies/<name>.toml) and "
+             "write its results/studies/<name>/",
     "quick": "tiny config for smoke tests (2 epochs, 2000/500 images); writes results/quick/",
     "data_dir": "CIFAR-10 as an .npz file or a torchvision folder (else $MIA_DATA_DIR, else download)",
     "device": "auto (cuda when present), cpu or cuda",
@@ -44,18 +46,25 @@ def task(*args, **kwargs):
     "train": "go on when the run would train on CPU for more than 10 minutes (without it, such "
              "a run stops first and says what it would train, why, and for how long)",
 })
-def experiments(c, only=None, quick=False, data_dir=None, device="auto", results_dir=None,
-                retrain=False, no_progress=False, experiments_dir=None, threads=None, train=False):
+def experiments(c, only=None, study=None, quick=False, data_dir=None, device="auto",
+                results_dir=None, retrain=False, no_progress=False, experiments_dir=None,
+                threads=None, train=False):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
-    from mia import config, pipeline
+    from mia import config, pipeline, studies
     from mia.errors import UserError
 
     try:
         workers = None if threads is None else int(threads)
     except ValueError:
         raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
+    if only and study:
+        raise Exit("error: give --only or --study, not both", code=2)
     try:
-        pipeline.run([only] if only else None, data_dir=data_dir, device=device, quick=quick,
+        names = [only] if only else None
+        if study:
+            exp_dir = Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR
+            names = studies.load_named(study, exp_dir / "studies").all_experiments
+        pipeline.run(names, data_dir=data_dir, device=device, quick=quick,
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
                      progress=not no_progress, threads=workers, train=train,
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)

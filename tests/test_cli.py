@@ -71,6 +71,13 @@ def test_unknown_experiment(workspace):
     assert_untouched(workspace)
 
 
+def test_unknown_study_and_only_with_study(workspace):
+    assert_one_line_error(run_cli(workspace, "--study", "nope"), "unknown study 'nope'")
+    assert_one_line_error(run_cli(workspace, "--only", "tiny", "--study", "nope"),
+                          "give --only or --study, not both")
+    assert_untouched(workspace)
+
+
 def test_bad_npz(workspace, tmp_path):
     bad = make_npz(tmp_path / "bad.npz", y_train=np.full(600, 12, np.uint8))
     workspace["data"] = bad

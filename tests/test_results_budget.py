@@ -28,3 +28,20 @@ def test_committed_results_are_within_the_budget():
     print(f"\ncommitted results/: {total / 1e6:.1f} MB of {BUDGET_BYTES / 1e6:.0f} MB\n{table}")
     assert sizes, "git lists no files under results/"
     assert total <= BUDGET_BYTES, f"results/ holds {total / 1e6:.1f} MB, over the budget:\n{table}"
+
+
+# The earlier studies (000, 001, 003, 004: issue 21) get about 60 MB of the 250: their studies'
+# experiments, each a results folder of its own (a study that compares the deck's own
+# experiments, baseline-vs-defended, is the CIFAR-10 study's share).
+EARLIER_STUDIES = ("loss-threshold-mnist", "shadow-models", "normalized-confidence", "architecture")
+EARLIER_BUDGET_BYTES = 60 * 10**6
+
+
+def test_the_earlier_studies_are_within_their_share():
+    from mia import studies
+
+    sizes = committed_sizes()
+    folders = {name for s in EARLIER_STUDIES for name in studies.load_named(s).all_experiments}
+    share = sum(sizes.get(f, 0) for f in folders)  # their study folders: under "studies", tiny
+    print(f"\nthe earlier studies' experiments: {share / 1e6:.1f} MB of {EARLIER_BUDGET_BYTES / 1e6:.0f} MB")
+    assert share <= EARLIER_BUDGET_BYTES, f"the earlier studies hold {share / 1e6:.1f} MB"
