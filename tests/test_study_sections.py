@@ -81,3 +81,14 @@ def test_the_committed_earlier_studies_make_their_slides():
     assert ctx["mnist_loss_threshold"]["loss"]["fitted"] > 0.45
     assert {row["dataset"] for row in ctx["normalized_confidence"]["rows"]} == {"CIFAR-10", "MNIST"}
     assert ctx["normalized_confidence"]["original"]["accuracy"] == 0.53
+
+
+def test_a_missing_comparisons_file_is_not_made_and_a_corrupt_one_is_one_line(tmp_path):
+    from mia.io import FileFailed
+
+    deck = Deck(study=studies.load_named("architecture"), root=tmp_path, r={})
+    assert "no " in architecture.facts(deck)["not_made"][0]
+    (tmp_path / "studies" / "architecture").mkdir(parents=True)
+    (tmp_path / "studies" / "architecture" / "comparisons.json").write_text("{")
+    with pytest.raises(FileFailed, match="comparisons.json: not valid JSON"):
+        architecture.facts(deck)

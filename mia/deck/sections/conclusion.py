@@ -9,6 +9,8 @@ from .calibrated import HEADLINE_ROW, operating_point
 
 ROLES = ("undefended",)
 USES = ("loss_attack", "calibrated", "defended_calibrated")
+# the earlier studies' sections whose headlines the conclusion gathers, where the deck has them
+EARLIER = ("mnist_loss_threshold", "normalized_confidence", "shadow_models", "architecture")
 PART = "Discussion and conclusion"
 
 
