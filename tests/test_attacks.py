@@ -187,3 +187,13 @@ def test_accuracy_curve_by_hand_and_its_peak_is_the_oracle():
     truth = np.r_[np.ones(300, bool), np.zeros(200, bool)]
     assert threshold.accuracy_curve(m, n)[1].max() == pytest.approx(
         metrics.loss_metrics(truth, np.r_[m, n])["best_accuracy"])
+
+
+def test_when_no_threshold_beats_chance_the_global_threshold_admits_nobody():
+    """Members' losses all above the non-members': every threshold is at or below chance;
+    admitting nobody (the smallest loss) and everyone tie at 1/2, and the smallest wins."""
+    from mia.attacks import global_threshold
+    view = SignalView(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0, 3.0]), np.array([0.5, 9.0]))
+    attack = global_threshold.GlobalThreshold().fit(view)
+    assert attack.threshold == 1.0
+    assert attack.predict(view).tolist() == [True, False]  # only a loss below every one seen

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Attack, SignalView
-from .kde_threshold import best_candidate
+from .kde_threshold import best_observed_threshold
 
 
 @dataclass
 class GlobalThreshold(Attack):
-    """Member iff loss < threshold, the threshold the best of every observed loss (and one
-    float above the largest, which admits everyone) on the attacker's sample, compared
-    exactly, ties to the smallest (``kde_threshold.best_candidate``)."""
+    """Member iff loss < threshold, the threshold the best of every observed loss on the
+    attacker's sample, compared exactly, ties to the smallest
+    (``kde_threshold.best_observed_threshold``)."""
 
     name = "global_threshold"
     threshold_title = "global threshold (the best on the attacker's sample)"
@@ -32,10 +32,8 @@ class GlobalThreshold(Attack):
     method: str = "best_on_attacker_sample"
 
     def fit(self, view: SignalView) -> "GlobalThreshold":
-        m, n = np.asarray(view.known_members, float), np.asarray(view.known_nonmembers, float)
-        values = np.unique(np.concatenate([m, n]))
-        candidates = np.concatenate([values, [np.nextafter(values[-1], np.inf)]])
-        self.threshold = best_candidate(m, n, candidates)
+        self.threshold = best_observed_threshold(np.asarray(view.known_members, float),
+                                                 np.asarray(view.known_nonmembers, float))
         return self
 
     def score(self, view: SignalView) -> np.ndarray:

@@ -39,6 +39,14 @@ def best_candidate(members: np.ndarray, nonmembers: np.ndarray, candidates: np.n
     return float(c[np.argmax(merit)])  # argmax: the first (smallest) of the equal maxima
 
 
+def best_observed_threshold(members: np.ndarray, nonmembers: np.ndarray) -> float:
+    """The best of every observed loss as the threshold (member iff loss < t), by
+    ``best_candidate``. The smallest admits nobody; a threshold above the largest would admit
+    everyone, which ties with nobody at balanced accuracy 1/2 and loses the tie (the smallest
+    wins), so it is not a candidate."""
+    return best_candidate(members, nonmembers, np.unique(np.concatenate([members, nonmembers])))
+
+
 @dataclass
 class KDEThreshold(Attack):
     """Threshold where the kernel density estimates of member and non-member scores cross.
@@ -96,9 +104,7 @@ class KDEThreshold(Attack):
         return self
 
     def _fallback(self, m: np.ndarray, n: np.ndarray) -> "KDEThreshold":
-        values = np.unique(np.concatenate([m, n]))
-        candidates = np.concatenate([values, [np.nextafter(values[-1], np.inf)]])
-        self.threshold = best_candidate(m, n, candidates)
+        self.threshold = best_observed_threshold(m, n)
         self.method = "best_on_attacker_sample"
         return self
 

@@ -26,8 +26,9 @@ LOW_BITS = MEMBER_UNIT - 1
 
 class RocWork:
     """The arrays one ROC is computed in, allocated once and reused for every resample: the
-    bootstrap's inner loop then allocates nothing (a fresh array of a million samples costs
-    more in page faults than the arithmetic done in it)."""
+    bootstrap's inner loop then allocates nothing. Together with the packed counts this took
+    one ROC of 880,000 samples from 19.1 ms to 7.3 ms; that a fresh array's page faults were
+    the larger part is a hypothesis, not isolated."""
 
     def __init__(self, samples: int, blocks: int):
         self.running = np.empty(samples, np.int64)
