@@ -460,6 +460,36 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+# The code that computes comparisons.json: a change to it changes ``comparisons_key``.
+COMPARISONS_CODE = ("mia/evaluation/arms.py", "mia/evaluation/roc.py", "mia/metrics.py",
+                    "mia/study_results.py")
+COMPARISON_FILES = ("comparisons.json", "comparisons.csv", "comparisons.md")
+
+
+def _comparisons(study: Study, rows: list[dict], results_root: Path, sources: dict, final: Path,
+                 staging: Path, log) -> tuple[list[dict], str]:
+    """The study's comparisons into ``staging``: taken from the folder this write replaces
+    when it computed them from the same scores (their sha256), study file and code
+    (``comparisons_key``, recorded in its manifest; the bootstrap takes about 15 s a
+    comparison), computed again otherwise. Returns them and that key."""
+    for role in {r for c in study.comparisons for r in (c.a, c.b)}:
+        for name in study.experiments_of(role):
+            entry = sources[role] if study.roles[role] == name else sources[role]["members"][name]
+            entry["read"]["scores.npz"] = sha256_file(results_root / name / "scores.npz")
+    key = sha256_json({"read": sources, "study": sha256_file(study.path),
+                       "code": code_version(COMPARISONS_CODE)})
+    if keep_recorded(final, staging, "comparisons_key", key, lambda n: n in COMPARISON_FILES):
+        log(f"study {study.name}: comparisons kept from {final} (the same scores and code: key "
+            f"{key[:12]})")
+        return read_checked(staging / "comparisons.json", schemas.COMPARISONS,
+                            "rerun `invoke experiments`")["comparisons"], key
+    found = compare_arms(study, rows, results_root, sources)
+    write_json(staging / "comparisons.json", {"study": study.name, "comparisons": found})
+    write_text(staging / "comparisons.csv", comparisons_csv(found))
+    write_text(staging / "comparisons.md", comparisons_markdown(study, found))
+    return found, key
+
+
 def write(study: Study, results_root: Path, log=print) -> Path:
     """Write ``results_root/studies/<study>/`` from the experiments' results in ``results_root``;
     returns that folder. A UserError (nothing written) when an experiment has no results."""
@@ -477,11 +507,10 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     if decided(study, rows):
         write_text(staging / "decisions.csv", decisions_csv(study, rows))
         write_text(staging / "decisions.md", decisions_markdown(study, rows))
+    comparisons_key = None
     if study.comparisons:
-        found = compare_arms(study, rows, results_root, sources)
-        write_json(staging / "comparisons.json", {"study": study.name, "comparisons": found})
-        write_text(staging / "comparisons.csv", comparisons_csv(found))
-        write_text(staging / "comparisons.md", comparisons_markdown(study, found))
+        found, comparisons_key = _comparisons(study, rows, results_root, sources, final,
+                                              staging, log)
     git = git_commit(REPO)
     figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
                               "code": code_version(FIGURE_CODE)})
@@ -498,6 +527,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         "study_file": {"path": _shown(study.path), "sha256": sha256_file(study.path)},
         "written": now(), "git": git,
         "experiments": sources, "files": written, "figure_key": figure_key,
+        **({"comparisons_key": comparisons_key} if comparisons_key else {}),
         **({"left_out": missing} if missing else {})})
     replace_directory(staging, final, log)
     write_index(final.parent)

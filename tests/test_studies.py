@@ -368,10 +368,20 @@ def test_a_studys_comparisons_are_written_from_the_seeds_scores(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["experiments"]["undefended"]["members"]) == {"und-seed0", "und-seed1"}
     assert "scores.npz" in manifest["experiments"]["undefended"]["members"]["und-seed0"]["read"]
-    # the figure is kept by a rerun with the same inputs and code
+    # a rerun with the same scores and code keeps the comparisons and the figure
     png = (out / "comparisons.png").read_bytes()
-    study_results.write(s, root, log=lambda *_: None)
+    said = []
+    study_results.write(s, root, log=said.append)
     assert (out / "comparisons.png").read_bytes() == png
+    assert any("comparisons kept" in line for line in said)
+    assert json.loads((out / "manifest.json").read_text())["comparisons_key"] == manifest["comparisons_key"]
+    # changed scores: computed again
+    shutil.copy(ROOT / "results" / "baseline" / "scores.npz", root / "def-seed1" / "scores.npz")
+    said.clear()
+    study_results.write(s, root, log=said.append)
+    assert not any("comparisons kept" in line for line in said)
+    changed = json.loads((out / "comparisons.json").read_text())["comparisons"][0]["metrics"]["auc"]
+    assert changed["b"]["per_seed"][1] == pytest.approx(auc["a"]["per_seed"][0])
 
 
 @pytest.mark.parametrize("text, message", [
