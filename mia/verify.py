@@ -250,7 +250,7 @@ def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
 
 CALIBRATED_STEP = ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.01pct_fpr",
                    "best_balanced_accuracy")
-# a shadow bank's classifiers' own decisions (calibrated.at_decision): rates of the members
+# a shadow bank's classifiers' own decisions (disjoint.at_decision): rates of the members
 # (recall; precision and F1, approximately: their counts are near the members' in a balanced
 # set) or of the whole balanced set (accuracy)
 DECISION_RATES = ("accuracy", "precision", "recall", "f1")

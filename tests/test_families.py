@@ -205,6 +205,10 @@ def test_a_flip_row_on_a_dataset_without_a_flip_is_one_line_before_any_work():
     plain = config.from_dict({"bank": {"models": 2}, "calibrated": {"attacks": ["loss", "rmia_online"],
                                                                     "power_attacks": ["rmia_online"]}}, "x")
     check_augmentations(plain, digits)
+    # a shadow bank's default rows flip nothing, and it draws no power curve
+    shadow = config.from_dict({"data": {"train_fraction": 0.5},
+                               "bank": {"models": 2, "population": "attacker"}}, "x")
+    check_augmentations(shadow, digits)
 
 
 # ---------------------------------------------------------------- dense and convolutional (004)

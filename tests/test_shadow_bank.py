@@ -1,6 +1,6 @@
 """Study 001's setting: shadow models on the attacker's own data (``[bank] population =
 "attacker"``), Shokri's classifier trained there (``shokri/population``), and the disjoint
-evaluation (``calibrated.evaluate_disjoint``)."""
+evaluation (``disjoint.evaluate_disjoint``)."""
 import json
 
 import numpy as np
@@ -11,7 +11,7 @@ from mia import config, keep
 from mia.attacks import TargetView
 from mia.attacks.shadow import MlLeaks, Shokri
 from mia.errors import UserError
-from mia.evaluation import calibrated
+from mia.evaluation import disjoint
 
 
 # ---------------------------------------------------------------- the keep-matrix
@@ -101,7 +101,7 @@ def test_evaluate_disjoint_reports_the_studys_table_with_intervals():
     target[0, np.arange(n), labels] += np.where(member, 6.0, 1.0)
     bank = rng.normal(0, 0.3, (4, 1, n, c))
     bank[:, 0, np.arange(n), labels] += np.where(k, 6.0, 1.0)
-    out = calibrated.evaluate_disjoint(target, labels, n_m, n_t, bank, k, seed=0,
+    out = disjoint.evaluate_disjoint(target, labels, n_m, n_t, bank, k, seed=0,
                                        rows=(("loss", {}, 1), ("shokri", {"train_on": "population"}, 1)))
     study = out["protocols"]["study"]
     assert (study["n_members"], study["n_nonmembers"], study["population_z"]) == (60, 60, 200)
@@ -114,7 +114,7 @@ def test_evaluate_disjoint_reports_the_studys_table_with_intervals():
     leaky = k.copy()
     leaky[0, 3] = True
     with pytest.raises(ValueError, match="trained on a target member"):
-        calibrated.evaluate_disjoint(target, labels, n_m, n_t, bank, leaky, seed=0)
+        disjoint.evaluate_disjoint(target, labels, n_m, n_t, bank, leaky, seed=0)
 
 
 # ---------------------------------------------------------------- settings

@@ -78,7 +78,9 @@ def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
     not declare (a flipped digit is another image, not the same one)."""
     if not config.bank.models or "hflip" in spec.test_time_augmentations:
         return
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated)
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
+    if config.bank.population == "attacker":  # a shadow bank draws no power curve
+        power_rows = ()
     for name, options, augmentations in (*rows, *power_rows):
         if augmentations > 1:
             raise UserError(f"[calibrated] row {row_key(name, options, augmentations)!r} flips "

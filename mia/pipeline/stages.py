@@ -15,7 +15,7 @@ from .. import datasets as data_mod, locations, schemas, scores as scores_mod
 from ..architectures import ARCHITECTURES, load_weights, weights_bytes
 from ..attacks import ATTACKS
 from ..config import ExperimentConfig
-from ..evaluation import calibrated as calibrated_mod
+from ..evaluation import calibrated as calibrated_mod, disjoint
 from ..io import (FileFailed, code_version, read_checked, read_json, record_checksum, sha256_file,
                   sha256_json, unchanged_since_written, write_bytes, write_json, write_npz)
 from ..manifest import check_recorded
@@ -187,6 +187,8 @@ def calibrated_code(config: ExperimentConfig) -> tuple[str, ...]:
     modules = {ATTACKS[name].__module__ for name, *_ in rows + power_rows}
     modules |= {data_mod.MEMBERS[config.data.dataset].__name__,
                 ARCHITECTURES[config.train.architecture].build.__module__}
+    if config.bank.population == "attacker":
+        modules.add(disjoint.__name__)
     files = set()
     for module in sorted(modules):
         files.add(_module_file(module))
@@ -210,7 +212,7 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                             rows, power_rows, config.bank.folds,
                             config.calibrated.leave_one_out_references),
                         "code": code_version(calibrated_code(config)),
-                        # a shadow bank's evaluation (calibrated.evaluate_disjoint); absent for
+                        # a shadow bank's evaluation (disjoint.evaluate_disjoint); absent for
                         # the others, whose keys stay as they were
                         **({"population": "attacker"} if config.bank.population == "attacker"
                            else {})})
@@ -281,9 +283,9 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     # experiments of one run, and a fresh clone's `make` ran out of 24 GB in the second.
     release_freed_memory()
     if config.bank.population == "attacker":
-        out = calibrated_mod.evaluate_disjoint(target_logits, labels, len(dataset.y_train),
-                                               len(dataset.y_test), logits[:refs], keep[:refs],
-                                               config.seed, rows)
+        out = disjoint.evaluate_disjoint(target_logits, labels, len(dataset.y_train),
+                                         len(dataset.y_test), logits[:refs], keep[:refs],
+                                         config.seed, rows)
     else:
         out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
                                       keep[:refs], config.seed, config.bank.folds, rows, power_rows,
