@@ -158,7 +158,7 @@ def comparisons_markdown(study: Study, found: list[dict]) -> str:
 COMPARISONS_FIGURE = "comparisons"
 # the panels of the comparisons figure: metric, label, scale, unit of the difference
 COMPARISON_PANELS = (("auc", "AUC", 1, ""), ("tpr_at_1pct_fpr", "TPR at 1% FPR", 100, " pp"),
-                     ("generalisation_gap", "generalisation gap", 100, " pp"))
+                     ("generalisation_gap", "gap", 100, " pp"))
 
 
 def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str = "") -> list[Path]:
@@ -169,7 +169,7 @@ def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str =
                           config_hash=sha256_file(study.path), commit=commit,
                           files=tuple(f"{name}/scores.npz" for c in found
                                       for arm in (c["a"], c["b"]) for name in c["experiments"][arm]))
-    fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(11.6, 1.2 + 0.62 * len(found)),
+    fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(11.6, 1.3 + 0.4 * len(found)),
                              sharey=True, layout="constrained")
     labels = [f"{c['b'].replace('_', ' ')} − {c['a'].replace('_', ' ')}" for c in found]
     for ax, (key, label, scale, unit) in zip(axes, COMPARISON_PANELS):
@@ -183,12 +183,12 @@ def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str =
                         capsize=4, color="tab:blue",
                         mfc="tab:blue" if m["excludes_zero"] else "white")
         ax.axvline(0, color="grey", ls="--", lw=1)
-        ax.set_xlabel(f"difference in {label}" + (f" ({unit.strip()})" if unit else ""))
+        ax.set_xlabel(label + (f" ({unit.strip()})" if unit else ""))
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(found)), labels)
     axes[0].set_ylim(len(found) - 0.5, -0.5)
-    fig.suptitle(plots.SLIDE.wrap("Each comparison's difference, 95% interval over seeds and "
-                                  "samples (filled: excludes zero)", 11.6))
+    fig.suptitle(plots.SLIDE.wrap("Difference b − a, 95% interval over seeds and samples "
+                                  "(filled: excludes zero)", 11.6))
     plots.save(fig, out, source=source,
                shows="which architecture comparisons differ beyond chance",
                caption=f"{study.description}. For each comparison, the difference b - a of the "
@@ -205,7 +205,7 @@ def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str =
 
 # The code that computes comparisons.json: a change to it changes ``comparisons_key``.
 COMPARISONS_CODE = ("mia/evaluation/arms.py", "mia/evaluation/roc.py", "mia/metrics.py",
-                    "mia/study_results.py")
+                    "mia/study_comparisons.py")
 COMPARISON_FILES = ("comparisons.json", "comparisons.csv", "comparisons.md")
 
 

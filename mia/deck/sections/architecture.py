@@ -17,11 +17,11 @@ METRIC = "auc"  # the hypotheses are judged on the loss's AUC over every member 
 # for the difference b - a of those comparisons (+1: b leaks more)
 HYPOTHESES = (
     ("more parameters mean more memorisation", (("cnn_vs_dense", -1),),
-     "the CNN ({b_params:,} parameters) against the dense network ({a_params:,})"),
+     "CNN {b_params:,} vs dense {a_params:,} parameters; the architecture differs too"),
     ("more depth means more memorisation", (("depth", +1), ("depth_4_classes", +1)),
-     "depth 7 against depth 4, on 10 and on 4 classes"),
+     "depth 7 vs 4, on 10 and on 4 classes"),
     ("fewer classes mean more memorisation", (("classes_depth4", +1), ("classes_depth7", +1)),
-     "4 classes against 10, both on 20,000 training images"),
+     "4 classes vs 10, both on 20,000 images"),
 )
 ARM_NAMES = {"dense4": "dense, depth 4", "dense7": "dense, depth 7", "cnn4": "CNN, depth 4",
              "dense4_4class": "dense 4, 4 classes", "dense7_4class": "dense 7, 4 classes",
