@@ -223,3 +223,43 @@ def test_every_bank_model_is_more_accurate_on_what_it_kept_than_on_what_it_left_
         correct = logits[m, 0].argmax(-1) == labels
         kept, left = correct[keep[m]].mean(), correct[~keep[m]].mean()
         assert kept > left + 0.3, (m, kept, left)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_longer_bank_starts_from_a_shorter_banks_snapshots_with_the_same_weights(tiny, tmp_path, dropout):
+    """Banks of 1 and then 3 epochs of one recipe: the 3-epoch bank's models start from the
+    1-epoch bank's snapshots and end bitwise where a 3-epoch bank trained from the seeds ends
+    (dropout included: its masks depend on (seed, epoch, batch, shard) only)."""
+    import dataclasses
+    cfg, ds = tiny
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, dropout=dropout))
+    longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=3))
+    cpu = torch.device("cpu")
+    snapshots = bank.snapshot_dir_for(cfg, ds, tmp_path / "cache")
+    assert snapshots == bank.snapshot_dir_for(longer, ds, tmp_path / "cache")  # one trajectory
+    assert bank.bank_hash(cfg, ds.key, 256) != bank.bank_hash(longer, ds.key, 256)
+    bank.train_bank(cfg, ds, tmp_path / "short", cpu, progress=False, log=lambda _: None,
+                    snapshots=snapshots)
+    assert sorted(p.name for p in (snapshots / "model-002").iterdir()) == ["epoch-0001.pt"]
+    # model 1's snapshot cut off mid-file: removed, and that model trains from its seed
+    path = bank.snapshot_path(snapshots, 1, 1)
+    path.write_bytes(path.read_bytes()[:100])
+    logs = []
+    info = bank.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=logs.append,
+                           snapshots=snapshots)
+    assert info["trained_from_epoch"] == {"0": 1, "2": 1, "3": 1}
+    assert any("unreadable bank snapshot" in line and "model-001" in line for line in logs)
+    assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"0": 1, "2": 1, "3": 1}
+    bank.train_bank(longer, ds, tmp_path / "scratch", cpu, progress=False, log=lambda _: None)
+    for a, b in zip(weights(tmp_path / "long", 4), weights(tmp_path / "scratch", 4)):
+        assert all(torch.equal(a[n], b[n]) for n in a)
+    assert not (tmp_path / "scratch" / "bank.json").read_text().count("trained_from_epoch")
+    for a, b in zip(weights(tmp_path / "short", 4), weights(tmp_path / "long", 4)):
+        assert not all(torch.equal(a[n], b[n]) for n in a)  # two more epochs changed them
+
+
+def test_a_recipe_whose_epochs_are_not_prefixes_has_no_bank_snapshots(tiny, tmp_path, monkeypatch):
+    from mia.recipes import RECIPES
+    cfg, ds = tiny
+    monkeypatch.setattr(RECIPES[cfg.train.recipe], "epochs_are_prefixes", False)
+    assert bank.snapshot_dir_for(cfg, ds, tmp_path) is None

@@ -30,6 +30,26 @@ def test_nothing_trained_yet_is_planned_once_per_target_and_bank(tmp_path, tiny)
     plan.check_training_time(found, cores=2)  # seconds: goes on without a word
 
 
+def test_runs_of_one_trajectory_are_counted_for_the_longest_run_only(tmp_path, tiny):
+    """20-, 50- and 100-epoch runs of one recipe: the longer start from the shorter's snapshots
+    (targets and banks), so the plan counts 100 epochs of each, whatever the order."""
+    configs = [config.from_dict({"train": {"epochs": e}, "bank": {"models": 2}}, f"e{e}")
+               for e in (50, 100, 20)]
+    found = plan.planned_training(configs, tiny, tmp_path / "results", None, tmp_path / "cache")
+    n = len(tiny["cifar10"].y_train)
+    keeps = (n + len(tiny["cifar10"].y_test)) // 2
+    targets = sum(p.seconds for p in found if p.kind == "target")
+    banks = sum(p.seconds for p in found if p.kind == "bank")
+    assert len(found) == 6
+    assert targets == pytest.approx(100 * n / plan.IMAGES_PER_SECOND)
+    assert banks == pytest.approx(2 * 100 * keeps / plan.IMAGES_PER_SECOND)
+    other_seed = config.from_dict({"seed": 1, "train": {"epochs": 20}}, "s1")  # its own trajectory
+    found = plan.planned_training(configs + [other_seed], tiny, tmp_path / "results", None,
+                                  tmp_path / "cache")
+    assert sum(p.seconds for p in found if p.kind == "target") == pytest.approx(
+        120 * n / plan.IMAGES_PER_SECOND)
+
+
 def test_a_long_run_stops_in_one_line_saying_what_why_and_how_long(tmp_path, tiny):
     cfg = config.from_dict({"train": {"epochs": 20000}}, "long")
     found = plan.planned_training([cfg], tiny, tmp_path / "results", None, tmp_path / "cache")

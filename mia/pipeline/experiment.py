@@ -219,8 +219,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         # a bank is shared by every experiment of its recipe, population and bank seed
         with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
             retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
+            # the bank's trajectory: a longer bank of the same recipe starts from its snapshots
+            bank_snapshots = bank_mod.snapshot_dir_for(config, dataset, cache_root)
+            if bank_snapshots is not None:
+                retrain.clear(bank_snapshots)
             committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
-            bank_stage(config, dataset, bank_dir, committed, device, progress, log, timings)
+            bank_stage(config, dataset, bank_dir, committed, device, progress, log, timings,
+                       bank_snapshots)
             # calibrated results are taken only from the folder this run replaces, never from
             # reuse_root: `invoke verify` (which reuses the reference's models) recomputes them
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,

@@ -12,7 +12,8 @@ from ..datasets import Dataset
 from ..errors import UserError
 from ..io import read_json
 from ..training import bank as bank_mod
-from ..training.jobs import TrainingJob
+from ..recipes import RECIPES
+from ..training.jobs import TrainingJob, trajectory_hash
 from .experiment import experiment_dataset
 
 # LeNet-5 training throughput on this project's 2-core machine: a bank of 16 models, each 100
@@ -67,8 +68,18 @@ def _short(key) -> str:
 def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
                      results_root: Path, reuse_root: Path | None, cache_root: Path) -> list[Planned]:
     """The targets and bank models that ``configs`` would train, each once (experiments
-    share targets and banks by hash)."""
+    share targets and banks by hash). Runs of one trajectory (a recipe whose shorter runs are
+    prefixes of its longer ones: ``trajectory_hash``, ``bank.snapshot_dir_for``) are counted
+    once, for the epochs of the longest: the others start from or end at its snapshots."""
     planned, seen = [], set()
+    covered: dict[object, int] = {}  # trajectory -> epochs already counted
+
+    def epochs_to_count(trajectory, epochs: int) -> int:
+        if trajectory is None:
+            return epochs
+        before = covered.get(trajectory, 0)
+        covered[trajectory] = max(before, epochs)
+        return max(0, epochs - before)
     for config in configs:
         dataset = experiment_dataset(config, data[config.data.dataset])
         source = (reuse_root or results_root) / config.name
@@ -81,10 +92,13 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
             and (source / "model.pt").exists())
         if not have_target and train_hash not in seen:
             seen.add(train_hash)
+            trajectory = (trajectory_hash(config, dataset.key)
+                          if RECIPES[config.train.recipe].epochs_are_prefixes else None)
             planned.append(Planned(
                 f"the target of {config.name} ({config.train.epochs} epochs on "
                 f"{len(dataset.y_train):,} images)",
-                config.train.epochs * len(dataset.y_train) / IMAGES_PER_SECOND,
+                epochs_to_count(trajectory, config.train.epochs) * len(dataset.y_train)
+                / IMAGES_PER_SECOND,
                 _why(dataset, committed, "training_hash", train_hash), "target"))
         k = config.bank.models
         if not k:
@@ -107,7 +121,8 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
             planned.append(Planned(
                 f"{missing} bank models of {config.name} ({config.train.epochs} epochs on "
                 f"{keeps:,} images each)",
-                missing * config.train.epochs * keeps / IMAGES_PER_SECOND,
+                missing * keeps / IMAGES_PER_SECOND * epochs_to_count(
+                    bank_mod.snapshot_dir_for(config, dataset, cache_root), config.train.epochs),
                 _why(dataset, committed, "config_hash", config.hash()), "bank", missing))
     return planned
 

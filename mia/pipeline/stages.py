@@ -144,19 +144,23 @@ def load_scores(path: Path) -> dict[str, np.ndarray]:
 
 
 def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Path,
-               committed: Path | None, device: torch.device, progress: bool, log, timings: dict
-               ) -> None:
+               committed: Path | None, device: torch.device, progress: bool, log, timings: dict,
+               snapshots: Path | None = None) -> None:
     """Train (or reuse) the reference bank, first taking in the ``committed`` one (results/)
     when it matches (``None``: never, as with --retrain); its wall time is the sum over the
-    models' training, whichever run trained them."""
+    models' training, whichever run trained them (from ``snapshots``, the bank trajectory's
+    folder: only the epochs after a model's snapshot)."""
     if committed is not None:
         bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
-    info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log)
+    info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log,
+                               snapshots=snapshots)
     trained = info.pop("trained_this_run")
     timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
                        "reused": trained == 0, "models": config.bank.models,
                        "folds": config.bank.folds, "keeps": info["keeps"],
-                       "models_trained_this_run": trained, "device": info["device"]}
+                       "models_trained_this_run": trained, "device": info["device"],
+                       **({"trained_from_epoch": info["trained_from_epoch"]}
+                          if info.get("trained_from_epoch") else {})}
     if trained == 0:
         log(f"[{config.name}] bank: reusing {config.bank.models} models in {bank_dir}")
 

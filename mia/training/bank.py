@@ -32,9 +32,20 @@ Stage outputs, in ``<cache>/banks/<bank hash[:16]>/`` (shared by every experimen
 
 Training resumes at model granularity: models whose files exist are not trained again, so
 an interrupted bank loses at most the models in flight (one per CPU worker).
+
+Banks of one recipe that differ only in their number of epochs share a trajectory
+(``snapshot_dir_for``, ``<cache>/bank-trajectories/<hash[:16]>/``): each model trained by the
+loop strategy leaves its snapshot there (``model-007/epoch-0020.pt``: weights and the Adam
+state), and a longer bank's model starts from the longest snapshot of its own (seed, row,
+recipe) that it would pass through. For a recipe whose epochs are prefixes (Adam) the weights
+are bitwise those of a run from the seed, so banks of 20, 25, 50 and 100 epochs cost 100 epochs
+per model in all, and their hashes are unchanged. bank.json's ``trained_from_epoch`` records
+which models started from a snapshot (their ``train_seconds`` then count only the epochs
+trained here).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -45,15 +56,16 @@ from tqdm.auto import tqdm
 from .. import schemas
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
+from ..recipes import RECIPES
 from ..errors import UserError
-from ..io import (read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
+from ..io import (atomic_path, read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
 from ..keep import (attacker_keep, check_attacker_keep, check_keep, fold_keep, model_seeds,
                     shadow_size)
 from ..manifest import check_recorded
 from . import engine as train_mod
 from .jobs import Executor, LocalExecutor, TrainingJob
-from .many_models import train_many
+from .many_models import choose_strategy, train_many, train_many_from
 
 def bank_seed(config: ExperimentConfig) -> int:
     """The seed of the bank's keep-matrix and models: ``[bank] seed``, else the experiment's."""
@@ -73,6 +85,40 @@ def bank_hash(config: ExperimentConfig, data_key, n: int) -> str:
     return sha256_json({"bank": {"models": config.bank.models, "population": n, **design},
                         "training": config.training_key(seed=bank_seed(config)),
                         "data_sha256": data_key})
+
+
+def snapshot_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path | None:
+    """Where the bank's models leave and find their snapshots: the bank's hash without the
+    number of epochs, for a recipe whose shorter runs are prefixes of its longer ones (see the
+    module's docstring); None for any other recipe (its banks never start from a snapshot)."""
+    if not RECIPES[config.train.recipe].epochs_are_prefixes:
+        return None
+    n = population_size(config, dataset)
+    any_length = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
+    key = sha256_json({"bank": bank_hash(any_length, dataset.key, n), "trajectory": True})
+    return cache_root / "bank-trajectories" / key[:16]
+
+
+def snapshot_path(snapshots: Path, row: int, epoch: int) -> Path:
+    return snapshots / f"model-{row:03d}" / f"epoch-{epoch:04d}.pt"
+
+
+def latest_snapshot(snapshots: Path, row: int, epochs: int, log) -> dict | None:
+    """Model ``row``'s snapshot at the latest epoch up to ``epochs`` that loads; one that does not
+    load is removed (with a warning) and the next earlier one tried."""
+    folder = snapshots / f"model-{row:03d}"
+    found = sorted((int(p.stem.split("-")[1]), p) for p in folder.glob("epoch-*.pt")
+                   if p.stem.split("-")[1].isdigit())
+    for epoch, path in reversed([(e, p) for e, p in found if e <= epochs]):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if int(state["epoch"]) != epoch or not isinstance(state["model"], dict):
+                raise ValueError(f"holds epoch {state['epoch']}")
+            return state
+        except Exception as e:  # noqa: BLE001 - any unreadable snapshot is dropped, not used
+            log(f"warning: unreadable bank snapshot {path} ({type(e).__name__}); removed it")
+            path.unlink(missing_ok=True)
+    return None
 
 
 def model_path(bank_dir: Path, k: int) -> Path:
@@ -154,9 +200,12 @@ def load_state(path: Path) -> dict[str, torch.Tensor] | None:
 
 
 def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
-               progress: bool = True, log=print, executor: Executor | None = None) -> dict:
+               progress: bool = True, log=print, executor: Executor | None = None,
+               snapshots: Path | None = None) -> dict:
     """Train the models of the bank that ``bank_dir`` lacks, as jobs (``jobs.TrainingJob``) on
-    ``executor`` (default: this machine); return bank.json's content."""
+    ``executor`` (default: this machine); return bank.json's content. With ``snapshots``
+    (``snapshot_dir_for``), models trained by the loop strategy start from and leave snapshots
+    there (the module's docstring)."""
     k = config.bank.models
     images, labels = population(dataset, config)
     n = len(labels)
@@ -187,6 +236,8 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
         earlier = read_json(bank_dir / "bank.json")
         info["train_seconds"] = dict(earlier["train_seconds"])
         info["device"] = str(earlier.get("device", info["device"]))
+        if earlier.get("trained_from_epoch"):  # only written when a model started from a snapshot
+            info["trained_from_epoch"] = dict(earlier["trained_from_epoch"])
     except FileNotFoundError:
         earlier = None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
@@ -208,12 +259,30 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
     y = torch.from_numpy(labels).to(device)
     keep_t = torch.from_numpy(keep)
 
+    epochs = config.train.epochs
+
     def work(batch: list[TrainingJob]) -> None:
         rows = [job.subset["row"] for job in batch]
+        seeds_ = [int(job.training["seed"]) for job in batch]
         t0 = time.perf_counter()
-        states = train_many(config.train, [int(job.training["seed"]) for job in batch],
-                            keep_t[rows], x, y, progress=False,
-                            num_classes=dataset.spec.num_classes)
+        if snapshots is None or choose_strategy("auto", device, len(batch)) != "loop":
+            states = train_many(config.train, seeds_, keep_t[rows], x, y, progress=False,
+                                num_classes=dataset.spec.num_classes)
+        else:
+            starts = [latest_snapshot(snapshots, row, epochs, log) for row in rows]
+            for row, start in zip(rows, starts):
+                if start is not None:
+                    info.setdefault("trained_from_epoch", {})[str(row)] = int(start["epoch"])
+                    log(f"[{config.name}] bank: model {row} starts from its epoch-"
+                        f"{start['epoch']} snapshot ({snapshots})")
+            ends = train_many_from(config.train, seeds_, keep_t[rows], x, y, starts,
+                                   num_classes=dataset.spec.num_classes)
+            for row, end in zip(rows, ends):
+                path = snapshot_path(snapshots, row, epochs)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    torch.save(end, tmp)
+            states = [end["model"] for end in ends]
         seconds = (time.perf_counter() - t0) / len(batch)
         for job, state in zip(batch, states):
             write_bytes(bank_dir / job.artifact, weights_bytes(state))

@@ -79,7 +79,7 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
         across_models = len(seeds) >= pool.n
         trained = (pool if across_models else SERIAL).imap(
             lambda job: _train_one(cfg, *job, x, y, max_steps, SERIAL if across_models else pool,
-                                   num_classes),
+                                   num_classes)["model"],
             list(zip(seeds, subsets)))
         return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
                          unit="model", disable=not progress))
@@ -93,18 +93,50 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
-               ) -> dict[str, torch.Tensor]:
-    """The single-model trainer on x[subset], indexing the shared pool instead of copying it."""
+def train_many_from(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.Tensor,
+                    y: torch.Tensor, starts: list[dict | None], num_classes: int = 10
+                    ) -> list[dict]:
+    """``train_many``'s loop strategy, model k starting from ``starts[k]``: a snapshot
+    ``{"epoch", "model", "optimizer"}`` that an earlier call left for the same seed, subset and
+    recipe at an earlier epoch (None: from its seed). Returns each model's snapshot at
+    ``cfg.epochs``.
+
+    For a recipe whose epochs are prefixes (``Recipe.epochs_are_prefixes``: Adam, whose epoch
+    e's batches and dropout masks depend on (seed, e) only), the model resumed at epoch 20 and
+    trained to 50 equals, bitwise, the model trained 50 epochs from its seed; the caller
+    checks the recipe (``bank.snapshot_dir_for``)."""
+    if len(starts) != len(seeds):
+        raise ValueError(f"{len(starts)} starting snapshots for {len(seeds)} models")
+    subsets = subsets_from_keep(keep.to(x.device))
+    pool = cpu_workers() if x.device.type == "cpu" else SERIAL
+    across_models = len(seeds) >= pool.n
+    return list((pool if across_models else SERIAL).imap(
+        lambda job: _train_one(cfg, job[0], job[1], x, y, None, SERIAL if across_models else pool,
+                               num_classes, start=job[2]),
+        list(zip(seeds, subsets, starts))))
+
+
+def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10, start=None) -> dict:
+    """The single-model trainer on x[subset], indexing the shared pool instead of copying it;
+    from ``start`` (a snapshot of this model at an earlier epoch) if given. Returns the
+    snapshot at the end: ``{"epoch", "model", "optimizer"}``."""
     cuda = x.device.type == "cuda"
     model, optimizer = init_model(cfg, seed, x.device, capturable=cuda,
                                   input_shape=tuple(x.shape[1:]), num_classes=num_classes)
+    n, bs = len(subset), cfg.batch_size
+    done, epoch = 0, 0
+    if start is not None:
+        if max_steps is not None or not 0 < int(start["epoch"]) <= cfg.epochs:
+            raise ValueError(f"a snapshot at epoch {start['epoch']} cannot start a run of "
+                             f"{cfg.epochs} epochs" + (" cut at max_steps" if max_steps else ""))
+        model.load_state_dict(start["model"])
+        optimizer.load_state_dict(start["optimizer"])
+        epoch = int(start["epoch"])
+        done = epoch * _steps_per_epoch(n, bs)
     step = make_step(model, optimizer, x, y, cfg.batch_size, cuda_graph=cuda,
                      cpu_shards=cfg.cpu_shards, workers=workers, mask_seed=seed)
-    n, bs = len(subset), cfg.batch_size
     recipe = recipe_of(cfg.recipe)
     total = max_steps if max_steps is not None else cfg.epochs * _steps_per_epoch(n, bs)
-    done, epoch = 0, 0
     while done < total:
         epoch += 1
         batches = [subset[b] for b in recipe.epoch_batches(seed, epoch, n, bs, x.device)]
@@ -112,7 +144,8 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10
         step.epoch = epoch  # the dropout masks' stream, as engine.train's
         run_batches(step, batches)
         done += len(batches)
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer": copy.deepcopy(optimizer.state_dict())}
 
 
 def _stacked_batches(cfg, seeds, subsets, max_steps, progress, desc):
