@@ -26,6 +26,19 @@ from .studies import Study
 LOSS_SCORE = "cross_entropy"  # the membership score: minus the loss
 
 
+def source_of(study: Study, sources: dict, role: str, name: str, new: dict | None = None) -> dict:
+    """The record of what a study read from experiment ``name`` of ``role``
+    (``study_results.collect``'s sources): the role's own entry, or, for a seed sweep, its
+    member's. With ``new``, that record is set to it first."""
+    if study.roles[role] == name:
+        holder, key = sources, role
+    else:
+        holder, key = sources[role]["members"], name
+    if new is not None:
+        holder[key] = new
+    return holder[key]
+
+
 def _arm(study: Study, role: str, results_root: Path, sources: dict) -> tuple[Arm, np.ndarray]:
     """The arm of ``role``: each seed's membership score (minus the loss) on its evaluation
     set, read from its scores.npz (its sha256 recorded in ``sources``); and the labels, which
@@ -35,8 +48,7 @@ def _arm(study: Study, role: str, results_root: Path, sources: dict) -> tuple[Ar
     for name in study.experiments_of(role):
         path = results_root / name / "scores.npz"
         found = read_arrays(path, (LOSS_SCORE, "is_member", "label"), "rerun `invoke experiments`")
-        entry = sources[role] if study.roles[role] == name else sources[role]["members"][name]
-        entry["read"]["scores.npz"] = sha256_file(path)
+        source_of(study, sources, role, name)["read"]["scores.npz"] = sha256_file(path)
         if truth is None:
             truth, labels = found["is_member"].astype(bool), found["label"]
         elif not (np.array_equal(truth, found["is_member"]) and np.array_equal(labels, found["label"])):
@@ -51,6 +63,12 @@ def compare_arms(study: Study, rows: list[dict], results_root: Path, sources: di
     member and non-member of each arm, and its seeds' train and test accuracy and their gap
     (``rows``, from ``collect``); the bootstrap seeded by the comparison's position."""
     by_name = {r["experiment"]: r for r in rows}
+    read: dict[str, tuple[Arm, np.ndarray]] = {}  # an arm in several comparisons is read once
+
+    def arm(role: str) -> tuple[Arm, np.ndarray]:
+        if role not in read:
+            read[role] = _arm(study, role, results_root, sources)
+        return read[role]
 
     def accuracies(role: str) -> dict[str, list[float]]:
         found = [by_name[name] for name in study.experiments_of(role)]
@@ -60,8 +78,7 @@ def compare_arms(study: Study, rows: list[dict], results_root: Path, sources: di
     out = []
     for i, c in enumerate(study.comparisons):
         acc_a, acc_b = accuracies(c.a), accuracies(c.b)
-        (a, labels_a), (b, labels_b) = (_arm(study, c.a, results_root, sources),
-                                        _arm(study, c.b, results_root, sources))
+        (a, labels_a), (b, labels_b) = arm(c.a), arm(c.b)
         same = (len(a.truth) == len(b.truth) and np.array_equal(a.truth, b.truth)
                 and np.array_equal(labels_a, labels_b))
         result = arms.compare(a, b, seed=i, same_samples=same,
@@ -167,8 +184,9 @@ def comparisons_figure(study: Study, found: list[dict], out: Path, commit: str =
     excludes zero."""
     source = plots.Source(experiment=f"studies/{study.name}", title=study.description,
                           config_hash=sha256_file(study.path), commit=commit,
-                          files=tuple(f"{name}/scores.npz" for c in found
-                                      for arm in (c["a"], c["b"]) for name in c["experiments"][arm]))
+                          files=tuple(dict.fromkeys(  # each file once, in order of use
+                              f"{name}/scores.npz" for c in found for arm in (c["a"], c["b"])
+                              for name in c["experiments"][arm])))
     fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(11.6, 1.3 + 0.4 * len(found)),
                              sharey=True, layout="constrained")
     labels = [f"{c['b'].replace('_', ' ')} − {c['a'].replace('_', ' ')}" for c in found]

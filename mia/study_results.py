@@ -34,7 +34,7 @@ from .io import (code_version, read_checked, recover_swap, replace_directory,
 from .locations import REPO
 from .manifest import git_commit, keep_recorded, now
 from .studies import Study
-from .study_comparisons import COMPARISONS_FIGURE, comparisons_figure, write_comparisons
+from .study_comparisons import COMPARISONS_FIGURE, comparisons_figure, source_of, write_comparisons
 
 LOSS_SCORE = "cross_entropy"  # the loss whose AUC the table reports
 PROTOCOL = "study"            # calibrated.json's protocol on the study's own target
@@ -86,11 +86,11 @@ def collect(study: Study, results_root: Path) -> tuple[list[dict], dict]:
         rows.append(row)
         source = {"experiment": name, "config_hash": metrics.get("config_hash"),
                   "training_hash": metrics.get("training_hash"), "read": read}
-        if study.roles[role] == name:
-            sources[role] = source
-        else:  # a seed sweep's member
-            sources.setdefault(role, {"sweep": study.roles[role], "members": {}})["members"][name] = source
+        if study.roles[role] != name:  # a seed sweep's member (source_of finds it)
+            sources.setdefault(role, {"sweep": study.roles[role], "members": {}})
+        source_of(study, sources, role, name, new=source)
     return rows, sources
+
 
 
 def left_out(study: Study, rows: list[dict]) -> list[str]:

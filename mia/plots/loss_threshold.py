@@ -71,6 +71,18 @@ def threshold_title(attack: str) -> str:
     return ATTACKS[attack].threshold_title if attack in ATTACKS else f"{attack} threshold"
 
 
+def repeat_zero(scores: dict, score: str, p, seed: int
+                ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((attacker's members, attacker's non-members), (evaluated members, evaluated
+    non-members)): the values of ``score`` in repeat 0's split at sampling percentage ``p``,
+    the split the attack drew (``sample_split`` seeded by ``split_seed(seed, p, 0)``)."""
+    is_member = scores["is_member"]
+    m_all, n_all = scores[score][is_member], scores[score][~is_member]
+    split = sample_split(len(m_all), len(n_all), p, np.random.default_rng(split_seed(seed, p, 0)))
+    return ((m_all[split.attacker_members], n_all[split.attacker_nonmembers]),
+            (m_all[split.eval_members], n_all[split.eval_nonmembers]))
+
+
 def score_figures(score: str, p: float, key: str, scores: dict, seed: int, result: dict,
                   out_dir: Path, source: Source = UNNAMED, report: bool = False,
                   attack: str = "kde_threshold") -> None:
@@ -78,12 +90,8 @@ def score_figures(score: str, p: float, key: str, scores: dict, seed: int, resul
     densities also at the report sizes (``figures/report/<score>_densities_p<key>_*``).
     ``attack``: the attack whose threshold they show (``threshold_title``)."""
     named = threshold_title(attack)
-    is_member = scores["is_member"]
-    m_all, n_all = scores[score][is_member], scores[score][~is_member]
-    split = sample_split(len(m_all), len(n_all), p, np.random.default_rng(split_seed(seed, p, 0)))
+    (am, an), (em, en) = repeat_zero(scores, score, p, seed)
     threshold = result["repeats"][0]["threshold"]
-    am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
-    em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
     losses_sample(score, key, am, an, threshold, out_dir / f"losses_sample_p{key}", source, named)
     layouts = (SLIDE, *REPORT_LAYOUTS) if report else (SLIDE,)
     for layout in layouts:
@@ -279,18 +287,13 @@ def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
     its accuracy on the evaluation set the dot: the number an attack can claim."""
     results = metrics["attack"]["results"]
     key = max(next(iter(results.values())), key=float)
-    is_member = scores["is_member"]
     names = list(results)
     fig, axes = plt.subplots(1, len(names), figsize=SLOTS["wide_low"], layout="constrained",
                              squeeze=False)
     said = []
     for ax, score in zip(axes[0], names):
         r = results[score][key]
-        m_all, n_all = scores[score][is_member], scores[score][~is_member]
-        split = sample_split(len(m_all), len(n_all), r["sampling_percentage"],
-                             np.random.default_rng(split_seed(seed, r["sampling_percentage"], 0)))
-        em, en = m_all[split.eval_members], n_all[split.eval_nonmembers]
-        am, an = m_all[split.attacker_members], n_all[split.attacker_nonmembers]
+        (am, an), (em, en) = repeat_zero(scores, score, r["sampling_percentage"], seed)
         t_eval, acc_eval = accuracy_curve(em, en)
         t_att, acc_att = accuracy_curve(am, an)
         fitted = r["repeats"][0]["threshold"]
@@ -317,18 +320,17 @@ def accuracy_vs_threshold(scores: dict, metrics: dict, seed: int, out: Path,
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=SMALL_PT,
                frameon=False, columnspacing=1.0, handlelength=1.8)
-    n_eval = len(split.eval_members)
-    fig.suptitle(SLIDE.wrap(f"{source.heading}: accuracy at every threshold, {n_eval:,} members "
-                            f"+ {n_eval:,} non-members (p = {key}%; y axis zoomed)",
+    fig.suptitle(SLIDE.wrap(f"{source.heading}: accuracy at every threshold, {len(em):,} members "
+                            f"+ {len(en):,} non-members (p = {key}%; y axis zoomed)",
                             SLOTS["wide_low"][0]))
     named = threshold_title(metrics["attack"]["name"])
     save(fig, out, source=source,
          shows="the attack's accuracy at every threshold: the oracle's peak against the fitted threshold's",
          caption=f"Balanced accuracy of \"member iff the loss is below t\" against the "
                  f"{source.title} at every threshold t (log axis), per score, on the evaluation "
-                 f"set of repeat 0 at p = {key}% ({n_eval:,} members and {n_eval:,} non-members, "
-                 f"disjoint from the attacker's sample of {len(split.attacker_members):,} "
-                 f"members and {len(split.attacker_nonmembers):,} non-members; dotted: the same "
+                 f"set of repeat 0 at p = {key}% ({len(em):,} members and {len(en):,} non-members, "
+                 f"disjoint from the attacker's sample of {len(am):,} "
+                 f"members and {len(an):,} non-members; dotted: the same "
                  f"curve on that sample). The star is the best threshold on the evaluation set "
                  f"itself, an oracle no attacker can pick; the dashed line is the {named} the "
                  f"attack fitted on its sample, and the dot its accuracy on the evaluation set. "
