@@ -240,16 +240,22 @@ def test_a_longer_bank_starts_from_a_shorter_banks_snapshots_with_the_same_weigh
     assert bank.bank_hash(cfg, ds.key, 256) != bank.bank_hash(longer, ds.key, 256)
     bank.train_bank(cfg, ds, tmp_path / "short", cpu, progress=False, log=lambda _: None,
                     snapshots=snapshots)
-    assert sorted(p.name for p in (snapshots / "model-002").iterdir()) == ["epoch-0001.pt"]
-    # model 1's snapshot cut off mid-file: removed, and that model trains from its seed
+    assert sorted(p.name for p in (snapshots / "model-002").iterdir()) == ["checksums.json",
+                                                                      "epoch-0001.pt"]
+    # model 1's snapshot cut off mid-file, model 2's changed in a byte (it still loads): both
+    # removed, and those models train from their seeds
     path = bank.snapshot_path(snapshots, 1, 1)
     path.write_bytes(path.read_bytes()[:100])
+    changed = bytearray(bank.snapshot_path(snapshots, 2, 1).read_bytes())
+    changed[-200] ^= 1
+    bank.snapshot_path(snapshots, 2, 1).write_bytes(bytes(changed))
     logs = []
     info = bank.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=logs.append,
                            snapshots=snapshots)
-    assert info["trained_from_epoch"] == {"0": 1, "2": 1, "3": 1}
-    assert any("unreadable bank snapshot" in line and "model-001" in line for line in logs)
-    assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"0": 1, "2": 1, "3": 1}
+    assert info["trained_from_epoch"] == {"0": 1, "3": 1}
+    assert any("changed since it was written" in line and "model-001" in line for line in logs)
+    assert any("changed since it was written" in line and "model-002" in line for line in logs)
+    assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"0": 1, "3": 1}
     bank.train_bank(longer, ds, tmp_path / "scratch", cpu, progress=False, log=lambda _: None)
     for a, b in zip(weights(tmp_path / "long", 4), weights(tmp_path / "scratch", 4)):
         assert all(torch.equal(a[n], b[n]) for n in a)

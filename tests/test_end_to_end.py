@@ -17,9 +17,11 @@ def test_quick_run_writes_the_results_tree(tmp_path, tiny_npz):
                   "--results-dir", str(results), "--experiments-dir", str(TEST_EXPERIMENTS), env={"MIA_CACHE_DIR": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = config.available(TEST_EXPERIMENTS)
-    # no staging leftovers: the experiments, the figure index and the studies (none here)
+    # no staging leftovers: the experiments, the figure and experiment indexes and the studies
+    # (none here)
     assert sorted(p.name for p in results.iterdir() if p.suffix != ".lock") == sorted(
-        [*names, "figures.json", "figures.md"])
+        [*names, "figures.json", "figures.md", "experiments.csv", "experiments.json",
+         "experiments.md"])
     for name in names:
         d = results / name
         folds = config.load_named(name, TEST_EXPERIMENTS).bank.folds

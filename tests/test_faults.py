@@ -133,7 +133,8 @@ def test_a_kill_between_the_renames_of_the_swap_is_finished_at_the_next_start(ws
     assert any("finished the swap" in line for line in logs)
     assert (ws["results"] / "tiny" / "metrics.json").read_bytes() == before  # same config, same numbers
     assert sorted(p.name for p in ws["results"].iterdir() if p.suffix != ".lock") == [
-        "figures.json", "figures.md", "tiny"]
+        "experiments.csv", "experiments.json", "experiments.md", "figures.json", "figures.md",
+        "tiny"]
 
 
 def test_an_incomplete_swap_restores_the_previous_results(tmp_path):
@@ -366,7 +367,8 @@ def test_disk_full_while_writing_results_is_one_line_and_loses_nothing(ws, monke
         run(ws, threads=1)  # one process: the patched save is the one that runs
     assert (ws["results"] / "tiny" / "metrics.json").read_bytes() == before
     assert sorted(p.name for p in ws["results"].iterdir() if p.suffix != ".lock") == [
-        "figures.json", "figures.md", "tiny"]
+        "experiments.csv", "experiments.json", "experiments.md", "figures.json", "figures.md",
+        "tiny"]
 
 
 def test_the_first_failing_job_stops_the_pool():

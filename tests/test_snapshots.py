@@ -36,14 +36,26 @@ def test_a_longer_run_starts_from_a_shorter_runs_snapshot(tmp_path, tiny_npz):
     assert "starting from epoch" not in _run(exp, ["short"], tiny_npz, tmp_path / "alone")
 
 
-def test_an_unreadable_snapshot_is_removed_and_not_used(tmp_path, tiny_npz):
+def test_an_unreadable_or_changed_snapshot_is_removed_and_not_used(tmp_path, tiny_npz):
+    """A snapshot cut short, or changed in one byte where it still loads: its sha256 differs
+    from the one recorded when it was written, so it is removed and the run trains from its
+    seed; one that does not load and has no record (an older cache) is removed too."""
     exp = tmp_path / "experiments"
     write_experiment(exp, "short", TINY_EXPERIMENT)
     write_experiment(exp, "long", TINY_EXPERIMENT.replace("epochs = 2", "epochs = 3"))
     _run(exp, ["short"], tiny_npz, tmp_path / "c")
     (snapshot,) = (tmp_path / "c" / "cache" / "trajectories").glob("*/epoch-0002.pt")
-    snapshot.write_bytes(b"not a checkpoint")
+    changed = bytearray(snapshot.read_bytes())
+    changed[-300] ^= 1
+    snapshot.write_bytes(bytes(changed))
     log = _run(exp, ["long"], tiny_npz, tmp_path / "c")
+    assert f"{snapshot} changed since it was written" in log and "starting from epoch" not in log
+    assert not snapshot.exists()
+    _run(exp, ["short"], tiny_npz, tmp_path / "d")
+    (snapshot,) = (tmp_path / "d" / "cache" / "trajectories").glob("*/epoch-0002.pt")
+    (snapshot.parent / "checksums.json").unlink()  # a cache from before the records
+    snapshot.write_bytes(b"not a checkpoint")
+    log = _run(exp, ["long"], tiny_npz, tmp_path / "d")
     assert f"unreadable snapshot {snapshot}" in log and "starting from epoch" not in log
     assert not snapshot.exists() or snapshot.read_bytes() != b"not a checkpoint"
 

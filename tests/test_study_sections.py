@@ -92,3 +92,32 @@ def test_a_missing_comparisons_file_is_not_made_and_a_corrupt_one_is_one_line(tm
     (tmp_path / "studies" / "architecture" / "comparisons.json").write_text("{")
     with pytest.raises(FileFailed, match="comparisons.json: not valid JSON"):
         architecture.facts(deck)
+
+
+def test_the_mnist_protocol_page_quotes_the_row_chosen_before_the_results(tmp_path):
+    """Study 000's second page on a real calibrated.json (the committed CIFAR-10 baseline's, as
+    hand-made input): the headline is LiRA online's TPR with its interval, not the highest
+    row's; the KDE cell is the loss's at the largest sampling percentage; without the role's
+    calibrated results the page is named as not made."""
+    import json
+
+    from mia.deck.results import pct_ci
+    from mia.deck.sections import calibrated as calibrated_section, mnist_loss_threshold
+
+    calibrated = json.loads((ROOT / "results" / "baseline" / "calibrated.json").read_text())
+    summary = {"accuracy": {"mean": 0.512, "std": 0.004}}
+    metrics = {"target": {"n_train": 50_000, "n_test": 10_000},
+               "attack": {"results": {"cross_entropy": {
+        "8": {"summary": {"accuracy": {"mean": 0.6, "std": 0.1}}, "n_eval_per_class": 9000},
+        "50": {"summary": summary, "n_eval_per_class": 5000}}}}}
+    study = studies.load_named("loss-threshold-mnist")
+    deck = Deck(study=study, root=tmp_path, r={"cifar_protocol": {
+        "experiment": "mnist-baseline", "calibrated": calibrated, "metrics": metrics}})
+    out = mnist_loss_threshold.protocol_facts(deck)
+    rows = calibrated["protocols"]["study"]["rows"]
+    assert out["head_tpr"] == pct_ci(rows[calibrated_section.HEADLINE_ROW], "tpr_at_0.1pct_fpr")
+    assert out["kde"] == {"p": "50", "accuracy": 0.512, "std": 0.004, "n_eval": 5000}
+    assert out["keeps"] == 30_000 and out["references"] == 16
+    assert out["table"] == calibrated_section.table({"x": {"calibrated": calibrated}}, "x")
+    assert "mnist-baseline" in mnist_loss_threshold.protocol_facts(
+        Deck(study=study, root=tmp_path, r={}))["not_made"][0]

@@ -15,7 +15,7 @@ from ..datasets import Dataset, DatasetSpec
 from ..errors import UserError
 from ..evaluation import calibrated as calibrated_mod
 from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
-from ..io import read_json, recover_swap, write_bytes, write_json
+from ..io import read_json, record_checksum, recover_swap, write_bytes, write_json
 from ..parallel import release_freed_memory
 from ..locking import exclusive
 from ..training import bank as bank_mod, engine as train_mod
@@ -186,6 +186,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
                                                              progress, log))
         write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
                     (run_dir / train_mod.CHECKPOINT).read_bytes())
+        record_checksum(snapshots, f"epoch-{config.train.epochs:04d}.pt", log)
         # After a resume, this attempt's time is only part of the work: record the epochs'
         # time over all attempts, and how many attempts there were (a shorter run's snapshot
         # is not an attempt of this run: its epoch is recorded instead).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .. import config as config_mod, datasets as data_mod, figure_index
+from .. import config as config_mod, datasets as data_mod, experiment_index, figure_index
 from ..errors import UserError
 from ..experiment_files import expand
 from ..training import engine as train_mod
@@ -99,5 +99,6 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     paths = [done[c.name] for c in configs]
     write_studies(found, results_root, log)
     figure_index.write(results_root, log)
+    experiment_index.write(results_root, log)
     log(closing_summary(paths))
     return paths

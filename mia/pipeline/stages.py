@@ -36,7 +36,8 @@ def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pat
     """Start this run from the longest snapshot of its trajectory that it would pass through:
     the checkpoint that a run of the same recipe, seed and data left at its last epoch
     (``<cache>/trajectories/<hash>/epoch-0020.pt``). Runs of 20, 50 and 100 epochs thus train
-    100 epochs in all, in whatever order they come. A snapshot that does not load is removed.
+    100 epochs in all, in whatever order they come. A snapshot that does not load, or whose
+    bytes changed since it was written (its sha256 recorded then), is removed.
     ``SNAPSHOT`` in ``run_dir`` records which epoch it started from and how many attempts the
     shorter run took, so that the manifest counts only this run's attempts."""
     if (run_dir / train_mod.CHECKPOINT).exists():
@@ -45,6 +46,9 @@ def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pat
     usable = sorted((int(p.stem.split("-")[1]), p) for p in snapshots.glob("epoch-*.pt")
                     if p.stem.split("-")[1].isdigit())
     for epoch, path in reversed([(e, p) for e, p in usable if e <= config.train.epochs]):
+        if not unchanged_since_written(snapshots, path.name, log):  # it warns
+            path.unlink(missing_ok=True)
+            continue
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if int(state["epoch"]) != epoch:

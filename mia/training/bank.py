@@ -104,12 +104,16 @@ def snapshot_path(snapshots: Path, row: int, epoch: int) -> Path:
 
 
 def latest_snapshot(snapshots: Path, row: int, epochs: int, log) -> dict | None:
-    """Model ``row``'s snapshot at the latest epoch up to ``epochs`` that loads; one that does not
-    load is removed (with a warning) and the next earlier one tried."""
+    """Model ``row``'s snapshot at the latest epoch up to ``epochs`` that loads and is the file
+    that was written (its sha256 recorded then); another is removed (with a warning) and the
+    next earlier one tried."""
     folder = snapshots / f"model-{row:03d}"
     found = sorted((int(p.stem.split("-")[1]), p) for p in folder.glob("epoch-*.pt")
                    if p.stem.split("-")[1].isdigit())
     for epoch, path in reversed([(e, p) for e, p in found if e <= epochs]):
+        if not unchanged_since_written(folder, path.name, log):  # it warns
+            path.unlink(missing_ok=True)
+            continue
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if int(state["epoch"]) != epoch or not isinstance(state["model"], dict):
@@ -282,6 +286,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:
                     torch.save(end, tmp)
+                record_checksum(path.parent, path.name, log)
             states = [end["model"] for end in ends]
         seconds = (time.perf_counter() - t0) / len(batch)
         for job, state in zip(batch, states):

@@ -286,8 +286,8 @@ def cost(manifest: dict, metrics: dict, references: int, rows: int) -> str:
     return ("; ".join(parts) + ".")[:1].upper() + ("; ".join(parts) + ".")[1:] if parts else ""
 
 
-def table(r: dict) -> list[dict]:
-    """Cells of the slide's comparison table (study protocol, the undefended target), as text.
+def table(r: dict, role: str = "undefended") -> list[dict]:
+    """Cells of the slide's comparison table (study protocol, the ``role``'s target), as text.
     A two-valued score (SEGMENT_ONLY) has no TPR at a low FPR of its own: its cells say so."""
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
@@ -298,7 +298,8 @@ def table(r: dict) -> list[dict]:
         lo, hi = v["ci95"][key]
         return f"{100 * v[key]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
     rows = []
-    c = r["undefended"]["calibrated"]["protocols"]["study"]["rows"]
+    study = r[role]["calibrated"]["protocols"]["study"]
+    c = study["rows"]
     for key, name in CALIBRATED_TABLE.items():
         if key not in c:  # a row the [calibrated] attacks leave out is left out here too
             continue
@@ -309,7 +310,7 @@ def table(r: dict) -> list[dict]:
                      "tpr01": "one segment" if segment else with_ci(v, "tpr_at_0.1pct_fpr"),
                      "zero": "n/a" if v.get("members_at_zero_fp") is None else f"{v['members_at_zero_fp']:,}",
                      "needs": "target's outputs" if key in WITHOUT_REFERENCES else
-                              f"{r['undefended']['calibrated']['protocols']['study']['references']} references"})
+                              f"{study['references']} references"})
     return rows
 
 

@@ -1,10 +1,13 @@
 """Study 000 in the study deck: one global loss threshold against an MNIST LeNet-5, fitted on
 the attacker's sample and judged on a disjoint balanced set, beside the oracle (the best
 threshold on the evaluation set itself), and the output confidence as the signal. Empty
-without the ``mnist`` role's results (``mnist-loss-threshold``)."""
+without the ``mnist`` role's results (``mnist-loss-threshold``). A second page, with the
+``cifar_protocol`` role's results (``mnist-baseline``: the same target), attacks it as the
+CIFAR-10 study does: the KDE threshold, and the calibrated attacks with reference models."""
 from __future__ import annotations
 
-from ..results import Deck
+from ..results import PRETTY_ROWS, Deck, pct_ci
+from .calibrated import HEADLINE_ROW, operating_point, strongest_sentence, table
 
 STUDY = "loss-threshold-mnist"
 ROLES: tuple[str, ...] = ()  # optional: the slide is left out without its results
@@ -14,6 +17,41 @@ LOSS, CONFIDENCE = "cross_entropy", "confidence_loss"
 # the headline says "at chance" when the fitted threshold's accuracy is within this many
 # points of 50% (the spread of one repeat's accuracy on 10,000 samples is about 0.5 points)
 CHANCE_POINTS = 1.0
+
+
+PROTOCOL_ROLE = "cifar_protocol"
+
+
+def protocol_facts(deck: Deck) -> dict:
+    """The second page: the KDE threshold's accuracy, and the calibrated attacks' table and
+    headline row (``calibrated.HEADLINE_ROW``, chosen before the results: not the highest)."""
+    exp = deck.r.get(PROTOCOL_ROLE)
+    if exp is None or exp.get("calibrated") is None:
+        return {"not_made": ["study 000 with the CIFAR-10 study's attacks: no calibrated results "
+                             "for mnist-baseline"]}
+    study = exp["calibrated"]["protocols"]["study"]
+    rows = study["rows"]
+    key, fpr = operating_point(rows)
+    head = HEADLINE_ROW if rows.get(HEADLINE_ROW, {}).get(key) is not None else None
+    results = exp["metrics"]["attack"]["results"]
+    kde = None
+    if LOSS in results:
+        p = max(results[LOSS], key=float)
+        s = results[LOSS][p]["summary"]
+        kde = {"p": p, "accuracy": s["accuracy"]["mean"], "std": s["accuracy"]["std"],
+               "n_eval": results[LOSS][p]["n_eval_per_class"]}
+    return {"experiment": exp["experiment"], "table": table(deck.r, PROTOCOL_ROLE),
+            "references": study["references"], "n_members": study["n_members"],
+            "n_nonmembers": study["n_nonmembers"], "fpr": fpr,
+            "head_name": PRETTY_ROWS.get(head, head) if head else None,
+            "head_tpr": pct_ci(rows[head], key) if head else None,
+            "head_auc": rows[head]["auc"] if head else None,
+            "strongest": strongest_sentence(study, key, fpr), "kde": kde,
+            # each reference's training images (bank.keeps_per_model, the default population:
+            # every training and test image)
+            "population": exp["metrics"]["target"]["n_train"] + exp["metrics"]["target"]["n_test"],
+            "keeps": (exp["metrics"]["target"]["n_train"] + exp["metrics"]["target"]["n_test"])
+            * (study["folds"] - 1) // study["folds"]}
 
 
 def facts(deck: Deck) -> dict:
@@ -34,6 +72,7 @@ def facts(deck: Deck) -> dict:
                 "oracle": s["best_accuracy"]["mean"], "oracle_std": s["best_accuracy"]["std"],
                 "auc": m["all_samples"][score]["auc"]}
     loss, conf = cell(LOSS), cell(CONFIDENCE)
+    protocol = protocol_facts(deck)
     at_chance = abs(100 * (loss["fitted"] - 0.5)) < CHANCE_POINTS
     return {
         "experiment": exp["experiment"], "p": p, "n_eval": results[LOSS][p]["n_eval_per_class"],
@@ -44,4 +83,5 @@ def facts(deck: Deck) -> dict:
         "headline": ("loss threshold at chance" if at_chance else
                      "loss threshold above chance"),
         "figure": f"{exp['dir']}/figures/accuracy_vs_threshold.png",
+        "protocol": protocol, "not_made": protocol.get("not_made", []),
     }

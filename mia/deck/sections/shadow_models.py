@@ -48,14 +48,14 @@ def facts(deck: Deck) -> dict:
            if missing else []}
     if not versions:
         return out
-    by = {v["version"]: v for v in versions}
     parts = []
-    for version in ("vulnerable", "defended"):
-        if version in by:
-            accuracies = [r["accuracy"] for r in by[version]["rows"]]
-            originals = [r["original"] for r in by[version]["rows"] if r["original"] is not None]
-            parts.append(f"{version} {100 * min(accuracies):.1f}–{100 * max(accuracies):.1f}%"
-                         + (f" (original {100 * min(originals):.1f}–{100 * max(originals):.1f}%)"
-                            if originals else ""))
+    for v in versions:  # each version's range of attack accuracy over its epochs
+        accuracies = [r["accuracy"] for r in v["rows"]]
+        originals = [r["original"] for r in v["rows"] if r["original"] is not None]
+        v["range"] = f"{100 * min(accuracies):.1f}–{100 * max(accuracies):.1f}%"
+        v["original_range"] = (f"{100 * min(originals):.1f}–{100 * max(originals):.1f}%"
+                               if originals else None)
+        parts.append(f"{v['version']} {v['range']}"
+                     + (f" (original {v['original_range']})" if originals else ""))
     out.update(versions=versions, headline="; ".join(parts))
     return out
