@@ -54,7 +54,7 @@ def test_the_shadow_model_table_sets_the_originals_number_beside_ours(tmp_path):
     assert version["version"] == "vulnerable" and version["rows"][0]["original"] == 0.675
     assert version["rows"][0]["accuracy"] == 0.7
     assert out["headline"] == "vulnerable 70.0–70.0% (original 67.5–67.5%)"
-    assert "defended, 20 epochs" in out["not_made"][0]
+    assert "vulnerable (25, 50, 100 epochs); defended (20, 25, 50, 100 epochs)" in out["not_made"][0]
 
 
 def test_every_section_of_another_study_names_a_committed_study():

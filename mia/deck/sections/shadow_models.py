@@ -23,7 +23,7 @@ ORIGINAL = {"vulnerable": {20: 0.6750, 25: 0.7368, 50: 0.9167, 100: 0.9035},
 
 
 def facts(deck: Deck) -> dict:
-    versions, missing = [], []
+    versions, missing = [], {}  # version -> the epoch counts without results
     for version, title in VERSIONS.items():
         rows = []
         for epochs in EPOCHS:
@@ -31,7 +31,7 @@ def facts(deck: Deck) -> dict:
             row = (exp or {}).get("calibrated", {}).get("protocols", {}).get("study", {}) \
                 .get("rows", {}).get(ROW)
             if row is None or "at_decision" not in row:
-                missing.append(f"{version}, {epochs} epochs")
+                missing.setdefault(version, []).append(str(epochs))
                 continue
             target = exp["metrics"]["target"]
             study = exp["calibrated"]["protocols"]["study"]
@@ -44,7 +44,8 @@ def facts(deck: Deck) -> dict:
                          "original": ORIGINAL.get(version, {}).get(epochs)})
         if rows:
             versions.append({"version": version, "title": title, "rows": rows})
-    out = {"not_made": [f"study 001 (shadow models): no results for {', '.join(missing)}"]
+    out = {"not_made": ["study 001 (shadow models): no results for " + "; ".join(
+        f"{version} ({', '.join(epochs)} epochs)" for version, epochs in missing.items())]
            if missing else []}
     if not versions:
         return out
@@ -53,6 +54,8 @@ def facts(deck: Deck) -> dict:
         accuracies = [r["accuracy"] for r in v["rows"]]
         originals = [r["original"] for r in v["rows"] if r["original"] is not None]
         v["range"] = f"{100 * min(accuracies):.1f}–{100 * max(accuracies):.1f}%"
+        gaps = [100 * (r["train"] - r["test"]) for r in v["rows"]]
+        v["gap_range"] = f"{min(gaps):.1f}–{max(gaps):.1f}"
         v["original_range"] = (f"{100 * min(originals):.1f}–{100 * max(originals):.1f}%"
                                if originals else None)
         parts.append(f"{v['version']} {v['range']}"
