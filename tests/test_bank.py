@@ -260,6 +260,13 @@ def test_a_longer_bank_starts_from_a_shorter_banks_snapshots_with_the_same_weigh
     for a, b in zip(weights(tmp_path / "long", 4), weights(tmp_path / "scratch", 4)):
         assert all(torch.equal(a[n], b[n]) for n in a)
     assert not (tmp_path / "scratch" / "bank.json").read_text().count("trained_from_epoch")
+    # model 0 trained again from its seed (its file lost, its snapshots gone): its entry goes
+    bank.model_path(tmp_path / "long", 0).unlink()
+    for path in (snapshots / "model-000").glob("epoch-*.pt"):
+        path.unlink()
+    bank.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=lambda _: None,
+                    snapshots=snapshots)
+    assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"3": 1}
     for a, b in zip(weights(tmp_path / "short", 4), weights(tmp_path / "long", 4)):
         assert not all(torch.equal(a[n], b[n]) for n in a)  # two more epochs changed them
 

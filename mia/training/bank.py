@@ -56,13 +56,13 @@ from tqdm.auto import tqdm
 from .. import schemas
 from ..architectures import build, weights_bytes
 from ..config import ExperimentConfig
-from ..recipes import RECIPES
 from ..errors import UserError
 from ..io import (atomic_path, read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
                   unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
 from ..keep import (attacker_keep, check_attacker_keep, check_keep, fold_keep, model_seeds,
                     shadow_size)
 from ..manifest import check_recorded
+from ..recipes import RECIPES
 from . import engine as train_mod
 from .jobs import Executor, LocalExecutor, TrainingJob
 from .many_models import choose_strategy, train_many, train_many_from
@@ -267,19 +267,19 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
 
     def work(batch: list[TrainingJob]) -> None:
         rows = [job.subset["row"] for job in batch]
-        seeds_ = [int(job.training["seed"]) for job in batch]
+        job_seeds = [int(job.training["seed"]) for job in batch]
         t0 = time.perf_counter()
         if snapshots is None or choose_strategy("auto", device, len(batch)) != "loop":
-            states = train_many(config.train, seeds_, keep_t[rows], x, y, progress=False,
+            starts = [None] * len(batch)
+            states = train_many(config.train, job_seeds, keep_t[rows], x, y, progress=False,
                                 num_classes=dataset.spec.num_classes)
         else:
             starts = [latest_snapshot(snapshots, row, epochs, log) for row in rows]
             for row, start in zip(rows, starts):
                 if start is not None:
-                    info.setdefault("trained_from_epoch", {})[str(row)] = int(start["epoch"])
                     log(f"[{config.name}] bank: model {row} starts from its epoch-"
                         f"{start['epoch']} snapshot ({snapshots})")
-            ends = train_many_from(config.train, seeds_, keep_t[rows], x, y, starts,
+            ends = train_many_from(config.train, job_seeds, keep_t[rows], x, y, starts,
                                    num_classes=dataset.spec.num_classes)
             for row, end in zip(rows, ends):
                 path = snapshot_path(snapshots, row, epochs)
@@ -289,10 +289,17 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
                 record_checksum(path.parent, path.name, log)
             states = [end["model"] for end in ends]
         seconds = (time.perf_counter() - t0) / len(batch)
-        for job, state in zip(batch, states):
+        started = info.pop("trained_from_epoch", {})  # a model trained again replaces its entry
+        for job, state, start in zip(batch, states, starts):
             write_bytes(bank_dir / job.artifact, weights_bytes(state))
             record_checksum(bank_dir, job.artifact, log)
-            info["train_seconds"][str(job.subset["row"])] = round(seconds, 3)
+            row = str(job.subset["row"])
+            info["train_seconds"][row] = round(seconds, 3)
+            started.pop(row, None)
+            if start is not None:
+                started[row] = int(start["epoch"])
+        if started:  # only written when a model started from a snapshot
+            info["trained_from_epoch"] = started
         write_json(bank_dir / "bank.json", info)
 
     # CPU: one model per worker thread (each runs its shards serially: the same weights)
