@@ -121,3 +121,11 @@ def test_the_mnist_protocol_page_quotes_the_row_chosen_before_the_results(tmp_pa
     assert out["table"] == calibrated_section.table({"x": {"calibrated": calibrated}}, "x")
     assert "mnist-baseline" in mnist_loss_threshold.protocol_facts(
         Deck(study=study, root=tmp_path, r={}))["not_made"][0]
+
+
+def test_the_discussion_sets_each_comparisons_aucs_beside_its_arms_gaps():
+    c = comparison("cnn_vs_dense", "dense4", "cnn4", -0.188, [-0.195, -0.182], True)
+    c["metrics"]["generalisation_gap"] = {"a": {"mean": 0.38}, "b": {"mean": 0.03}}
+    assert architecture.gap_sentence(c) == (
+        "dense, depth 4 (38-point gap) AUC 0.60 against CNN, depth 4 (3-point gap) 0.41: "
+        "−0.188 [−0.195, −0.182] over 3 seeds")

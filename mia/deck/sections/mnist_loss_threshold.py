@@ -84,4 +84,12 @@ def facts(deck: Deck) -> dict:
                      "loss threshold above chance"),
         "figure": f"{exp['dir']}/figures/accuracy_vs_threshold.png",
         "protocol": protocol, "not_made": protocol.get("not_made", []),
+        # the Discussion's sentence (conclusion.md.j2)
+        "discussion": (f"an MNIST LeNet-5 with a {100 * (m['target']['train_accuracy'] - m['target']['test_accuracy']):.1f}-point "
+                       f"train − test gap: the fitted loss threshold {100 * loss['fitted']:.1f}%, "
+                       f"AUC {loss['auc']:.3f}"
+                       + (f", and with {protocol['references']} reference models "
+                          f"{protocol['head_name']} finds {protocol['head_tpr']} of members at "
+                          f"{protocol['fpr']} FPR" if protocol.get("head_name") else "")
+                       + " (000)"),
     }

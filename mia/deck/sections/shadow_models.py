@@ -60,5 +60,12 @@ def facts(deck: Deck) -> dict:
                                if originals else None)
         parts.append(f"{v['version']} {v['range']}"
                      + (f" (original {v['original_range']})" if originals else ""))
-    out.update(versions=versions, headline="; ".join(parts))
+    rows = [r for v in versions for r in v["rows"]]
+    gaps = [100 * (r["train"] - r["test"]) for r in rows]
+    accuracies = [100 * r["accuracy"] for r in rows]
+    out.update(versions=versions, headline="; ".join(parts),
+               # the Discussion's sentence (conclusion.md.j2)
+               discussion=(f"{len(rows)} MNIST LeNet-5s with {min(gaps):.1f}–{max(gaps):.1f}-point "
+                           f"gaps: Shokri's attack {min(accuracies):.1f}–{max(accuracies):.1f}% "
+                           f"accurate (001)"))
     return out
