@@ -1,7 +1,7 @@
 """The experiment index: ``results/experiments.md`` and ``experiments.csv``, one row per
-experiment folder: its dataset and training set, architecture, epochs, seed, train and test
-accuracy, and one attack's AUC and TPR at 0.1% FPR with 95% intervals, on the members and
-non-members it names.
+experiment folder: its dataset and training set, model (architecture and regularisation),
+epochs, seed, train and test accuracy, and one attack's AUC and TPR at 0.1% FPR with 95%
+intervals, on the members and non-members it names.
 
 The attack of a row is chosen by a rule fixed before any result, never as the highest of the
 rows (a maximum over attacks would carry its selection):
@@ -46,7 +46,8 @@ def _training_set(config: dict, target: dict) -> str:
     return ", ".join(parts)
 
 
-def _architecture(train: dict) -> str:
+def _model(train: dict) -> str:
+    """The architecture, its shape and the regularisation it trained with."""
     shape = [f"depth {train['depth']}" if train.get("depth") else "",
              f"width {train['width']}" if train.get("width") else "",
              f"dropout {train['dropout']:g}" if train.get("dropout") else "",
@@ -121,7 +122,7 @@ def rows(results_root: Path, log=print) -> list[dict]:
             sha = sha256_file(folder / "scores.npz")
         out.append({"experiment": folder.name, "dataset": config["data"]["dataset"],
                     "training_set": _training_set(config, target),
-                    "architecture": _architecture(config["train"]),
+                    "model": _model(config["train"]),
                     "parameters": target.get("parameters"), "epochs": config["train"]["epochs"],
                     "seed": config["seed"], "train_accuracy": target["train_accuracy"],
                     "test_accuracy": target["test_accuracy"], "cell": cell,
@@ -148,7 +149,7 @@ def markdown(found: list[dict]) -> str:
              "member and non-member. AUC and TPR at 0.1% FPR with 95% bootstrap intervals, on "
              "the members and non-members named (a bank's study protocol evaluates a balanced "
              "subset). TPR: percent of members.", "",
-             "| experiment | training set | architecture | epochs | seed | train / test | attack "
+             "| experiment | training set | model | epochs | seed | train / test | attack "
              "(how chosen) | members / non-members | AUC [95%] | TPR at 0.1% FPR [95%] |",
              "|---|---|---|---:|---:|---:|---|---:|---:|---:|"]
     for r in found:
@@ -156,7 +157,7 @@ def markdown(found: list[dict]) -> str:
         refs = f", {c['references']} refs" if c["references"] else ""
         auc = "n/a" if c["auc"] is None else f"{c['auc']:.3f}{_ci(c['auc_ci'], 1, 3)}"
         lines.append(
-            f"| {r['experiment']} | {r['training_set']} | {r['architecture']} | {r['epochs']} | "
+            f"| {r['experiment']} | {r['training_set']} | {r['model']} | {r['epochs']} | "
             f"{r['seed']} | {_pct(r['train_accuracy'])} / {_pct(r['test_accuracy'])} | "
             f"{c['attack']} ({c['chosen']}{refs}) | {c['n_members']:,} / {c['n_nonmembers']:,} | "
             f"{auc} | {_pct(c['tpr'])}{_ci(c['tpr_ci'], 100, 2)} |")
@@ -166,14 +167,14 @@ def markdown(found: list[dict]) -> str:
 def table_csv(found: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["experiment", "dataset", "training_set", "architecture", "parameters",
+    writer.writerow(["experiment", "dataset", "training_set", "model", "parameters",
                      "epochs", "seed", "train_accuracy", "test_accuracy", "attack", "chosen",
                      "references", "n_members", "n_nonmembers", "auc", "auc_ci95_low",
                      "auc_ci95_high", "tpr_at_0.1pct_fpr", "tpr_ci95_low", "tpr_ci95_high"])
     for r in found:
         c = r["cell"]
         writer.writerow(["" if v is None else v for v in (
-            r["experiment"], r["dataset"], r["training_set"], r["architecture"], r["parameters"],
+            r["experiment"], r["dataset"], r["training_set"], r["model"], r["parameters"],
             r["epochs"], r["seed"], r["train_accuracy"], r["test_accuracy"], c["attack"],
             c["chosen"], c["references"], c["n_members"], c["n_nonmembers"], c["auc"],
             *(c["auc_ci"] or (None, None)), c["tpr"], *(c["tpr_ci"] or (None, None)))])

@@ -59,7 +59,7 @@ def test_each_row_takes_its_rules_attack_not_the_highest(tmp_path):
     loss = found["d-no-bank"]["cell"]
     assert loss["attack"] == "loss" and loss["n_members"] == 300 and loss["n_nonmembers"] == 200
     assert 0.5 < loss["auc_ci"][0] < loss["auc"] < loss["auc_ci"][1]  # members' losses are smaller
-    assert found["d-no-bank"]["architecture"] == "lenet5 (dropout 0.3, L2 0.001)"
+    assert found["d-no-bank"]["model"] == "lenet5 (dropout 0.3, L2 0.001)"
     assert found["d-no-bank"]["training_set"] == "300 of mnist, train_fraction 0.5"
     md = (tmp_path / "experiments.md").read_text()
     assert md.count("\n| ") == 5 and md.count("0.900 [") == 1  # header, 4 rows; RMIA only where resolved
