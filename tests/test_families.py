@@ -190,18 +190,30 @@ def test_bad_dropout_is_one_line(bad, message):
 
 
 def test_a_flip_row_on_a_dataset_without_a_flip_is_one_line_before_any_work():
-    """Test-time augmentations are the dataset's: the calibrated rows that flip need its flip."""
+    """Test-time augmentations are the dataset's: a calibrated row the experiment names that
+    flips needs its flip; the default rows leave the flipped ones out where it has none."""
     import dataclasses
 
     from mia import config
     from mia.errors import UserError
+    from mia.evaluation import calibrated
     from mia.pipeline.experiment import check_augmentations
+
+    from mia.pipeline.stages import experiment_rows
 
     cfg = config.from_dict({"bank": {"models": 2}}, "x")  # the default rows include /flip
     check_augmentations(cfg, datasets.CIFAR10)
     digits = dataclasses.replace(datasets.CIFAR10, title="Digits", test_time_augmentations=())
+    # the defaults on a dataset without a flip: the plain rows, the flipped ones left out
+    check_augmentations(cfg, digits)
+    rows, power = experiment_rows(cfg, digits)
+    assert rows and all(views == 1 for *_, views in rows + power)
+    assert experiment_rows(cfg, datasets.CIFAR10) == calibrated.configured_rows(cfg.calibrated)
+    assert len(experiment_rows(cfg, datasets.CIFAR10)[0]) > len(rows)
+    named = config.from_dict({"bank": {"models": 2},
+                              "calibrated": {"attacks": ["loss", "lira_online/global/flip"]}}, "x")
     with pytest.raises(UserError, match="'lira_online/global/flip' flips the images, but Digits"):
-        check_augmentations(cfg, digits)
+        check_augmentations(named, digits)
     plain = config.from_dict({"bank": {"models": 2}, "calibrated": {"attacks": ["loss", "rmia_online"],
                                                                     "power_attacks": ["rmia_online"]}}, "x")
     check_augmentations(plain, digits)

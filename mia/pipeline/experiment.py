@@ -13,7 +13,6 @@ from ..config import ExperimentConfig
 from ..attacks import row_key
 from ..datasets import Dataset, DatasetSpec
 from ..errors import UserError
-from ..evaluation import calibrated as calibrated_mod
 from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
 from ..io import read_json, record_checksum, recover_swap, write_bytes, write_json
 from ..parallel import release_freed_memory
@@ -25,8 +24,8 @@ from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
 from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
-                     load_model, load_scores, npz_names, resume_from_snapshot, scores_stage, timed_stage,
-                     train_stage)
+                     experiment_rows, load_model, load_scores, npz_names, resume_from_snapshot,
+                     scores_stage, timed_stage, train_stage)
 
 
 def experiment_dataset(config: ExperimentConfig, full: Dataset) -> Dataset:
@@ -78,7 +77,7 @@ def check_augmentations(config: ExperimentConfig, spec: DatasetSpec) -> None:
     not declare (a flipped digit is another image, not the same one)."""
     if not config.bank.models or "hflip" in spec.test_time_augmentations:
         return
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
+    rows, power_rows = experiment_rows(config, spec)  # the defaults need no flip
     if config.bank.population == "attacker":  # a shadow bank draws no power curve
         power_rows = ()
     for name, options, augmentations in (*rows, *power_rows):

@@ -206,11 +206,26 @@ def calibrated_code(config: ExperimentConfig) -> tuple[str, ...]:
     return CALIBRATED_CODE + tuple(sorted(files - set(CALIBRATED_CODE)))
 
 
+def experiment_rows(config: ExperimentConfig, spec) -> tuple[tuple, tuple]:
+    """(rows, power rows) that the calibrated stage runs: ``calibrated.configured_rows``, less
+    the default rows that need more test-time views than the dataset declares (MNIST has no
+    flip: its defaults are the plain rows). A row the experiment names is kept, and
+    ``experiment.check_augmentations`` refuses it with one line. The CIFAR-10 defaults, and
+    so the committed keys, are unchanged."""
+    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
+    views = 1 + len(spec.test_time_augmentations)
+    if not config.calibrated.attacks:
+        rows = tuple(r for r in rows if r[2] <= views)
+    if not config.calibrated.power_attacks:
+        power_rows = tuple(r for r in power_rows if r[2] <= views)
+    return rows, power_rows
+
+
 def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                    bank_dir: Path) -> str:
     """What determines calibrated.json: the target's weights, the bank, the seed, the
     references used, ``calibrated.settings()`` and the code that computes it."""
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
+    rows, power_rows = experiment_rows(config, dataset.spec)
     return sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
                         "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
                         "keep": sha256_file(bank_dir / "keep.npz"), "seed": config.seed,
@@ -256,7 +271,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     deck does not recompute it. ``committed``: a results folder whose calibrated.json may be
     taken in when its manifest records the same key (a fresh clone; None: never, as with
     ``invoke verify`` and --retrain)."""
-    rows, power_rows = calibrated_mod.configured_rows(config.calibrated, config.bank.population)
+    rows, power_rows = experiment_rows(config, dataset.spec)
     refs = config.calibrated.references or config.bank.models
     key = calibrated_key(config, dataset, run_dir, bank_dir)
     cached = bank_dir / f"calibrated-{key[:16]}.json"
