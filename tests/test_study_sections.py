@@ -129,3 +129,11 @@ def test_the_discussion_sets_each_comparisons_aucs_beside_its_arms_gaps():
     assert architecture.gap_sentence(c) == (
         "dense, depth 4 (38-point gap) AUC 0.60 against CNN, depth 4 (3-point gap) 0.41: "
         "−0.188 [−0.195, −0.182] over 3 seeds")
+
+
+def test_our_shadow_model_accuracy_is_set_beside_the_originals_epoch_by_epoch():
+    near = [{"accuracy": 0.503, "original": 0.5003}, {"accuracy": 0.519, "original": 0.5026}]
+    assert shadow_models.versus_original(near).startswith("The original's attack accuracy agrees with ours within 1.6 points")
+    far = [{"accuracy": 0.505, "original": 0.675}, {"accuracy": 0.7, "original": None}]
+    assert shadow_models.versus_original(far).startswith("Ours is up to 17.0 points from the original's")
+    assert "no attack accuracy" in shadow_models.versus_original([{"accuracy": 0.5, "original": None}])

@@ -22,6 +22,23 @@ ORIGINAL = {"vulnerable": {20: 0.6750, 25: 0.7368, 50: 0.9167, 100: 0.9035},
             "defended": {20: 0.5003, 25: 0.5001, 50: 0.5026, 100: 0.5117}}
 
 
+# within this many points of the original's attack accuracy at every epoch count: "agrees"
+AGREES_POINTS = 2.0
+
+
+def versus_original(rows: list[dict]) -> str:
+    """One sentence setting our attack accuracy beside the original's, epoch by epoch."""
+    pairs = [(100 * r["accuracy"], 100 * r["original"]) for r in rows if r["original"] is not None]
+    if not pairs:
+        return "The original reports no attack accuracy for this version."
+    far = max(abs(a - b) for a, b in pairs)
+    if far <= AGREES_POINTS:
+        return (f"The original's attack accuracy agrees with ours within {far:.1f} points at "
+                f"every epoch count.")
+    return (f"Ours is up to {far:.1f} points from the original's; the original reports no target "
+            f"accuracy, so that its targets overfit more is a hypothesis, not tested here.")
+
+
 def facts(deck: Deck) -> dict:
     versions, missing = [], {}  # version -> the epoch counts without results
     for version, title in VERSIONS.items():
@@ -56,6 +73,7 @@ def facts(deck: Deck) -> dict:
         v["range"] = f"{100 * min(accuracies):.1f}–{100 * max(accuracies):.1f}%"
         gaps = [100 * (r["train"] - r["test"]) for r in v["rows"]]
         v["gap_range"] = f"{min(gaps):.1f}–{max(gaps):.1f}"
+        v["versus_original"] = versus_original(v["rows"])
         v["original_range"] = (f"{100 * min(originals):.1f}–{100 * max(originals):.1f}%"
                                if originals else None)
         parts.append(f"{v['version']} {v['range']}"
