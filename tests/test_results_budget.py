@@ -8,13 +8,20 @@ BUDGET_BYTES = 250 * 10**6
 
 
 def committed_sizes() -> dict[str, int]:
-    """Bytes per top-level folder of results/, over the files git tracks (what a clone gets)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "results"], cwd=ROOT, capture_output=True,
-                            check=True).stdout.decode().split("\0")
+    """Bytes per top-level folder of results/, over the files git tracks (what a clone gets):
+    a file whose content another tracked file already has (the same blob: study 003's and
+    mnist-baseline's copies of a shared target's model and scores) is stored once by git and
+    counted once, for the first path in git's order."""
+    listed = subprocess.run(["git", "ls-files", "-s", "-z", "results"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
     sizes: dict[str, int] = {}
-    for path in filter(None, listed):
+    seen: set[str] = set()
+    for entry in filter(None, listed):
+        meta, path = entry.split("\t", 1)
+        blob = meta.split()[1]
         file = ROOT / path
-        if file.is_file():
+        if file.is_file() and blob not in seen:
+            seen.add(blob)
             part = path.split("/")[1] if path.count("/") > 1 else "(top level)"
             sizes[part] = sizes.get(part, 0) + file.stat().st_size
     return sizes

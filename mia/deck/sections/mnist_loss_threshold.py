@@ -6,7 +6,7 @@ without the ``mnist`` role's results (``mnist-loss-threshold``). A second page, 
 CIFAR-10 study does: the KDE threshold, and the calibrated attacks with reference models."""
 from __future__ import annotations
 
-from ..results import PRETTY_ROWS, Deck, pct_ci
+from ..results import CALIBRATED_TABLE, PRETTY_ROWS, Deck, pct_ci
 from .calibrated import HEADLINE_ROW, operating_point, strongest_sentence, table
 
 STUDY = "loss-threshold-mnist"
@@ -20,6 +20,9 @@ CHANCE_POINTS = 1.0
 
 
 PROTOCOL_ROLE = "cifar_protocol"
+# the page's rows (every row: results/mnist-baseline/calibrated.md)
+PROTOCOL_ROWS = ("loss", "shokri", "ml_leaks", "lira_offline/global", "lira_online/global",
+                 "rmia_offline", "rmia_online")
 
 
 def protocol_facts(deck: Deck) -> dict:
@@ -40,11 +43,14 @@ def protocol_facts(deck: Deck) -> dict:
         s = results[LOSS][p]["summary"]
         kde = {"p": p, "accuracy": s["accuracy"]["mean"], "std": s["accuracy"]["std"],
                "n_eval": results[LOSS][p]["n_eval_per_class"]}
-    return {"experiment": exp["experiment"], "table": table(deck.r, PROTOCOL_ROLE),
+    shown = {CALIBRATED_TABLE[k] for k in PROTOCOL_ROWS}
+    return {"experiment": exp["experiment"],
+            "table": [row for row in table(deck.r, PROTOCOL_ROLE) if row["name"] in shown],
             "references": study["references"], "n_members": study["n_members"],
             "n_nonmembers": study["n_nonmembers"], "fpr": fpr,
             "head_name": PRETTY_ROWS.get(head, head) if head else None,
             "head_tpr": pct_ci(rows[head], key) if head else None,
+            "head_tpr_short": f"{100 * rows[head][key]:.2f}%" if head else None,
             "head_auc": rows[head]["auc"] if head else None,
             "strongest": strongest_sentence(study, key, fpr), "kde": kde,
             # each reference's training images (bank.keeps_per_model, the default population:
