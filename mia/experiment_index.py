@@ -89,9 +89,10 @@ def _earlier(results_root: Path, log) -> dict[str, dict]:
         return {}
 
 
-def _loss_cell(folder: Path, earlier: dict) -> dict:
+def _loss_cell(folder: Path, earlier: dict, sha: str) -> dict:
+    """The loss's cell from ``folder``'s scores.npz (sha256 ``sha``), or ``earlier``'s when it
+    was computed from the same file."""
     path = folder / "scores.npz"
-    sha = sha256_file(path)
     if earlier.get("scores_sha256") == sha:
         return earlier["cell"]
     found = read_arrays(path, (LOSS_SCORE, "is_member"), REMEDY)
@@ -118,8 +119,8 @@ def rows(results_root: Path, log=print) -> list[dict]:
             cell = _calibrated_cell(calibrated, config.get("bank", {}).get("population", "all"))
             sha = None
         else:
-            cell = _loss_cell(folder, earlier.get(folder.name, {}))
             sha = sha256_file(folder / "scores.npz")
+            cell = _loss_cell(folder, earlier.get(folder.name, {}), sha)
         out.append({"experiment": folder.name, "dataset": config["data"]["dataset"],
                     "training_set": _training_set(config, target),
                     "model": _model(config["train"]),

@@ -12,7 +12,6 @@ from ..datasets import Dataset
 from ..errors import UserError
 from ..io import read_json
 from ..training import bank as bank_mod
-from ..recipes import RECIPES
 from ..training.jobs import TrainingJob, trajectory_hash
 from .experiment import experiment_dataset
 
@@ -92,8 +91,8 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
             and (source / "model.pt").exists())
         if not have_target and train_hash not in seen:
             seen.add(train_hash)
-            trajectory = (trajectory_hash(config, dataset.key)
-                          if RECIPES[config.train.recipe].epochs_are_prefixes else None)
+            # a recipe whose runs are not prefixes keeps its epochs in the key: its own trajectory
+            trajectory = trajectory_hash(config, dataset.key)
             planned.append(Planned(
                 f"the target of {config.name} ({config.train.epochs} epochs on "
                 f"{len(dataset.y_train):,} images)",

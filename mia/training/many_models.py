@@ -73,16 +73,10 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
                          f"trains with the loop strategy")
     subsets = subsets_from_keep(keep.to(x.device))
     if strategy == "loop":
-        # CPU: a model per worker; with fewer models than workers, the workers share each
-        # model's shards instead. The weights are the same either way.
-        pool = cpu_workers() if x.device.type == "cpu" else SERIAL
-        across_models = len(seeds) >= pool.n
-        trained = (pool if across_models else SERIAL).imap(
-            lambda job: _train_one(cfg, *job, x, y, max_steps, SERIAL if across_models else pool,
-                                   num_classes)["model"],
-            list(zip(seeds, subsets)))
-        return list(tqdm(trained, total=len(seeds), desc=f"train {len(seeds)} models",
-                         unit="model", disable=not progress))
+        trained = _loop(cfg, seeds, subsets, [None] * len(seeds), x, y, max_steps, num_classes)
+        return [end["model"] for end in tqdm(trained, total=len(seeds),
+                                             desc=f"train {len(seeds)} models", unit="model",
+                                             disable=not progress)]
     if strategy == "grouped":
         return _train_grouped(cfg, seeds, subsets, x, y, max_steps, progress, cuda_graph, bf16,
                               num_classes)
@@ -107,13 +101,20 @@ def train_many_from(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: t
     checks the recipe (``bank.snapshot_dir_for``)."""
     if len(starts) != len(seeds):
         raise ValueError(f"{len(starts)} starting snapshots for {len(seeds)} models")
-    subsets = subsets_from_keep(keep.to(x.device))
+    return list(_loop(cfg, seeds, subsets_from_keep(keep.to(x.device)), starts, x, y, None,
+                      num_classes))
+
+
+def _loop(cfg, seeds, subsets, starts, x, y, max_steps, num_classes):
+    """The loop strategy: ``_train_one`` per model, yielding each model's end snapshot in order.
+    CPU: a model per worker; with fewer models than workers, the workers share each model's
+    shards instead. The weights are the same either way."""
     pool = cpu_workers() if x.device.type == "cpu" else SERIAL
     across_models = len(seeds) >= pool.n
-    return list((pool if across_models else SERIAL).imap(
-        lambda job: _train_one(cfg, job[0], job[1], x, y, None, SERIAL if across_models else pool,
-                               num_classes, start=job[2]),
-        list(zip(seeds, subsets, starts))))
+    return (pool if across_models else SERIAL).imap(
+        lambda job: _train_one(cfg, job[0], job[1], x, y, max_steps,
+                               SERIAL if across_models else pool, num_classes, start=job[2]),
+        list(zip(seeds, subsets, starts)))
 
 
 def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10, start=None) -> dict:

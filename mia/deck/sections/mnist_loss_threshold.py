@@ -44,6 +44,7 @@ def protocol_facts(deck: Deck) -> dict:
         kde = {"p": p, "accuracy": s["accuracy"]["mean"], "std": s["accuracy"]["std"],
                "n_eval": results[LOSS][p]["n_eval_per_class"]}
     shown = {CALIBRATED_TABLE[k] for k in PROTOCOL_ROWS}
+    population = exp["metrics"]["target"]["n_train"] + exp["metrics"]["target"]["n_test"]
     return {"experiment": exp["experiment"],
             "table": [row for row in table(deck.r, PROTOCOL_ROLE) if row["name"] in shown],
             "references": study["references"], "n_members": study["n_members"],
@@ -55,9 +56,8 @@ def protocol_facts(deck: Deck) -> dict:
             "strongest": strongest_sentence(study, key, fpr), "kde": kde,
             # each reference's training images (bank.keeps_per_model, the default population:
             # every training and test image)
-            "population": exp["metrics"]["target"]["n_train"] + exp["metrics"]["target"]["n_test"],
-            "keeps": (exp["metrics"]["target"]["n_train"] + exp["metrics"]["target"]["n_test"])
-            * (study["folds"] - 1) // study["folds"]}
+            "population": population,
+            "keeps": population * (study["folds"] - 1) // study["folds"]}
 
 
 def facts(deck: Deck) -> dict:
