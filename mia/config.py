@@ -39,6 +39,12 @@ class DataConfig:
     # The members: the first round(train_fraction x N) training images (after ``classes``);
     # the rest of the training images are in no role of the target. 1: all of them.
     train_fraction: float = 1.0
+    # The one-run privacy audit's canaries (mia.canaries): this many of the members, each kept
+    # in the target's training set by an independent fair coin and left out of the
+    # membership-inference evaluation; drawn from ``canary_seed`` alone, so experiments that
+    # differ only in their recipe or seed share them. 0: none.
+    canaries: int = 0
+    canary_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,10 @@ def validate(config: ExperimentConfig) -> None:
     f = config.data.train_fraction
     if not (math.isfinite(f) and 0 < f <= 1):
         raise UserError(f"[data] train_fraction must be in (0, 1], got {f}")
+    for key in ("canaries", "canary_seed"):
+        value = getattr(config.data, key)
+        if not 0 <= value <= MAX_SEED:
+            raise UserError(f"[data] {key} must be between 0 and {MAX_SEED}, got {value}")
     t = config.train
     if t.architecture not in ARCHITECTURES:
         raise UserError(f"unknown architecture {t.architecture!r} (known: {', '.join(ARCHITECTURES)})")
@@ -337,6 +347,9 @@ def validate_bank(config: ExperimentConfig) -> None:
     if config.bank.population not in BANK_POPULATIONS:
         raise UserError(f"[bank] population must be one of {', '.join(BANK_POPULATIONS)}, got "
                         f"{config.bank.population!r}")
+    if config.bank.population == "attacker" and config.data.canaries:
+        raise UserError("[data] canaries audit a target against references on every image; a "
+                        "shadow bank ([bank] population = \"attacker\") has none")
     if config.bank.population == "attacker" and k:
         if folds != 2:
             raise UserError(f"[bank] population = \"attacker\" trains shadow models in pairs: "
@@ -431,7 +444,7 @@ def quick(config: ExperimentConfig, n_train: int = 50_000, n_test: int = 10_000)
     splits into its folds)."""
     return dataclasses.replace(
         config,
-        data=dataclasses.replace(config.data, max_train=2000,
+        data=dataclasses.replace(config.data, max_train=2000, canaries=min(config.data.canaries, 200),
                                  max_test=quick_test_images(config.bank.folds, min(2000, n_train),
                                                             min(500, n_test))),
         train=dataclasses.replace(config.train, epochs=2),

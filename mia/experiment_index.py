@@ -62,6 +62,8 @@ def _calibrated_cell(calibrated: dict, population: str) -> dict:
     declared = DECLARED[population]
     row = verdict["strongest"] or (declared if declared in study["rows"] else verdict["top"])
     how = "strongest" if verdict["strongest"] else "declared: none strongest"
+    if row is None:  # no declared row and no top (every row ties): the table's first row
+        row, how = next(iter(study["rows"])), "first row: none above the others"
     cell = study["rows"][row]
     return {"attack": row, "chosen": how, "auc": cell.get("auc"),
             "auc_ci": cell.get("ci95", {}).get("auc"), "tpr": cell.get(KEY),

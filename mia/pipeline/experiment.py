@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .. import manifest as manifest_mod, scores as scores_mod
+from .. import canaries as canaries_mod, manifest as manifest_mod, scores as scores_mod
 from ..config import ExperimentConfig
 from ..attacks import row_key
 from ..datasets import Dataset, DatasetSpec
@@ -149,7 +149,11 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
 def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
                     workers, reuse_root) -> Path:
     dataset = experiment_dataset(config, dataset)
-    check_sizes(config, len(dataset.y_train), len(dataset.y_test))
+    # [data] canaries (mia.canaries): the target trains on ``trained``, membership is evaluated
+    # on ``evaluated``; the bank's population is every image of ``dataset`` either way
+    canaries = canaries_mod.draw(config, len(dataset.y_train))
+    trained, evaluated = canaries_mod.trained(dataset, canaries), canaries_mod.evaluated(dataset, canaries)
+    check_sizes(config, len(evaluated.y_train), len(evaluated.y_test))
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
     started = manifest_mod.now()
     job = TrainingJob.target(config, dataset.key)  # the target, as data; its key is the training hash
@@ -178,10 +182,10 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         for stale in ("scores.npz", "target.json"):
             (run_dir / stale).unlink(missing_ok=True)
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
-            f"({len(dataset.y_train)} train / {len(dataset.y_test)} test images)")
+            f"({len(trained.y_train)} train / {len(dataset.y_test)} test images)")
         resume_from_snapshot(config, run_dir, snapshots, log)
         with timed_stage(timings, "train"):  # the same executor seam as the bank's models
-            LocalExecutor().run([job], lambda _: train_stage(config, dataset, run_dir, device,
+            LocalExecutor().run([job], lambda _: train_stage(config, trained, run_dir, device,
                                                              progress, log))
         write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
                     (run_dir / train_mod.CHECKPOINT).read_bytes())
@@ -207,30 +211,32 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         reused("scores")
     else:
         log(f"[{config.name}] scores: {len(computed_scores(config))} scores of "
-            f"{len(dataset.y_train) + len(dataset.y_test):,} samples on {device}")
+            f"{len(evaluated.y_train) + len(evaluated.y_test):,} samples on {device}")
         with timed_stage(timings, "scores"):
-            scores_stage(config, dataset, run_dir, device, log)
+            scores_stage(config, evaluated, run_dir, device, log)
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
 
     calibrated = None
+    bank_config = canaries_mod.bank_config(config)  # the bank does not depend on the canaries
     if config.bank.models:
-        bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
+        bank_dir = bank_mod.bank_dir_for(bank_config, dataset, cache_root)
         # a bank is shared by every experiment of its recipe, population and bank seed
         with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
             retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
             # the bank's trajectory: a longer bank of the same recipe starts from its snapshots
-            bank_snapshots = bank_mod.snapshot_dir_for(config, dataset, cache_root)
+            bank_snapshots = bank_mod.snapshot_dir_for(bank_config, dataset, cache_root)
             if bank_snapshots is not None:
                 retrain.clear(bank_snapshots)
             committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
-            bank_stage(config, dataset, bank_dir, committed, device, progress, log, timings,
+            bank_stage(bank_config, dataset, bank_dir, committed, device, progress, log, timings,
                        bank_snapshots)
             # calibrated results are taken only from the folder this run replaces, never from
             # reuse_root: `invoke verify` (which reuses the reference's models) recomputes them
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
                                           log, timings,
-                                          None if retrain.enabled else results_root / config.name)
+                                          None if retrain.enabled else results_root / config.name,
+                                          canaries)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
@@ -256,8 +262,8 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     staging.mkdir(parents=True)
     run = ExperimentRun(config, dataset, run_dir, final, staging, train_hash, git, started, device,
                         progress, workers, log, timings,
-                        bank_mod.bank_dir_for(config, dataset, cache_root) if config.bank.models
-                        else None)
+                        bank_mod.bank_dir_for(bank_config, dataset, cache_root) if config.bank.models
+                        else None, canaries)
     try:
         write_results(run, scores, history, metrics, calibrated)
     except OSError as e:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import manifest as manifest_mod, plots, report, verify
+from ..canaries import Canaries, trained_count
 from ..config import ExperimentConfig
 from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
 from ..io import (code_version, read_json, replace_directory, sha256_file, sha256_json, write_json,
@@ -52,6 +53,12 @@ class ExperimentRun:
     log: object
     timings: dict
     bank_dir: Path | None = None
+    canaries: Canaries | None = None  # [data] canaries: the audit's (mia.canaries)
+
+    @property
+    def n_trained(self) -> int:
+        """How many images the target trained on: the members, less the canaries left out."""
+        return int(trained_count(self.canaries, len(self.dataset.y_train)))
 
 
 def command_line() -> str:
@@ -116,13 +123,17 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         "data": run.dataset.source,
         "wall_seconds": timings,
         # the recipe's guarantee, when it gives one (DP-SGD: the accountant's epsilon at delta)
-        **_privacy(config, len(run.dataset.y_train)),
+        **_privacy(config, run.n_trained),
+        # the audit's canaries: how many, and how many the target trained on
+        **({"canaries": {"m": run.canaries.m, "included": int(run.canaries.included.sum()),
+                         "canary_seed": config.data.canary_seed}} if run.canaries else {}),
         # sha256 of every file in this folder but this manifest, figures included
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
                                              + _figure_files(staging)),
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
-        **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir)}
+        **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir,
+                                             run.canaries)}
            if calibrated is not None else {}),
         # what the figures were drawn from, code included: a rerun with the same key keeps
         # the versioned figures of the folder it replaces (_keep_reference_figures)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import datasets as data_mod, locations, schemas, scores as scores_mod
+from .. import canaries as canaries_mod, datasets as data_mod, locations, schemas, scores as scores_mod
+from ..canaries import Canaries
 from ..architectures import ARCHITECTURES, load_weights, weights_bytes
 from ..attacks import ATTACKS
 from ..config import ExperimentConfig
@@ -222,9 +223,10 @@ def experiment_rows(config: ExperimentConfig, spec) -> tuple[tuple, tuple]:
 
 
 def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                   bank_dir: Path) -> str:
+                   bank_dir: Path, canaries: Canaries | None = None) -> str:
     """What determines calibrated.json: the target's weights, the bank, the seed, the
-    references used, ``calibrated.settings()`` and the code that computes it."""
+    references used, ``calibrated.settings()``, the code that computes it, and the canaries
+    left out of the evaluation."""
     rows, power_rows = experiment_rows(config, dataset.spec)
     return sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
                         "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
@@ -238,7 +240,10 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                         # a shadow bank's evaluation (disjoint.evaluate_disjoint); absent for
                         # the others, whose keys stay as they were
                         **({"population": "attacker"} if config.bank.population == "attacker"
-                           else {})})
+                           else {}),
+                        # the samples left out (absent without canaries: the keys stay)
+                        **({"canaries": sha256_json(canaries.index.tolist())}
+                           if canaries is not None else {})})
 
 
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:
@@ -263,17 +268,18 @@ def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> 
 
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                      bank_dir: Path, device: torch.device, progress: bool, log, timings: dict,
-                     committed: Path | None = None) -> dict:
+                     committed: Path | None = None, canaries: Canaries | None = None) -> dict:
     """Every attack of ``[calibrated]`` (default ``calibrated.DEFAULT_ROWS``) on both protocols
     (``calibrated.evaluate``), with the bank's first ``[calibrated] references`` models.
 
     Cached in ``bank_dir`` under ``calibrated_key``: a rerun that changes only figures or the
     deck does not recompute it. ``committed``: a results folder whose calibrated.json may be
     taken in when its manifest records the same key (a fresh clone; None: never, as with
-    ``invoke verify`` and --retrain)."""
+    ``invoke verify`` and --retrain). ``canaries`` ([data] canaries) are left out of the
+    evaluation: its population is the bank's without them, members first as before."""
     rows, power_rows = experiment_rows(config, dataset.spec)
     refs = config.calibrated.references or config.bank.models
-    key = calibrated_key(config, dataset, run_dir, bank_dir)
+    key = calibrated_key(config, dataset, run_dir, bank_dir, canaries)
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if not cached.exists() and committed is not None:
         adopt_committed_calibrated(committed, key, cached, log)
@@ -289,13 +295,20 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
             log(f"warning: {e}")
         cached.unlink()
     t0 = time.perf_counter()
-    images, labels = bank_mod.population(dataset, config)
+    bank_config = canaries_mod.bank_config(config)
+    images, labels = bank_mod.population(dataset, bank_config)
     spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
     x = train_mod.to_tensor(images, device, spec)
     target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
-    logits = bank_mod.bank_logits(config, dataset, bank_dir, device, progress, log)
+    logits = bank_mod.bank_logits(bank_config, dataset, bank_dir, device, progress, log)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
+    n_members = len(dataset.y_train)
+    if canaries is not None:  # the evaluation's samples: the members first, then the rest
+        columns = canaries_mod.evaluated_columns(canaries, n_members, len(labels))
+        target_logits, labels = target_logits[:, columns], labels[columns]  # (A, N, C), (N,)
+        logits, keep = logits[:, :, columns], keep[:, columns]  # (K, A, N, C), (K, N)
+        n_members = int(columns[:n_members].sum())
     recorded = read_json(bank_dir / "bank.json").get("train_seconds", {})
     model_seconds = (np.array([float(recorded[str(i)]) for i in range(refs)])
                      if all(str(i) in recorded for i in range(refs)) else None)
@@ -310,7 +323,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
                                          len(dataset.y_test), logits[:refs], keep[:refs],
                                          config.seed, rows)
     else:
-        out = calibrated_mod.evaluate(target_logits, labels, len(dataset.y_train), logits[:refs],
+        out = calibrated_mod.evaluate(target_logits, labels, n_members, logits[:refs],
                                       keep[:refs], config.seed, config.bank.folds, rows, power_rows,
                                       progress=progress, model_seconds=model_seconds,
                                       loo_references=config.calibrated.leave_one_out_references)

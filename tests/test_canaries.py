@@ -1,0 +1,124 @@
+"""The one-run audit's canaries ([data] canaries, ``mia.canaries``): which images they are, what
+the target trains on, what the evaluation leaves out, and that the bank does not see them."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_experiment
+from mia import canaries, config
+from mia.errors import UserError
+from mia.training import bank as bank_mod
+
+
+def experiment(**data):
+    return config.from_dict({"data": {"canaries": 100, **data}, "bank": {"models": 4}}, "c")
+
+
+def test_the_canaries_are_the_canary_seeds_alone_and_each_kept_by_a_fair_coin():
+    drawn = canaries.draw(experiment(), 1000)
+    assert drawn.m == 100 and len(set(drawn.index.tolist())) == 100
+    assert np.all(np.diff(drawn.index) > 0) and drawn.index.max() < 1000
+    # another training seed or recipe: the same canaries (the settings are paired)
+    other = dataclasses.replace(experiment(), seed=7)
+    assert np.array_equal(canaries.draw(other, 1000).index, drawn.index)
+    assert np.array_equal(canaries.draw(other, 1000).included, drawn.included)
+    moved = canaries.draw(experiment(canary_seed=1), 1000)
+    assert not np.array_equal(moved.index, drawn.index)
+    # fair coins: over 20 canary seeds of 100 canaries, about half kept
+    kept = [canaries.draw(experiment(canary_seed=s), 1000).included.mean() for s in range(20)]
+    assert 0.45 < np.mean(kept) < 0.55 and min(kept) > 0.3
+    assert canaries.draw(config.from_dict({}, "none"), 1000) is None
+
+
+def test_the_target_trains_on_the_kept_canaries_and_the_evaluation_has_none():
+    from mia.datasets import Dataset, DatasetSpec
+    spec = DatasetSpec("toy", "Toy", (1, 1, 1), ("a", "b"), (0.0,), (1.0,), (10, 4), "toy.npz")
+    ids = np.arange(10)
+    data = Dataset(ids.reshape(10, 1, 1, 1).astype(np.uint8), ids % 2, np.zeros((4, 1, 1, 1), np.uint8),
+                   np.zeros(4, np.int64), {"sha256": {}}, spec)
+    drawn = canaries.Canaries(np.array([2, 5, 7]), np.array([True, False, True]))
+    trained = canaries.trained(data, drawn)
+    assert trained.x_train.ravel().tolist() == [0, 1, 2, 3, 4, 6, 7, 8, 9]  # 5 was left out
+    assert trained.y_train.tolist() == [0, 1, 0, 1, 0, 0, 1, 0, 1]
+    assert canaries.evaluated(data, drawn).x_train.ravel().tolist() == [0, 1, 3, 4, 6, 8, 9]
+    assert canaries.trained_count(drawn, 10) == 9
+    columns = canaries.evaluated_columns(drawn, 10, 14)
+    assert np.flatnonzero(~columns).tolist() == [2, 5, 7]
+    assert canaries.trained(data, None) is data and canaries.evaluated(data, None) is data
+
+
+def test_the_bank_of_a_recipe_is_the_same_with_and_without_canaries():
+    with_canaries = experiment()
+    without = config.from_dict({"bank": {"models": 4}}, "c")
+    assert bank_mod.bank_hash(canaries.bank_config(with_canaries), "k", 100) == \
+        bank_mod.bank_hash(without, "k", 100)
+    # the target's training key does see them: another target
+    assert with_canaries.training_key() != without.training_key()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"canaries": -1}, r"\[data\] canaries must be between 0 and"),
+    ({"canary_seed": -2}, r"\[data\] canary_seed must be between 0 and"),
+])
+def test_bad_canary_settings_are_one_line(data, message):
+    with pytest.raises(UserError, match=message):
+        config.from_dict({"data": data}, "c")
+
+
+def test_too_many_canaries_and_a_shadow_bank_are_refused():
+    with pytest.raises(UserError, match="more than half of the experiment.s 199 training images"):
+        canaries.draw(experiment(), 199)  # 100 of 199 is more than half
+    with pytest.raises(UserError, match="a shadow bank"):
+        config.from_dict({"data": {"canaries": 10, "train_fraction": 0.5},
+                          "bank": {"models": 2, "population": "attacker"}}, "c")
+
+
+def test_an_experiment_with_canaries_runs_end_to_end(tmp_path, tiny_npz, monkeypatch):
+    """The tiny dataset (600 training, 200 test images) with 100 canaries: the target trains on
+    500 + the kept canaries, the scores and the calibrated evaluation hold 500 members and no
+    canary, the manifest records them, and the bank is the one an experiment without canaries
+    of the same recipe trains (one folder in the cache)."""
+    from mia import pipeline
+    body = """
+figures = false
+[train]
+epochs = 1
+batch_size = 64
+[attack]
+sampling_percentages = [50]
+repeats = 1
+kde_grid_points = 64
+[bank]
+models = 2
+[calibrated]
+attacks = ["loss", "rmia_offline"]
+power_attacks = ["rmia_offline"]
+"""
+    write_experiment(tmp_path / "exp", "with", 'description = "c"\n' + body.replace(
+        "[train]", "[data]\ncanaries = 100\n[train]"))
+    write_experiment(tmp_path / "exp", "without", 'description = "c"\n' + body)
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    from mia.evaluation import calibrated as calibrated_mod
+    evaluated, evaluate = [], calibrated_mod.evaluate
+
+    def recording(target_logits, labels, n_train, bank_logits, keep, *args, **kwargs):
+        evaluated.append((target_logits.shape[1], len(labels), n_train, bank_logits.shape[2],
+                          keep.shape[1]))
+        return evaluate(target_logits, labels, n_train, bank_logits, keep, *args, **kwargs)
+    monkeypatch.setattr(calibrated_mod, "evaluate", recording)
+    pipeline.run(["with", "without"], data_dir=str(tiny_npz), device="cpu", quick=False,
+                 results_root=results, cache_root=cache, progress=False, log=lambda *_: None,
+                 experiments_dir=tmp_path / "exp", studies_dir=tmp_path / "none")
+    drawn = canaries.draw(config.load(tmp_path / "exp" / "with.toml"), 600)
+    kept = int(drawn.included.sum())
+    history = json.loads((results / "with" / "manifest.json").read_text())
+    assert history["canaries"] == {"m": 100, "included": kept, "canary_seed": 0}
+    with np.load(results / "with" / "scores.npz") as f:
+        assert f["is_member"].sum() == 500 and len(f["is_member"]) == 700
+    target = json.loads((results / "with" / "metrics.json").read_text())["target"]
+    assert target["n_train"] == 500
+    # the calibrated evaluation: 500 members and 200 non-members with canaries, 600 + 200 without
+    assert evaluated == [(700, 700, 500, 700, 700), (800, 800, 600, 800, 800)]
+    assert len([d for d in (cache / "banks").iterdir() if d.is_dir()]) == 1  # one bank for both
