@@ -76,6 +76,13 @@ class TrainConfig:
     # The training recipe (mia.recipes): the optimiser and each epoch's batches. "adam": Adam
     # with seeded permutations, the study's recipe.
     recipe: str = "adam"
+    # Differentially private recipes (``recipe = "dp_adam"``, mia.recipes.dp_adam): the target
+    # epsilon at delta that the noise is calibrated to (with the ``dp_accountant``, "rdp" or
+    # "prv", over the whole run), and each sample's gradient's clipping norm. Unused otherwise.
+    dp_epsilon: float = 0.0
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0
+    dp_accountant: str = "rdp"
 
     def model_options(self) -> dict[str, Any]:
         """The architecture's options (``mia.architectures.build``), those off their default."""
@@ -304,6 +311,7 @@ def validate(config: ExperimentConfig) -> None:
                                 f"no {key}")
     if t.recipe not in RECIPES:
         raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
+    validate_privacy(t)
     if t.cpu_memory_format not in MEMORY_FORMATS:
         raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                         f"got {t.cpu_memory_format!r}")
@@ -334,6 +342,31 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError(f"repeats must be > 0, got {a.repeats}")
     if a.kde_grid_points < 16:
         raise UserError(f"kde_grid_points must be >= 16, got {a.kde_grid_points}")
+
+
+DP_ACCOUNTANTS = ("rdp", "prv")
+DP_SETTINGS = ("dp_epsilon", "dp_delta", "dp_max_grad_norm", "dp_accountant")
+
+
+def validate_privacy(t: TrainConfig) -> None:
+    """The DP settings: only with a private recipe, and each in its range."""
+    private = RECIPES[t.recipe].per_sample_gradients
+    if not private:
+        changed = [k for k in DP_SETTINGS if getattr(t, k) != getattr(TrainConfig, k)]
+        if changed:
+            raise UserError(f"[train] {changed[0]} = {getattr(t, changed[0])!r} applies to a "
+                            f"differentially private recipe, and recipe {t.recipe!r} is not one")
+        return
+    if not (math.isfinite(t.dp_epsilon) and t.dp_epsilon > 0):
+        raise UserError(f"[train] dp_epsilon must be a finite number > 0, got {t.dp_epsilon}")
+    if not (math.isfinite(t.dp_delta) and 0 < t.dp_delta < 1):
+        raise UserError(f"[train] dp_delta must be in (0, 1), got {t.dp_delta}")
+    if not (math.isfinite(t.dp_max_grad_norm) and t.dp_max_grad_norm > 0):
+        raise UserError(f"[train] dp_max_grad_norm (the clipping norm) must be a finite number "
+                        f"> 0, got {t.dp_max_grad_norm}")
+    if t.dp_accountant not in DP_ACCOUNTANTS:
+        raise UserError(f"[train] dp_accountant must be one of {', '.join(DP_ACCOUNTANTS)}, got "
+                        f"{t.dp_accountant!r}")
 
 
 def validate_bank(config: ExperimentConfig) -> None:

@@ -93,7 +93,7 @@ def test_a_new_recipe_is_one_file(tmp_path, monkeypatch):
                 g = torch.Generator().manual_seed(seed + epoch)
                 return list(torch.randperm(n, generator=g).split(batch_size))
     """)
-    assert set(found) == {"adam", "sgd"}
+    assert set(found) == {"adam", "dp_adam", "sgd"}
     batches = found["sgd"]().epoch_batches(0, 1, 10, 4, torch.device("cpu"))
     assert [len(b) for b in batches] == [4, 4, 2]
 
@@ -156,7 +156,7 @@ def test_an_unknown_recipe_is_one_line():
     from mia import config
     from mia.errors import UserError
 
-    with pytest.raises(UserError, match="unknown recipe 'sgd' \\(known: adam\\)"):
+    with pytest.raises(UserError, match="unknown recipe 'sgd' \\(known: adam, dp_adam\\)"):
         config.from_dict({"train": {"recipe": "sgd"}}, "x")
 
 

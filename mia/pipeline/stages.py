@@ -21,7 +21,8 @@ from ..io import (FileFailed, code_version, read_checked, read_json, record_chec
                   sha256_json, unchanged_since_written, write_bytes, write_json, write_npz)
 from ..manifest import check_recorded
 from ..parallel import release_freed_memory
-from ..training import bank as bank_mod, engine as train_mod
+from ..recipes import get as recipe_of
+from ..training import bank as bank_mod, engine as train_mod, private
 
 @contextlib.contextmanager
 def timed_stage(timings: dict, stage: str):
@@ -72,10 +73,13 @@ def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
     spec = dataset.spec
     x_tr, x_te = (train_mod.to_tensor(x, device, spec) for x in (dataset.x_train, dataset.x_test))
     y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
-    model, history = train_mod.train(config.train, config.seed, x_tr, y_tr, x_te, y_te,
-                                     run_dir, progress=progress,
-                                     log=lambda line: log(f"[{config.name}] train: {line}"),
-                                     num_classes=spec.num_classes)
+    # a private recipe (DP-SGD) clips and noises each sample's gradient: its own loop
+    trainer = (private.train if recipe_of(config.train.recipe).per_sample_gradients
+               else train_mod.train)
+    model, history = trainer(config.train, config.seed, x_tr, y_tr, x_te, y_te,
+                             run_dir, progress=progress,
+                             log=lambda line: log(f"[{config.name}] train: {line}"),
+                             num_classes=spec.num_classes)
     write_json(run_dir / "history.json", history)
     write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
     for name in ("history.json", "model.pt"):
@@ -84,6 +88,8 @@ def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
 
 def engine_settings(config: ExperimentConfig, device: torch.device) -> dict:
     """How the training stage ran, for the timings in the manifest."""
+    if recipe_of(config.train.recipe).per_sample_gradients:
+        return {"engine": "opacus", "threads": torch.get_num_threads()}
     if device.type == "cuda":
         return {"engine": "cuda_graph"}
     return {"engine": "cpu_sharded", "cpu_shards": config.train.cpu_shards,

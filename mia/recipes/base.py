@@ -17,10 +17,11 @@ A recipe is a subclass of ``Recipe`` with a ``name`` (``[train] recipe``):
         the run's length), so a longer run may start from a shorter run's snapshot
         (``training.jobs.trajectory_hash``). False unless a recipe declares it
 
-The members are ``Adam`` with seeded permutations (``adam.py``). A DP-SGD member (Opacus:
-per-sample clipping, noise, Poisson sampling, an accountant's epsilon) adds one module that
-returns False from ``fixed_batch_size`` and True from ``per_sample_gradients``, and a dict from
-``privacy``; the others do not change.
+The members are ``Adam`` with seeded permutations (``adam.py``) and DP-SGD's private gradient
+with Adam's update (``dp_adam.py``, through Opacus: Poisson sampling, per-sample clipping,
+noise, the accountants' epsilon), which returns False from ``fixed_batch_size``, True from
+``per_sample_gradients`` (its models train in ``mia.training.private``'s loop) and a dict from
+``privacy``.
 """
 from __future__ import annotations
 

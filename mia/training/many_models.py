@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..recipes import get as recipe_of
+from . import private
 from .engine import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_batches
 
 
@@ -121,6 +122,10 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10, star
     """The single-model trainer on x[subset], indexing the shared pool instead of copying it;
     from ``start`` (a snapshot of this model at an earlier epoch) if given. Returns the
     snapshot at the end: ``{"epoch", "model", "optimizer"}``."""
+    if recipe_of(cfg.recipe).per_sample_gradients:  # DP-SGD: its own loop, from the seed
+        if start is not None or max_steps is not None:
+            raise ValueError(f"recipe {cfg.recipe!r} trains whole runs from the seed")
+        return private.train_subset(cfg, seed, subset, x, y, num_classes)
     cuda = x.device.type == "cuda"
     model, optimizer = init_model(cfg, seed, x.device, capturable=cuda,
                                   input_shape=tuple(x.shape[1:]), num_classes=num_classes)
