@@ -142,6 +142,9 @@ class CalibratedConfig:
     # subsampled from the other rounds), for a matched comparison with a smaller bank: the
     # defended bank's 8 models leave 6 per target. Empty: none.
     leave_one_out_references: tuple[int, ...] = ()
+    # The attack whose scores of the canaries ([data] canaries) the one-run audit guesses
+    # from (mia.privacy_audit), with the same references; a row as in ``attacks``.
+    audit_attack: str = "rmia_online"
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,10 @@ def validate_bank(config: ExperimentConfig) -> None:
         raise UserError(f"[bank] models must be 0 (no bank) or a multiple of folds ({folds}): models "
                         f"come in rounds of {folds}, got {k}")
     c = config.calibrated
+    try:
+        parse_row(c.audit_attack)
+    except ValueError as e:
+        raise UserError(f"[calibrated] audit_attack: {e}") from None
     for key, rows in (("attacks", c.attacks), ("power_attacks", c.power_attacks)):
         for row in rows:
             try:

@@ -58,13 +58,14 @@ def test_the_bank_of_a_recipe_is_the_same_with_and_without_canaries():
     assert with_canaries.training_key() != without.training_key()
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"canaries": -1}, r"\[data\] canaries must be between 0 and"),
-    ({"canary_seed": -2}, r"\[data\] canary_seed must be between 0 and"),
+@pytest.mark.parametrize("raw, message", [
+    ({"data": {"canaries": -1}}, r"\[data\] canaries must be between 0 and"),
+    ({"data": {"canary_seed": -2}}, r"\[data\] canary_seed must be between 0 and"),
+    ({"calibrated": {"audit_attack": "guess"}}, r"\[calibrated\] audit_attack: unknown attack 'guess'"),
 ])
-def test_bad_canary_settings_are_one_line(data, message):
+def test_bad_canary_settings_are_one_line(raw, message):
     with pytest.raises(UserError, match=message):
-        config.from_dict({"data": data}, "c")
+        config.from_dict(raw, "c")
 
 
 def test_too_many_canaries_and_a_shadow_bank_are_refused():
@@ -122,3 +123,26 @@ power_attacks = ["rmia_offline"]
     # the calibrated evaluation: 500 members and 200 non-members with canaries, 600 + 200 without
     assert evaluated == [(700, 700, 500, 700, 700), (800, 800, 600, 800, 800)]
     assert len([d for d in (cache / "banks").iterdir() if d.is_dir()]) == 1  # one bank for both
+    # the one-run audit of the target on its canaries, in the results and their manifest
+    audit = json.loads((results / "with" / "audit.json").read_text())
+    assert audit["m"] == 100 and audit["included"] == kept and audit["attack"] == "rmia_online"
+    assert audit["references"] == 2 and audit["delta"] == 1e-5 and audit["epsilon_lower_bound"] >= 0
+    assert [g["k_plus"] for g in audit["guesses"]] == [1, 2, 5, 10, 20, 50]
+    assert "audit.json" in history["files"] and "audit" in history["wall_seconds"]
+    assert not (results / "without" / "audit.json").exists()
+    # the verdict judges it: a rerun within STEP_SAMPLES correct guesses (its bound following)
+    # reproduces; one further off, or a changed bound, does not
+    import shutil
+    from mia import privacy_audit, verify
+    assert verify.compare(results / "with", results / "with").reproduced
+    for shift, bound_moves, reproduced in ((1, False, True), (5, False, False), (0, True, False)):
+        copy = tmp_path / f"copy{shift}{bound_moves}"
+        shutil.copytree(results / "with", copy)
+        moved = json.loads((copy / "audit.json").read_text())
+        guess = moved["guesses"][2]
+        guess["correct"] = min(2 * guess["k_plus"], guess["correct"] + shift)
+        guess["epsilon_lower_bound"] = privacy_audit.epsilon_lower_bound(
+            100, 2 * guess["k_plus"], guess["correct"], 1e-5, 1 - 0.05 / 6) + (1.0 if bound_moves else 0)
+        (copy / "audit.json").write_text(json.dumps(moved))
+        verdict = verify.compare(results / "with", copy)
+        assert verdict.reproduced is reproduced, (shift, bound_moves, verdict.summary())

@@ -23,7 +23,7 @@ from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
-from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
+from .stages import (SNAPSHOT, audit_stage, bank_stage, calibrated_stage, computed_scores, engine_settings,
                      experiment_rows, load_model, load_scores, npz_names, resume_from_snapshot,
                      scores_stage, timed_stage, train_stage)
 
@@ -217,7 +217,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
 
-    calibrated = None
+    calibrated = audit = None
     bank_config = canaries_mod.bank_config(config)  # the bank does not depend on the canaries
     if config.bank.models:
         bank_dir = bank_mod.bank_dir_for(bank_config, dataset, cache_root)
@@ -237,6 +237,9 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
                                           log, timings,
                                           None if retrain.enabled else results_root / config.name,
                                           canaries)
+            if canaries is not None:  # the one-run audit of the training run, on its canaries
+                with timed_stage(timings, "audit"):
+                    audit = audit_stage(config, dataset, run_dir, bank_dir, canaries, device, log)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
@@ -265,7 +268,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
                         bank_mod.bank_dir_for(bank_config, dataset, cache_root) if config.bank.models
                         else None, canaries)
     try:
-        write_results(run, scores, history, metrics, calibrated)
+        write_results(run, scores, history, metrics, calibrated, audit)
     except OSError as e:
         if e.errno == errno.ENOSPC:  # one line, not three chained tracebacks
             raise UserError(f"no space left on device while writing {e.filename or staging}; "

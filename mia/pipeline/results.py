@@ -69,7 +69,7 @@ def command_line() -> str:
 
 
 def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics: dict,
-                  calibrated: dict | None = None) -> None:
+                  calibrated: dict | None = None, audit: dict | None = None) -> None:
     """The numbers, then the verdict against the results they replace, then the figures,
     tables and manifest drawn from them, into ``run.staging``; swapped in as ``run.final``.
 
@@ -88,6 +88,8 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         if calibrated is not None:
             write_json(staging / "calibrated.json", calibrated)
             bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
+        if audit is not None:  # the one-run audit on the canaries (stages.audit_stage)
+            write_json(staging / "audit.json", audit)
         # what the verdict reads of the manifest (written in full below)
         write_json(staging / "manifest.json", {"config_hash": config.hash(),
                                                "training_hash": run.train_hash,
@@ -129,6 +131,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
                          "canary_seed": config.data.canary_seed}} if run.canaries else {}),
         # sha256 of every file in this folder but this manifest, figures included
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
+                                             + (("audit.json",) if audit is not None else ())
                                              + _figure_files(staging)),
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
