@@ -167,8 +167,15 @@ class ExperimentConfig:
     calibrated: CalibratedConfig = field(default_factory=CalibratedConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting, defaults included: config.json and the manifest record this."""
-        return dataclasses.asdict(self)
+        """Every setting, defaults included, but those of ``WRITTEN_WHEN_SET`` at their default:
+        config.json, the manifest and the figures' key record this."""
+        out = dataclasses.asdict(self)
+        for section, names in WRITTEN_WHEN_SET.items():
+            table, default = out[section], _SECTIONS[section]()
+            for name in names:
+                if table[name] == _plain_default(getattr(default, name)):
+                    del table[name]
+        return out
 
     def hash(self) -> str:
         """The config hash of metrics.json and the manifest, under the hash rule (``keyed``)."""
@@ -199,6 +206,21 @@ KEYED_BEFORE_THE_RULE = {
     "BankConfig": ("models", "folds"),
     "CalibratedConfig": ("attacks", "power_attacks", "references"),
 }
+
+
+# Settings added since 2026-12-02 (the defences study): config.json, the manifest and the
+# figures' key (``pipeline.results.figures_key``) hold them only when they are off their
+# default, so that the committed results of every experiment without them keep their files
+# and figures byte for byte (the hash rule's reasoning, for what is written).
+WRITTEN_WHEN_SET = {
+    "data": ("canaries", "canary_seed"),
+    "train": ("dp_epsilon", "dp_delta", "dp_max_grad_norm", "dp_accountant"),
+    "calibrated": ("audit_attack",),
+}
+
+
+def _plain_default(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def keyed(section) -> dict[str, Any]:

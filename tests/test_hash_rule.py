@@ -112,3 +112,19 @@ def test_bad_bank_seed_is_one_line(bad):
 
     with pytest.raises(UserError, match=r"\[bank\] seed"):
         config.from_dict({"bank": {"models": 2, "seed": bad}}, "x")
+
+
+def test_every_committed_config_json_is_what_its_experiment_writes_today():
+    """A setting added later and left at its default changes no committed config.json (and so
+    no figures' key, which hashes the same settings): ``config.WRITTEN_WHEN_SET``."""
+    import json
+
+    results = config.EXPERIMENTS_DIR.parent / "results"
+    checked = 0
+    for name in config.available():
+        path = results / name / "config.json"
+        if path.is_file():
+            written = json.loads(json.dumps(config.load_named(name).to_dict()))
+            assert written == json.loads(path.read_text()), name
+            checked += 1
+    assert checked >= 20
