@@ -27,7 +27,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from . import plots, schemas
+from . import frontier as frontier_mod, plots, schemas
 from .errors import UserError
 from .io import (code_version, read_checked, recover_swap, replace_directory,
                  sha256_file, sha256_json, write_json, write_text)
@@ -306,15 +306,34 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     if study.comparisons:
         found, comparisons_key = write_comparisons(study, rows, results_root, sources, final,
                                                    staging, log)
+    frontier_result = None
+    if study.frontier_attack:  # the defences frontier (mia.frontier), from the same results
+        frontier_result = frontier_mod.frontier(study, results_root, study.frontier_attack,
+                                                study.frontier_baseline)
+        write_json(staging / "frontier.json", frontier_result)
+        write_text(staging / "frontier.csv", frontier_mod.csv_text(frontier_result))
+        write_text(staging / "frontier.md", frontier_mod.markdown(frontier_result))
     git = git_commit(REPO)
     figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
-                              "code": code_version(FIGURE_CODE)})
+                              "code": code_version(FIGURE_CODE),
+                              # a study with a frontier: its inputs and code too (the key of
+                              # the others stays as it was)
+                              **({"frontier": frontier_result["read"],
+                                  "frontier_code": code_version(("mia/frontier.py",))}
+                                 if frontier_result else {})})
     commit = (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else "")
-    if (study.figure or study.comparisons) and not _keep_figure(final, staging, figure_key, log):
+    if (study.figure or study.comparisons or frontier_result) and not _keep_figure(
+            final, staging, figure_key, log):
         if study.figure:
             figure(study, rows, staging / study.figure, commit)
         if study.comparisons:
             comparisons_figure(study, found, staging / COMPARISONS_FIGURE, commit)
+        if frontier_result:
+            frontier_mod.figure(frontier_result, staging / frontier_mod.FIGURE, plots.Source(
+                experiment=f"studies/{study.name}", title=study.description,
+                config_hash=sha256_file(study.path), commit=commit,
+                files=tuple(f"{name}/{f}" for name, read in frontier_result["read"].items()
+                            for f in read)))
     written = {p.relative_to(staging).as_posix(): sha256_file(p)
                for p in sorted(staging.rglob("*")) if p.is_file()}
     write_json(staging / "manifest.json", {

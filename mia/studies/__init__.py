@@ -30,7 +30,8 @@ STUDIES_DIR = EXPERIMENTS / "studies"
 # The deck's sections are the modules of this folder (mia.deck.sections, a higher layer: read
 # as files, never imported).
 SECTIONS_DIR = Path(__file__).resolve().parents[1] / "deck" / "sections"
-KEYS = ("description", "experiments", "sections", "table", "figure", "comparisons")
+KEYS = ("description", "experiments", "sections", "table", "figure", "comparisons", "frontier")
+FRONTIER_KEYS = ("attack", "baseline")
 COMPARISON_KEYS = ("name", "question", "a", "b")
 TABLE_KEYS = ("attacks",)
 ROLE = re.compile(r"[a-z][a-z0-9_]*")
@@ -62,6 +63,10 @@ class Study:
     # (mia.experiment_files), in the sweep's seed order.
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
     comparisons: tuple[Comparison, ...] = ()
+    # [frontier] (mia.frontier): the attack whose power at 0.1% FPR each setting (role) is
+    # measured by, and the role the others are read against (the undefended target)
+    frontier_attack: str | None = None
+    frontier_baseline: str | None = None
 
     def experiments_of(self, role: str) -> tuple[str, ...]:
         """The experiments ``role`` stands for (one, or a sweep's members)."""
@@ -145,9 +150,32 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
     if figure is not None and not attacks:
         raise UserError(f"figure {figure!r} in {path} plots the [table] attacks, but it names none")
     comparisons = _comparisons(raw.get("comparisons", []), path, dict(members))
+    frontier_attack, frontier_baseline = _frontier(raw.get("frontier"), path, roles)
     return Study(name=path.stem, path=path, description=description, comparisons=comparisons,
                  experiments=tuple(roles.items()), sections=sections, table_attacks=attacks,
-                 figure=figure, members=tuple(members))
+                 figure=figure, members=tuple(members), frontier_attack=frontier_attack,
+                 frontier_baseline=frontier_baseline)
+
+
+def _frontier(raw, path: Path, roles: dict) -> tuple[str | None, str | None]:
+    """[frontier]: ``attack`` (a row of calibrated.json) and ``baseline`` (a role)."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise UserError(f"[frontier] in {path} must be a table, got {raw!r}")
+    unknown = sorted(set(raw) - set(FRONTIER_KEYS))
+    if unknown:
+        raise UserError(f"unknown key {unknown[0]!r} in [frontier] of {path} (known: "
+                        f"{', '.join(FRONTIER_KEYS)})")
+    attack, baseline = raw.get("attack"), raw.get("baseline")
+    try:
+        parse_row(attack if isinstance(attack, str) else "")
+    except ValueError as e:
+        raise UserError(f"[frontier] attack in {path}: {e}") from None
+    if baseline not in roles:
+        raise UserError(f"[frontier] baseline in {path} must be a role of the study (roles: "
+                        f"{', '.join(roles)}), got {baseline!r}")
+    return attack, baseline
 
 
 def _comparisons(raw, path: Path, members: dict[str, tuple[str, ...]]) -> tuple[Comparison, ...]:

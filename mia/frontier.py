@@ -1,0 +1,334 @@
+"""The privacy-utility-audit frontier of a study of defences (a study's ``[frontier]``): for each
+defence setting (a role: one experiment, or the seeds of a sweep), the target's test accuracy
+against the power of one attack, fixed in the study file before any result, at 0.1% FPR.
+
+Read from each experiment's results (never recomputed): ``metrics.json`` (accuracies),
+``calibrated.json`` (the attack's AUC, TPR at 0.1% and 1% FPR with 95% bootstrap intervals on
+the study protocol: the members and non-members it names, the same for every setting of one
+seed when they share their data and canaries), ``audit.json`` (the one-run audit's epsilon-hat)
+and ``manifest.json`` (a private recipe's epsilon by the accountants).
+
+Written into the study's folder: ``frontier.json``, ``.csv`` and ``.md`` (a row per seed of
+each setting, and per setting the mean and range over seeds), and ``frontier.png``/``.pdf``.
+
+- *Seeds*: each seed is its own point, with its bootstrap interval over samples; a setting's
+  spread across seeds is the range of its seeds' values, reported beside those intervals.
+- *Precision at low prevalence*: when a share pi of the candidates are members, a threshold at
+  false-positive rate f that finds a share t of members is right in
+  pi t / (pi t + (1 - pi) f) of its "member" calls (``precision``); at the nominal f and the
+  interval's ends for t (precision rises with t).
+- *The Pareto front* (``pareto``): the settings that no other setting beats on both axes (a
+  mean test accuracy at least as high and a mean TPR at 0.1% FPR at most as high, one of them
+  strictly): the lowest attack power at each level of accuracy. It is a description of point
+  estimates; whether two settings differ is a question for their intervals and seed ranges,
+  which the table gives beside it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import plots, schemas
+from .errors import UserError
+from .plots.base import log_ticks
+from .io import read_checked, read_json, sha256_file
+from .studies import Study
+
+PROTOCOL = "study"
+TPR_LOW, TPR_HIGH = "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"
+FPRS = {TPR_LOW: 0.001, TPR_HIGH: 0.01}
+# The share of members among the candidates for the precision columns: 1%, an auditor
+# screening a population where few records were trained on.
+PREVALENCE = 0.01
+FRONTIER_FILES = ("frontier.json", "frontier.csv", "frontier.md")
+FIGURE = "frontier"
+
+
+def precision(tpr: float | None, fpr: float, prevalence: float = PREVALENCE) -> float | None:
+    """The share of "member" calls that are members, when a share ``prevalence`` of the
+    candidates are members and the attack runs at (fpr, tpr). None without a tpr; 0 when the
+    attack calls nothing a member (tpr = 0 and fpr = 0 never happens: fpr > 0 here)."""
+    if tpr is None:
+        return None
+    hits = prevalence * tpr
+    return hits / (hits + (1 - prevalence) * fpr)
+
+
+def wilson(successes: float, n: int, z: float = 1.959964) -> list[float]:
+    """The 95% Wilson interval of a proportion (the test accuracy over n test images)."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: str, read: dict
+              ) -> dict:
+    d = results_root / name
+    files = {}
+    metrics = read_checked(d / "metrics.json", schemas.METRICS, "rerun `invoke experiments`")
+    files["metrics.json"] = sha256_file(d / "metrics.json")
+    if not (d / "calibrated.json").is_file():
+        raise UserError(f"study {study.name!r}: the frontier needs {name}'s calibrated attacks "
+                        f"({d / 'calibrated.json'} is missing: give the experiment a [bank])")
+    calibrated = read_checked(d / "calibrated.json", schemas.CALIBRATED, "rerun `invoke experiments`")
+    files["calibrated.json"] = sha256_file(d / "calibrated.json")
+    protocol = calibrated["protocols"][PROTOCOL]
+    cell = protocol["rows"].get(attack)
+    if cell is None or "auc" not in cell:
+        raise UserError(f"study {study.name!r}: [frontier] attack {attack!r} is not in "
+                        f"{d / 'calibrated.json'} (add it to the experiment's [calibrated] attacks)")
+    audit = None
+    if (d / "audit.json").is_file():
+        audit = read_json(d / "audit.json")
+        files["audit.json"] = sha256_file(d / "audit.json")
+    manifest = read_json(d / "manifest.json") if (d / "manifest.json").is_file() else {}
+    privacy = manifest.get("privacy")
+    config = manifest.get("config", {})
+    target = metrics["target"]
+    ci = cell.get("ci95", {})
+    row = {
+        "role": role, "experiment": name, "seed": config.get("seed"),
+        "title": config.get("title") or name,
+        "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],
+        "test_accuracy_ci95": wilson(target["test_accuracy"] * target["n_test"], target["n_test"]),
+        "n_test": target["n_test"],
+        "auc": cell["auc"], "auc_ci95": ci.get("auc"),
+        TPR_LOW: cell.get(TPR_LOW), f"{TPR_LOW}_ci95": ci.get(TPR_LOW),
+        TPR_HIGH: cell.get(TPR_HIGH), f"{TPR_HIGH}_ci95": ci.get(TPR_HIGH),
+        "references": protocol["references"], "n_members": protocol["n_members"],
+        "n_nonmembers": protocol["n_nonmembers"],
+        "epsilon": privacy["epsilon"] if privacy else None,
+        "target_epsilon": privacy["target_epsilon"] if privacy else None,
+        "delta": privacy["delta"] if privacy else (audit or {}).get("delta"),
+        "epsilon_audited": audit["epsilon_lower_bound"] if audit else None,
+        "audit_attack": audit["attack"] if audit else None,
+        "canaries": audit["m"] if audit else None,
+    }
+    for key, fpr in FPRS.items():
+        low_high = row[f"{key}_ci95"] or [None, None]
+        row[f"precision_{key}"] = precision(row[key], fpr)
+        row[f"precision_{key}_ci95"] = [precision(t, fpr) for t in low_high]
+    read[name] = files
+    return row
+
+
+def _summary(seeds: list[dict]) -> dict:
+    """A setting over its seeds: the mean and the range (min, max) of each number."""
+    out = {"role": seeds[0]["role"], "title": seeds[0]["title"], "seeds": len(seeds),
+           "references": sorted({s["references"] for s in seeds})}
+    for key in ("train_accuracy", "test_accuracy", "auc", TPR_LOW, TPR_HIGH,
+                f"precision_{TPR_LOW}", f"precision_{TPR_HIGH}", "epsilon_audited"):
+        values = [s[key] for s in seeds if s[key] is not None]
+        out[key] = ({"mean": float(np.mean(values)), "min": float(min(values)),
+                     "max": float(max(values))} if values else None)
+    eps = [s["epsilon"] for s in seeds if s["epsilon"]]
+    out["epsilon"] = eps[0] if eps else None  # the accountant's: the same for every seed
+    out["target_epsilon"] = seeds[0]["target_epsilon"]
+    return out
+
+
+def pareto(settings: list[dict]) -> list[str]:
+    """The roles on the front, by rising test accuracy: no other setting has a mean test
+    accuracy at least as high and a mean TPR at 0.1% FPR at most as high, one strictly."""
+    points = [(s["role"], s["test_accuracy"]["mean"], s[TPR_LOW]["mean"]) for s in settings
+              if s["test_accuracy"] and s[TPR_LOW]]
+    front = [(r, acc, tpr) for r, acc, tpr in points
+             if not any(a >= acc and t <= tpr and (a > acc or t < tpr) for _, a, t in points)]
+    return [r for r, _, _ in sorted(front, key=lambda p: p[1])]
+
+
+def sentence(settings: list[dict], front: list[str], baseline: str) -> str:
+    """The frontier in one sentence, from the front: the setting with the lowest attack power
+    among those at least as accurate as the baseline, and the most accurate setting."""
+    by_role = {s["role"]: s for s in settings}
+    base = by_role[baseline]
+    at_least = [r for r in front if by_role[r]["test_accuracy"]["mean"] >= base["test_accuracy"]["mean"]]
+    best = min(at_least, key=lambda r: by_role[r][TPR_LOW]["mean"]) if at_least else None
+
+    def describe(role: str) -> str:
+        s = by_role[role]
+        return (f"{s['title']} ({100 * s['test_accuracy']['mean']:.1f}% test accuracy, "
+                f"{100 * s[TPR_LOW]['mean']:.2f}% TPR at 0.1% FPR, mean of {s['seeds']} "
+                f"seed{'s' if s['seeds'] > 1 else ''})")
+    parts = [f"On the Pareto front ({len(front)} of {len(settings)} settings), "]
+    if best is not None and best != baseline:
+        parts.append(f"the least attackable setting at least as accurate as {base['title']} "
+                     f"is {describe(best)}, against {describe(baseline)}.")
+    else:
+        parts.append(f"no setting at least as accurate as {describe(baseline)} is less "
+                     f"attackable.")
+    return "".join(parts) + (" Point estimates: whether two settings differ is read from the "
+                             "intervals and seed ranges of the table.")
+
+
+def collect(study: Study, results_root: Path, attack: str, baseline: str
+            ) -> tuple[list[dict], list[dict], dict]:
+    """(a row per seed, a summary per setting in the study's order, what was read)."""
+    read: dict[str, dict] = {}
+    seeds, settings = [], []
+    for role, _ in study.experiments:
+        rows = [_seed_row(study, role, name, results_root, attack, read)
+                for name in study.experiments_of(role)]
+        seeds += rows
+        settings.append(_summary(rows))
+    if baseline not in study.roles:
+        raise UserError(f"study {study.name!r}: [frontier] baseline {baseline!r} is no role "
+                        f"(roles: {', '.join(study.roles)})")
+    references = sorted({r["references"] for r in seeds})
+    if len(references) > 1:  # a comparison of attack power needs the same references
+        raise UserError(f"study {study.name!r}: the frontier's experiments use "
+                        f"{', '.join(map(str, references))} references; set [calibrated] "
+                        f"references the same in each")
+    return seeds, settings, read
+
+
+def frontier(study: Study, results_root: Path, attack: str, baseline: str) -> dict:
+    """frontier.json's content."""
+    seeds, settings, read = collect(study, results_root, attack, baseline)
+    front = pareto(settings)
+    return {"study": study.name, "attack": attack, "baseline": baseline, "prevalence": PREVALENCE,
+            "fprs": FPRS, "seeds": seeds, "settings": settings, "pareto_front": front,
+            "sentence": sentence(settings, front, baseline), "read": read}
+
+
+def _pct(x, digits=2) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _ci(pair, digits=2) -> str:
+    return "" if not pair or pair[0] is None else f" [{100 * pair[0]:.{digits}f}, {100 * pair[1]:.{digits}f}]"
+
+
+def _auc_ci(pair) -> str:
+    return "" if not pair else f" [{pair[0]:.3f}, {pair[1]:.3f}]"
+
+
+def _accountants(eps: dict | None) -> str:
+    return "—" if not eps else f"{eps['rdp']:.2f} / {eps['prv']:.2f}"
+
+
+def csv_text(result: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["role", "experiment", "seed", "train_accuracy", "test_accuracy", "auc", "auc_low",
+              "auc_high", TPR_LOW, f"{TPR_LOW}_low", f"{TPR_LOW}_high", TPR_HIGH,
+              f"{TPR_HIGH}_low", f"{TPR_HIGH}_high", f"precision_{TPR_LOW}",
+              f"precision_{TPR_HIGH}", "epsilon_rdp", "epsilon_prv", "delta", "epsilon_audited",
+              "references", "n_members", "n_nonmembers"]
+    w.writerow(header)
+    for r in result["seeds"]:
+        eps = r["epsilon"] or {}
+        w.writerow([r["role"], r["experiment"], r["seed"], r["train_accuracy"], r["test_accuracy"],
+                    r["auc"], *(r["auc_ci95"] or [None, None]), r[TPR_LOW],
+                    *(r[f"{TPR_LOW}_ci95"] or [None, None]), r[TPR_HIGH],
+                    *(r[f"{TPR_HIGH}_ci95"] or [None, None]), r[f"precision_{TPR_LOW}"],
+                    r[f"precision_{TPR_HIGH}"], eps.get("rdp"), eps.get("prv"), r["delta"],
+                    r["epsilon_audited"], r["references"], r["n_members"], r["n_nonmembers"]])
+    return buf.getvalue()
+
+
+def markdown(result: dict) -> str:
+    """The table: per setting, its seeds' mean and range beside each seed's interval."""
+    lines = [f"# The defences frontier ({result['study']})", "",
+             f"Attack: `{result['attack']}`, fixed in the study file; each seed's 95% bootstrap "
+             f"interval over its members and non-members (the study protocol of calibrated.json), "
+             f"and per setting the mean and the range over seeds. Precision: the share of "
+             f"\"member\" calls that are members when {100 * result['prevalence']:g}% of the "
+             f"candidates are members, at the nominal false-positive rate.", "",
+             "| setting | seed | train / test accuracy | AUC [95%] | TPR@0.1%FPR [95%] | "
+             "TPR@1%FPR [95%] | precision @0.1% / @1% FPR | ε (RDP / PRV) | ε̂ audited | refs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["seeds"]:
+        lines.append(" | ".join([
+            f"| {r['title']}", str(r["seed"]),
+            f"{_pct(r['train_accuracy'], 1)} / {_pct(r['test_accuracy'], 1)}",
+            f"{r['auc']:.3f}" + _auc_ci(r["auc_ci95"]),
+            _pct(r[TPR_LOW]) + _ci(r[f"{TPR_LOW}_ci95"]),
+            _pct(r[TPR_HIGH]) + _ci(r[f"{TPR_HIGH}_ci95"]),
+            f"{_pct(r[f'precision_{TPR_LOW}'], 1)} / {_pct(r[f'precision_{TPR_HIGH}'], 1)}",
+            _accountants(r["epsilon"]),
+            "—" if r["epsilon_audited"] is None else f"{r['epsilon_audited']:.2f}",
+            f"{r['references']} |"]))
+    lines += ["", "Per setting, over its seeds (mean, and min–max when there are several):", "",
+              "| setting | seeds | test accuracy | TPR@0.1%FPR | AUC | on the Pareto front |",
+              "|---|---|---|---|---|---|"]
+    for s in result["settings"]:
+        def spread(m, pct=True, digits=2):
+            if m is None:
+                return "n/a"
+            f = (lambda x: f"{100 * x:.{digits}f}%") if pct else (lambda x: f"{x:.3f}")
+            return f(m["mean"]) + ("" if s["seeds"] == 1 else f" ({f(m['min'])}–{f(m['max'])})")
+        lines.append(f"| {s['title']} | {s['seeds']} | {spread(s['test_accuracy'], digits=1)} | "
+                     f"{spread(s[TPR_LOW])} | {spread(s['auc'], pct=False)} | "
+                     f"{'yes' if s['role'] in result['pareto_front'] else ''} |")
+    lines += ["", result["sentence"], ""]
+    return "\n".join(lines)
+
+
+def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
+    """Two panels, test accuracy on x: the attack's TPR at 0.1% FPR (log scale, chance dashed)
+    and its AUC, each seed a point with its 95% intervals (vertical: bootstrap over samples;
+    horizontal: Wilson over the test images); the Pareto front joined."""
+    fig, axes = plt.subplots(1, 2, figsize=(11.6, 5.2), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    roles = [s["role"] for s in result["settings"]]
+    for ax, key, label in ((axes[0], TPR_LOW, "TPR at 0.1% FPR"), (axes[1], "auc", "AUC")):
+        for i, role in enumerate(roles):
+            rows = [r for r in result["seeds"] if r["role"] == role]
+            for j, r in enumerate(rows):
+                y, ci = r[key], r[f"{key}_ci95"]
+                if y is None:
+                    continue
+                x, (xl, xh) = r["test_accuracy"], r["test_accuracy_ci95"]
+                yerr = [[y - ci[0]], [ci[1] - y]] if ci else None
+                ax.errorbar([100 * x], [y], yerr=yerr,
+                            xerr=[[100 * (x - xl)], [100 * (xh - x)]], fmt="o", ms=7, capsize=3,
+                            color=colours(i % 10), label=_label(result, role) if j == 0 else None)
+        front = [next(s for s in result["settings"] if s["role"] == r) for r in result["pareto_front"]]
+        ax.plot([100 * s["test_accuracy"]["mean"] for s in front],
+                [s[key]["mean"] for s in front], "-", color="grey", lw=1.5, zorder=0,
+                label="Pareto front (means)" if key == TPR_LOW else None)
+        ax.set_xlabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        chance = FPRS[TPR_LOW] if key == TPR_LOW else 0.5
+        ax.axhline(chance, color="grey", ls="--", lw=1)
+        ax.text(ax.get_xlim()[1], chance, "chance ", ha="right", va="bottom",
+                fontsize=plots.MIN_FONT_PT, color="grey")
+        if key == TPR_LOW:
+            ax.set_yscale("log")
+            log_ticks(ax.yaxis, percent=True)
+            ax.set_ylabel("TPR at 0.1% FPR (log scale)")
+        else:
+            ax.set_ylabel("AUC")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=plots.MIN_FONT_PT, frameon=False)
+    name = plots.ATTACK_NAMES.get(result["attack"], result["attack"])
+    fig.suptitle(plots.SLIDE.wrap(f"Test accuracy against {name}'s power: every seed, with "
+                                  f"95% intervals", 11.6))
+    plots.save(fig, out, source=source,
+               shows="what each defence costs in accuracy and buys in attack power",
+               caption=f"The defences frontier of study {result['study']}: for each setting and "
+                       f"seed, test accuracy (95% Wilson interval over the test images) against "
+                       f"the power of {result['attack']} (fixed in the study file) at 0.1% FPR "
+                       f"and its AUC, with 95% bootstrap intervals over the members and "
+                       f"non-members of the study protocol; the grey line joins the Pareto "
+                       f"front of the settings' means.")
+    return [out.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
+
+
+def _label(result: dict, role: str) -> str:
+    s = next(s for s in result["settings"] if s["role"] == role)
+    eps = s["epsilon"]
+    hat = s["epsilon_audited"]
+    extra = []
+    if eps:
+        extra.append(f"ε={eps['rdp']:.1f}")
+    if hat is not None and eps:
+        extra.append(f"ε̂={hat['mean']:.2f}")
+    return s["title"] + (f" ({', '.join(extra)})" if extra else "")

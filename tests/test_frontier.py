@@ -1,0 +1,140 @@
+"""The defences frontier (``mia.frontier``) against its inputs: synthetic results of a study of
+three settings (one with 2 seeds, one private with an audit), every number of the table traced
+to the file it came from, the precision at 1% prevalence, the Pareto front and its sentence."""
+import json
+
+import pytest
+
+from mia import frontier, studies, study_results
+from mia.errors import UserError
+
+SETTINGS = {  # experiment: (test accuracy, train accuracy, AUC, TPR@0.1%, its CI, TPR@1%, eps, eps-hat)
+    "none-seed0": (0.57, 0.92, 0.70, 0.010, [0.006, 0.016], 0.05, None, 0.31),
+    "none-seed1": (0.56, 0.93, 0.71, 0.012, [0.008, 0.018], 0.06, None, 0.35),
+    "l2": (0.64, 0.70, 0.60, 0.004, [0.002, 0.007], 0.02, None, None),
+    "dp": (0.45, 0.46, 0.51, 0.0011, [0.0003, 0.002], 0.011, {"rdp": 4.0, "prv": 3.5}, 0.02),
+    "worse": (0.55, 0.90, 0.69, 0.011, [0.007, 0.016], 0.05, None, None),  # dominated by none
+}
+
+
+def write_results(root, name, values, references=4):
+    test, train, auc, tpr, ci, tpr1, eps, hat = values
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({
+        "experiment": name, "target": {"train_accuracy": train, "test_accuracy": test,
+                                       "train_loss": 0.1, "test_loss": 1.0, "n_train": 49000,
+                                       "n_test": 10000},
+        "all_samples": {}, "attack": {"results": {}, "repeats": 1}}))
+    (d / "calibrated.json").write_text(json.dumps({
+        "protocols": {"study": {"rows": {"rmia_online": {
+            "auc": auc, "tpr_at_0.1pct_fpr": tpr, "tpr_at_1pct_fpr": tpr1,
+            "ci95": {"auc": [auc - 0.01, auc + 0.01], "tpr_at_0.1pct_fpr": ci,
+                     "tpr_at_1pct_fpr": [tpr1 - 0.005, tpr1 + 0.005]}}},
+            "strongest": {}, "n_members": 7500, "n_nonmembers": 7500, "references": references,
+            "folds": 2}}, "not_computed": {}}))
+    seed = int(name.rsplit("-seed", 1)[1]) if "-seed" in name else 0
+    manifest = {"config": {"seed": seed, "title": name.split("-")[0]}}
+    if eps:
+        manifest["privacy"] = {"epsilon": eps, "target_epsilon": 4.0, "delta": 1e-5}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    if hat is not None:
+        (d / "audit.json").write_text(json.dumps({"epsilon_lower_bound": hat, "attack": "rmia_online",
+                                                  "m": 1000, "delta": 1e-5}))
+
+
+@pytest.fixture
+def study(tmp_path):
+    exp = tmp_path / "experiments"
+    exp.mkdir()
+    (exp / "none.toml").write_text("seeds = [0, 1]\n")
+    for name in ("l2", "dp", "worse"):
+        (exp / f"{name}.toml").write_text("")
+    (exp / "studies").mkdir()
+    path = exp / "studies" / "defences.toml"
+    path.write_text('description = "d"\n[experiments]\nundefended = "none"\nl2 = "l2"\n'
+                    'dp = "dp"\nworse = "worse"\n[frontier]\nattack = "rmia_online"\n'
+                    'baseline = "undefended"\n')
+    results = tmp_path / "results"
+    for name, values in SETTINGS.items():
+        write_results(results, name, values)
+    return studies.load(path), results
+
+
+def test_every_number_of_the_table_is_its_inputs(study):
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    by_name = {r["experiment"]: r for r in out["seeds"]}
+    assert list(by_name) == ["none-seed0", "none-seed1", "l2", "dp", "worse"]
+    for name, (test, train, auc, tpr, ci, tpr1, eps, hat) in SETTINGS.items():
+        r = by_name[name]
+        assert (r["test_accuracy"], r["train_accuracy"], r["auc"], r["tpr_at_0.1pct_fpr"],
+                r["tpr_at_0.1pct_fpr_ci95"], r["tpr_at_1pct_fpr"]) == (test, train, auc, tpr, ci, tpr1)
+        assert r["epsilon"] == eps and r["epsilon_audited"] == hat and r["references"] == 4
+    # the undefended setting over its two seeds: mean and range
+    none = next(x for x in out["settings"] if x["role"] == "undefended")
+    assert none["seeds"] == 2
+    assert none["tpr_at_0.1pct_fpr"] == pytest.approx({"mean": 0.011, "min": 0.010, "max": 0.012})
+    assert none["test_accuracy"]["mean"] == pytest.approx(0.565)
+
+
+def test_precision_at_one_percent_prevalence():
+    """1% members, TPR 1% at FPR 0.1%: 0.01*0.01 / (0.01*0.01 + 0.99*0.001) = 9.17%."""
+    assert frontier.precision(0.01, 0.001) == pytest.approx(0.0001 / (0.0001 + 0.00099))
+    assert frontier.precision(0.0, 0.001) == 0.0 and frontier.precision(None, 0.01) is None
+    # chance (TPR = FPR) gives the prevalence itself
+    assert frontier.precision(0.01, 0.01) == pytest.approx(0.01)
+
+
+def test_the_precision_interval_follows_the_tprs(study):
+    s, results = study
+    r = frontier.frontier(s, results, "rmia_online", "undefended")["seeds"][0]
+    low, high = r["precision_tpr_at_0.1pct_fpr_ci95"]
+    assert low == pytest.approx(frontier.precision(0.006, 0.001))
+    assert high == pytest.approx(frontier.precision(0.016, 0.001))
+    assert low < r["precision_tpr_at_0.1pct_fpr"] < high
+
+
+def test_the_pareto_front_and_its_sentence(study):
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    # worse (55%, 1.1%) is beaten by none (56.5%, 1.1%)... and by l2; dp is the least
+    # attackable, l2 the most accurate: both on the front, the undefended not (l2 beats it)
+    assert out["pareto_front"] == ["dp", "l2"]
+    assert "the least attackable setting at least as accurate as none is l2" in out["sentence"]
+    md = frontier.markdown(out)
+    assert "| l2 | 0 | 70.0% / 64.0% | 0.600 [0.590, 0.610] | 0.40% [0.20, 0.70]" in md
+    assert "4.00 / 3.50" in md and "0.02" in md  # the accountants' epsilon and the audited one
+    assert frontier.csv_text(out).count("\n") == 1 + len(SETTINGS)
+
+
+def test_mixed_reference_counts_and_a_missing_attack_are_one_line(study, tmp_path):
+    s, results = study
+    with pytest.raises(UserError, match="'lira_online/global' is not in"):
+        frontier.frontier(s, results, "lira_online/global", "undefended")
+    (results / "l2" / "calibrated.json").write_text(
+        (results / "l2" / "calibrated.json").read_text().replace('"references": 4', '"references": 8'))
+    with pytest.raises(UserError, match="use 4, 8 references"):
+        frontier.frontier(s, results, "rmia_online", "undefended")
+
+
+def test_the_study_folder_gets_the_frontier_and_its_figure(study):
+    s, results = study
+    final = study_results.write(s, results, log=lambda *_: None)
+    for name in ("frontier.json", "frontier.csv", "frontier.md", "frontier.png", "frontier.pdf"):
+        assert (final / name).is_file(), name
+    manifest = json.loads((final / "manifest.json").read_text())
+    assert "frontier.json" in manifest["files"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[frontier]\nattack = "nope"\nbaseline = "undefended"\n', r"\[frontier\] attack in .*unknown attack"),
+    ('[frontier]\nattack = "rmia_online"\nbaseline = "other"\n', r"\[frontier\] baseline in .* got 'other'"),
+    ('[frontier]\nattack = "rmia_online"\nbaseline = "undefended"\nmore = 1\n', r"unknown key 'more' in \[frontier\]"),
+])
+def test_a_bad_frontier_table_is_one_line(study, table, message):
+    s, _ = study
+    text = s.path.read_text().split("[frontier]")[0] + table
+    s.path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        studies.load(s.path)
