@@ -145,6 +145,9 @@ class CalibratedConfig:
     # The attack whose scores of the canaries ([data] canaries) the one-run audit guesses
     # from (mia.privacy_audit), with the same references; a row as in ``attacks``.
     audit_attack: str = "rmia_online"
+    # Rows whose per-sample scores on the study protocol are kept (attack_scores.npz): for
+    # paired comparisons across experiments, slices and galleries. Empty: none kept.
+    per_sample: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ KEYED_BEFORE_THE_RULE = {
 WRITTEN_WHEN_SET = {
     "data": ("canaries", "canary_seed"),
     "train": ("dp_epsilon", "dp_delta", "dp_max_grad_norm", "dp_accountant"),
-    "calibrated": ("audit_attack",),
+    "calibrated": ("audit_attack", "per_sample"),
 }
 
 
@@ -419,10 +422,16 @@ def validate_bank(config: ExperimentConfig) -> None:
         raise UserError(f"[bank] models must be 0 (no bank) or a multiple of folds ({folds}): models "
                         f"come in rounds of {folds}, got {k}")
     c = config.calibrated
-    try:
-        parse_row(c.audit_attack)
-    except ValueError as e:
-        raise UserError(f"[calibrated] audit_attack: {e}") from None
+    for key, rows in (("audit_attack", (c.audit_attack,)), ("per_sample", c.per_sample)):
+        for row in rows:
+            try:
+                parse_row(row)
+            except ValueError as e:
+                raise UserError(f"[calibrated] {key}: {e}") from None
+    if c.per_sample and (k == 0 or config.bank.population == "attacker"):
+        raise UserError("[calibrated] per_sample keeps the scores of the calibrated evaluation's "
+                        "study protocol: it needs a bank over every image ([bank] models > 0, "
+                        "population = \"all\")")
     for key, rows in (("attacks", c.attacks), ("power_attacks", c.power_attacks)):
         for row in rows:
             try:

@@ -36,7 +36,7 @@ import numpy as np
 from . import plots, schemas
 from .errors import UserError
 from .plots.base import log_ticks
-from .io import read_checked, read_json, sha256_file
+from .io import code_version, read_checked, read_json, sha256_file, sha256_json
 from .studies import Study
 
 PROTOCOL = "study"
@@ -188,13 +188,106 @@ def collect(study: Study, results_root: Path, attack: str, baseline: str
     return seeds, settings, read
 
 
-def frontier(study: Study, results_root: Path, attack: str, baseline: str) -> dict:
-    """frontier.json's content."""
+# The paired comparisons: resamples of the members and non-members (the same for both
+# targets), the metrics, and the bootstrap's own stream of the study.
+BOOTSTRAP = 2000
+PAIRED_METRICS = ("auc", TPR_HIGH, TPR_LOW)
+BOOTSTRAP_STREAM = 0xF207
+
+
+def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, read: dict
+           ) -> dict:
+    """Each setting's seed against the baseline's seed of the same number, on the same samples
+    (their ``attack_scores.npz``: the same ``population_index`` and membership): the difference
+    baseline - setting of each metric (positive: the defence lowers the attack's power) with a
+    95% interval and a two-sided p-value from a paired bootstrap of those samples
+    (``paired.paired_differences``: members and non-members resampled separately), the
+    p-values Holm-adjusted over every comparison of a metric. A pair whose samples differ, or
+    without per-sample scores, is listed under ``not_compared`` with why."""
+    from .evaluation.paired import holm, paired_differences
+    base = {s["seed"]: s for s in seeds if s["role"] == baseline}
+    out, skipped = [], []
+    for s in seeds:
+        if s["role"] == baseline:
+            continue
+        b = base.get(s["seed"])
+        if b is None:
+            skipped.append({"experiment": s["experiment"], "why": f"no {baseline} seed {s['seed']}"})
+            continue
+        arrays = []
+        for name in (b["experiment"], s["experiment"]):
+            path = results_root / name / "attack_scores.npz"
+            if not path.is_file():
+                break
+            with np.load(path, allow_pickle=False) as f:
+                key = attack.replace("/", "__")
+                if key not in f.files:
+                    break
+                arrays.append((f["population_index"], f["is_member"], f[key]))
+            read.setdefault(name, {})["attack_scores.npz"] = sha256_file(path)
+        if len(arrays) < 2:
+            skipped.append({"experiment": s["experiment"], "why": f"no per-sample scores of {attack}"})
+            continue
+        (ia, ma, sa), (ib, mb, sb) = arrays
+        if not (np.array_equal(ia, ib) and np.array_equal(ma, mb)):
+            skipped.append({"experiment": s["experiment"], "why": "evaluated on other samples"})
+            continue
+        scores = {"baseline": sa, "setting": sb}
+        entry = {"role": s["role"], "experiment": s["experiment"], "baseline": b["experiment"],
+                 "seed": s["seed"], "n_members": int(ma.sum()), "n_nonmembers": int((~ma).sum())}
+        for metric in PAIRED_METRICS:
+            seed = np.random.SeedSequence([int(s["seed"] or 0), BOOTSTRAP_STREAM]).generate_state(1)[0]
+            d = paired_differences(ma, scores, "baseline", metric, BOOTSTRAP, int(seed))["setting"]
+            entry[metric] = d
+        out.append(entry)
+    for metric in PAIRED_METRICS:
+        adjusted = holm({i: c[metric]["p"] for i, c in enumerate(out)})
+        for i, c in enumerate(out):
+            c[metric]["p_holm"] = adjusted[i]
+            c[metric]["lower"] = adjusted[i] < 0.05 and c[metric]["difference"] > 0
+            c[metric]["higher"] = adjusted[i] < 0.05 and c[metric]["difference"] < 0
+    return {"comparisons": out, "not_compared": skipped, "bootstrap": BOOTSTRAP,
+            "policy": f"paired bootstrap ({BOOTSTRAP} resamples of the members and non-members, "
+                      f"the same for both targets) of baseline minus setting, each setting's seed "
+                      f"against the baseline's seed of the same number; Holm over the "
+                      f"{len(out)} comparisons of each metric at alpha = 0.05"}
+
+
+# The code of the paired comparisons: a change to it changes ``paired_key``.
+PAIRED_CODE = ("mia/frontier.py", "mia/evaluation/paired.py", "mia/evaluation/roc.py")
+
+
+def paired_key(seeds: list[dict], results_root: Path, attack: str, baseline: str) -> str:
+    """What the paired comparisons are computed from: every attack_scores.npz (sha256), the
+    attack, the baseline, the seeds' roles and the code."""
+    files = {s["experiment"]: (sha256_file(results_root / s["experiment"] / "attack_scores.npz")
+                               if (results_root / s["experiment"] / "attack_scores.npz").is_file()
+                               else None) for s in seeds}
+    return sha256_json({"scores": files, "attack": attack, "baseline": baseline,
+                        "roles": [(s["role"], s["experiment"], s["seed"]) for s in seeds],
+                        "code": code_version(PAIRED_CODE)})
+
+
+def frontier(study: Study, results_root: Path, attack: str, baseline: str,
+             previous: dict | None = None) -> dict:
+    """frontier.json's content. ``previous``: the frontier.json this one replaces, whose paired
+    comparisons are kept when computed from the same per-sample scores and code (about 10 s a
+    comparison)."""
     seeds, settings, read = collect(study, results_root, attack, baseline)
     front = pareto(settings)
+    key = paired_key(seeds, results_root, attack, baseline)
+    if isinstance(previous, dict) and previous.get("paired_key") == key and "paired" in previous:
+        compared = previous["paired"]
+        for s in seeds:
+            path = results_root / s["experiment"] / "attack_scores.npz"
+            if path.is_file():
+                read.setdefault(s["experiment"], {})["attack_scores.npz"] = sha256_file(path)
+    else:
+        compared = paired(seeds, results_root, attack, baseline, read)
     return {"study": study.name, "attack": attack, "baseline": baseline, "prevalence": PREVALENCE,
             "fprs": FPRS, "seeds": seeds, "settings": settings, "pareto_front": front,
-            "sentence": sentence(settings, front, baseline), "read": read}
+            "sentence": sentence(settings, front, baseline), "paired": compared,
+            "paired_key": key, "read": read}
 
 
 def _pct(x, digits=2) -> str:
@@ -268,7 +361,31 @@ def markdown(result: dict) -> str:
                      f"{spread(s[TPR_LOW])} | {spread(s['auc'], pct=False)} | "
                      f"{'yes' if s['role'] in result['pareto_front'] else ''} |")
     lines += ["", result["sentence"], ""]
-    return "\n".join(lines)
+    comparisons = result["paired"]["comparisons"]
+    if comparisons:
+        lines += [f"Against {result['baseline']}, paired on the same members and non-members "
+                  f"(baseline minus setting: positive, the defence lowers the attack's power; "
+                  f"{result['paired']['policy']}):", "",
+                  "| setting | seed | ΔAUC [95%] | ΔTPR@1%FPR [95%] (points) | "
+                  "ΔTPR@0.1%FPR [95%] (points) | Holm p (AUC / 1% / 0.1%) |",
+                  "|---|---|---|---|---|---|"]
+        for c in comparisons:
+            a, t1, t0 = c["auc"], c[TPR_HIGH], c[TPR_LOW]
+            lines.append(" | ".join([
+                f"| {c['experiment']}", str(c["seed"]),
+                f"{a['difference']:+.3f} [{a['ci95'][0]:+.3f}, {a['ci95'][1]:+.3f}]",
+                _points(t1), _points(t0),
+                f"{a['p_holm']:.3f} / {t1['p_holm']:.3f} / {t0['p_holm']:.3f} |"]))
+        lines.append("")
+    for skip in result["paired"]["not_compared"]:
+        lines.append(f"- not compared: {skip['experiment']} ({skip['why']})")
+    return "\n".join(lines) + "\n"
+
+
+def _points(d: dict) -> str:
+    """A difference of rates in percentage points, with its interval."""
+    lo, hi = d["ci95"]
+    return f"{100 * d['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
 
 
 def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 
 from . import frontier as frontier_mod, plots, schemas
 from .errors import UserError
-from .io import (code_version, read_checked, recover_swap, replace_directory,
+from .io import (code_version, read_checked, read_json, recover_swap, replace_directory,
                  sha256_file, sha256_json, write_json, write_text)
 from .locations import REPO
 from .manifest import git_commit, keep_recorded, now
@@ -308,8 +308,12 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                                                    staging, log)
     frontier_result = None
     if study.frontier_attack:  # the defences frontier (mia.frontier), from the same results
+        try:
+            previous = read_json(final / "frontier.json")
+        except (OSError, ValueError):
+            previous = None
         frontier_result = frontier_mod.frontier(study, results_root, study.frontier_attack,
-                                                study.frontier_baseline)
+                                                study.frontier_baseline, previous)
         write_json(staging / "frontier.json", frontier_result)
         write_text(staging / "frontier.csv", frontier_mod.csv_text(frontier_result))
         write_text(staging / "frontier.md", frontier_mod.markdown(frontier_result))

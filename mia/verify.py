@@ -234,18 +234,20 @@ def _same_keys(v: Verdict, name: str, a: dict, b: dict) -> None:
     v.exact(f"{name} (keys)", sorted(a), sorted(b))
 
 
-def _check_scores(v: Verdict, ref: Path, cand: Path) -> None:
+def _check_scores(v: Verdict, ref: Path, cand: Path, label: str = "scores") -> None:
+    """Every array of an .npz of per-sample scores: labels and integers exactly, scores within
+    SCORE_ATOL + SCORE_RTOL |x|."""
     with np.load(ref) as a, np.load(cand) as b:  # numpy's default refuses pickled objects
-        _same_keys(v, "scores.npz", dict.fromkeys(a.files), dict.fromkeys(b.files))
+        _same_keys(v, f"{label}.npz", dict.fromkeys(a.files), dict.fromkeys(b.files))
         for k in sorted(set(a.files) & set(b.files)):
             x, y = a[k], b[k]
             if x.shape != y.shape or x.dtype.kind in ("b", "i", "u"):  # booleans, integers
-                v.exact(f"scores.{k}", x.tobytes() if x.shape == y.shape else x.shape,
+                v.exact(f"{label}.{k}", x.tobytes() if x.shape == y.shape else x.shape,
                         y.tobytes() if x.shape == y.shape else y.shape)
                 continue
             ratio = np.abs(y - x) / (SCORE_ATOL + SCORE_RTOL * np.abs(x))
             i = int(np.argmax(ratio))  # the value nearest (or furthest past) its tolerance
-            v.record(f"scores.{k}[{i}]", x[i], y[i], SCORE_ATOL + SCORE_RTOL * abs(x[i]),
+            v.record(f"{label}.{k}[{i}]", x[i], y[i], SCORE_ATOL + SCORE_RTOL * abs(x[i]),
                      count=x.size)
 
 
@@ -425,6 +427,12 @@ def compare(reference: Path, candidate: Path) -> Verdict:
                               read_json(candidate / "calibrated.json"))
         except (OSError, ValueError) as e:  # not UTF-8, not JSON
             v.exact("calibrated.json", "readable JSON", f"unreadable: {str(e).splitlines()[0]}")
+    if _present_in_both(v, reference, candidate, "attack_scores.npz"):
+        try:
+            _check_scores(v, reference / "attack_scores.npz", candidate / "attack_scores.npz",
+                          "attack_scores")
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            v.exact("attack_scores.npz", "readable arrays", f"unreadable: {str(e).splitlines()[0]}")
     if _present_in_both(v, reference, candidate, "audit.json"):
         try:
             _check_audit(v, read_json(reference / "audit.json"), read_json(candidate / "audit.json"))

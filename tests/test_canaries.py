@@ -96,6 +96,7 @@ models = 2
 [calibrated]
 attacks = ["loss", "rmia_offline"]
 power_attacks = ["rmia_offline"]
+per_sample = ["rmia_offline", "loss"]
 """
     write_experiment(tmp_path / "exp", "with", 'description = "c"\n' + body.replace(
         "[train]", "[data]\ncanaries = 100\n[train]"))
@@ -130,6 +131,18 @@ power_attacks = ["rmia_offline"]
     assert [g["k_plus"] for g in audit["guesses"]] == [1, 2, 5, 10, 20, 50]
     assert "audit.json" in history["files"] and "audit" in history["wall_seconds"]
     assert not (results / "without" / "audit.json").exists()
+    # the per-sample scores: the samples and AUC of calibrated.json's study protocol, no canary
+    from sklearn.metrics import roc_auc_score
+    study = json.loads((results / "with" / "calibrated.json").read_text())["protocols"]["study"]
+    with np.load(results / "with" / "attack_scores.npz") as f:
+        assert set(f.files) == {"population_index", "is_member", "label", "rmia_offline", "loss"}
+        assert f["is_member"].sum() == study["n_members"] and (~f["is_member"]).sum() == study["n_nonmembers"]
+        assert not set(f["population_index"].tolist()) & set(drawn.index.tolist())
+        assert roc_auc_score(f["is_member"], f["rmia_offline"]) == pytest.approx(
+            study["rows"]["rmia_offline"]["auc"], abs=1e-9)
+        members = f["population_index"][f["is_member"]]
+        assert members.max() < 600 and f["population_index"][~f["is_member"]].min() >= 600
+    assert "attack_scores.npz" in history["files"]
     # the verdict judges it: a rerun within STEP_SAMPLES correct guesses (its bound following)
     # reproduces; one further off, or a changed bound, does not
     import shutil

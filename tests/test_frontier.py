@@ -43,6 +43,11 @@ def write_results(root, name, values, references=4):
                                                   "m": 1000, "delta": 1e-5}))
 
 
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(frontier, "BOOTSTRAP", 400)  # enough for Holm over 2 at 0.05
+
+
 @pytest.fixture
 def study(tmp_path):
     exp = tmp_path / "experiments"
@@ -58,6 +63,16 @@ def study(tmp_path):
     results = tmp_path / "results"
     for name, values in SETTINGS.items():
         write_results(results, name, values)
+    # per-sample scores on one evaluation set: the undefended target separates members well,
+    # L2 less, DP not at all; "worse" has none
+    import numpy as np
+    rng = np.random.default_rng(0)
+    member = np.r_[np.ones(3000, bool), np.zeros(3000, bool)]
+    noise = rng.normal(size=member.size)
+    for name, shift in (("none-seed0", 1.0), ("l2", 0.4), ("dp", 0.0)):
+        np.savez(results / name / "attack_scores.npz", population_index=np.arange(member.size),
+                 is_member=member, label=np.zeros(member.size, np.int64),
+                 rmia_online=noise + shift * member)
     return studies.load(path), results
 
 
@@ -138,3 +153,42 @@ def test_a_bad_frontier_table_is_one_line(study, table, message):
     s.path.write_text(text)
     with pytest.raises(UserError, match=message):
         studies.load(s.path)
+
+
+def test_each_setting_is_compared_with_the_baseline_on_the_same_samples(study):
+    """Baseline minus setting, paired: the undefended target's power is above L2's and DP's,
+    with intervals that exclude zero after Holm; a setting without per-sample scores, or whose
+    samples differ, is not compared, and says why."""
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    paired = {c["experiment"]: c for c in out["paired"]["comparisons"]}
+    assert set(paired) == {"l2", "dp"}
+    for name in ("l2", "dp"):
+        auc = paired[name]["auc"]
+        assert auc["difference"] > 0 and auc["ci95"][0] > 0 and auc["lower"] and auc["p_holm"] < 0.05
+    assert paired["dp"]["auc"]["difference"] > paired["l2"]["auc"]["difference"]
+    assert {x["experiment"]: x["why"] for x in out["paired"]["not_compared"]} == {
+        "worse": "no per-sample scores of rmia_online"}
+    assert "| l2 | 0 | +0." in frontier.markdown(out)
+    # other samples: refused, not compared
+    import numpy as np
+    with np.load(results / "l2" / "attack_scores.npz") as f:
+        arrays = dict(f)
+    arrays["population_index"] = arrays["population_index"] + 1
+    np.savez(results / "l2" / "attack_scores.npz", **arrays)
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    assert {"experiment": "l2", "why": "evaluated on other samples"} in out["paired"]["not_compared"]
+
+
+def test_the_paired_comparisons_are_kept_while_their_inputs_are(study, monkeypatch):
+    s, results = study
+    first = frontier.frontier(s, results, "rmia_online", "undefended")
+    monkeypatch.setattr(frontier, "paired", lambda *a, **k: pytest.fail("recomputed"))
+    again = frontier.frontier(s, results, "rmia_online", "undefended", previous=first)
+    assert again["paired"] == first["paired"] and again["read"] == first["read"]
+    import numpy as np
+    np.savez(results / "dp" / "attack_scores.npz", population_index=np.arange(6000),
+             is_member=np.r_[np.ones(3000, bool), np.zeros(3000, bool)],
+             label=np.zeros(6000, np.int64), rmia_online=np.zeros(6000))
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        frontier.frontier(s, results, "rmia_online", "undefended", previous=first)

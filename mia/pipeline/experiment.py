@@ -23,7 +23,7 @@ from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
-from .stages import (SNAPSHOT, audit_stage, bank_stage, calibrated_stage, computed_scores, engine_settings,
+from .stages import (SNAPSHOT, audit_stage, bank_stage, per_sample_stage, calibrated_stage, computed_scores, engine_settings,
                      experiment_rows, load_model, load_scores, npz_names, resume_from_snapshot,
                      scores_stage, timed_stage, train_stage)
 
@@ -217,7 +217,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         write_json(run_dir / "timings.json", timings)
     scores = load_scores(run_dir / "scores.npz")
 
-    calibrated = audit = None
+    calibrated = audit = per_sample = None
     bank_config = canaries_mod.bank_config(config)  # the bank does not depend on the canaries
     if config.bank.models:
         bank_dir = bank_mod.bank_dir_for(bank_config, dataset, cache_root)
@@ -240,6 +240,10 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             if canaries is not None:  # the one-run audit of the training run, on its canaries
                 with timed_stage(timings, "audit"):
                     audit = audit_stage(config, dataset, run_dir, bank_dir, canaries, device, log)
+            if config.calibrated.per_sample:  # the rows' scores, for comparisons across targets
+                with timed_stage(timings, "per_sample"):
+                    per_sample = per_sample_stage(config, dataset, run_dir, bank_dir, canaries,
+                                                  device, progress, log)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
         f"{len(config.attack.sampling_percentages)} percentages x {config.attack.repeats} repeats")
@@ -268,7 +272,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
                         bank_mod.bank_dir_for(bank_config, dataset, cache_root) if config.bank.models
                         else None, canaries)
     try:
-        write_results(run, scores, history, metrics, calibrated, audit)
+        write_results(run, scores, history, metrics, calibrated, audit, per_sample)
     except OSError as e:
         if e.errno == errno.ENOSPC:  # one line, not three chained tracebacks
             raise UserError(f"no space left on device while writing {e.filename or staging}; "

@@ -69,7 +69,8 @@ def command_line() -> str:
 
 
 def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics: dict,
-                  calibrated: dict | None = None, audit: dict | None = None) -> None:
+                  calibrated: dict | None = None, audit: dict | None = None,
+                  per_sample: Path | None = None) -> None:
     """The numbers, then the verdict against the results they replace, then the figures,
     tables and manifest drawn from them, into ``run.staging``; swapped in as ``run.final``.
 
@@ -90,6 +91,8 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
             bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
         if audit is not None:  # the one-run audit on the canaries (stages.audit_stage)
             write_json(staging / "audit.json", audit)
+        if per_sample is not None:  # [calibrated] per_sample (stages.per_sample_stage)
+            shutil.copyfile(per_sample, staging / PER_SAMPLE)
         # what the verdict reads of the manifest (written in full below)
         write_json(staging / "manifest.json", {"config_hash": config.hash(),
                                                "training_hash": run.train_hash,
@@ -132,6 +135,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # sha256 of every file in this folder but this manifest, figures included
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
                                              + (("audit.json",) if audit is not None else ())
+                                             + ((PER_SAMPLE,) if per_sample is not None else ())
                                              + _figure_files(staging)),
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
@@ -181,6 +185,7 @@ def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None)
             None if calibrated is None else read_json(staging / "calibrated.json"))
 
 
+PER_SAMPLE = "attack_scores.npz"  # [calibrated] per_sample's scores
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
              "summary.csv", "summary.md")
 

@@ -20,6 +20,7 @@ from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod, disjoint
 from ..io import (FileFailed, code_version, read_checked, read_json, record_checksum, sha256_file,
                   sha256_json, unchanged_since_written, write_bytes, write_json, write_npz)
+from ..errors import UserError
 from ..manifest import check_recorded
 from ..parallel import release_freed_memory
 from ..recipes import get as recipe_of
@@ -302,20 +303,8 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
             log(f"warning: {e}")
         cached.unlink()
     t0 = time.perf_counter()
-    bank_config = canaries_mod.bank_config(config)
-    images, labels = bank_mod.population(dataset, bank_config)
-    spec = dataset.spec
-    model = load_model(config, run_dir / "model.pt", device, spec)
-    x = train_mod.to_tensor(images, device, spec)
-    target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
-    logits = bank_mod.bank_logits(bank_config, dataset, bank_dir, device, progress, log)
-    keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
-    n_members = len(dataset.y_train)
-    if canaries is not None:  # the evaluation's samples: the members first, then the rest
-        columns = canaries_mod.evaluated_columns(canaries, n_members, len(labels))
-        target_logits, labels = target_logits[:, columns], labels[columns]  # (A, N, C), (N,)
-        logits, keep = logits[:, :, columns], keep[:, columns]  # (K, A, N, C), (K, N)
-        n_members = int(columns[:n_members].sum())
+    target_logits, labels, n_members, logits, keep = evaluation_inputs(
+        config, dataset, run_dir, bank_dir, canaries, device, progress, log)
     recorded = read_json(bank_dir / "bank.json").get("train_seconds", {})
     model_seconds = (np.array([float(recorded[str(i)]) for i in range(refs)])
                      if all(str(i) in recorded for i in range(refs)) else None)
@@ -338,6 +327,76 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     write_json(cached, {"seconds": timings["calibrated"]["seconds"], "result": out})
     record_checksum(bank_dir, cached.name, log)
     return out
+
+
+def evaluation_inputs(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                      bank_dir: Path, canaries: Canaries | None, device: torch.device,
+                      progress: bool, log) -> tuple:
+    """What the calibrated evaluation reads: (target logits (A, N, C), labels (N,), members,
+    bank logits (K, A, N, C), keep (K, N)) over the bank's population without the canaries,
+    the members first."""
+    bank_config = canaries_mod.bank_config(config)
+    images, labels = bank_mod.population(dataset, bank_config)
+    spec = dataset.spec
+    model = load_model(config, run_dir / "model.pt", device, spec)
+    x = train_mod.to_tensor(images, device, spec)
+    target_logits = bank_mod.augmented_logits(model, x, spec).numpy()
+    logits = bank_mod.bank_logits(bank_config, dataset, bank_dir, device, progress, log)
+    keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
+    n_members = len(dataset.y_train)
+    columns = canaries_mod.evaluated_columns(canaries, n_members, len(labels))
+    if canaries is not None:  # the evaluation's samples: the members first, then the rest
+        target_logits, labels = target_logits[:, columns], labels[columns]  # (A, N, C), (N,)
+        logits, keep = logits[:, :, columns], keep[:, columns]  # (K, A, N, C), (K, N)
+        n_members = int(columns[:n_members].sum())
+    return target_logits, labels, n_members, logits, keep
+
+
+def per_sample_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                   bank_dir: Path, canaries: Canaries | None) -> str:
+    return sha256_json({"calibrated": calibrated_key(config, dataset, run_dir, bank_dir, canaries),
+                        "rows": [row_key(*parse_row(r)[:3]) for r in config.calibrated.per_sample]})
+
+
+def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
+                     bank_dir: Path, canaries: Canaries | None, device: torch.device,
+                     progress: bool, log) -> Path:
+    """``attack_scores.npz``: the per-sample scores of ``[calibrated] per_sample``'s rows on the
+    calibrated evaluation's study protocol, the same samples and references as calibrated.json
+    (``calibrated.study_split``, ``study_view``, ``score_rows``): ``population_index`` (each
+    sample's place in the bank's population: a training image's index, else the number of
+    training images plus its test index), ``is_member``, ``label`` and a float64 array per
+    row, named as the row with "/" as "__". The paired comparisons of a study's settings, the
+    slices and the gallery read it. Cached in ``run_dir`` under ``per_sample_key``."""
+    key = per_sample_key(config, dataset, run_dir, bank_dir, canaries)
+    cached = run_dir / f"attack-scores-{key[:16]}.npz"
+    if cached.exists() and unchanged_since_written(run_dir, cached.name, log):
+        return cached
+    cached.unlink(missing_ok=True)
+    refs = config.calibrated.references or config.bank.models
+    target_logits, labels, n_members, logits, keep = evaluation_inputs(
+        config, dataset, run_dir, bank_dir, canaries, device, progress, log)
+    release_freed_memory()
+    n = len(labels)
+    split = calibrated_mod.study_split(n_members, n - n_members,
+                                       (n - n_members) // calibrated_mod.STUDY_POPULATION_FRACTION,
+                                       config.seed)
+    view, truth = calibrated_mod.study_view(target_logits, labels, logits[:refs], keep[:refs], split)
+    rows = [parse_row(r)[:3] for r in config.calibrated.per_sample]
+    scored = calibrated_mod.score_rows(view, rows)
+    missing = [k for k, e in scored.items() if "score" not in e]
+    if missing:
+        raise UserError(f"[calibrated] per_sample: {missing[0]} cannot be scored with {refs} "
+                        f"references ({scored[missing[0]]['not_computed']})")
+    columns = np.flatnonzero(canaries_mod.evaluated_columns(canaries, len(dataset.y_train),
+                                                            len(dataset.y_train) + len(dataset.y_test)))
+    attacked = np.concatenate([split.eval_members, split.eval_nonmembers])
+    write_npz(cached, population_index=columns[attacked].astype(np.int64), is_member=truth,
+              label=labels[attacked].astype(np.int64),
+              **{k.replace("/", "__"): np.asarray(e["score"], np.float64) for k, e in scored.items()})
+    record_checksum(run_dir, cached.name, log)
+    log(f"[{config.name}] per-sample scores: {', '.join(scored)} on {len(truth):,} samples")
+    return cached
 
 
 # The code of the audit's result from the weights: a change to it changes ``audit_key``.
