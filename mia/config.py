@@ -83,6 +83,14 @@ class TrainConfig:
     dp_delta: float = 1e-5
     dp_max_grad_norm: float = 1.0
     dp_accountant: str = "rdp"
+    # Early stopping (mia.training.early_stopping): this share of the training images (the
+    # canaries aside) is held out of training and of the evaluation; with a patience, the
+    # weights kept are those of the epoch of best held-out accuracy, and training stops after
+    # ``early_stopping_patience`` epochs without a better one. Each reference model holds out
+    # the same share of its own images. A share with patience 0: held out, every epoch
+    # trained (the matched comparison of early stopping).
+    early_stopping_holdout: float = 0.0
+    early_stopping_patience: int = 0
 
     def model_options(self) -> dict[str, Any]:
         """The architecture's options (``mia.architectures.build``), those off their default."""
@@ -217,7 +225,8 @@ KEYED_BEFORE_THE_RULE = {
 # and figures byte for byte (the hash rule's reasoning, for what is written).
 WRITTEN_WHEN_SET = {
     "data": ("canaries", "canary_seed"),
-    "train": ("dp_epsilon", "dp_delta", "dp_max_grad_norm", "dp_accountant"),
+    "train": ("dp_epsilon", "dp_delta", "dp_max_grad_norm", "dp_accountant",
+              "early_stopping_holdout", "early_stopping_patience"),
     "calibrated": ("audit_attack", "per_sample"),
 }
 
@@ -340,6 +349,18 @@ def validate(config: ExperimentConfig) -> None:
     if t.recipe not in RECIPES:
         raise UserError(f"unknown recipe {t.recipe!r} (known: {', '.join(RECIPES)})")
     validate_privacy(t)
+    if not (math.isfinite(t.early_stopping_holdout) and 0 <= t.early_stopping_holdout < 0.5):
+        raise UserError(f"[train] early_stopping_holdout must be a share in [0, 0.5), got "
+                        f"{t.early_stopping_holdout}")
+    if t.early_stopping_patience < 0:
+        raise UserError(f"[train] early_stopping_patience must be >= 0 (0: no stopping), got "
+                        f"{t.early_stopping_patience}")
+    if t.early_stopping_patience and not t.early_stopping_holdout:
+        raise UserError(f"[train] early_stopping_patience = {t.early_stopping_patience} needs "
+                        f"held-out images to follow: set early_stopping_holdout (e.g. 0.1)")
+    if t.early_stopping_holdout and RECIPES[t.recipe].per_sample_gradients:
+        raise UserError("[train] early stopping is not accounted for by a private recipe's "
+                        "epsilon (the held-out accuracy picks the epoch): not supported")
     if t.cpu_memory_format not in MEMORY_FORMATS:
         raise UserError(f"cpu_memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                         f"got {t.cpu_memory_format!r}")

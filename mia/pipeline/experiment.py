@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .. import canaries as canaries_mod, manifest as manifest_mod, scores as scores_mod
+from .. import manifest as manifest_mod, membership as membership_mod, scores as scores_mod
 from ..config import ExperimentConfig
 from ..attacks import row_key
 from ..datasets import Dataset, DatasetSpec
@@ -149,10 +149,12 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
 def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
                     workers, reuse_root) -> Path:
     dataset = experiment_dataset(config, dataset)
-    # [data] canaries (mia.canaries): the target trains on ``trained``, membership is evaluated
-    # on ``evaluated``; the bank's population is every image of ``dataset`` either way
-    canaries = canaries_mod.draw(config, len(dataset.y_train))
-    trained, evaluated = canaries_mod.trained(dataset, canaries), canaries_mod.evaluated(dataset, canaries)
+    # canaries and held-out images (mia.membership): the target trains on ``trained``,
+    # membership is evaluated on ``evaluated``; the bank's population is every image of
+    # ``dataset`` either way
+    membership = membership_mod.membership_of(config, len(dataset.y_train))
+    canaries = membership.canaries
+    trained, evaluated = membership_mod.trained(dataset, membership), membership_mod.evaluated(dataset, membership)
     check_sizes(config, len(evaluated.y_train), len(evaluated.y_test))
     git = manifest_mod.git_commit(REPO)  # the code this run starts from
     started = manifest_mod.now()
@@ -183,13 +185,17 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             (run_dir / stale).unlink(missing_ok=True)
         log(f"[{config.name}] train: {config.train.epochs} epochs on {device} "
             f"({len(trained.y_train)} train / {len(dataset.y_test)} test images)")
-        resume_from_snapshot(config, run_dir, snapshots, log)
+        stops_early = bool(config.train.early_stopping_patience)
+        if not stops_early:  # a stopped run's checkpoint is no epoch's snapshot of its length
+            resume_from_snapshot(config, run_dir, snapshots, log)
         with timed_stage(timings, "train"):  # the same executor seam as the bank's models
-            LocalExecutor().run([job], lambda _: train_stage(config, trained, run_dir, device,
-                                                             progress, log))
-        write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
-                    (run_dir / train_mod.CHECKPOINT).read_bytes())
-        record_checksum(snapshots, f"epoch-{config.train.epochs:04d}.pt", log)
+            LocalExecutor().run([job], lambda _: train_stage(
+                config, trained, run_dir, device, progress, log,
+                held_out=membership_mod.held_out(dataset, membership) if stops_early else None))
+        if not stops_early:
+            write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
+                        (run_dir / train_mod.CHECKPOINT).read_bytes())
+            record_checksum(snapshots, f"epoch-{config.train.epochs:04d}.pt", log)
         # After a resume, this attempt's time is only part of the work: record the epochs'
         # time over all attempts, and how many attempts there were (a shorter run's snapshot
         # is not an attempt of this run: its epoch is recorded instead).
@@ -218,14 +224,15 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     scores = load_scores(run_dir / "scores.npz")
 
     calibrated = audit = per_sample = None
-    bank_config = canaries_mod.bank_config(config)  # the bank does not depend on the canaries
+    bank_config = membership_mod.bank_config(config)  # the bank does not depend on the canaries
     if config.bank.models:
         bank_dir = bank_mod.bank_dir_for(bank_config, dataset, cache_root)
         # a bank is shared by every experiment of its recipe, population and bank seed
         with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
             retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
             # the bank's trajectory: a longer bank of the same recipe starts from its snapshots
-            bank_snapshots = bank_mod.snapshot_dir_for(bank_config, dataset, cache_root)
+            bank_snapshots = (bank_mod.snapshot_dir_for(bank_config, dataset, cache_root)
+                              if not config.train.early_stopping_patience else None)
             if bank_snapshots is not None:
                 retrain.clear(bank_snapshots)
             committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
@@ -236,13 +243,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,
                                           log, timings,
                                           None if retrain.enabled else results_root / config.name,
-                                          canaries)
+                                          membership)
             if canaries is not None:  # the one-run audit of the training run, on its canaries
                 with timed_stage(timings, "audit"):
                     audit = audit_stage(config, dataset, run_dir, bank_dir, canaries, device, log)
             if config.calibrated.per_sample:  # the rows' scores, for comparisons across targets
                 with timed_stage(timings, "per_sample"):
-                    per_sample = per_sample_stage(config, dataset, run_dir, bank_dir, canaries,
+                    per_sample = per_sample_stage(config, dataset, run_dir, bank_dir, membership,
                                                   device, progress, log)
 
     log(f"[{config.name}] attack: {len(config.attack.scores)} scores x "
@@ -270,7 +277,7 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
     run = ExperimentRun(config, dataset, run_dir, final, staging, train_hash, git, started, device,
                         progress, workers, log, timings,
                         bank_mod.bank_dir_for(bank_config, dataset, cache_root) if config.bank.models
-                        else None, canaries)
+                        else None, membership)
     try:
         write_results(run, scores, history, metrics, calibrated, audit, per_sample)
     except OSError as e:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .. import manifest as manifest_mod, plots, report, verify
-from ..canaries import Canaries, trained_count
+from ..membership import Membership
 from ..config import ExperimentConfig
 from ..datasets import ENV_VAR as DATA_ENV_VAR, Dataset
 from ..io import (code_version, read_json, replace_directory, sha256_file, sha256_json, write_json,
@@ -53,12 +53,16 @@ class ExperimentRun:
     log: object
     timings: dict
     bank_dir: Path | None = None
-    canaries: Canaries | None = None  # [data] canaries: the audit's (mia.canaries)
+    membership: Membership | None = None  # canaries and held-out images (mia.membership)
 
     @property
     def n_trained(self) -> int:
-        """How many images the target trained on: the members, less the canaries left out."""
-        return int(trained_count(self.canaries, len(self.dataset.y_train)))
+        """How many images the target trained on."""
+        return self.membership.n_trained if self.membership else len(self.dataset.y_train)
+
+    @property
+    def canaries(self):
+        return self.membership.canaries if self.membership else None
 
 
 def command_line() -> str:
@@ -132,6 +136,8 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # the audit's canaries: how many, and how many the target trained on
         **({"canaries": {"m": run.canaries.m, "included": int(run.canaries.included.sum()),
                          "canary_seed": config.data.canary_seed}} if run.canaries else {}),
+        **({"held_out": len(run.membership.holdout)} if run.membership is not None
+           and len(run.membership.holdout) else {}),
         # sha256 of every file in this folder but this manifest, figures included
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
                                              + (("audit.json",) if audit is not None else ())
@@ -140,7 +146,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
         **({"calibrated_key": calibrated_key(config, run.dataset, run_dir, run.bank_dir,
-                                             run.canaries)}
+                                             run.membership)}
            if calibrated is not None else {}),
         # what the figures were drawn from, code included: a rerun with the same key keeps
         # the versioned figures of the folder it replaces (_keep_reference_figures)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import (canaries as canaries_mod, datasets as data_mod, locations, privacy_audit, schemas,
-               scores as scores_mod)
+from .. import (datasets as data_mod, locations, membership as membership_mod, privacy_audit,
+               schemas, scores as scores_mod)
 from ..architectures import ARCHITECTURES, load_weights, weights_bytes
 from ..attacks import ATTACKS, TargetView, build as build_attack, parse_row, row_key
-from ..canaries import Canaries
+from ..membership import Canaries, Membership
 from ..config import ExperimentConfig
 from ..evaluation import calibrated as calibrated_mod, disjoint
 from ..io import (FileFailed, code_version, read_checked, read_json, record_checksum, sha256_file,
@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..manifest import check_recorded
 from ..parallel import release_freed_memory
 from ..recipes import get as recipe_of
-from ..training import bank as bank_mod, engine as train_mod, private
+from ..training import bank as bank_mod, early_stopping, engine as train_mod, private
 
 @contextlib.contextmanager
 def timed_stage(timings: dict, stage: str):
@@ -70,18 +70,38 @@ def resume_from_snapshot(config: ExperimentConfig, run_dir: Path, snapshots: Pat
 
 
 def train_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                device: torch.device, progress: bool, log=print) -> None:
-    """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there)."""
+                device: torch.device, progress: bool, log=print,
+                held_out: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Writes model.pt and history.json into ``run_dir`` (resuming from a checkpoint there).
+    ``held_out``: early stopping's images (``[train] early_stopping_patience``): model.pt is
+    then the best epoch's weights, and history.json records each epoch's held-out accuracy."""
     spec = dataset.spec
     x_tr, x_te = (train_mod.to_tensor(x, device, spec) for x in (dataset.x_train, dataset.x_test))
     y_tr, y_te = (torch.from_numpy(y).to(device) for y in (dataset.y_train, dataset.y_test))
     # a private recipe (DP-SGD) clips and noises each sample's gradient: its own loop
     trainer = (private.train if recipe_of(config.train.recipe).per_sample_gradients
                else train_mod.train)
-    model, history = trainer(config.train, config.seed, x_tr, y_tr, x_te, y_te,
-                             run_dir, progress=progress,
-                             log=lambda line: log(f"[{config.name}] train: {line}"),
-                             num_classes=spec.num_classes)
+    train_log = lambda line: log(f"[{config.name}] train: {line}")  # noqa: E731
+    if held_out is None:
+        model, history = trainer(config.train, config.seed, x_tr, y_tr, x_te, y_te, run_dir,
+                                 progress=progress, log=train_log, num_classes=spec.num_classes)
+    else:
+        stopper = early_stopping.TargetStopper(
+            run_dir, config.train, train_mod.to_tensor(held_out[0], device, spec),
+            torch.from_numpy(held_out[1]).to(device), spec.input_shape, spec.num_classes)
+        if not stopper.stopped:
+            try:
+                trainer(config.train, config.seed, x_tr, y_tr, x_te, y_te, run_dir,
+                        progress=progress, log=train_log, num_classes=spec.num_classes,
+                        on_epoch_end=stopper)
+            except early_stopping.StopEarly:
+                pass
+        state = train_mod.load_checkpoint(run_dir / train_mod.CHECKPOINT)
+        record = stopper.finish(int(state["epoch"]))
+        log(f"[{config.name}] train: stopped after epoch {record['stopped_at']}; kept epoch "
+            f"{record['best_epoch']} (held-out accuracy {record['accuracies'][record['best_epoch']]:.3f})")
+        model = load_model(config, run_dir / early_stopping.BEST, device, spec)
+        history = early_stopping.annotate(list(state["history"]), record)
     write_json(run_dir / "history.json", history)
     write_bytes(run_dir / "model.pt", weights_bytes(model.state_dict()))
     for name in ("history.json", "model.pt"):
@@ -231,10 +251,12 @@ def experiment_rows(config: ExperimentConfig, spec) -> tuple[tuple, tuple]:
 
 
 def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                   bank_dir: Path, canaries: Canaries | None = None) -> str:
+                   bank_dir: Path, membership: Membership | None = None) -> str:
     """What determines calibrated.json: the target's weights, the bank, the seed, the
     references used, ``calibrated.settings()``, the code that computes it, and the canaries
-    left out of the evaluation."""
+    and held-out images left out of the evaluation."""
+    canaries = membership.canaries if membership is not None else None
+    holdout = membership.holdout if membership is not None else ()
     rows, power_rows = experiment_rows(config, dataset.spec)
     return sha256_json({"target": sha256_file(run_dir / "model.pt"), "logits": train_mod.LOGITS,
                         "bank": read_json(bank_dir / "bank.json").get("bank_hash"),
@@ -251,7 +273,8 @@ def calibrated_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir:
                            else {}),
                         # the samples left out (absent without canaries: the keys stay)
                         **({"canaries": sha256_json(canaries.index.tolist())}
-                           if canaries is not None else {})})
+                           if canaries is not None else {}),
+                        **({"holdout": sha256_json(holdout.tolist())} if len(holdout) else {})})
 
 
 def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> None:
@@ -276,18 +299,19 @@ def adopt_committed_calibrated(committed: Path, key: str, cached: Path, log) -> 
 
 def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                      bank_dir: Path, device: torch.device, progress: bool, log, timings: dict,
-                     committed: Path | None = None, canaries: Canaries | None = None) -> dict:
+                     committed: Path | None = None, membership: Membership | None = None) -> dict:
     """Every attack of ``[calibrated]`` (default ``calibrated.DEFAULT_ROWS``) on both protocols
     (``calibrated.evaluate``), with the bank's first ``[calibrated] references`` models.
 
     Cached in ``bank_dir`` under ``calibrated_key``: a rerun that changes only figures or the
     deck does not recompute it. ``committed``: a results folder whose calibrated.json may be
     taken in when its manifest records the same key (a fresh clone; None: never, as with
-    ``invoke verify`` and --retrain). ``canaries`` ([data] canaries) are left out of the
-    evaluation: its population is the bank's without them, members first as before."""
+    ``invoke verify`` and --retrain). ``membership``'s canaries and held-out images are left
+    out of the evaluation: its population is the bank's without them, members first."""
+    membership = membership or membership_mod.Membership(len(dataset.y_train))
     rows, power_rows = experiment_rows(config, dataset.spec)
     refs = config.calibrated.references or config.bank.models
-    key = calibrated_key(config, dataset, run_dir, bank_dir, canaries)
+    key = calibrated_key(config, dataset, run_dir, bank_dir, membership)
     cached = bank_dir / f"calibrated-{key[:16]}.json"
     if not cached.exists() and committed is not None:
         adopt_committed_calibrated(committed, key, cached, log)
@@ -304,7 +328,7 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
         cached.unlink()
     t0 = time.perf_counter()
     target_logits, labels, n_members, logits, keep = evaluation_inputs(
-        config, dataset, run_dir, bank_dir, canaries, device, progress, log)
+        config, dataset, run_dir, bank_dir, membership, device, progress, log)
     recorded = read_json(bank_dir / "bank.json").get("train_seconds", {})
     model_seconds = (np.array([float(recorded[str(i)]) for i in range(refs)])
                      if all(str(i) in recorded for i in range(refs)) else None)
@@ -330,12 +354,12 @@ def calibrated_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
 
 
 def evaluation_inputs(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                      bank_dir: Path, canaries: Canaries | None, device: torch.device,
+                      bank_dir: Path, membership: Membership, device: torch.device,
                       progress: bool, log) -> tuple:
     """What the calibrated evaluation reads: (target logits (A, N, C), labels (N,), members,
-    bank logits (K, A, N, C), keep (K, N)) over the bank's population without the canaries,
-    the members first."""
-    bank_config = canaries_mod.bank_config(config)
+    bank logits (K, A, N, C), keep (K, N)) over the bank's population without the canaries
+    and held-out images, the members first."""
+    bank_config = membership_mod.bank_config(config)
     images, labels = bank_mod.population(dataset, bank_config)
     spec = dataset.spec
     model = load_model(config, run_dir / "model.pt", device, spec)
@@ -344,8 +368,8 @@ def evaluation_inputs(config: ExperimentConfig, dataset: data_mod.Dataset, run_d
     logits = bank_mod.bank_logits(bank_config, dataset, bank_dir, device, progress, log)
     keep = bank_mod.read_keep(bank_dir / "keep.npz")[0]
     n_members = len(dataset.y_train)
-    columns = canaries_mod.evaluated_columns(canaries, n_members, len(labels))
-    if canaries is not None:  # the evaluation's samples: the members first, then the rest
+    columns = membership_mod.evaluated_columns(membership, len(labels))
+    if not membership.plain:  # the evaluation's samples: the members first, then the rest
         target_logits, labels = target_logits[:, columns], labels[columns]  # (A, N, C), (N,)
         logits, keep = logits[:, :, columns], keep[:, columns]  # (K, A, N, C), (K, N)
         n_members = int(columns[:n_members].sum())
@@ -353,13 +377,13 @@ def evaluation_inputs(config: ExperimentConfig, dataset: data_mod.Dataset, run_d
 
 
 def per_sample_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                   bank_dir: Path, canaries: Canaries | None) -> str:
-    return sha256_json({"calibrated": calibrated_key(config, dataset, run_dir, bank_dir, canaries),
+                   bank_dir: Path, membership: Membership) -> str:
+    return sha256_json({"calibrated": calibrated_key(config, dataset, run_dir, bank_dir, membership),
                         "rows": [row_key(*parse_row(r)[:3]) for r in config.calibrated.per_sample]})
 
 
 def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
-                     bank_dir: Path, canaries: Canaries | None, device: torch.device,
+                     bank_dir: Path, membership: Membership, device: torch.device,
                      progress: bool, log) -> Path:
     """``attack_scores.npz``: the per-sample scores of ``[calibrated] per_sample``'s rows on the
     calibrated evaluation's study protocol, the same samples and references as calibrated.json
@@ -368,14 +392,14 @@ def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     training images plus its test index), ``is_member``, ``label`` and a float64 array per
     row, named as the row with "/" as "__". The paired comparisons of a study's settings, the
     slices and the gallery read it. Cached in ``run_dir`` under ``per_sample_key``."""
-    key = per_sample_key(config, dataset, run_dir, bank_dir, canaries)
+    key = per_sample_key(config, dataset, run_dir, bank_dir, membership)
     cached = run_dir / f"attack-scores-{key[:16]}.npz"
     if cached.exists() and unchanged_since_written(run_dir, cached.name, log):
         return cached
     cached.unlink(missing_ok=True)
     refs = config.calibrated.references or config.bank.models
     target_logits, labels, n_members, logits, keep = evaluation_inputs(
-        config, dataset, run_dir, bank_dir, canaries, device, progress, log)
+        config, dataset, run_dir, bank_dir, membership, device, progress, log)
     release_freed_memory()
     n = len(labels)
     split = calibrated_mod.study_split(n_members, n - n_members,
@@ -388,8 +412,8 @@ def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     if missing:
         raise UserError(f"[calibrated] per_sample: {missing[0]} cannot be scored with {refs} "
                         f"references ({scored[missing[0]]['not_computed']})")
-    columns = np.flatnonzero(canaries_mod.evaluated_columns(canaries, len(dataset.y_train),
-                                                            len(dataset.y_train) + len(dataset.y_test)))
+    columns = np.flatnonzero(membership_mod.evaluated_columns(
+        membership, len(dataset.y_train) + len(dataset.y_test)))
     attacked = np.concatenate([split.eval_members, split.eval_nonmembers])
     write_npz(cached, population_index=columns[attacked].astype(np.int64), is_member=truth,
               label=labels[attacked].astype(np.int64),
@@ -400,7 +424,7 @@ def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
 
 
 # The code of the audit's result from the weights: a change to it changes ``audit_key``.
-AUDIT_CODE = ("mia/privacy_audit.py", "mia/canaries.py", "mia/attacks/__init__.py",
+AUDIT_CODE = ("mia/privacy_audit.py", "mia/membership.py", "mia/attacks/__init__.py",
               "mia/attacks/base.py", "mia/training/bank.py", "mia/training/engine.py")
 # RMIA's z for the audit's attack: this share of the test images (the calibrated evaluation's
 # protocol (a) takes a quarter too), drawn from the experiment's seed.
@@ -437,7 +461,7 @@ def audit_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Pa
             log(f"warning: unreadable {cached}; auditing again")
     cached.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    bank_config = canaries_mod.bank_config(config)
+    bank_config = membership_mod.bank_config(config)
     images, labels = bank_mod.population(dataset, bank_config)
     n_train, n_test = len(dataset.y_train), len(dataset.y_test)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, AUDIT_Z_STREAM]))

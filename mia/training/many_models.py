@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..recipes import get as recipe_of
-from . import private
+from . import early_stopping, private
 from .engine import SERIAL, cpu_workers, epoch_permutation, init_model, make_step, run_batches
 
 
@@ -69,9 +69,9 @@ def train_many(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: torch.
     ``cuda_graph`` and ``bf16`` apply to the grouped strategy on CUDA only.
     """
     strategy = choose_strategy(strategy, x.device, len(seeds))
-    if strategy in ("vmap", "grouped") and cfg.recipe != "adam":
-        raise ValueError(f"the {strategy} strategy stacks Adam's state; recipe {cfg.recipe!r} "
-                         f"trains with the loop strategy")
+    if strategy in ("vmap", "grouped") and (cfg.recipe != "adam" or cfg.early_stopping_holdout):
+        raise ValueError(f"the {strategy} strategy stacks Adam's state over whole runs; recipe "
+                         f"{cfg.recipe!r} or early stopping trains with the loop strategy")
     subsets = subsets_from_keep(keep.to(x.device))
     if strategy == "loop":
         trained = _loop(cfg, seeds, subsets, [None] * len(seeds), x, y, max_steps, num_classes)
@@ -129,6 +129,13 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10, star
     cuda = x.device.type == "cuda"
     model, optimizer = init_model(cfg, seed, x.device, capturable=cuda,
                                   input_shape=tuple(x.shape[1:]), num_classes=num_classes)
+    stopper = None
+    if cfg.early_stopping_holdout:  # the target's recipe: hold out a share of its own images
+        subset, held = early_stopping.holdout_split(subset, cfg.early_stopping_holdout, seed)
+        if cfg.early_stopping_patience:
+            if start is not None or max_steps is not None:
+                raise ValueError("an early-stopped model trains from its seed, to the end")
+            stopper = early_stopping.ModelStopper(cfg, x, y, held)
     n, bs = len(subset), cfg.batch_size
     done, epoch = 0, 0
     if start is not None:
@@ -150,6 +157,10 @@ def _train_one(cfg, seed, subset, x, y, max_steps, workers, num_classes=10, star
         step.epoch = epoch  # the dropout masks' stream, as engine.train's
         run_batches(step, batches)
         done += len(batches)
+        if stopper is not None and stopper.after_epoch(epoch, model, optimizer):
+            break
+    if stopper is not None:  # the best epoch's weights
+        return {"epoch": stopper.best_epoch, **stopper.best}
     return {"epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
             "optimizer": copy.deepcopy(optimizer.state_dict())}
 
