@@ -32,3 +32,7 @@ CALIBRATED = {
 BANK = {"bank_hash": str, "models": int, "seeds": list, "train_seconds": dict}
 # results/studies/<study>/comparisons.json (mia.study_results): a study's arm comparisons
 COMPARISONS = {"comparisons": list}
+# results/studies/<study>/frontier.json (mia.frontier): a study's defences frontier
+FRONTIER = {"attack": str, "baseline": str, "prevalence": NUMBER, "seeds": list,
+            "settings": list, "pareto_front": list, "sentence": str,
+            "paired": {"comparisons": list, "not_compared": list}}

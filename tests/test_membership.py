@@ -171,14 +171,22 @@ per_sample = ["rmia_offline", "loss"]
     from sklearn.metrics import roc_auc_score
     study = json.loads((results / "with" / "calibrated.json").read_text())["protocols"]["study"]
     with np.load(results / "with" / "attack_scores.npz") as f:
-        assert set(f.files) == {"population_index", "is_member", "label", "rmia_offline", "loss"}
+        assert set(f.files) == {"population_index", "is_member", "label", "correct", "cross_entropy",
+                                "rmia_offline", "loss"}
         assert f["is_member"].sum() == study["n_members"] and (~f["is_member"]).sum() == study["n_nonmembers"]
         assert not set(f["population_index"].tolist()) & set(drawn.index.tolist())
         assert roc_auc_score(f["is_member"], f["rmia_offline"]) == pytest.approx(
             study["rows"]["rmia_offline"]["auc"], abs=1e-9)
         members = f["population_index"][f["is_member"]]
         assert members.max() < 600 and f["population_index"][~f["is_member"]].min() >= 600
-    assert "attack_scores.npz" in history["files"]
+    assert "attack_scores.npz" in history["files"] and "exposed.npz" in history["files"]
+    # the gallery: the 12 members the first row scores highest, then the 12 lowest, with images
+    with np.load(results / "with" / "exposed.npz") as g, np.load(results / "with" / "attack_scores.npz") as f:
+        members = f["rmia_offline"][f["is_member"]]
+        assert g["image"].shape == (24, 32, 32, 3) and g["most"].sum() == 12
+        assert np.allclose(np.sort(g["score"][:12])[::-1], np.sort(members)[::-1][:12])
+        assert np.allclose(np.sort(g["score"][12:]), np.sort(members)[:12])
+        assert str(g["attack"]) == "rmia_offline" and (g["population_index"] < 600).all()
     # the verdict judges it: a rerun within STEP_SAMPLES correct guesses (its bound following)
     # reproduces; one further off, or a changed bound, does not
     import shutil

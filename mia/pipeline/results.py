@@ -21,7 +21,7 @@ from ..io import (code_version, read_json, replace_directory, sha256_file, sha25
                   write_text)
 from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
-from .stages import calibrated_key, timed_stage
+from .stages import calibrated_key, exposed_path, timed_stage
 
 # The original study's target accuracies, per dataset, quoted from its slides, not computed:
 # the CIFAR-10 study's LeNet-5. A dataset whose original study published none (MNIST:
@@ -97,6 +97,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
             write_json(staging / "audit.json", audit)
         if per_sample is not None:  # [calibrated] per_sample (stages.per_sample_stage)
             shutil.copyfile(per_sample, staging / PER_SAMPLE)
+            shutil.copyfile(exposed_path(per_sample), staging / EXPOSED)
         # what the verdict reads of the manifest (written in full below)
         write_json(staging / "manifest.json", {"config_hash": config.hash(),
                                                "training_hash": run.train_hash,
@@ -141,7 +142,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         # sha256 of every file in this folder but this manifest, figures included
         "files": manifest_mod.file_checksums(staging, ARTIFACTS + _bank_files(config)
                                              + (("audit.json",) if audit is not None else ())
-                                             + ((PER_SAMPLE,) if per_sample is not None else ())
+                                             + ((PER_SAMPLE, EXPOSED) if per_sample is not None else ())
                                              + _figure_files(staging)),
         # what calibrated.json was computed from, code included: a fresh clone with the same
         # key takes calibrated.json in instead of recomputing it (stages.calibrated_stage)
@@ -192,6 +193,7 @@ def _keep_reference_numbers(final: Path, staging: Path, calibrated: dict | None)
 
 
 PER_SAMPLE = "attack_scores.npz"  # [calibrated] per_sample's scores
+EXPOSED = "exposed.npz"  # and the gallery of the most and least exposed members
 ARTIFACTS = ("model.pt", "scores.npz", "history.json", "metrics.json", "config.json",
              "summary.csv", "summary.md")
 

@@ -376,9 +376,13 @@ def evaluation_inputs(config: ExperimentConfig, dataset: data_mod.Dataset, run_d
     return target_logits, labels, n_members, logits, keep
 
 
+PER_SAMPLE_LAYOUT = 2  # attack_scores.npz's arrays: 2 added the target's correct and cross_entropy
+
+
 def per_sample_key(config: ExperimentConfig, dataset: data_mod.Dataset, run_dir: Path,
                    bank_dir: Path, membership: Membership) -> str:
     return sha256_json({"calibrated": calibrated_key(config, dataset, run_dir, bank_dir, membership),
+                        "layout": PER_SAMPLE_LAYOUT,
                         "rows": [row_key(*parse_row(r)[:3]) for r in config.calibrated.per_sample]})
 
 
@@ -390,11 +394,16 @@ def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     (``calibrated.study_split``, ``study_view``, ``score_rows``): ``population_index`` (each
     sample's place in the bank's population: a training image's index, else the number of
     training images plus its test index), ``is_member``, ``label`` and a float64 array per
-    row, named as the row with "/" as "__". The paired comparisons of a study's settings, the
-    slices and the gallery read it. Cached in ``run_dir`` under ``per_sample_key``."""
+    row, named as the row with "/" as "__"; and the target's ``correct`` (its prediction is the
+    label) and ``cross_entropy`` on the image as it is. The paired comparisons of a study's
+    settings, the slices and the gallery read it. Beside it, ``exposed.npz``: the ``GALLERY``
+    members the first row scores highest and lowest, with their images. Cached in ``run_dir``
+    under ``per_sample_key``."""
     key = per_sample_key(config, dataset, run_dir, bank_dir, membership)
     cached = run_dir / f"attack-scores-{key[:16]}.npz"
-    if cached.exists() and unchanged_since_written(run_dir, cached.name, log):
+    if (cached.exists() and unchanged_since_written(run_dir, cached.name, log)
+            and exposed_path(cached).exists()
+            and unchanged_since_written(run_dir, exposed_path(cached).name, log)):
         return cached
     cached.unlink(missing_ok=True)
     refs = config.calibrated.references or config.bank.models
@@ -415,12 +424,36 @@ def per_sample_stage(config: ExperimentConfig, dataset: data_mod.Dataset, run_di
     columns = np.flatnonzero(membership_mod.evaluated_columns(
         membership, len(dataset.y_train) + len(dataset.y_test)))
     attacked = np.concatenate([split.eval_members, split.eval_nonmembers])
+    logits = view.target_logits[0]  # the image as it is
+    lab = labels[attacked].astype(np.int64)
+    shifted = logits - logits.max(1, keepdims=True)  # cross-entropy, stably
+    cross_entropy = np.log(np.exp(shifted).sum(1)) - shifted[np.arange(len(lab)), lab]
     write_npz(cached, population_index=columns[attacked].astype(np.int64), is_member=truth,
-              label=labels[attacked].astype(np.int64),
+              label=lab, correct=logits.argmax(1) == lab, cross_entropy=cross_entropy,
               **{k.replace("/", "__"): np.asarray(e["score"], np.float64) for k, e in scored.items()})
     record_checksum(run_dir, cached.name, log)
+    # the gallery's images: the members the first row finds most and least exposed
+    first = np.asarray(next(iter(scored.values()))["score"], np.float64)
+    members = np.flatnonzero(truth)
+    order = members[np.argsort(-first[members], kind="stable")]
+    shown = np.concatenate([order[:GALLERY], order[-GALLERY:][::-1]])
+    index = columns[attacked][shown]
+    images, _ = bank_mod.population(dataset, membership_mod.bank_config(config))
+    write_npz(exposed_path(cached), image=images[index], population_index=index,
+              label=lab[shown], score=first[shown], cross_entropy=cross_entropy[shown],
+              most=np.r_[np.ones(GALLERY, bool), np.zeros(GALLERY, bool)],
+              attack=np.array(next(iter(scored))))
+    record_checksum(run_dir, exposed_path(cached).name, log)
     log(f"[{config.name}] per-sample scores: {', '.join(scored)} on {len(truth):,} samples")
     return cached
+
+
+GALLERY = 12  # the most and the least exposed members kept with their images (exposed.npz)
+
+
+def exposed_path(per_sample: Path) -> Path:
+    """The gallery's file beside an attack-scores file of the cache."""
+    return per_sample.with_name(per_sample.name.replace("attack-scores-", "exposed-"))
 
 
 # The code of the audit's result from the weights: a change to it changes ``audit_key``.

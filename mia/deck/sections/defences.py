@@ -1,0 +1,86 @@
+"""The defences study in the study deck (``experiments/studies/defences.toml``): each defence
+setting's test accuracy against one attack's power at 0.1% FPR, fixed in the study file
+(results/studies/defences/frontier.json, ``mia.frontier``): the frontier figure, then the
+table of settings with their seed ranges and the paired comparisons with the undefended
+target. Empty until that study's results exist."""
+from __future__ import annotations
+
+from ... import schemas
+from ...io import read_checked
+from ..results import Deck
+
+STUDY = "defences"
+ROLES: tuple[str, ...] = ()  # the study's own results folder, not one experiment's
+USES: tuple[str, ...] = ()
+PART = "Defences: what each costs in accuracy and buys in privacy"
+TPR = "tpr_at_0.1pct_fpr"
+ALPHA = 0.05  # a paired difference "lowers" the attack's power when its Holm p is below this
+
+
+def verdicts(result: dict) -> dict[str, dict]:
+    """Per setting (role): its paired comparisons with the baseline at 0.1% FPR, and whether
+    every one of them says the setting lowers the attack's power (Holm p < ALPHA, positive
+    difference) or none does."""
+    out: dict[str, dict] = {}
+    for c in result["paired"]["comparisons"]:
+        entry = out.setdefault(c["role"], {"comparisons": []})
+        entry["comparisons"].append(c)
+    for entry in out.values():
+        lowered = [c[TPR]["p_holm"] < ALPHA and c[TPR]["difference"] > 0 for c in entry["comparisons"]]
+        entry["lowers"] = all(lowered)
+        entry["some"] = any(lowered)
+    return out
+
+
+def headline(result: dict, settings: list[dict]) -> str:
+    """The page's title: which settings lower the attack's power on every seed compared, and
+    what they do to test accuracy; else that none does."""
+    by_role = {s["role"]: s for s in settings}
+    base = by_role[result["baseline"]]
+    found = verdicts(result)
+    lowering = [r for r, v in found.items() if v["lowers"]]
+    if not lowering:
+        return f"no defence lowers {result['attack_name']}'s power at 0.1% FPR beyond chance"
+    parts = []
+    for role in lowering:
+        s = by_role[role]
+        change = 100 * (s["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
+        parts.append(f"{s['title']} ({change:+.1f} points of test accuracy)")
+    return (f"{', '.join(parts)} lower{'s' if len(lowering) == 1 else ''} "
+            f"{result['attack_name']}'s power at 0.1% FPR")
+
+
+def facts(deck: Deck) -> dict:
+    folder = deck.root / "studies" / STUDY
+    if not (folder / "frontier.json").is_file():  # not made yet: said on the last slide
+        return {"not_made": [f"the defences study: no {folder / 'frontier.json'} (run "
+                             f"`invoke experiments --study {STUDY}`)"]}
+    result = read_checked(folder / "frontier.json", schemas.FRONTIER,
+                          f"run `invoke experiments --study {STUDY}`")
+    from ...plots import ATTACK_NAMES
+    result = dict(result, attack_name=ATTACK_NAMES.get(result["attack"], result["attack"]))
+    settings = result["settings"]
+    found = verdicts(result)
+    rows = []
+    for s in settings:
+        v = found.get(s["role"], {"comparisons": []})
+        rows.append({"title": s["title"], "seeds": s["seeds"], "accuracy": s["test_accuracy"],
+                     "tpr": s[TPR], "auc": s["auc"], "precision": s[f"precision_{TPR}"],
+                     "front": s["role"] in result["pareto_front"],
+                     "lowers": v.get("lowers", False),
+                     "comparisons": [{"seed": c["seed"], "points": 100 * c[TPR]["difference"],
+                                      "ci": [100 * x for x in c[TPR]["ci95"]],
+                                      "holm": c[TPR]["p_holm"] < ALPHA}
+                                     for c in v["comparisons"]]})
+    base = next(s for s in settings if s["role"] == result["baseline"])
+    audited = [r for r in result["seeds"] if r["epsilon_audited"] is not None]
+    references = sorted({r["references"] for r in result["seeds"]})
+    return {"headline": headline(result, settings), "rows": rows, "baseline": base,
+            "sentence": result["sentence"], "attack": result["attack_name"],
+            "references": references[0] if len(references) == 1 else references,
+            "n_members": result["seeds"][0]["n_members"],
+            "n_nonmembers": result["seeds"][0]["n_nonmembers"],
+            "prevalence": result["prevalence"], "audited": audited,
+            "canaries": audited[0]["canaries"] if audited else None,
+            "figure": str(folder / "frontier.png"),
+            "discussion": result["sentence"]}
