@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -36,6 +35,7 @@ import numpy as np
 from . import plots, schemas
 from .errors import UserError
 from .plots.base import log_ticks
+from .intervals import wilson
 from .io import code_version, read_checked, read_json, sha256_file, sha256_json
 from .studies import Study
 
@@ -57,14 +57,6 @@ def precision(tpr: float | None, fpr: float, prevalence: float = PREVALENCE) -> 
         return None
     hits = prevalence * tpr
     return hits / (hits + (1 - prevalence) * fpr)
-
-
-def wilson(successes: float, n: int, z: float = 1.959964) -> list[float]:
-    """The 95% Wilson interval of a proportion (the test accuracy over n test images)."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: str, read: dict

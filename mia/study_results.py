@@ -27,7 +27,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from . import frontier as frontier_mod, plots, schemas
+from . import exposure as exposure_mod, frontier as frontier_mod, plots, schemas
+from .datasets import DATASETS
 from .errors import UserError
 from .io import (code_version, read_checked, read_json, recover_swap, replace_directory,
                  sha256_file, sha256_json, write_json, write_text)
@@ -306,7 +307,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
     if study.comparisons:
         found, comparisons_key = write_comparisons(study, rows, results_root, sources, final,
                                                    staging, log)
-    frontier_result = None
+    frontier_result = exposed = None
     if study.frontier_attack:  # the defences frontier (mia.frontier), from the same results
         try:
             previous = read_json(final / "frontier.json")
@@ -317,13 +318,22 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         write_json(staging / "frontier.json", frontier_result)
         write_text(staging / "frontier.csv", frontier_mod.csv_text(frontier_result))
         write_text(staging / "frontier.md", frontier_mod.markdown(frontier_result))
+        baseline = list(study.experiments_of(study.frontier_baseline))
+        if all((results_root / n / "attack_scores.npz").is_file() for n in baseline):
+            config = read_json(results_root / baseline[0] / "manifest.json")["config"]
+            classes = DATASETS[config["data"]["dataset"]].classes
+            exposed = exposure_mod.exposure(results_root, baseline, study.frontier_attack,
+                                            classes, frontier_result["read"])
+            write_json(staging / "exposure.json", exposed)
+            write_text(staging / "exposure.md", exposure_mod.markdown(exposed))
     git = git_commit(REPO)
     figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
                               "code": code_version(FIGURE_CODE),
                               # a study with a frontier: its inputs and code too (the key of
                               # the others stays as it was)
                               **({"frontier": frontier_result["read"],
-                                  "frontier_code": code_version(("mia/frontier.py",))}
+                                  "frontier_code": code_version(("mia/frontier.py",
+                                                                 "mia/exposure.py"))}
                                  if frontier_result else {})})
     commit = (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else "")
     if (study.figure or study.comparisons or frontier_result) and not _keep_figure(
@@ -333,11 +343,17 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         if study.comparisons:
             comparisons_figure(study, found, staging / COMPARISONS_FIGURE, commit)
         if frontier_result:
-            frontier_mod.figure(frontier_result, staging / frontier_mod.FIGURE, plots.Source(
+            source = plots.Source(
                 experiment=f"studies/{study.name}", title=study.description,
                 config_hash=sha256_file(study.path), commit=commit,
                 files=tuple(f"{name}/{f}" for name, read in frontier_result["read"].items()
-                            for f in read)))
+                            for f in read))
+            frontier_mod.figure(frontier_result, staging / frontier_mod.FIGURE, source)
+            if exposed is not None:
+                exposure_mod.figure(exposed, staging / exposure_mod.FIGURE, source)
+                if exposed["gallery"]:
+                    exposure_mod.gallery(exposed, classes, staging / exposure_mod.GALLERY_FIGURE,
+                                         source)
     written = {p.relative_to(staging).as_posix(): sha256_file(p)
                for p in sorted(staging.rglob("*")) if p.is_file()}
     write_json(staging / "manifest.json", {
