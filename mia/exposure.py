@@ -136,7 +136,7 @@ def figure(result: dict, out: Path, source: Source) -> list[Path]:
     """Per class and by correctness: the share of members (filled) and non-members (open)
     flagged at the one threshold, with 95% intervals; the threshold's FPR dashed."""
     rows = result["classes"] + result["correctness"]
-    fig, ax = plt.subplots(figsize=(11.6, 5.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(11.6, 4.3), layout="constrained")
     x = np.arange(len(rows)) + np.r_[np.zeros(len(result["classes"])), np.ones(len(result["correctness"]))]
     for offset, key, label, style in ((-0.15, "tpr", "members flagged (TPR)", "o"),
                                       (0.15, "fpr", "non-members flagged (FPR)", "s")):
@@ -149,7 +149,7 @@ def figure(result: dict, out: Path, source: Source) -> list[Path]:
     ax.set_xticks(x, [r["group"] for r in rows], rotation=30, ha="right")
     ax.set_ylabel("flagged at one threshold (%)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=plots.MIN_FONT_PT, frameon=False, loc="upper left")
+    ax.legend(fontsize=plots.MIN_FONT_PT, frameon=False, loc="upper right")
     name = plots.ATTACK_NAMES.get(result["attack"], result["attack"])
     fig.suptitle(plots.SLIDE.wrap(f"{name} at {100 * result['slice_fpr']:g}% FPR: who is "
                                   f"flagged, by class and by correctness", 11.6))
@@ -166,7 +166,7 @@ def gallery(result: dict, classes: tuple[str, ...], out: Path, source: Source) -
     with np.load(result["gallery"], allow_pickle=False) as f:
         g = {k: f[k] for k in f.files}
     most, least = np.flatnonzero(g["most"])[:SHOWN], np.flatnonzero(~g["most"])[:SHOWN]
-    fig, axes = plt.subplots(2, SHOWN, figsize=(11.6, 4.6), layout="constrained")
+    fig, axes = plt.subplots(2, SHOWN, figsize=(11.6, 4.4), layout="constrained")
     for row, picks, title in ((0, most, "most exposed"), (1, least, "least exposed")):
         for col, i in enumerate(picks):
             ax = axes[row, col]

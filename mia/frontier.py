@@ -384,7 +384,7 @@ def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
     """Two panels, test accuracy on x: the attack's TPR at 0.1% FPR (log scale, chance dashed)
     and its AUC, each seed a point with its 95% intervals (vertical: bootstrap over samples;
     horizontal: Wilson over the test images); the Pareto front joined."""
-    fig, axes = plt.subplots(1, 2, figsize=(11.6, 5.2), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(11.6, 4.3), layout="constrained")
     colours = plt.get_cmap("tab10")
     roles = [s["role"] for s in result["settings"]]
     for ax, key, label in ((axes[0], TPR_LOW, "TPR at 0.1% FPR"), (axes[1], "auc", "AUC")):

@@ -33,21 +33,31 @@ def verdicts(result: dict) -> dict[str, dict]:
 
 
 def headline(result: dict, settings: list[dict]) -> str:
-    """The page's title: which settings lower the attack's power on every seed compared, and
-    what they do to test accuracy; else that none does."""
+    """The page's title: which settings lower the attack's power on every seed compared; else
+    that none does. What they do to test accuracy is the table's."""
     by_role = {s["role"]: s for s in settings}
-    base = by_role[result["baseline"]]
     found = verdicts(result)
-    lowering = [r for r, v in found.items() if v["lowers"]]
+    lowering = [by_role[r]["title"] for r, v in found.items() if v["lowers"]]
     if not lowering:
-        return f"no defence lowers {result['attack_name']}'s power at 0.1% FPR beyond chance"
-    parts = []
-    for role in lowering:
-        s = by_role[role]
-        change = 100 * (s["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
-        parts.append(f"{s['title']} ({change:+.1f} points of test accuracy)")
-    return (f"{', '.join(parts)} lower{'s' if len(lowering) == 1 else ''} "
-            f"{result['attack_name']}'s power at 0.1% FPR")
+        return f"No defence lowers {result['attack_name']}'s TPR at 0.1% FPR beyond chance"
+    return (f"{', '.join(lowering)} lower{'s' if len(lowering) == 1 else ''} "
+            f"{result['attack_name']}'s TPR at 0.1% FPR")
+
+
+def exposure_facts(found: dict, folder) -> dict:
+    """The slices' page: the class whose members are flagged most and least, the correctly
+    and incorrectly classified members, and the overlaps of the top 1%."""
+    classes = sorted(found["classes"], key=lambda r: r["tpr"]["rate"])
+    by_correct = {r["group"]: r for r in found["correctness"]}
+    seeds = found["across_seeds"]
+    attacks = found["across_attacks"]
+    return {"most": classes[-1], "least": classes[0],
+            "correct": by_correct["classified correctly"], "wrong": by_correct["misclassified"],
+            "fpr": found["slice_fpr"], "top": found["top"],
+            "seeds_share": [o["share"] for o in seeds], "seeds_k": [o["k"] for o in seeds],
+            "attacks": attacks, "figure": str(folder / "exposure.png"),
+            "gallery": str(folder / "gallery.png") if (folder / "gallery.png").is_file() else None,
+            "experiment": found["experiment"]}
 
 
 def facts(deck: Deck) -> dict:
@@ -75,7 +85,11 @@ def facts(deck: Deck) -> dict:
     base = next(s for s in settings if s["role"] == result["baseline"])
     audited = [r for r in result["seeds"] if r["epsilon_audited"] is not None]
     references = sorted({r["references"] for r in result["seeds"]})
-    return {"headline": headline(result, settings), "rows": rows, "baseline": base,
+    leak = {}
+    if (folder / "exposure.json").is_file():
+        from ...io import read_json
+        leak = exposure_facts(read_json(folder / "exposure.json"), folder)
+    return {"headline": headline(result, settings), "rows": rows, "baseline": base, "leak": leak,
             "sentence": result["sentence"], "attack": result["attack_name"],
             "references": references[0] if len(references) == 1 else references,
             "n_members": result["seeds"][0]["n_members"],
