@@ -27,7 +27,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from . import exposure as exposure_mod, frontier as frontier_mod, plots, schemas
+from . import (exposure as exposure_mod, frontier as frontier_mod, laplace as laplace_mod, plots,
+               schemas)
 from .datasets import DATASETS
 from .errors import UserError
 from .io import (code_version, read_checked, read_json, recover_swap, replace_directory,
@@ -326,6 +327,9 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                                             classes, frontier_result["read"])
             write_json(staging / "exposure.json", exposed)
             write_text(staging / "exposure.md", exposure_mod.markdown(exposed))
+        # what epsilon means, before the private recipes (study 004's Laplace script)
+        laplace_result, incomes, releases = laplace_mod.run()
+        write_json(staging / "laplace" / "laplace.json", laplace_result)
     git = git_commit(REPO)
     figure_key = sha256_json({"read": sources, "study": sha256_file(study.path),
                               "code": code_version(FIGURE_CODE),
@@ -333,7 +337,8 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                               # the others stays as it was)
                               **({"frontier": frontier_result["read"],
                                   "frontier_code": code_version(("mia/frontier.py",
-                                                                 "mia/exposure.py"))}
+                                                                 "mia/exposure.py",
+                                                                 "mia/laplace.py"))}
                                  if frontier_result else {})})
     commit = (git["commit"] or "unknown") + ("+dirty" if git["code_dirty"] else "")
     if (study.figure or study.comparisons or frontier_result) and not _keep_figure(
@@ -349,6 +354,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                 files=tuple(f"{name}/{f}" for name, read in frontier_result["read"].items()
                             for f in read))
             frontier_mod.figure(frontier_result, staging / frontier_mod.FIGURE, source)
+            laplace_mod.figures(laplace_result, incomes, releases, staging / "laplace", source)
             if exposed is not None:
                 exposure_mod.figure(exposed, staging / exposure_mod.FIGURE, source)
                 if exposed["gallery"]:

@@ -60,6 +60,17 @@ def exposure_facts(found: dict, folder) -> dict:
             "experiment": found["experiment"]}
 
 
+def laplace_facts(found: dict, folder) -> dict:
+    """The page on what epsilon means: each budget's median error of the private average, in
+    percent of the truth, and the maximum's at the largest budget."""
+    def errors(name):
+        return [{"epsilon": r["epsilon"], "error": r["dollar_error_median"]}
+                for r in found["queries"][name]["by_epsilon"]]
+    return {"n": found["n"], "repeats": found["repeats"], "average": errors("average"),
+            "geometric": errors("log10_average"), "maximum": errors("maximum")[-1],
+            "bound": found["bound"], "figure": str(folder / "repeated_average.png")}
+
+
 def facts(deck: Deck) -> dict:
     folder = deck.root / "studies" / STUDY
     if not (folder / "frontier.json").is_file():  # not made yet: said on the last slide
@@ -89,7 +100,12 @@ def facts(deck: Deck) -> dict:
     if (folder / "exposure.json").is_file():
         from ...io import read_json
         leak = exposure_facts(read_json(folder / "exposure.json"), folder)
+    epsilon = {}
+    if (folder / "laplace" / "laplace.json").is_file():
+        from ...io import read_json
+        epsilon = laplace_facts(read_json(folder / "laplace" / "laplace.json"), folder / "laplace")
     return {"headline": headline(result, settings), "rows": rows, "baseline": base, "leak": leak,
+            "epsilon": epsilon,
             "sentence": result["sentence"], "attack": result["attack_name"],
             "references": references[0] if len(references) == 1 else references,
             "n_members": result["seeds"][0]["n_members"],
