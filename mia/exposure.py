@@ -23,13 +23,15 @@ from sklearn.metrics import roc_auc_score
 
 from . import plots
 from .intervals import wilson
-from .io import sha256_file
+from .errors import UserError
+from .io import read_npz, sha256_file
 from .plots.base import Source
 
 SLICE_FPR = 0.01
 TOP = 0.01
 FIGURE, GALLERY_FIGURE = "exposure", "gallery"
 SHOWN = 8  # gallery images per row
+REMEDY = "rerun `invoke experiments`"
 
 
 def threshold(nonmember_scores: np.ndarray, fpr: float) -> float:
@@ -71,10 +73,15 @@ def exposure(results_root: Path, experiments: list[str], attack: str, classes: t
     """exposure.json's content for the baseline's seeds ``experiments`` (the first is sliced)."""
     key = attack.replace("/", "__")
     found = []
+    needed = ("population_index", "is_member", "label", "correct", "cross_entropy", key)
     for name in experiments:
         path = results_root / name / "attack_scores.npz"
-        with np.load(path, allow_pickle=False) as f:
-            found.append({k: f[k] for k in f.files})
+        arrays = read_npz(path, needed, REMEDY)
+        if len({len(a) if a.ndim == 1 else -1 for a in arrays.values()}) != 1:
+            raise UserError(f"corrupt results file {path}: one-dimensional arrays of one length "
+                            f"expected; {REMEDY}")
+        arrays["is_member"] = arrays["is_member"].astype(bool)
+        found.append(arrays)
         read.setdefault(name, {})["attack_scores.npz"] = sha256_file(path)
     first = found[0]
     member, score = first["is_member"], first[key]
@@ -163,8 +170,11 @@ def figure(result: dict, out: Path, source: Source) -> list[Path]:
 
 def gallery(result: dict, classes: tuple[str, ...], out: Path, source: Source) -> list[Path]:
     """The ``SHOWN`` members the attack scores highest (top row) and lowest (bottom row)."""
-    with np.load(result["gallery"], allow_pickle=False) as f:
-        g = {k: f[k] for k in f.files}
+    g = read_npz(result["gallery"], ("image", "label", "cross_entropy", "most", "attack"), REMEDY)
+    if not (g["image"].ndim == 4 and len(g["image"]) == len(g["label"]) == len(g["most"])
+            == len(g["cross_entropy"])):
+        raise UserError(f"corrupt results file {result['gallery']}: images and their labels "
+                        f"expected; {REMEDY}")
     most, least = np.flatnonzero(g["most"])[:SHOWN], np.flatnonzero(~g["most"])[:SHOWN]
     fig, axes = plt.subplots(2, SHOWN, figsize=(11.6, 4.4), layout="constrained")
     for row, picks, title in ((0, most, "most exposed"), (1, least, "least exposed")):

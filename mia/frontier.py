@@ -36,7 +36,7 @@ from . import plots, schemas
 from .errors import UserError
 from .plots.base import log_ticks
 from .intervals import wilson
-from .io import code_version, read_checked, read_json, sha256_file, sha256_json
+from .io import code_version, read_checked, read_npz, sha256_file, sha256_json
 from .studies import Study
 
 PROTOCOL = "study"
@@ -46,6 +46,7 @@ FPRS = {TPR_LOW: 0.001, TPR_HIGH: 0.01}
 # screening a population where few records were trained on.
 PREVALENCE = 0.01
 FRONTIER_FILES = ("frontier.json", "frontier.csv", "frontier.md")
+REMEDY = "rerun `invoke experiments`"
 FIGURE = "frontier"
 
 
@@ -63,12 +64,12 @@ def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: st
               ) -> dict:
     d = results_root / name
     files = {}
-    metrics = read_checked(d / "metrics.json", schemas.METRICS, "rerun `invoke experiments`")
+    metrics = read_checked(d / "metrics.json", schemas.METRICS, REMEDY)
     files["metrics.json"] = sha256_file(d / "metrics.json")
     if not (d / "calibrated.json").is_file():
         raise UserError(f"study {study.name!r}: the frontier needs {name}'s calibrated attacks "
                         f"({d / 'calibrated.json'} is missing: give the experiment a [bank])")
-    calibrated = read_checked(d / "calibrated.json", schemas.CALIBRATED, "rerun `invoke experiments`")
+    calibrated = read_checked(d / "calibrated.json", schemas.CALIBRATED, REMEDY)
     files["calibrated.json"] = sha256_file(d / "calibrated.json")
     protocol = calibrated["protocols"][PROTOCOL]
     cell = protocol["rows"].get(attack)
@@ -77,9 +78,9 @@ def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: st
                         f"{d / 'calibrated.json'} (add it to the experiment's [calibrated] attacks)")
     audit = None
     if (d / "audit.json").is_file():
-        audit = read_json(d / "audit.json")
+        audit = read_checked(d / "audit.json", schemas.AUDIT, REMEDY)
         files["audit.json"] = sha256_file(d / "audit.json")
-    manifest = read_json(d / "manifest.json") if (d / "manifest.json").is_file() else {}
+    manifest = read_checked(d / "manifest.json", schemas.MANIFEST_CONFIG, REMEDY)
     privacy = manifest.get("privacy")
     config = manifest.get("config", {})
     target = metrics["target"]
@@ -211,11 +212,14 @@ def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, re
             path = results_root / name / "attack_scores.npz"
             if not path.is_file():
                 break
-            with np.load(path, allow_pickle=False) as f:
-                key = attack.replace("/", "__")
-                if key not in f.files:
-                    break
-                arrays.append((f["population_index"], f["is_member"], f[key]))
+            key = attack.replace("/", "__")
+            f = read_npz(path, ("population_index", "is_member"), REMEDY)
+            if key not in f:
+                break
+            if not len(f["population_index"]) == len(f["is_member"]) == len(f[key]):
+                raise UserError(f"corrupt results file {path}: arrays of one length expected; "
+                                f"{REMEDY}")
+            arrays.append((f["population_index"], f["is_member"].astype(bool), f[key]))
             read.setdefault(name, {})["attack_scores.npz"] = sha256_file(path)
         if len(arrays) < 2:
             skipped.append({"experiment": s["experiment"], "why": f"no per-sample scores of {attack}"})

@@ -176,6 +176,27 @@ def read_arrays(path: str | os.PathLike, names: tuple[str, ...], remedy: str,
     return arrays
 
 
+def read_npz(path: str | os.PathLike, required: tuple[str, ...], remedy: str,
+             what: str = "results file") -> dict[str, np.ndarray]:
+    """Every array of an .npz file (never pickled objects), which must hold ``required``: a
+    FileFailed, one line, for anything else. Shapes are the reader's to check."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {n: f[n] for n in f.files}
+    except FileNotFoundError:
+        raise FileFailed(f"{what} {path} is missing; {remedy}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise FileFailed(f"corrupt {what} {path}: not a readable .npz "
+                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); {remedy}"
+                         ) from None
+    missing = [n for n in required if n not in arrays]
+    if missing:
+        raise FileFailed(f"corrupt {what} {path}: no array {missing[0]!r} (it holds "
+                         f"{', '.join(arrays) or 'none'}); {remedy}")
+    return arrays
+
+
 CHECKSUMS_FILE = "checksums.json"  # in a cache folder: {file name: sha256 as written}
 
 

@@ -36,3 +36,14 @@ COMPARISONS = {"comparisons": list}
 FRONTIER = {"attack": str, "baseline": str, "prevalence": NUMBER, "seeds": list,
             "settings": list, "pareto_front": list, "sentence": str,
             "paired": {"comparisons": list, "not_compared": list}}
+# results/<experiment>/audit.json (pipeline.stages.audit_stage): the one-run audit
+AUDIT = {"epsilon_lower_bound": NUMBER, "attack": str, "m": int, "delta": NUMBER,
+         "confidence": NUMBER, "guesses": list}
+# results/studies/<study>/exposure.json (mia.exposure) and laplace/laplace.json (mia.laplace)
+EXPOSURE = {"experiment": str, "attack": str, "slice_fpr": NUMBER, "top": NUMBER,
+            "classes": list, "correctness": list, "across_attacks": list, "across_seeds": list}
+LAPLACE = {"n": int, "repeats": int, "bound": NUMBER, "queries": {"average": dict,
+                                                                  "log10_average": dict,
+                                                                  "maximum": dict}}
+# a results folder's manifest.json, as a study reads it: the settings it ran with
+MANIFEST_CONFIG = {"config": {"seed": int}}

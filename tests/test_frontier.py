@@ -40,7 +40,8 @@ def write_results(root, name, values, references=4):
     (d / "manifest.json").write_text(json.dumps(manifest))
     if hat is not None:
         (d / "audit.json").write_text(json.dumps({"epsilon_lower_bound": hat, "attack": "rmia_online",
-                                                  "m": 1000, "delta": 1e-5}))
+                                                  "m": 1000, "delta": 1e-5, "confidence": 0.95,
+                                                  "guesses": []}))
 
 
 @pytest.fixture(autouse=True)
@@ -192,3 +193,17 @@ def test_the_paired_comparisons_are_kept_while_their_inputs_are(study, monkeypat
              label=np.zeros(6000, np.int64), rmia_online=np.zeros(6000))
     with pytest.raises(pytest.fail.Exception, match="recomputed"):
         frontier.frontier(s, results, "rmia_online", "undefended", previous=first)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("audit.json", b"{not json", "not valid JSON"),
+    ("audit.json", b'{"attack": "rmia_online"}', "epsilon_lower_bound is missing"),
+    ("attack_scores.npz", b"\x00" * 40, "not a readable .npz"),
+    ("manifest.json", b"[]", "corrupt results file"),
+])
+def test_a_corrupt_input_is_one_line(study, name, content, message):
+    from mia.errors import UserError
+    s, results = study
+    (results / "none-seed0" / name).write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        frontier.frontier(s, results, "rmia_online", "undefended")

@@ -97,13 +97,14 @@ def facts(deck: Deck) -> dict:
     audited = [r for r in result["seeds"] if r["epsilon_audited"] is not None]
     references = sorted({r["references"] for r in result["seeds"]})
     leak = {}
+    remedy = f"run `invoke experiments --study {STUDY}`"
     if (folder / "exposure.json").is_file():
-        from ...io import read_json
-        leak = exposure_facts(read_json(folder / "exposure.json"), folder)
+        leak = exposure_facts(read_checked(folder / "exposure.json", schemas.EXPOSURE, remedy),
+                              folder)
     epsilon = {}
     if (folder / "laplace" / "laplace.json").is_file():
-        from ...io import read_json
-        epsilon = laplace_facts(read_json(folder / "laplace" / "laplace.json"), folder / "laplace")
+        epsilon = laplace_facts(read_checked(folder / "laplace" / "laplace.json",
+                                             schemas.LAPLACE, remedy), folder / "laplace")
     return {"headline": headline(result, settings), "rows": rows, "baseline": base, "leak": leak,
             "epsilon": epsilon,
             "sentence": result["sentence"], "attack": result["attack_name"],
