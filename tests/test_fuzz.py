@@ -51,6 +51,9 @@ seed = 1
 [data]
 max_train = 400
 max_test = 200
+# the one-run audit's canaries and the per-sample scores: audit.json, attack_scores.npz,
+# exposed.npz and their cache files are fuzzed too
+canaries = 40
 [train]
 epochs = 1
 batch_size = 64
@@ -60,6 +63,8 @@ repeats = 1
 kde_grid_points = 64
 [bank]
 models = 4
+[calibrated]
+per_sample = ["rmia_online", "loss"]
 """
 EXPERIMENTS = ("baseline", "defended", "baseline-refs50k")  # the deck's study's experiments
 SKIPPED = (".lock",)  # run locks: empty, and never read
