@@ -207,3 +207,22 @@ def test_a_corrupt_input_is_one_line(study, name, content, message):
     (results / "none-seed0" / name).write_bytes(content)
     with pytest.raises(UserError, match=message):
         frontier.frontier(s, results, "rmia_online", "undefended")
+
+
+def test_the_decks_sentences_follow_the_paired_comparisons(study):
+    """The deck's title and answer name the settings whose every paired comparison lowers the
+    attack's TPR at 0.1% FPR (Holm), with their change in test accuracy; none, when none does."""
+    from mia.deck.sections import defences
+    s, results = study
+    out = dict(frontier.frontier(s, results, "rmia_online", "undefended"), attack_name="RMIA online")
+    found = defences.verdicts(out)
+    lowering = {r for r, v in found.items() if v["lowers"]}
+    title = defences.headline(out, out["settings"])
+    answer = defences.answer_line(out, out["settings"])
+    if lowering:
+        assert all(next(x["title"] for x in out["settings"] if x["role"] == r) in title for r in lowering)
+        assert "points" in answer
+    for c in out["paired"]["comparisons"]:  # make every comparison a tie: no setting lowers it
+        c["tpr_at_0.1pct_fpr"]["p_holm"] = 1.0
+    assert defences.headline(out, out["settings"]).startswith("No defence lowers RMIA online")
+    assert defences.answer_line(out, out["settings"]).startswith("no setting lowers")

@@ -14,7 +14,8 @@ from .calibrated import HEADLINE_ROW, has_loss, operating_point, paired_text
 from .defended_calibrated import CHANCE, judgements as defended_judgements
 
 ROLES = ("undefended",)
-USES: tuple[str, ...] = ()  # no other section's facts
+USES: tuple[str, ...] = ()  # no other section's facts (the defences line reads its own, if
+# the deck has that section: the template guards it)
 
 
 def _times(value: float, chance: float) -> str:

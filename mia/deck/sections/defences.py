@@ -60,6 +60,28 @@ def exposure_facts(found: dict, folder) -> dict:
             "experiment": found["experiment"]}
 
 
+def answer_line(result: dict, settings: list[dict]) -> str:
+    """The answer page's line: each setting whose paired comparisons with the baseline all
+    find the attack's TPR at 0.1% FPR lower, with its change in mean test accuracy; else
+    that none does."""
+    by_role = {s["role"]: s for s in settings}
+    base = by_role[result["baseline"]]
+    parts = []
+    for role, v in verdicts(result).items():
+        if not v["lowers"]:
+            continue
+        s = by_role[role]
+        change = 100 * (s["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
+        seeds = len(v["comparisons"])
+        parts.append(f"{s['title']} lowers it on {'every one' if seeds > 1 else 'the one'} of "
+                     f"{seeds} seed{'s' if seeds > 1 else ''} compared, test accuracy "
+                     f"{change:+.1f} points")
+    if not parts:
+        return (f"no setting lowers {result['attack_name']}'s TPR at 0.1% FPR on every seed "
+                f"compared (paired, Holm)")
+    return "; ".join(parts) + " (paired on the same images, Holm)"
+
+
 def laplace_facts(found: dict, folder) -> dict:
     """The page on what epsilon means: each budget's median error of the private average, in
     percent of the truth, and the maximum's at the largest budget."""
@@ -105,7 +127,9 @@ def facts(deck: Deck) -> dict:
     if (folder / "laplace" / "laplace.json").is_file():
         epsilon = laplace_facts(read_checked(folder / "laplace" / "laplace.json",
                                              schemas.LAPLACE, remedy), folder / "laplace")
-    return {"headline": headline(result, settings), "rows": rows, "baseline": base, "leak": leak,
+    return {"headline": headline(result, settings), "answer": answer_line(result, settings),
+            "seeds": max(s["seeds"] for s in settings),
+            "rows": rows, "baseline": base, "leak": leak,
             "epsilon": epsilon,
             "sentence": result["sentence"], "attack": result["attack_name"],
             "references": references[0] if len(references) == 1 else references,
