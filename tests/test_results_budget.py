@@ -52,3 +52,20 @@ def test_the_earlier_studies_are_within_their_share():
     share = sum(sizes.get(f, 0) for f in folders)  # their study folders: under "studies", tiny
     print(f"\nthe earlier studies' experiments: {share / 1e6:.1f} MB of {EARLIER_BUDGET_BYTES / 1e6:.0f} MB")
     assert share <= EARLIER_BUDGET_BYTES, f"the earlier studies hold {share / 1e6:.1f} MB"
+
+
+# The defences study (issue 22) gets about 80 MB: its experiments' folders and its own.
+DEFENCES_BUDGET_BYTES = 80 * 10**6
+
+
+def test_the_defences_study_is_within_its_share():
+    from mia import studies
+
+    sizes = committed_sizes()
+    folders = set(studies.load_named("defences").all_experiments)
+    share = sum(sizes.get(f, 0) for f in folders)
+    study_folder = subprocess.run(["git", "ls-files", "-z", "results/studies/defences"], cwd=ROOT,
+                                  capture_output=True, check=True).stdout.decode().split("\0")
+    share += sum((ROOT / p).stat().st_size for p in filter(None, study_folder) if (ROOT / p).is_file())
+    print(f"\nthe defences study: {share / 1e6:.1f} MB of {DEFENCES_BUDGET_BYTES / 1e6:.0f} MB")
+    assert share <= DEFENCES_BUDGET_BYTES, f"the defences study holds {share / 1e6:.1f} MB"
