@@ -11,6 +11,8 @@ from ..config import ExperimentConfig
 from ..datasets import Dataset
 from ..errors import UserError
 from ..io import read_json
+from ..membership import bank_config
+from ..recipes import get as recipe_of
 from ..training import bank as bank_mod
 from ..training.jobs import TrainingJob, trajectory_hash
 from .experiment import experiment_dataset
@@ -97,11 +99,12 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
                 f"the target of {config.name} ({config.train.epochs} epochs on "
                 f"{len(dataset.y_train):,} images)",
                 epochs_to_count(trajectory, config.train.epochs) * len(dataset.y_train)
-                / IMAGES_PER_SECOND,
+                / IMAGES_PER_SECOND * recipe_of(config.train.recipe).relative_cpu_cost,
                 _why(dataset, committed, "training_hash", train_hash), "target"))
         k = config.bank.models
         if not k:
             continue
+        config = bank_config(config)  # the bank's key, without the target's canaries
         bank_dir = bank_mod.bank_dir_for(config, dataset, cache_root)
         if bank_dir in seen:
             continue
@@ -121,7 +124,8 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
                 f"{missing} bank models of {config.name} ({config.train.epochs} epochs on "
                 f"{keeps:,} images each)",
                 missing * keeps / IMAGES_PER_SECOND * epochs_to_count(
-                    bank_mod.snapshot_dir_for(config, dataset, cache_root), config.train.epochs),
+                    bank_mod.snapshot_dir_for(config, dataset, cache_root), config.train.epochs)
+                * recipe_of(config.train.recipe).relative_cpu_cost,
                 _why(dataset, committed, "config_hash", config.hash()), "bank", missing))
     return planned
 

@@ -12,6 +12,7 @@ A recipe is a subclass of ``Recipe`` with a ``name`` (``[train] recipe``):
     per_sample_gradients -> bool: the step needs each sample's gradient (DP-SGD's clipping)
     privacy(cfg, n) -> dict | None: what the manifest records of the recipe's guarantee (an
         accountant's epsilon at delta); None when it gives none
+    relative_cpu_cost -> float: an epoch's CPU time against Adam's (the plan's estimate)
     epochs_are_prefixes -> bool: the first E epochs of a longer run are a run of E epochs,
         bitwise (nothing depends on the total number of epochs: no schedule, no noise scaled to
         the run's length), so a longer run may start from a shorter run's snapshot
@@ -35,6 +36,9 @@ class Recipe:
     fixed_batch_size: ClassVar[bool] = True
     per_sample_gradients: ClassVar[bool] = False
     epochs_are_prefixes: ClassVar[bool] = False
+    # An epoch's CPU time against Adam's on the fast CPU engine, for the plan's estimate of
+    # what a run would train (mia.pipeline.plan): an estimate, not a measurement of this run.
+    relative_cpu_cost: ClassVar[float] = 1.0
 
     def optimizer(self, params, cfg, device: torch.device, capturable: bool = False
                   ) -> torch.optim.Optimizer:
