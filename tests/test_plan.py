@@ -102,3 +102,20 @@ def test_invoke_experiments_stops_a_long_run_before_any_work(tmp_path, tiny_npz)
     assert lines[0].startswith("error: this run would train 1 target") and "--train" in lines[0]
     assert not (tmp_path / "cache" / "runs").exists() or not any((tmp_path / "cache" / "runs").iterdir())
     assert not (tmp_path / "results" / "long").exists()
+
+
+def test_canaries_do_not_hide_a_bank_and_a_private_recipe_costs_more(tmp_path, tiny):
+    """A target with canaries shares the bank of its recipe without them (one bank planned for
+    both); a DP-SGD recipe's epochs count ``relative_cpu_cost`` times an Adam epoch."""
+    plain = config.from_dict({"train": {"epochs": 3}, "bank": {"models": 4}}, "a")
+    audited = config.from_dict({"data": {"canaries": 50}, "train": {"epochs": 3},
+                                "bank": {"models": 4}}, "b")
+    found = plan.planned_training([plain, audited], tiny, tmp_path / "results", None,
+                                  tmp_path / "cache")
+    assert [p.kind for p in found] == ["target", "bank", "target"]
+    from mia import recipes
+    private = config.from_dict({"train": {"epochs": 3, "recipe": "dp_adam", "dp_epsilon": 4.0}}, "p")
+    found = plan.planned_training([private], tiny, tmp_path / "results", None, tmp_path / "cache")
+    n = len(tiny["cifar10"].y_train)
+    assert found[0].seconds == pytest.approx(
+        3 * n / plan.IMAGES_PER_SECOND * recipes.get("dp_adam").relative_cpu_cost)
