@@ -184,7 +184,7 @@ class ExperimentConfig:
         for section, names in WRITTEN_WHEN_SET.items():
             table, default = out[section], _SECTIONS[section]()
             for name in names:
-                if table[name] == _plain_default(getattr(default, name)):
+                if _plain_default(table[name]) == _plain_default(getattr(default, name)):
                     del table[name]
         return out
 

@@ -67,16 +67,16 @@ def test_every_section_of_another_study_names_a_committed_study():
 def test_a_section_of_a_study_the_deck_did_not_load_is_refused():
     study = studies.load_named("baseline-vs-defended")
     assert "architecture" in study.sections
-    with pytest.raises(UserError, match="section 'mnist_loss_threshold' presents study 'loss-threshold-mnist', which was not loaded"):
+    with pytest.raises(UserError, match="section 'defences' presents study 'defences', which was not loaded"):
         render.check(study, {})
 
 
 def test_the_committed_earlier_studies_make_their_slides():
-    """The deck of the committed results: each earlier study's section has its facts (a
-    section that could not be made says so instead)."""
+    """The deck of the committed results: each earlier study's section, and the defences
+    study's, has its facts (a section that could not be made says so instead)."""
     deck = make.prepare(ROOT / "results")
     assert set(deck.others) == {"loss-threshold-mnist", "normalized-confidence", "shadow-models",
-                                "architecture"}
+                                "architecture", "defences"}
     ctx = render.context(deck)
     assert ctx["mnist_loss_threshold"]["loss"]["fitted"] > 0.45
     assert {row["dataset"] for row in ctx["normalized_confidence"]["rows"]} == {"CIFAR-10", "MNIST"}
