@@ -34,6 +34,7 @@ import numpy as np
 
 from . import plots, schemas
 from .errors import UserError
+from .evaluation.paired import holm, paired_differences
 from .plots.base import log_ticks
 from .intervals import wilson
 from .io import code_version, read_checked, read_npz, sha256_file, sha256_json
@@ -197,7 +198,6 @@ def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, re
     (``paired.paired_differences``: members and non-members resampled separately), the
     p-values Holm-adjusted over every comparison of a metric. A pair whose samples differ, or
     without per-sample scores, is listed under ``not_compared`` with why."""
-    from .evaluation.paired import holm, paired_differences
     base = {s["seed"]: s for s in seeds if s["role"] == baseline}
     out, skipped = [], []
     for s in seeds:

@@ -36,7 +36,7 @@ COMPARISONS = {"comparisons": list}
 FRONTIER = {"attack": str, "baseline": str, "prevalence": NUMBER, "seeds": list,
             "settings": list, "pareto_front": list, "sentence": str,
             "paired": {"comparisons": list, "not_compared": list}}
-# results/<experiment>/audit.json (pipeline.stages.audit_stage): the one-run audit
+# results/<experiment>/audit.json (pipeline.audit.audit_stage): the one-run audit
 AUDIT = {"epsilon_lower_bound": NUMBER, "attack": str, "m": int, "delta": NUMBER,
          "confidence": NUMBER, "guesses": list}
 # results/studies/<study>/exposure.json (mia.exposure) and laplace/laplace.json (mia.laplace)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import privacy_audit
+from .audit_verdict import check_audit
 from .errors import UserError
 from .io import read_json
 
@@ -435,54 +435,13 @@ def compare(reference: Path, candidate: Path) -> Verdict:
             v.exact("attack_scores.npz", "readable arrays", f"unreadable: {str(e).splitlines()[0]}")
     if _present_in_both(v, reference, candidate, "audit.json"):
         try:
-            _check_audit(v, read_json(reference / "audit.json"), read_json(candidate / "audit.json"))
+            check_audit(v, read_json(reference / "audit.json"), read_json(candidate / "audit.json"),
+                        STEP_SAMPLES)
         except (OSError, ValueError) as e:
             v.exact("audit.json", "readable JSON", f"unreadable: {str(e).splitlines()[0]}")
         except (KeyError, TypeError, AttributeError) as e:
             v.exact("audit.json structure", "reference layout", f"differs at {e!r}")
     return v
-
-
-# audit.json's settings and counts of the design: compared exactly
-AUDIT_EXACT = ("m", "included", "delta", "confidence", "attack", "references", "population_z")
-
-
-def _check_audit(v: Verdict, ref: dict, cand: dict) -> None:
-    """The one-run audit (``privacy_audit``): its settings exactly; each guess's correct count
-    within STEP_SAMPLES (scores within tolerance can swap canaries at the cut); each bound,
-    and the reported one, within the bounds that STEP_SAMPLES more or fewer correct guesses
-    would give (a bound is a function of the count, ``privacy_audit.epsilon_lower_bound``)."""
-    for key in AUDIT_EXACT:
-        v.exact(f"audit.{key}", ref.get(key), cand.get(key))
-    v.exact("audit.guesses (length)", len(ref["guesses"]), len(cand["guesses"]))
-    level = 1 - (1 - ref["confidence"]) / max(1, len(ref["guesses"]))
-    lows, highs = [], []
-    for a, b in zip(ref["guesses"], cand["guesses"]):
-        k = a["k_plus"]
-        v.exact(f"audit.k{k}.k", (a["k_plus"], a["k_minus"]), (b["k_plus"], b["k_minus"]))
-        v.record(f"audit.k{k}.correct", a["correct"], b["correct"], STEP_SAMPLES, "samples")
-        r = a["k_plus"] + a["k_minus"]
-        low, high = (privacy_audit.epsilon_lower_bound(ref["m"], r, min(r, max(0, a["correct"] + d)),
-                                                       ref["delta"], level)
-                     for d in (-STEP_SAMPLES, STEP_SAMPLES))
-        lows.append(low)
-        highs.append(high)
-        _within(v, f"audit.k{k}.epsilon_lower_bound", a["epsilon_lower_bound"],
-                b["epsilon_lower_bound"], low, high)
-    _within(v, "audit.epsilon_lower_bound", ref["epsilon_lower_bound"],
-            cand["epsilon_lower_bound"], max(lows, default=0.0), max(highs, default=0.0))
-
-
-def _within(v: Verdict, name: str, ref: float, cand: float, low: float, high: float) -> None:
-    """``cand`` in [low, high] (an interval around ``ref``, not symmetric): a mismatch outside."""
-    v.checked += 1
-    if not low - 1e-12 <= cand <= high + 1e-12:
-        diff = abs(cand - ref)
-        v.mismatches.append({"name": name, "reference": ref, "candidate": cand,
-                             "difference": diff, "tolerance": max(ref - low, high - ref),
-                             "ratio": math.inf,
-                             "unit": f"(outside [{low:.4g}, {high:.4g}], the bounds at "
-                                     f"+-{STEP_SAMPLES} correct guesses)"})
 
 
 def _present_in_both(v: Verdict, reference: Path, candidate: Path, name: str) -> bool:

@@ -118,7 +118,7 @@ def test_no_mia_module_is_imported_inside_a_function():
 
 # The modules that may import torch: the models, the recipes, the scores from logits, the
 # experiment config (it validates their names), training, the pipeline, the benchmarks.
-TORCH_MODULES = ("mia.architectures", "mia.recipes", "mia.scores", "mia.config", "mia.training",
+TORCH_MODULES = ("mia.architectures", "mia.recipes", "mia.scores", "mia.config", "mia.config_checks", "mia.membership", "mia.training",
                  "mia.pipeline", "mia.bench")
 BLOCK_TORCH = """
 import importlib, sys

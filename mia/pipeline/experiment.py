@@ -23,9 +23,10 @@ from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
-from .stages import (SNAPSHOT, audit_stage, bank_stage, per_sample_stage, calibrated_stage, computed_scores, engine_settings,
-                     experiment_rows, load_model, load_scores, npz_names, resume_from_snapshot,
-                     scores_stage, timed_stage, train_stage)
+from .audit import audit_stage
+from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
+                     experiment_rows, load_model, load_scores, npz_names, per_sample_stage,
+                     resume_from_snapshot, scores_stage, timed_stage, train_stage)
 
 
 def experiment_dataset(config: ExperimentConfig, full: Dataset) -> Dataset:

@@ -93,7 +93,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
         if calibrated is not None:
             write_json(staging / "calibrated.json", calibrated)
             bank_mod.copy_bank(run.bank_dir, staging / "bank", config.bank.models)
-        if audit is not None:  # the one-run audit on the canaries (stages.audit_stage)
+        if audit is not None:  # the one-run audit on the canaries (audit.audit_stage)
             write_json(staging / "audit.json", audit)
         if per_sample is not None:  # [calibrated] per_sample (stages.per_sample_stage)
             shutil.copyfile(per_sample, staging / PER_SAMPLE)

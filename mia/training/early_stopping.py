@@ -22,6 +22,7 @@ import torch
 from ..architectures import build, weights_bytes
 from ..config import TrainConfig
 from ..io import read_json, write_bytes, write_json
+from ..membership import holdout_size
 from .engine import CHECKPOINT, evaluate, load_checkpoint
 
 STATE, BEST = "early_stopping.json", "best.pt"
@@ -40,7 +41,6 @@ def is_better(accuracy: float, best: float | None) -> bool:
 def holdout_split(subset: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A reference model's (trained, held-out) indices: a seeded share ``fraction`` of its
     ``subset`` held out, both kept in the subset's order."""
-    from ..membership import holdout_size
     n = len(subset)
     rng = np.random.default_rng([seed, HOLDOUT_STREAM])
     held = np.zeros(n, bool)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ... import schemas
 from ...io import read_checked
+from ...plots import ATTACK_NAMES
 from ..results import Deck
 
 STUDY = "defences"
@@ -100,7 +101,6 @@ def facts(deck: Deck) -> dict:
                              f"`invoke experiments --study {STUDY}`)"]}
     result = read_checked(folder / "frontier.json", schemas.FRONTIER,
                           f"run `invoke experiments --study {STUDY}`")
-    from ...plots import ATTACK_NAMES
     result = dict(result, attack_name=ATTACK_NAMES.get(result["attack"], result["attack"]))
     settings = result["settings"]
     found = verdicts(result)
