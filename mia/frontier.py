@@ -189,23 +189,26 @@ PAIRED_METRICS = ("auc", TPR_HIGH, TPR_LOW)
 BOOTSTRAP_STREAM = 0xF207
 
 
-def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, read: dict
-           ) -> dict:
-    """Each setting's seed against the baseline's seed of the same number, on the same samples
-    (their ``attack_scores.npz``: the same ``population_index`` and membership): the difference
-    baseline - setting of each metric (positive: the defence lowers the attack's power) with a
+def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, read: dict,
+           matched: dict[str, str] | None = None) -> dict:
+    """Each setting's seed against the seed of the same number of the baseline, or of the role
+    ``matched`` names for it (early stopping against the same images held out without
+    stopping), on the same samples (their ``attack_scores.npz``: the same ``population_index``
+    and membership): the difference compared - setting of each metric (positive: the defence
+    lowers the attack's power) with a
     95% interval and a two-sided p-value from a paired bootstrap of those samples
     (``paired.paired_differences``: members and non-members resampled separately), the
     p-values Holm-adjusted over every comparison of a metric. A pair whose samples differ, or
     without per-sample scores, is listed under ``not_compared`` with why."""
-    base = {s["seed"]: s for s in seeds if s["role"] == baseline}
+    matched = matched or {}
     out, skipped = [], []
     for s in seeds:
         if s["role"] == baseline:
             continue
-        b = base.get(s["seed"])
+        against = matched.get(s["role"], baseline)
+        b = next((r for r in seeds if r["role"] == against and r["seed"] == s["seed"]), None)
         if b is None:
-            skipped.append({"experiment": s["experiment"], "why": f"no {baseline} seed {s['seed']}"})
+            skipped.append({"experiment": s["experiment"], "why": f"no {against} seed {s['seed']}"})
             continue
         arrays = []
         for name in (b["experiment"], s["experiment"]):
@@ -230,7 +233,8 @@ def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, re
             continue
         scores = {"baseline": sa, "setting": sb}
         entry = {"role": s["role"], "experiment": s["experiment"], "baseline": b["experiment"],
-                 "seed": s["seed"], "n_members": int(ma.sum()), "n_nonmembers": int((~ma).sum())}
+                 "against": against, "against_title": b["title"], "seed": s["seed"],
+                 "n_members": int(ma.sum()), "n_nonmembers": int((~ma).sum())}
         for metric in PAIRED_METRICS:
             seed = np.random.SeedSequence([int(s["seed"] or 0), BOOTSTRAP_STREAM]).generate_state(1)[0]
             d = paired_differences(ma, scores, "baseline", metric, BOOTSTRAP, int(seed))["setting"]
@@ -244,34 +248,37 @@ def paired(seeds: list[dict], results_root: Path, attack: str, baseline: str, re
             c[metric]["higher"] = adjusted[i] < 0.05 and c[metric]["difference"] < 0
     return {"comparisons": out, "not_compared": skipped, "bootstrap": BOOTSTRAP,
             "policy": f"paired bootstrap ({BOOTSTRAP} resamples of the members and non-members, "
-                      f"the same for both targets) of baseline minus setting, each setting's seed "
-                      f"against the baseline's seed of the same number; Holm over the "
-                      f"{len(out)} comparisons of each metric at alpha = 0.05"}
+                      f"the same for both targets) of the compared setting minus the setting, "
+                      f"each setting's seed against the seed of the same number of the baseline "
+                      f"or of its matched comparison; Holm over the {len(out)} comparisons of "
+                      f"each metric at alpha = 0.05"}
 
 
 # The code of the paired comparisons: a change to it changes ``paired_key``.
 PAIRED_CODE = ("mia/frontier.py", "mia/evaluation/paired.py", "mia/evaluation/roc.py")
 
 
-def paired_key(seeds: list[dict], results_root: Path, attack: str, baseline: str) -> str:
+def paired_key(seeds: list[dict], results_root: Path, attack: str, baseline: str,
+               matched: dict[str, str] | None = None) -> str:
     """What the paired comparisons are computed from: every attack_scores.npz (sha256), the
     attack, the baseline, the seeds' roles and the code."""
     files = {s["experiment"]: (sha256_file(results_root / s["experiment"] / "attack_scores.npz")
                                if (results_root / s["experiment"] / "attack_scores.npz").is_file()
                                else None) for s in seeds}
     return sha256_json({"scores": files, "attack": attack, "baseline": baseline,
+                        "matched": sorted((matched or {}).items()),
                         "roles": [(s["role"], s["experiment"], s["seed"]) for s in seeds],
                         "code": code_version(PAIRED_CODE)})
 
 
 def frontier(study: Study, results_root: Path, attack: str, baseline: str,
-             previous: dict | None = None) -> dict:
+             previous: dict | None = None, matched: dict[str, str] | None = None) -> dict:
     """frontier.json's content. ``previous``: the frontier.json this one replaces, whose paired
     comparisons are kept when computed from the same per-sample scores and code (about 10 s a
     comparison)."""
     seeds, settings, read = collect(study, results_root, attack, baseline)
     front = pareto(settings)
-    key = paired_key(seeds, results_root, attack, baseline)
+    key = paired_key(seeds, results_root, attack, baseline, matched)
     if isinstance(previous, dict) and previous.get("paired_key") == key and "paired" in previous:
         compared = previous["paired"]
         for s in seeds:
@@ -279,7 +286,7 @@ def frontier(study: Study, results_root: Path, attack: str, baseline: str,
             if path.is_file():
                 read.setdefault(s["experiment"], {})["attack_scores.npz"] = sha256_file(path)
     else:
-        compared = paired(seeds, results_root, attack, baseline, read)
+        compared = paired(seeds, results_root, attack, baseline, read, matched)
     return {"study": study.name, "attack": attack, "baseline": baseline, "prevalence": PREVALENCE,
             "fprs": FPRS, "seeds": seeds, "settings": settings, "pareto_front": front,
             "sentence": sentence(settings, front, baseline), "paired": compared,
@@ -359,16 +366,17 @@ def markdown(result: dict) -> str:
     lines += ["", result["sentence"], ""]
     comparisons = result["paired"]["comparisons"]
     if comparisons:
-        lines += [f"Against {result['baseline']}, paired on the same members and non-members "
-                  f"(baseline minus setting: positive, the defence lowers the attack's power; "
+        lines += [f"Each setting against {result['baseline']}, or its matched comparison, paired "
+                  f"on the same members and non-members (the compared setting minus the "
+                  f"setting: positive, the defence lowers the attack's power; "
                   f"{result['paired']['policy']}):", "",
-                  "| setting | seed | ΔAUC [95%] | ΔTPR@1%FPR [95%] (points) | "
+                  "| setting | seed | against | ΔAUC [95%] | ΔTPR@1%FPR [95%] (points) | "
                   "ΔTPR@0.1%FPR [95%] (points) | Holm p (AUC / 1% / 0.1%) |",
-                  "|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|"]
         for c in comparisons:
             a, t1, t0 = c["auc"], c[TPR_HIGH], c[TPR_LOW]
             lines.append(" | ".join([
-                f"| {c['experiment']}", str(c["seed"]),
+                f"| {c['experiment']}", str(c["seed"]), c.get("against_title", c["baseline"]),
                 f"{a['difference']:+.3f} [{a['ci95'][0]:+.3f}, {a['ci95'][1]:+.3f}]",
                 _points(t1), _points(t0),
                 f"{a['p_holm']:.3f} / {t1['p_holm']:.3f} / {t0['p_holm']:.3f} |"]))

@@ -315,7 +315,8 @@ def write(study: Study, results_root: Path, log=print) -> Path:
         except (OSError, ValueError):
             previous = None
         frontier_result = frontier_mod.frontier(study, results_root, study.frontier_attack,
-                                                study.frontier_baseline, previous)
+                                                study.frontier_baseline, previous,
+                                                dict(study.frontier_matched))
         write_json(staging / "frontier.json", frontier_result)
         write_text(staging / "frontier.csv", frontier_mod.csv_text(frontier_result))
         write_text(staging / "frontier.md", frontier_mod.markdown(frontier_result))

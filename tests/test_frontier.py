@@ -170,7 +170,7 @@ def test_each_setting_is_compared_with_the_baseline_on_the_same_samples(study):
     assert paired["dp"]["auc"]["difference"] > paired["l2"]["auc"]["difference"]
     assert {x["experiment"]: x["why"] for x in out["paired"]["not_compared"]} == {
         "worse": "no per-sample scores of rmia_online"}
-    assert "| l2 | 0 | +0." in frontier.markdown(out)
+    assert "| l2 | 0 | none | +0." in frontier.markdown(out)
     # other samples: refused, not compared
     import numpy as np
     with np.load(results / "l2" / "attack_scores.npz") as f:
@@ -217,12 +217,32 @@ def test_the_decks_sentences_follow_the_paired_comparisons(study):
     out = dict(frontier.frontier(s, results, "rmia_online", "undefended"), attack_name="RMIA online")
     found = defences.verdicts(out)
     lowering = {r for r, v in found.items() if v["lowers"]}
-    title = defences.headline(out, out["settings"])
+    title = defences.headline(out, out["settings"], short=False)
     answer = defences.answer_line(out, out["settings"])
     if lowering:
         assert all(next(x["title"] for x in out["settings"] if x["role"] == r) in title for r in lowering)
         assert "points" in answer
-    for c in out["paired"]["comparisons"]:  # make every comparison a tie: no setting lowers it
+    for c in out["paired"]["comparisons"]:  # only 1% FPR and AUC: the claim says so
         c["tpr_at_0.1pct_fpr"]["p_holm"] = 1.0
+    assert "lowers RMIA online's TPR at 1% FPR on the 1 seed (at 0.1% FPR: 0 of 1)" in \
+        defences.headline(out, out["settings"], short=False)
+    assert defences.headline(out, out["settings"]).endswith("TPR at 1% FPR on 1/1 seeds")
+    for c in out["paired"]["comparisons"]:  # every comparison a tie: no setting lowers it
+        for key in ("tpr_at_1pct_fpr", "auc"):
+            c[key]["p_holm"] = 1.0
     assert defences.headline(out, out["settings"]).startswith("No defence lowers RMIA online")
     assert defences.answer_line(out, out["settings"]).startswith("no setting lowers")
+
+
+def test_a_setting_is_compared_with_its_matched_comparison_when_the_study_names_one(study):
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended", matched={"dp": "l2"})
+    paired = {c["experiment"]: c for c in out["paired"]["comparisons"]}
+    assert paired["dp"]["against"] == "l2" and paired["dp"]["baseline"] == "l2"
+    assert paired["l2"]["against"] == "undefended"
+    # l2 scores separate members more than dp's: l2 minus dp is positive
+    assert paired["dp"]["auc"]["difference"] > 0
+    text = s.path.read_text() + 'matched = { dp = "nope" }\n'
+    s.path.write_text(text)
+    with pytest.raises(UserError, match=r"\[frontier\] matched in .*dp = 'nope' must pair two"):
+        studies.load(s.path)

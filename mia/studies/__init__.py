@@ -31,7 +31,7 @@ STUDIES_DIR = EXPERIMENTS / "studies"
 # as files, never imported).
 SECTIONS_DIR = Path(__file__).resolve().parents[1] / "deck" / "sections"
 KEYS = ("description", "experiments", "sections", "table", "figure", "comparisons", "frontier")
-FRONTIER_KEYS = ("attack", "baseline")
+FRONTIER_KEYS = ("attack", "baseline", "matched")
 COMPARISON_KEYS = ("name", "question", "a", "b")
 TABLE_KEYS = ("attacks",)
 ROLE = re.compile(r"[a-z][a-z0-9_]*")
@@ -67,6 +67,9 @@ class Study:
     # measured by, and the role the others are read against (the undefended target)
     frontier_attack: str | None = None
     frontier_baseline: str | None = None
+    # role -> the role it is compared with instead of the baseline (its matched comparison:
+    # early stopping against the same images held out without stopping)
+    frontier_matched: tuple[tuple[str, str], ...] = ()
 
     def experiments_of(self, role: str) -> tuple[str, ...]:
         """The experiments ``role`` stands for (one, or a sweep's members)."""
@@ -150,17 +153,18 @@ def from_dict(raw: dict, path: Path, experiments_dir: Path,
     if figure is not None and not attacks:
         raise UserError(f"figure {figure!r} in {path} plots the [table] attacks, but it names none")
     comparisons = _comparisons(raw.get("comparisons", []), path, dict(members))
-    frontier_attack, frontier_baseline = _frontier(raw.get("frontier"), path, roles)
+    frontier_attack, frontier_baseline, frontier_matched = _frontier(raw.get("frontier"), path, roles)
     return Study(name=path.stem, path=path, description=description, comparisons=comparisons,
                  experiments=tuple(roles.items()), sections=sections, table_attacks=attacks,
                  figure=figure, members=tuple(members), frontier_attack=frontier_attack,
-                 frontier_baseline=frontier_baseline)
+                 frontier_baseline=frontier_baseline, frontier_matched=frontier_matched)
 
 
-def _frontier(raw, path: Path, roles: dict) -> tuple[str | None, str | None]:
-    """[frontier]: ``attack`` (a row of calibrated.json) and ``baseline`` (a role)."""
+def _frontier(raw, path: Path, roles: dict) -> tuple[str | None, str | None, tuple]:
+    """[frontier]: ``attack`` (a row of calibrated.json), ``baseline`` (a role) and ``matched``
+    (role -> the role it is compared with instead of the baseline)."""
     if raw is None:
-        return None, None
+        return None, None, ()
     if not isinstance(raw, dict):
         raise UserError(f"[frontier] in {path} must be a table, got {raw!r}")
     unknown = sorted(set(raw) - set(FRONTIER_KEYS))
@@ -175,7 +179,14 @@ def _frontier(raw, path: Path, roles: dict) -> tuple[str | None, str | None]:
     if baseline not in roles:
         raise UserError(f"[frontier] baseline in {path} must be a role of the study (roles: "
                         f"{', '.join(roles)}), got {baseline!r}")
-    return attack, baseline
+    matched = raw.get("matched", {})
+    if not isinstance(matched, dict):
+        raise UserError(f"[frontier] matched in {path} must be a table of role = role, got {matched!r}")
+    for role, other in matched.items():
+        if role not in roles or other not in roles or role == other:
+            raise UserError(f"[frontier] matched in {path}: {role} = {other!r} must pair two "
+                            f"different roles of the study (roles: {', '.join(roles)})")
+    return attack, baseline, tuple(matched.items())
 
 
 def _comparisons(raw, path: Path, members: dict[str, tuple[str, ...]]) -> tuple[Comparison, ...]:

@@ -18,31 +18,50 @@ TPR = "tpr_at_0.1pct_fpr"
 ALPHA = 0.05  # a paired difference "lowers" the attack's power when its Holm p is below this
 
 
+METRICS = (("tpr_at_0.1pct_fpr", "TPR at 0.1% FPR"), ("tpr_at_1pct_fpr", "TPR at 1% FPR"),
+           ("auc", "AUC"))
+
+
 def verdicts(result: dict) -> dict[str, dict]:
-    """Per setting (role): its paired comparisons with the baseline at 0.1% FPR, and whether
-    every one of them says the setting lowers the attack's power (Holm p < ALPHA, positive
-    difference) or none does."""
+    """Per setting (role): its paired comparisons, and per metric of ``METRICS`` how many of
+    them say the setting lowers the attack's power (Holm p < ALPHA, positive difference);
+    ``lowers``: all of them at 0.1% FPR."""
     out: dict[str, dict] = {}
     for c in result["paired"]["comparisons"]:
         entry = out.setdefault(c["role"], {"comparisons": []})
         entry["comparisons"].append(c)
     for entry in out.values():
-        lowered = [c[TPR]["p_holm"] < ALPHA and c[TPR]["difference"] > 0 for c in entry["comparisons"]]
-        entry["lowers"] = all(lowered)
-        entry["some"] = any(lowered)
+        entry["lowered"] = {key: sum(c[key]["p_holm"] < ALPHA and c[key]["difference"] > 0
+                                     for c in entry["comparisons"]) for key, _ in METRICS}
+        entry["lowers"] = entry["lowered"][TPR] == len(entry["comparisons"])
     return out
 
 
-def headline(result: dict, settings: list[dict]) -> str:
-    """The page's title: which settings lower the attack's power on every seed compared; else
-    that none does. What they do to test accuracy is the table's."""
-    by_role = {s["role"]: s for s in settings}
+def _claim(title: str, attack: str, v: dict, short: bool = False) -> str | None:
+    """The strongest thing the paired comparisons say of a setting: the lowest FPR at which
+    every seed compared finds the attack's power lower, with how many do at 0.1% (``short``:
+    for a title, without them)."""
+    n = len(v["comparisons"])
+    for key, name in METRICS:
+        if v["lowered"][key] == n:
+            if short:
+                return f"{title} lowers {attack}'s {name} on {n}/{n} seeds"
+            extra = "" if key == TPR else f" (at 0.1% FPR: {v['lowered'][TPR]} of {n})"
+            seeds = f"{'every one of ' if n > 1 else 'the '}{n} seed{'s' if n > 1 else ''}"
+            return f"{title} lowers {attack}'s {name} on {seeds}{extra}"
+    return None
+
+
+def headline(result: dict, settings: list[dict], short: bool = True) -> str:
+    """The page's title: the claim (``_claim``) of the first setting, in the study's order,
+    that lowers the attack's power on every seed compared at some operating point (the
+    others are the table's); else that none does. ``short=False``: every setting's claim."""
     found = verdicts(result)
-    lowering = [by_role[r]["title"] for r, v in found.items() if v["lowers"]]
-    if not lowering:
-        return f"No defence lowers {result['attack_name']}'s TPR at 0.1% FPR beyond chance"
-    return (f"{', '.join(lowering)} lower{'s' if len(lowering) == 1 else ''} "
-            f"{result['attack_name']}'s TPR at 0.1% FPR")
+    claims = [c for s in settings if s["role"] in found
+              and (c := _claim(s["title"], result["attack_name"], found[s["role"]], short))]
+    if not claims:
+        return f"No defence lowers {result['attack_name']}'s power on every seed (paired, Holm)"
+    return claims[0] if short else "; ".join(claims)
 
 
 def exposure_facts(found: dict, folder) -> dict:
@@ -62,24 +81,20 @@ def exposure_facts(found: dict, folder) -> dict:
 
 
 def answer_line(result: dict, settings: list[dict]) -> str:
-    """The answer page's line: each setting whose paired comparisons with the baseline all
-    find the attack's TPR at 0.1% FPR lower, with its change in mean test accuracy; else
-    that none does."""
+    """The answer page's line: each setting's claim (``_claim``) with its change in mean test
+    accuracy; else that none lowers the attack's power on every seed."""
     by_role = {s["role"]: s for s in settings}
     base = by_role[result["baseline"]]
     parts = []
     for role, v in verdicts(result).items():
-        if not v["lowers"]:
+        claim = _claim(by_role[role]["title"], result["attack_name"], v)
+        if claim is None:
             continue
-        s = by_role[role]
-        change = 100 * (s["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
-        seeds = len(v["comparisons"])
-        parts.append(f"{s['title']} lowers it on {'every one' if seeds > 1 else 'the one'} of "
-                     f"{seeds} seed{'s' if seeds > 1 else ''} compared, test accuracy "
-                     f"{change:+.1f} points")
+        change = 100 * (by_role[role]["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
+        parts.append(f"{claim}, test accuracy {change:+.1f} points")
     if not parts:
-        return (f"no setting lowers {result['attack_name']}'s TPR at 0.1% FPR on every seed "
-                f"compared (paired, Holm)")
+        return (f"no setting lowers {result['attack_name']}'s power on every seed compared "
+                f"(paired, Holm)")
     return "; ".join(parts) + " (paired on the same images, Holm)"
 
 
@@ -111,7 +126,8 @@ def facts(deck: Deck) -> dict:
                      "tpr": s[TPR], "auc": s["auc"], "precision": s[f"precision_{TPR}"],
                      "front": s["role"] in result["pareto_front"],
                      "lowers": v.get("lowers", False),
-                     "comparisons": [{"seed": c["seed"], "points": 100 * c[TPR]["difference"],
+                     "comparisons": [{"seed": c["seed"], "against": c.get("against_title", ""),
+                                      "points": 100 * c[TPR]["difference"],
                                       "ci": [100 * x for x in c[TPR]["ci95"]],
                                       "holm": c[TPR]["p_holm"] < ALPHA}
                                      for c in v["comparisons"]]})
@@ -128,6 +144,7 @@ def facts(deck: Deck) -> dict:
         epsilon = laplace_facts(read_checked(folder / "laplace" / "laplace.json",
                                              schemas.LAPLACE, remedy), folder / "laplace")
     return {"headline": headline(result, settings), "answer": answer_line(result, settings),
+            "claims": headline(result, settings, short=False),
             "seeds": max(s["seeds"] for s in settings),
             "rows": rows, "baseline": base, "leak": leak,
             "epsilon": epsilon,
