@@ -184,7 +184,7 @@ class ExperimentConfig:
         for section, names in WRITTEN_WHEN_SET.items():
             table, default = out[section], _SECTIONS[section]()
             for name in names:
-                if _plain_default(table[name]) == _plain_default(getattr(default, name)):
+                if _plain(table[name]) == _plain(getattr(default, name)):
                     del table[name]
         return out
 
@@ -229,10 +229,6 @@ WRITTEN_WHEN_SET = {
               "early_stopping_holdout", "early_stopping_patience"),
     "calibrated": ("audit_attack", "per_sample"),
 }
-
-
-def _plain_default(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def keyed(section) -> dict[str, Any]:
