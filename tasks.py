@@ -1,5 +1,5 @@
 """Project tasks: ``invoke experiments``, ``slides``, ``verify``, ``test``, ``bench``, ``lock``,
-``clean``, ``data``.
+``clean``, ``data``, ``dp-tuning``.
 
 Only option parsing here; the work is in the ``mia`` package.
 """
@@ -259,6 +259,24 @@ def bench(c, device="auto", out=None, contended=False, steps=None):
     argv = ["--device", device, "--out", str(out)] + (["--contended"] if contended else [])
     bench_mod.main(argv + (["--steps", str(steps)] if steps else []))
     print(f"wrote {bench_mod.write_doc(ROOT)}")
+
+
+@task(help={
+    "data_dir": "CIFAR-10 as an .npz file or a torchvision folder (else $MIA_DATA_DIR, else download)",
+    "out": "folder to write (default results/dp-tuning/)",
+})
+def dp_tuning(c, data_dir=None, out=None):
+    """The search that chose DP-SGD's learning rate, clipping norm, batch size and epochs
+    (mia.training.dp_tuning; about 30 minutes on 2 cores): results/dp-tuning/tuning.md. It
+    resumes with the runs it has."""
+    from mia.errors import UserError
+    from mia.training import dp_tuning as tuning
+
+    try:
+        summary = tuning.search(Path(out) if out else ROOT / "results" / "dp-tuning", data_dir)
+    except UserError as e:
+        raise Exit(f"error: {e}", code=2)
+    print(tuning.table(summary))
 
 
 @task
