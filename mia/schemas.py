@@ -39,6 +39,10 @@ FRONTIER = {"attack": str, "baseline": str, "prevalence": NUMBER, "seeds": list,
 # results/<experiment>/audit.json (pipeline.audit.audit_stage): the one-run audit
 AUDIT = {"epsilon_lower_bound": NUMBER, "attack": str, "m": int, "delta": NUMBER,
          "confidence": NUMBER, "guesses": list}
+# results/dp-tuning/tuning.json (mia.training.dp_tuning): the search behind DP-SGD's settings
+DP_TUNING = {"epsilon": NUMBER, "n_validation": int, "stage1": list, "stage2": list,
+             "chosen": {"learning_rate": NUMBER, "max_grad_norm": NUMBER, "batch_size": int,
+                        "epochs": int, "validation_accuracy": NUMBER}}
 # results/studies/<study>/exposure.json (mia.exposure) and laplace/laplace.json (mia.laplace)
 EXPOSURE = {"experiment": str, "attack": str, "slice_fpr": NUMBER, "top": NUMBER,
             "classes": list, "correctness": list, "across_attacks": list, "across_seeds": list}

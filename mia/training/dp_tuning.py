@@ -55,14 +55,15 @@ STAGE1_EPOCHS = 10
 STAGE2_EPOCHS = (5, 20)
 
 
-def split(config: config_mod.ExperimentConfig, dataset: data_mod.Dataset
-          ) -> tuple[np.ndarray, np.ndarray]:
+def split(config: config_mod.ExperimentConfig, dataset: data_mod.Dataset,
+          n_validation: int = VALIDATION) -> tuple[np.ndarray, np.ndarray]:
     """(train positions, validation positions) among the experiment's training images: the
-    validation images are VALIDATION of the target's evaluated members, drawn from the seed."""
+    validation images are ``n_validation`` of the target's evaluated members (no canary),
+    drawn from the seed; the train positions are the rest of what the target trains on."""
     membership = membership_mod.membership_of(config, len(dataset.y_train))
     members = np.flatnonzero(membership.evaluated_mask())
     rng = np.random.default_rng([config.seed, VALIDATION_STREAM])
-    validation = np.sort(rng.choice(members, size=VALIDATION, replace=False))
+    validation = np.sort(rng.choice(members, size=n_validation, replace=False))
     train = np.setdiff1d(np.flatnonzero(membership.trained_mask()), validation)
     return train, validation
 
@@ -95,14 +96,16 @@ def one_run(cfg: config_mod.ExperimentConfig, x: torch.Tensor, y: torch.Tensor,
 
 
 def search(out: Path, data_dir: str | None = None, experiments_dir: Path | None = None,
-           log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) the search into ``out``; returns what ``tuning.json`` holds."""
+           log: Callable[[str], None] = print, grid=GRID, stage1_epochs: int = STAGE1_EPOCHS,
+           stage2_epochs=STAGE2_EPOCHS, n_validation: int = VALIDATION) -> dict:
+    """Run (or resume) the search into ``out``; returns what ``tuning.json`` holds. The
+    keyword arguments after ``log`` are the module's search (tests make it small)."""
     torch.set_num_threads(available_cpus())
     experiments = experiments_dir or config_mod.EXPERIMENTS_DIR
     base = config_mod.load(Path(experiments) / f"{BASE_EXPERIMENT}.toml", seed=0)
     dataset = data_mod.load(base.data.dataset, data_dir)
     spec = dataset.spec
-    train, validation = split(base, dataset)
+    train, validation = split(base, dataset, n_validation)
     x = to_tensor(dataset.x_train, torch.device("cpu"), spec)
     y = torch.from_numpy(dataset.y_train)
     x_val, y_val = x[validation], y[validation]
@@ -123,13 +126,13 @@ def search(out: Path, data_dir: str | None = None, experiments_dir: Path | None 
         write_json(path, result)
         return result
 
-    stage1 = [run(lr, clip, batch, STAGE1_EPOCHS) for lr, clip, batch in GRID]
+    stage1 = [run(lr, clip, batch, stage1_epochs) for lr, clip, batch in grid]
     best1 = max(stage1, key=lambda r: r["validation_accuracy"])
     stage2 = [run(best1["learning_rate"], best1["max_grad_norm"], best1["batch_size"], e)
-              for e in STAGE2_EPOCHS]
+              for e in stage2_epochs]
     chosen = max(stage1 + stage2, key=lambda r: r["validation_accuracy"])
     summary = {"base_experiment": BASE_EXPERIMENT, "seed": base.seed, "epsilon": EPSILON,
-               "delta": DELTA, "n_train": int(len(train)), "n_validation": VALIDATION,
+               "delta": DELTA, "n_train": int(len(train)), "n_validation": n_validation,
                "stage1": stage1, "stage2": stage2, "chosen": chosen,
                "not_accounted": "the search's runs are not counted in any epsilon "
                                 "(Papernot and Steinke 2022)",

@@ -109,6 +109,33 @@ def laplace_facts(found: dict, folder) -> dict:
             "bound": found["bound"], "figure": str(folder / "repeated_average.png")}
 
 
+def private_facts(result: dict, tuning: dict | None) -> dict:
+    """The DP-SGD page: per private setting (a target epsilon), both accountants' epsilon, the
+    audited epsilon-hat of each seed, test accuracy and the attack's power; the search that chose
+    the hyperparameters (results/dp-tuning/tuning.json), when there is one."""
+    rows = []
+    for s in sorted((s for s in result["settings"] if s.get("target_epsilon")),
+                    key=lambda s: s["target_epsilon"]):
+        seeds = [r for r in result["seeds"] if r["role"] == s["role"]]
+        rows.append({"title": s["title"], "target": s["target_epsilon"],
+                     "rdp": (s["epsilon"] or {}).get("rdp"), "prv": (s["epsilon"] or {}).get("prv"),
+                     "audited": [r["epsilon_audited"] for r in seeds
+                                 if r["epsilon_audited"] is not None],
+                     "accuracy": s["test_accuracy"], "tpr": s[TPR], "auc": s["auc"],
+                     "seeds": s["seeds"]})
+    if not rows:
+        return {}
+    audited = [e for r in rows for e in r["audited"]]
+    chosen = (tuning or {}).get("chosen")
+    return {"rows": rows, "delta": next(r["delta"] for r in result["seeds"] if r.get("delta")),
+            "audited_max": max(audited) if audited else None,
+            "accuracy_range": [min(r["accuracy"]["mean"] for r in rows),
+                               max(r["accuracy"]["mean"] for r in rows)],
+            "tuning": None if chosen is None else {
+                "chosen": chosen, "runs": len(tuning["stage1"]) + len(tuning["stage2"]),
+                "epsilon": tuning["epsilon"], "n_validation": tuning["n_validation"]}}
+
+
 def facts(deck: Deck) -> dict:
     folder = deck.root / "studies" / STUDY
     if not (folder / "frontier.json").is_file():  # not made yet: said on the last slide
@@ -143,7 +170,11 @@ def facts(deck: Deck) -> dict:
     if (folder / "laplace" / "laplace.json").is_file():
         epsilon = laplace_facts(read_checked(folder / "laplace" / "laplace.json",
                                              schemas.LAPLACE, remedy), folder / "laplace")
+    tuning_path = deck.root / "dp-tuning" / "tuning.json"
+    tuning = (read_checked(tuning_path, schemas.DP_TUNING, "run `invoke dp-tuning`")
+              if tuning_path.is_file() else None)
     return {"headline": headline(result, settings), "answer": answer_line(result, settings),
+            "private": private_facts(result, tuning), "tpr_key": TPR,
             "claims": headline(result, settings, short=False),
             "seeds": max(s["seeds"] for s in settings),
             "rows": rows, "baseline": base, "leak": leak,
