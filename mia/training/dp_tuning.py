@@ -152,7 +152,7 @@ def table(summary: dict) -> str:
              "",
              f"{summary['n_train']:,} training images of `{summary['base_experiment']}` "
              f"(seed {summary['seed']}); validation accuracy on {summary['n_validation']:,} of its "
-             f"members held out of training. {summary['not_accounted'].capitalize()}.",
+             f"members held out of training. {summary['not_accounted'][0].upper()}{summary['not_accounted'][1:]}.",
              "", "| stage | learning rate | C | batch | epochs | sigma | validation accuracy | seconds |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for stage in ("stage1", "stage2"):
