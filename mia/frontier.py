@@ -395,7 +395,8 @@ def _points(d: dict) -> str:
 def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
     """Two panels, test accuracy on x: the attack's TPR at 0.1% FPR (log scale, chance dashed)
     and its AUC, each seed a point with its 95% intervals (vertical: bootstrap over samples;
-    horizontal: Wilson over the test images); the Pareto front joined."""
+    horizontal: Wilson over the test images); the Pareto front joined. A TPR of 0 has no place
+    on the log axis: it is drawn at half a member, as a downward triangle."""
     fig, axes = plt.subplots(1, 2, figsize=(11.6, 4.3), layout="constrained")
     colours = plt.get_cmap("tab10")
     roles = [s["role"] for s in result["settings"]]
@@ -407,9 +408,15 @@ def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
                 if y is None:
                     continue
                 x, (xl, xh) = r["test_accuracy"], r["test_accuracy_ci95"]
+                marker = "o"
+                if key == TPR_LOW:  # a log axis: 0 (no member found) drawn at half a member, ▼
+                    floor = 0.5 / r["n_members"]
+                    marker = "v" if y <= 0 else "o"
+                    y = max(y, floor)
+                    ci = [max(ci[0], floor), max(ci[1], floor)] if ci else None
                 yerr = [[y - ci[0]], [ci[1] - y]] if ci else None
                 ax.errorbar([100 * x], [y], yerr=yerr,
-                            xerr=[[100 * (x - xl)], [100 * (xh - x)]], fmt="o", ms=7, capsize=3,
+                            xerr=[[100 * (x - xl)], [100 * (xh - x)]], fmt=marker, ms=7, capsize=3,
                             color=colours(i % 10), label=_label(result, role) if j == 0 else None)
         front = [next(s for s in result["settings"] if s["role"] == r) for r in result["pareto_front"]]
         ax.plot([100 * s["test_accuracy"]["mean"] for s in front],
@@ -439,16 +446,22 @@ def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
                        f"the power of {result['attack']} (fixed in the study file) at 0.1% FPR "
                        f"and its AUC, with 95% bootstrap intervals over the members and "
                        f"non-members of the study protocol; the grey line joins the Pareto "
-                       f"front of the settings' means.")
+                       f"front of the settings' means. A private setting's ε is its "
+                       f"accountant's (RDP) for the training run, ε̂ the one-run audit's 95% "
+                       f"lower bound (mean over seeds). ▼: no member found at 0.1% FPR, "
+                       f"drawn at half a member.")
     return [out.with_suffix(f".{fmt}") for fmt in plots.FORMATS]
 
 
 def _label(result: dict, role: str) -> str:
+    """The legend's name of a setting: its title, and for a private one the accountant's
+    epsilon (unless the title names it: the noise is calibrated so that the accountant's
+    epsilon is the target's, within 0.02) and the audited epsilon-hat (the mean over seeds)."""
     s = next(s for s in result["settings"] if s["role"] == role)
     eps = s["epsilon"]
     hat = s["epsilon_audited"]
     extra = []
-    if eps:
+    if eps and "ε" not in s["title"]:
         extra.append(f"ε={eps['rdp']:.1f}")
     if hat is not None and eps:
         extra.append(f"ε̂={hat['mean']:.2f}")

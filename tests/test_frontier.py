@@ -246,3 +246,60 @@ def test_a_setting_is_compared_with_its_matched_comparison_when_the_study_names_
     s.path.write_text(text)
     with pytest.raises(UserError, match=r"\[frontier\] matched in .*dp = 'nope' must pair two"):
         studies.load(s.path)
+
+
+def test_the_dp_page_lists_each_private_setting_with_both_epsilons_and_its_audit(study):
+    """The deck's DP-SGD page: each setting with a target epsilon, its accountants' epsilon,
+    the audited epsilon-hat of each seed, and the search's choice when tuning.json is given."""
+    from mia.deck.sections import defences
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    facts = defences.private_facts(out, None)
+    assert [r["title"] for r in facts["rows"]] == ["dp"]
+    row = facts["rows"][0]
+    assert (row["target"], row["rdp"], row["prv"], row["audited"]) == (4.0, 4.0, 3.5, [0.02])
+    assert row["accuracy"]["mean"] == pytest.approx(0.45)
+    assert facts["audited_max"] == 0.02 and facts["delta"] == 1e-5 and facts["tuning"] is None
+    tuning = {"epsilon": 4.0, "n_validation": 5000, "stage1": [{}] * 5, "stage2": [{}] * 2,
+              "chosen": {"learning_rate": 4e-3, "max_grad_norm": 1.0, "batch_size": 1024,
+                         "epochs": 20, "validation_accuracy": 0.53}}
+    assert defences.private_facts(out, tuning)["tuning"]["runs"] == 7
+    no_private = dict(out, settings=[x for x in out["settings"] if not x["target_epsilon"]])
+    assert defences.private_facts(no_private, None) == {}
+
+
+def test_the_advice_follows_the_numbers(study):
+    """The Conclusion's advice: the non-private setting that lowers the attack's power on every
+    seed without costing accuracy; DP's accuracy; what the undefended audit rules out."""
+    from mia.deck.sections import defences
+    s, results = study
+    out = dict(frontier.frontier(s, results, "rmia_online", "undefended"), attack_name="RMIA online")
+    parts = defences.advice(out, out["settings"])
+    assert parts["free"].startswith("l2 lowers RMIA online's")
+    assert parts["private"] == "DP-SGD reaches ε = 4: 45.0% test accuracy, against 56.5% undefended"
+    assert parts["audit"].startswith("the undefended target's one-run audit rules out any privacy "
+                                     "claim below ε = 0.35")
+    for c in out["paired"]["comparisons"]:  # no comparison says anything: no free setting
+        for key, _ in defences.METRICS:
+            c[key]["p_holm"] = 1.0
+    assert "free" not in defences.advice(out, out["settings"])
+
+
+def test_a_setting_whose_attack_finds_no_member_is_drawn_at_half_a_member(study, tmp_path, monkeypatch):
+    """A TPR of 0 at 0.1% FPR has no place on the log axis: it is drawn at half a member (▼),
+    not dropped."""
+    import matplotlib.axes
+    s, results = study
+    path = results / "dp" / "calibrated.json"
+    data = json.loads(path.read_text())
+    row = data["protocols"]["study"]["rows"]["rmia_online"]
+    row["tpr_at_0.1pct_fpr"], row["ci95"]["tpr_at_0.1pct_fpr"] = 0.0, [0.0, 0.0004]
+    path.write_text(json.dumps(data))
+    drawn = []
+    original = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda ax, x, y, *a, **k: (
+        drawn.append((y[0], k.get("fmt"))), original(ax, x, y, *a, **k))[1])
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    frontier.figure(dict(out, study="defences"), tmp_path / "f", source=frontier.plots.UNNAMED)
+    assert drawn.count((0.5 / 7500, "v")) == 1  # the TPR panel's; the AUC panel's is a dot
+    assert all(fmt == "o" for y, fmt in drawn if y != 0.5 / 7500)

@@ -98,6 +98,42 @@ def answer_line(result: dict, settings: list[dict]) -> str:
     return "; ".join(parts) + " (paired on the same images, Holm)"
 
 
+def advice(result: dict, settings: list[dict]) -> dict[str, str]:
+    """The Conclusion's advice to a practitioner, each part chosen from the measured numbers:
+    the non-private setting that lowers the attack's power on every seed compared (paired,
+    Holm) without costing mean test accuracy, the one with the highest accuracy if several;
+    what a guarantee costs (DP-SGD's mean test accuracy at its smallest and largest epsilon
+    against the undefended target's); and what the undefended target's one-run audit rules out."""
+    by_role = {s["role"]: s for s in settings}
+    base = by_role[result["baseline"]]
+    base_accuracy = base["test_accuracy"]["mean"]
+    parts = {}
+    found = verdicts(result)
+    free = [(by_role[role], claim) for role, v in found.items()
+            if not by_role[role].get("target_epsilon")
+            and by_role[role]["test_accuracy"]["mean"] >= base_accuracy
+            and (claim := _claim(by_role[role]["title"], result["attack_name"], v))]
+    if free:
+        setting, claim = max(free, key=lambda x: x[0]["test_accuracy"]["mean"])
+        change = 100 * (setting["test_accuracy"]["mean"] - base_accuracy)
+        parts["free"] = f"{claim}, test accuracy {change:+.1f} points"
+    private = sorted((s for s in settings if s.get("target_epsilon")),
+                     key=lambda s: s["target_epsilon"])
+    if private:
+        ends = [private[0], private[-1]] if len(private) > 1 else private[:1]
+        costs = " and ".join(f"ε = {s['target_epsilon']:g}: {100 * s['test_accuracy']['mean']:.1f}%"
+                             for s in ends)
+        parts["private"] = (f"DP-SGD reaches {costs} test accuracy, against "
+                            f"{100 * base_accuracy:.1f}% undefended")
+    audited = [r["epsilon_audited"] for r in result["seeds"]
+               if r["role"] == result["baseline"] and r["epsilon_audited"] is not None]
+    if audited and max(audited) > 0:
+        parts["audit"] = (f"the undefended target's one-run audit rules out any privacy claim "
+                          f"below ε = {max(audited):.2f} (95%, the highest of {len(audited)} "
+                          f"seeds)")
+    return parts
+
+
 def laplace_facts(found: dict, folder) -> dict:
     """The page on what epsilon means: each budget's median error of the private average, in
     percent of the truth, and the maximum's at the largest budget."""
@@ -175,6 +211,7 @@ def facts(deck: Deck) -> dict:
               if tuning_path.is_file() else None)
     return {"headline": headline(result, settings), "answer": answer_line(result, settings),
             "private": private_facts(result, tuning), "tpr_key": TPR,
+            "advice": advice(result, settings),
             "claims": headline(result, settings, short=False),
             "seeds": max(s["seeds"] for s in settings),
             "rows": rows, "baseline": base, "leak": leak,
