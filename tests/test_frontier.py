@@ -231,7 +231,10 @@ def test_the_decks_sentences_follow_the_paired_comparisons(study):
         for key in ("tpr_at_1pct_fpr", "auc"):
             c[key]["p_holm"] = 1.0
     assert defences.headline(out, out["settings"]).startswith("No defence lowers RMIA online")
-    assert defences.answer_line(out, out["settings"]).startswith("no setting lowers")
+    assert defences.answer_line(out, out["settings"]).startswith(
+        "DP-SGD at ε = 4: 0 of 1 lower its TPR at 0.1% FPR, test accuracy -11.5 points")
+    no_private = [x for x in out["settings"] if not x["target_epsilon"]]
+    assert defences.answer_line(out, no_private).startswith("no setting lowers")
 
 
 def test_a_setting_is_compared_with_its_matched_comparison_when_the_study_names_one(study):
@@ -260,10 +263,17 @@ def test_the_dp_page_lists_each_private_setting_with_both_epsilons_and_its_audit
     assert (row["target"], row["rdp"], row["prv"], row["audited"]) == (4.0, 4.0, 3.5, [0.02])
     assert row["accuracy"]["mean"] == pytest.approx(0.45)
     assert facts["audited_max"] == 0.02 and facts["delta"] == 1e-5 and facts["tuning"] is None
-    tuning = {"epsilon": 4.0, "n_validation": 5000, "stage1": [{}] * 5, "stage2": [{}] * 2,
-              "chosen": {"learning_rate": 4e-3, "max_grad_norm": 1.0, "batch_size": 1024,
-                         "epochs": 20, "validation_accuracy": 0.53}}
-    assert defences.private_facts(out, tuning)["tuning"]["runs"] == 7
+    def run(lr, batch, epochs):
+        return {"learning_rate": lr, "max_grad_norm": 1.0, "batch_size": batch, "epochs": epochs,
+                "validation_accuracy": 0.4}
+    chosen = dict(run(4e-3, 1024, 20), validation_accuracy=0.53)
+    tuning = {"epsilon": 4.0, "n_validation": 5000, "chosen": chosen,
+              "stage1": [run(1e-3, 512, 10), run(4e-3, 1024, 10)], "stage2": [chosen]}
+    found = defences.private_facts(out, tuning)["tuning"]
+    assert found["runs"] == 3
+    assert found["at_edge"] == ["learning rate", "epochs", "batch size"]
+    tuning["stage1"].append(run(8e-3, 2048, 10))
+    assert defences.private_facts(out, tuning)["tuning"]["at_edge"] == ["epochs"]
     no_private = dict(out, settings=[x for x in out["settings"] if not x["target_epsilon"]])
     assert defences.private_facts(no_private, None) == {}
 
