@@ -177,7 +177,12 @@ def private_facts(result: dict, tuning: dict | None) -> dict:
                      "audited": [r["epsilon_audited"] for r in seeds
                                  if r["epsilon_audited"] is not None],
                      "accuracy": s["test_accuracy"], "tpr": s[TPR], "auc": s["auc"],
-                     "seeds": s["seeds"]})
+                     "seeds": s["seeds"], "front": s["role"] in result["pareto_front"],
+                     "comparisons": [{"seed": c["seed"], "points": 100 * c[TPR]["difference"],
+                                      "ci": [100 * x for x in c[TPR]["ci95"]],
+                                      "holm": c[TPR]["p_holm"] < ALPHA}
+                                     for c in result["paired"]["comparisons"]
+                                     if c["role"] == s["role"]]})
     if not rows:
         return {}
     audited = [e for r in rows for e in r["audited"]]
@@ -216,6 +221,7 @@ def facts(deck: Deck) -> dict:
         rows.append({"title": s["title"], "seeds": s["seeds"], "accuracy": s["test_accuracy"],
                      "tpr": s[TPR], "auc": s["auc"], "precision": s[f"precision_{TPR}"],
                      "front": s["role"] in result["pareto_front"],
+                     "private": bool(s.get("target_epsilon")),
                      "lowers": v.get("lowers", False),
                      "comparisons": [{"seed": c["seed"], "against": c.get("against_title", ""),
                                       "points": 100 * c[TPR]["difference"],
@@ -249,6 +255,12 @@ def facts(deck: Deck) -> dict:
             "n_members": result["seeds"][0]["n_members"],
             "n_nonmembers": result["seeds"][0]["n_nonmembers"],
             "prevalence": result["prevalence"], "audited": audited,
+            # the table's note: the audits of the settings without a guarantee (the DP page
+            # has the private ones), each setting's seeds together
+            "audited_plain": [{"title": x["title"], "bounds": [r["epsilon_audited"] for r in audited
+                                                              if r["role"] == x["role"]]}
+                              for x in settings if not x.get("target_epsilon")
+                              and any(r["role"] == x["role"] for r in audited)],
             "canaries": audited[0]["canaries"] if audited else None,
             "figure": str(folder / "frontier.png"),
             "discussion": result["sentence"]}
