@@ -166,6 +166,14 @@ def laplace_facts(found: dict, folder) -> dict:
             "bound": found["bound"], "figure": str(folder / "repeated_average.png")}
 
 
+def _tpr_difference(c: dict) -> dict:
+    """A paired comparison as the deck's tables show it: the difference at 0.1% FPR in points,
+    its interval, and whether Holm calls it (``ALPHA``)."""
+    return {"seed": c["seed"], "against": c.get("against_title", ""),
+            "points": 100 * c[TPR]["difference"], "ci": [100 * x for x in c[TPR]["ci95"]],
+            "holm": c[TPR]["p_holm"] < ALPHA}
+
+
 def private_facts(result: dict, tuning: dict | None) -> dict:
     """The DP-SGD page: per private setting (a target epsilon), both accountants' epsilon, the
     audited epsilon-hat of each seed, test accuracy and the attack's power; the search that chose
@@ -180,10 +188,7 @@ def private_facts(result: dict, tuning: dict | None) -> dict:
                                  if r["epsilon_audited"] is not None],
                      "accuracy": s["test_accuracy"], "tpr": s[TPR], "auc": s["auc"],
                      "seeds": s["seeds"], "front": s["role"] in result["pareto_front"],
-                     "comparisons": [{"seed": c["seed"], "points": 100 * c[TPR]["difference"],
-                                      "ci": [100 * x for x in c[TPR]["ci95"]],
-                                      "holm": c[TPR]["p_holm"] < ALPHA}
-                                     for c in result["paired"]["comparisons"]
+                     "comparisons": [_tpr_difference(c) for c in result["paired"]["comparisons"]
                                      if c["role"] == s["role"]]})
     if not rows:
         return {}
@@ -225,11 +230,7 @@ def facts(deck: Deck) -> dict:
                      "front": s["role"] in result["pareto_front"],
                      "private": bool(s.get("target_epsilon")),
                      "lowers": v.get("lowers", False),
-                     "comparisons": [{"seed": c["seed"], "against": c.get("against_title", ""),
-                                      "points": 100 * c[TPR]["difference"],
-                                      "ci": [100 * x for x in c[TPR]["ci95"]],
-                                      "holm": c[TPR]["p_holm"] < ALPHA}
-                                     for c in v["comparisons"]]})
+                     "comparisons": [_tpr_difference(c) for c in v["comparisons"]]})
     base = next(s for s in settings if s["role"] == result["baseline"])
     audited = [r for r in result["seeds"] if r["epsilon_audited"] is not None]
     references = sorted({r["references"] for r in result["seeds"]})
