@@ -237,6 +237,27 @@ def test_the_decks_sentences_follow_the_paired_comparisons(study):
     assert defences.answer_line(out, no_private).startswith("no setting lowers")
 
 
+def test_the_title_names_the_best_backed_claim_not_the_first_in_the_study():
+    """More seeds first, then the lower FPR, then the higher accuracy: a claim on 1 seed at
+    AUC listed first in the study does not take the title from one replicated on 3 seeds."""
+    from mia.deck.sections import defences
+
+    def comparison(role, lowered):  # lowered: the metrics whose Holm p is below alpha
+        return {"role": role, **{key: {"p_holm": 0.001 if key in lowered else 0.5,
+                                       "difference": 0.01} for key, _ in defences.METRICS}}
+    settings = [{"role": r, "title": t, "test_accuracy": {"mean": a}} for r, t, a in (
+        ("weak", "L2 1e-3", 0.60), ("replicated", "L2 1e-2", 0.65), ("single", "dropout", 0.64),
+        ("single_auc", "other", 0.70))]
+    result = {"attack_name": "RMIA online", "paired": {"comparisons": [
+        comparison("weak", {"auc"}), *[comparison("replicated", {"auc"})] * 3,
+        comparison("single", {"tpr_at_0.1pct_fpr", "auc"}), comparison("single_auc", {"auc"})]}}
+    assert defences.headline(result, settings) == "L2 1e-2 lowers RMIA online's AUC on 3/3 seeds"
+    del result["paired"]["comparisons"][1:4]  # without the replicated one: the lowest FPR wins
+    assert defences.headline(result, settings).startswith("dropout lowers RMIA online's TPR at 0.1%")
+    del result["paired"]["comparisons"][1]  # two claims at AUC on 1 seed: the more accurate
+    assert defences.headline(result, settings).startswith("other lowers")
+
+
 def test_a_setting_is_compared_with_its_matched_comparison_when_the_study_names_one(study):
     s, results = study
     out = frontier.frontier(s, results, "rmia_online", "undefended", matched={"dp": "l2"})
