@@ -392,32 +392,48 @@ def _points(d: dict) -> str:
     return f"{100 * d['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
 
 
+def _styles(settings: list[dict]) -> tuple[dict, dict]:
+    """Each setting's colour and marker: non-private settings tab10's colours in the study's
+    order (which repeat after 10), private settings (a target ε) a ramp ordered by ε."""
+    tab10, ramp = plt.get_cmap("tab10"), plt.get_cmap("plasma")
+    private = sorted((s for s in settings if s.get("target_epsilon")),
+                     key=lambda s: s["target_epsilon"])
+    plain = [s for s in settings if not s.get("target_epsilon")]
+    colour = {s["role"]: tab10(i % 10) for i, s in enumerate(plain)}
+    colour |= {s["role"]: ramp(0.6 * i / max(1, len(private) - 1))
+               for i, s in enumerate(private)}
+    shape = {s["role"]: "D" if s.get("target_epsilon") else "o" for s in settings}
+    return colour, shape
+
+
 def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
     """Two panels, test accuracy on x: the attack's TPR at 0.1% FPR (log scale, chance dashed)
     and its AUC, each seed a point with its 95% intervals (vertical: bootstrap over samples;
     horizontal: Wilson over the test images); the Pareto front joined. A TPR of 0 has no place
-    on the log axis: it is drawn at half a member, as a downward triangle."""
+    on the log axis: it is drawn at half a member, as a downward triangle. Non-private
+    settings are circles in distinct colours (tab10: up to 10 of them); private ones diamonds
+    on a sequential ramp, from the smallest ε to the largest."""
     fig, axes = plt.subplots(1, 2, figsize=(11.6, 4.3), layout="constrained")
-    colours = plt.get_cmap("tab10")
     roles = [s["role"] for s in result["settings"]]
+    colour, shape = _styles(result["settings"])
     for ax, key, label in ((axes[0], TPR_LOW, "TPR at 0.1% FPR"), (axes[1], "auc", "AUC")):
-        for i, role in enumerate(roles):
+        for role in roles:
             rows = [r for r in result["seeds"] if r["role"] == role]
             for j, r in enumerate(rows):
                 y, ci = r[key], r[f"{key}_ci95"]
                 if y is None:
                     continue
                 x, (xl, xh) = r["test_accuracy"], r["test_accuracy_ci95"]
-                marker = "o"
+                marker = shape[role]
                 if key == TPR_LOW:  # a log axis: 0 (no member found) drawn at half a member, ▼
                     floor = 0.5 / r["n_members"]
-                    marker = "v" if y <= 0 else "o"
+                    marker = "v" if y <= 0 else marker
                     y = max(y, floor)
                     ci = [max(ci[0], floor), max(ci[1], floor)] if ci else None
                 yerr = [[y - ci[0]], [ci[1] - y]] if ci else None
                 ax.errorbar([100 * x], [y], yerr=yerr,
                             xerr=[[100 * (x - xl)], [100 * (xh - x)]], fmt=marker, ms=7, capsize=3,
-                            color=colours(i % 10), label=_label(result, role) if j == 0 else None)
+                            color=colour[role], label=_label(result, role) if j == 0 else None)
         front = [next(s for s in result["settings"] if s["role"] == r) for r in result["pareto_front"]]
         ax.plot([100 * s["test_accuracy"]["mean"] for s in front],
                 [s[key]["mean"] for s in front], "-", color="grey", lw=1.5, zorder=0,

@@ -332,5 +332,8 @@ def test_a_setting_whose_attack_finds_no_member_is_drawn_at_half_a_member(study,
         drawn.append((y[0], k.get("fmt"))), original(ax, x, y, *a, **k))[1])
     out = frontier.frontier(s, results, "rmia_online", "undefended")
     frontier.figure(dict(out, study="defences"), tmp_path / "f", source=frontier.plots.UNNAMED)
-    assert drawn.count((0.5 / 7500, "v")) == 1  # the TPR panel's; the AUC panel's is a dot
-    assert all(fmt == "o" for y, fmt in drawn if y != 0.5 / 7500)
+    assert drawn.count((0.5 / 7500, "v")) == 1  # the TPR panel's; the AUC panel's is a diamond
+    private = {x["role"] for x in out["settings"] if x["target_epsilon"]}
+    assert private == {"dp"}
+    # every other point: a circle, or a diamond for the private setting (its AUC)
+    assert sorted(fmt for y, fmt in drawn if y != 0.5 / 7500) == ["D"] + ["o"] * (len(drawn) - 2)
