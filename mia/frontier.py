@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import plots, schemas
+from .datasets import DATASETS
 from .errors import UserError
 from .evaluation.paired import holm, paired_differences
 from .plots.base import log_ticks
@@ -59,6 +60,13 @@ def precision(tpr: float | None, fpr: float, prevalence: float = PREVALENCE) -> 
         return None
     hits = prevalence * tpr
     return hits / (hits + (1 - prevalence) * fpr)
+
+
+def _classes(config: dict) -> int:
+    """How many classes the experiment's target tells apart (``[data] classes``, else its
+    dataset's): 1 over it is a guess's test accuracy."""
+    data = config.get("data", {})
+    return len(data["classes"]) if data.get("classes") else DATASETS[data.get("dataset", "cifar10")].num_classes
 
 
 def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: str, read: dict
@@ -91,7 +99,7 @@ def _seed_row(study: Study, role: str, name: str, results_root: Path, attack: st
         "title": config.get("title") or name,
         "train_accuracy": target["train_accuracy"], "test_accuracy": target["test_accuracy"],
         "test_accuracy_ci95": wilson(target["test_accuracy"] * target["n_test"], target["n_test"]),
-        "n_test": target["n_test"],
+        "n_test": target["n_test"], "chance_accuracy": 1 / _classes(config),
         "auc": cell["auc"], "auc_ci95": ci.get("auc"),
         TPR_LOW: cell.get(TPR_LOW), f"{TPR_LOW}_ci95": ci.get(TPR_LOW),
         TPR_HIGH: cell.get(TPR_HIGH), f"{TPR_HIGH}_ci95": ci.get(TPR_HIGH),
@@ -406,15 +414,26 @@ def _styles(settings: list[dict]) -> tuple[dict, dict]:
     return colour, shape
 
 
+def _at_chance(result: dict, role: str) -> bool:
+    """True when every seed of the setting has a test accuracy interval that reaches a guess's
+    (``chance_accuracy``; rows written before it was recorded: never)."""
+    rows = [r for r in result["seeds"] if r["role"] == role]
+    return bool(rows) and all(r.get("chance_accuracy") is not None
+                              and r["test_accuracy_ci95"][0] <= r["chance_accuracy"] for r in rows)
+
+
 def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
     """Two panels, test accuracy on x: the attack's TPR at 0.1% FPR (log scale, chance dashed)
     and its AUC, each seed a point with its 95% intervals (vertical: bootstrap over samples;
     horizontal: Wilson over the test images); the Pareto front joined. A TPR of 0 has no place
     on the log axis: it is drawn at half a member, as a downward triangle. Non-private
     settings are circles in distinct colours (tab10: up to 10 of them); private ones diamonds
-    on a sequential ramp, from the smallest ε to the largest."""
+    on a sequential ramp, from the smallest ε to the largest. A setting that did not learn
+    (every seed's test accuracy interval reaches a guess's) is named under the panels, not
+    drawn: at chance accuracy it says nothing of the trade-off, and would squeeze the axis."""
     fig, axes = plt.subplots(1, 2, figsize=(11.6, 4.3), layout="constrained")
-    roles = [s["role"] for s in result["settings"]]
+    guessing = [s for s in result["settings"] if _at_chance(result, s["role"])]
+    roles = [s["role"] for s in result["settings"] if s not in guessing]
     colour, shape = _styles(result["settings"])
     for ax, key, label in ((axes[0], TPR_LOW, "TPR at 0.1% FPR"), (axes[1], "auc", "AUC")):
         for role in roles:
@@ -450,6 +469,10 @@ def figure(result: dict, out: Path, source: plots.Source) -> list[Path]:
             ax.set_ylabel("TPR at 0.1% FPR (log scale)")
         else:
             ax.set_ylabel("AUC")
+    if guessing:
+        fig.supxlabel("not drawn, test accuracy at chance (did not learn): " + "; ".join(
+            f"{s['title']} {100 * s['test_accuracy']['mean']:.1f}%" for s in guessing),
+            fontsize=plots.MIN_FONT_PT, color="grey")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=plots.MIN_FONT_PT, frameon=False)
     name = plots.ATTACK_NAMES.get(result["attack"], result["attack"])

@@ -337,3 +337,27 @@ def test_a_setting_whose_attack_finds_no_member_is_drawn_at_half_a_member(study,
     assert private == {"dp"}
     # every other point: a circle, or a diamond for the private setting (its AUC)
     assert sorted(fmt for y, fmt in drawn if y != 0.5 / 7500) == ["D"] + ["o"] * (len(drawn) - 2)
+
+
+def test_a_setting_at_chance_accuracy_is_named_under_the_figure_not_drawn(study, tmp_path, monkeypatch):
+    """A setting that did not learn (its test accuracy interval reaches a guess's) would
+    squeeze the accuracy axis: it is named under the panels instead of drawn."""
+    import matplotlib.axes
+    import matplotlib.figure
+    s, results = study
+    out = frontier.frontier(s, results, "rmia_online", "undefended")
+    assert {r["chance_accuracy"] for r in out["seeds"]} == {0.1}  # CIFAR-10: a guess's
+    dp = next(r for r in out["seeds"] if r["role"] == "dp")
+    dp["test_accuracy"], dp["test_accuracy_ci95"] = 0.1, [0.094, 0.106]
+    next(x for x in out["settings"] if x["role"] == "dp")["test_accuracy"]["mean"] = 0.1
+    drawn, named = [], []
+    original, label = matplotlib.axes.Axes.errorbar, matplotlib.figure.Figure.supxlabel
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda ax, x, y, *a, **k: (
+        drawn.append(k.get("label")), original(ax, x, y, *a, **k))[1])
+    monkeypatch.setattr(matplotlib.figure.Figure, "supxlabel", lambda fig, text, **k: (
+        named.append(text), label(fig, text, **k))[1])
+    frontier.figure(dict(out, study="defences"), tmp_path / "f", source=frontier.plots.UNNAMED)
+    title = next(x["title"] for x in out["settings"] if x["role"] == "dp")
+    assert not any(lbl and lbl.startswith(title) for lbl in drawn)
+    assert len(drawn) == 2 * (len(out["seeds"]) - 1)  # every other seed, in both panels
+    assert named == [f"not drawn, test accuracy at chance (did not learn): {title} 10.0%"]
