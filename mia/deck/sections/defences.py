@@ -103,15 +103,22 @@ def answer_line(result: dict, settings: list[dict]) -> str:
     def change(role: str) -> float:
         return 100 * (by_role[role]["test_accuracy"]["mean"] - base["test_accuracy"]["mean"])
 
-    parts = []
+    # the non-private settings grouped by the lowest FPR at which every seed compared finds the
+    # attack's power lower (study order within a group), each with its accuracy change
+    by_metric: dict[str, list[str]] = {}
     for role, v in found.items():
         if by_role[role].get("target_epsilon"):
             continue
         n = len(v["comparisons"])
         key = next((k for k, _ in METRICS if v["lowered"][k] == n), None)
         if key is not None:
-            parts.append(f"{by_role[role]['title']} lowers its {dict(METRICS)[key]} on {n}/{n} "
-                         f"seed{'s' if n > 1 else ''}, test accuracy {change(role):+.1f} points")
+            by_metric.setdefault(key, []).append(
+                f"{by_role[role]['title']} ({change(role):+.1f} points, {n} seed{'s' if n > 1 else ''})")
+    lead = dict(zip((k for k, _ in METRICS), (
+        "its TPR at 0.1% FPR is lower on every seed with", "at 1% FPR with", "its AUC only with")))
+    parts = ["; ".join(f"{lead[key]} {', '.join(by_metric[key])}"
+                       for key, _ in METRICS if key in by_metric)
+             .replace(" (", " (test accuracy ", 1)] if by_metric else []  # the first says what
     private = sorted((role for role in found if by_role[role].get("target_epsilon")),
                      key=lambda role: by_role[role]["target_epsilon"])
     if private:
@@ -233,15 +240,22 @@ def facts(deck: Deck) -> dict:
     result = dict(result, attack_name=ATTACK_NAMES.get(result["attack"], result["attack"]))
     settings = result["settings"]
     found = verdicts(result)
+    # settings compared with a matched run instead of the baseline ([frontier] matched), and
+    # those runs: a page of their own
+    matched = {role for c in result["paired"]["comparisons"] if c["against"] != result["baseline"]
+               for role in (c["role"], c["against"])}
     rows = []
     for s in settings:
         v = found.get(s["role"], {"comparisons": []})
         rows.append({"title": s["title"], "seeds": s["seeds"], "accuracy": s["test_accuracy"],
                      "tpr": s[TPR], "auc": s["auc"], "precision": s[f"precision_{TPR}"],
                      "front": s["role"] in result["pareto_front"],
-                     "private": bool(s.get("target_epsilon")),
+                     "private": bool(s.get("target_epsilon")), "matched": s["role"] in matched,
                      "lowers": v.get("lowers", False),
-                     "comparisons": [_tpr_difference(c) for c in v["comparisons"]]})
+                     "comparisons": [_tpr_difference(c) for c in v["comparisons"]],
+                     # the one-run audit's bound of each seed (the table's column)
+                     "audited": [r["epsilon_audited"] for r in result["seeds"]
+                                 if r["role"] == s["role"] and r["epsilon_audited"] is not None]})
     base = next(s for s in settings if s["role"] == result["baseline"])
     audited = [r for r in result["seeds"] if r["epsilon_audited"] is not None]
     references = sorted({r["references"] for r in result["seeds"]})
@@ -269,12 +283,6 @@ def facts(deck: Deck) -> dict:
             "n_members": result["seeds"][0]["n_members"],
             "n_nonmembers": result["seeds"][0]["n_nonmembers"],
             "prevalence": result["prevalence"], "audited": audited,
-            # the table's note: the audits of the settings without a guarantee (the DP page
-            # has the private ones), each setting's seeds together
-            "audited_plain": [{"title": x["title"], "bounds": [r["epsilon_audited"] for r in audited
-                                                              if r["role"] == x["role"]]}
-                              for x in settings if not x.get("target_epsilon")
-                              and any(r["role"] == x["role"] for r in audited)],
             "canaries": audited[0]["canaries"] if audited else None,
             "figure": str(folder / "frontier.png"),
             "discussion": result["sentence"]}
