@@ -27,8 +27,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from . import (exposure as exposure_mod, frontier as frontier_mod, laplace as laplace_mod, plots,
-               schemas)
+from . import (exposure as exposure_mod, frontier as frontier_mod, frontier_figure,
+               laplace as laplace_mod, plots, schemas)
 from .datasets import DATASETS
 from .errors import UserError
 from .io import (code_version, read_checked, read_json, recover_swap, replace_directory,
@@ -338,6 +338,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                               # the others stays as it was)
                               **({"frontier": frontier_result["read"],
                                   "frontier_code": code_version(("mia/frontier.py",
+                                                                 "mia/frontier_figure.py",
                                                                  "mia/exposure.py",
                                                                  "mia/laplace.py"))}
                                  if frontier_result else {})})
@@ -354,7 +355,7 @@ def write(study: Study, results_root: Path, log=print) -> Path:
                 config_hash=sha256_file(study.path), commit=commit,
                 files=tuple(f"{name}/{f}" for name, read in frontier_result["read"].items()
                             for f in read))
-            frontier_mod.figure(frontier_result, staging / frontier_mod.FIGURE, source)
+            frontier_figure.figure(frontier_result, staging / frontier_mod.FIGURE, source)
             laplace_mod.figures(laplace_result, incomes, releases, staging / "laplace", source)
             if exposed is not None:
                 exposure_mod.figure(exposed, staging / exposure_mod.FIGURE, source)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mia import frontier, studies, study_results
+from mia import frontier, frontier_figure, plots, studies, study_results
 from mia.errors import UserError
 
 SETTINGS = {  # experiment: (test accuracy, train accuracy, AUC, TPR@0.1%, its CI, TPR@1%, eps, eps-hat)
@@ -331,7 +331,7 @@ def test_a_setting_whose_attack_finds_no_member_is_drawn_at_half_a_member(study,
     monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda ax, x, y, *a, **k: (
         drawn.append((y[0], k.get("fmt"))), original(ax, x, y, *a, **k))[1])
     out = frontier.frontier(s, results, "rmia_online", "undefended")
-    frontier.figure(dict(out, study="defences"), tmp_path / "f", source=frontier.plots.UNNAMED)
+    frontier_figure.figure(dict(out, study="defences"), tmp_path / "f", source=plots.UNNAMED)
     assert drawn.count((0.5 / 7500, "v")) == 1  # the TPR panel's; the AUC panel's is a diamond
     private = {x["role"] for x in out["settings"] if x["target_epsilon"]}
     assert private == {"dp"}
@@ -356,7 +356,7 @@ def test_a_setting_at_chance_accuracy_is_named_under_the_figure_not_drawn(study,
         drawn.append(k.get("label")), original(ax, x, y, *a, **k))[1])
     monkeypatch.setattr(matplotlib.figure.Figure, "supxlabel", lambda fig, text, **k: (
         named.append(text), label(fig, text, **k))[1])
-    frontier.figure(dict(out, study="defences"), tmp_path / "f", source=frontier.plots.UNNAMED)
+    frontier_figure.figure(dict(out, study="defences"), tmp_path / "f", source=plots.UNNAMED)
     title = next(x["title"] for x in out["settings"] if x["role"] == "dp")
     assert not any(lbl and lbl.startswith(title) for lbl in drawn)
     assert len(drawn) == 2 * (len(out["seeds"]) - 1)  # every other seed, in both panels
