@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import read_json, write_text
+from .executors import executors_line
 from .study_summary import study_lines
 from .synthetic import N_TRAIN
 from .tables import bank_line, paired_line
@@ -105,6 +106,8 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
                 line += (f", on {a['workers']} worker processes ({a['seconds_1worker']:.1f} s on one,"
                          f" {a['seconds_1worker'] / a['seconds']:.2f}x)")
             out.append(line)
+        if "executors" in r:
+            out.append(f"- {executors_line(r['executors'])}")
         if "contended" in r:
             c = r["contended"]
             out.append(f"- contended (another process spinning one core), training speed as a "
