@@ -29,6 +29,8 @@ def local_instance():
     """One local Ray instance for the module (about 4 s to start), on 2 CPUs. Its workers
     import this module's fault-injecting computes by name, so they get tests/ on their path."""
     path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
+    if ray.is_initialized():  # by another test module's command in this process
+        ray.shutdown()
     ray.init(runtime_env={"env_vars": {"PYTHONPATH": path}}, address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="warning")
     yield
@@ -229,4 +231,6 @@ def test_an_unknown_executor_and_an_address_without_ray_are_refused():
     with pytest.raises(UserError, match="needs --executor ray"):
         ray_executor.executor_for("local", "10.0.0.1:6379", "cpu")
     assert ray_executor.executor_for("local", None, "cpu") is None
-    assert ray_executor.executor_for("ray", None, "cuda").gpus == 1
+    on_gpu = ray_executor.executor_for("ray", None, "cuda")
+    assert (on_gpu.gpus, on_gpu.batch) == (1, ray_executor.GPU_BATCH)
+    assert (ray_executor.executor_for("ray", None, "cpu").cpus, ray_executor.executor_for("ray", None, "cpu").batch) == (1, 1)

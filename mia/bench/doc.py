@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import read_json, write_text
+from .cluster_estimate import estimate_lines
 from .executors import executors_line
 from .study_summary import study_lines
 from .synthetic import N_TRAIN
@@ -118,6 +119,9 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         out += [f"- {n}" for n in r.get("notes", [])] + [""]
         out += [f"- target: {t}" for t in verdicts(r)] + [""]
         out += gpu_details(r)
+    for path in sorted(bench_dir.glob("*.json")):  # the GPU files' 100-epoch numbers
+        if path.name != "manifest.json":
+            out += estimate_lines(read_json(path), results_root / "baseline" / "bank" / "model-000.pt")
     out += [TARGETS, ENGINE, "## The study on this project's machines", ""]
     out += study_lines(results_root)
     out.append("")

@@ -13,22 +13,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..config import from_dict
 from ..datasets import CIFAR10, Dataset
 from ..training import bank, bank_training
+from .synthetic import synthetic
 
-# (models, images per model, epochs): a small bank, and one of the study's size per model
-# (30,000 images: half of CIFAR-10's 60,000) cut to one epoch
-BANKS = ((4, 2_000, 1), (16, 30_000, 1))
+# (models, images per model): a small bank, and the study's (16 models of 30,000 images: half
+# of CIFAR-10's 60,000), each model trained for one epoch
+BANKS = "4x500,16x30000"
 
 
-def _dataset(images: np.ndarray, labels: np.ndarray, per_model: int) -> Dataset:
-    """A population of 2 x ``per_model`` images (the bank's halves), 1/6 of them "test"."""
+def parse_banks(text: str) -> list[tuple[int, int]]:
+    """'4x500,16x30000' -> [(4, 500), (16, 30000)]."""
+    return [tuple(int(n) for n in bank.split("x")) for bank in text.split(",")]
+
+
+def _dataset(per_model: int) -> Dataset:
+    """Synthetic, 2 x ``per_model`` images (the bank's halves), a sixth of them "test"."""
     n = 2 * per_model
+    images, labels = synthetic(n)
     test = n // 6
-    return Dataset(images[:n - test], labels[:n - test], images[n - test:n], labels[n - test:n],
+    return Dataset(images[:n - test], labels[:n - test], images[n - test:], labels[n - test:],
                    {"sha256": f"synthetic-{n}"}, CIFAR10)
 
 
@@ -39,19 +44,30 @@ def _timed_bank(config, dataset, folder: Path, device, executor) -> float:
     return time.perf_counter() - t0
 
 
-def bench_executors(images: np.ndarray, labels: np.ndarray, device, banks=BANKS) -> dict:
+def bench_executors(device, banks: str = BANKS, epochs: int = 1) -> dict:
+    """Each bank of ``banks`` through both executors (the module's docstring). Ray's local
+    instance is started here, and stopped at the end if it was."""
+    import ray
+
     from ..training.ray_executor import RayExecutor, connect
 
+    started_here = not ray.is_initialized()
     t0 = time.perf_counter()
     connect(None, log=lambda _: None)
-    out = {"ray_start_seconds": round(time.perf_counter() - t0, 3), "banks": []}
-    ray_executor = RayExecutor(gpus=1 if device.type == "cuda" else 0, log=lambda _: None)
-    for models, per_model, epochs in banks:
-        if 2 * per_model > len(labels):
-            continue
+    try:
+        return _bench(device, banks, epochs, round(time.perf_counter() - t0, 3), RayExecutor(
+            gpus=1 if device.type == "cuda" else 0, log=lambda _: None))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _bench(device, banks: str, epochs: int, start_seconds: float, ray_executor) -> dict:
+    out = {"ray_start_seconds": start_seconds, "banks": []}
+    for models, per_model in parse_banks(banks):
         config = from_dict({"train": {"epochs": epochs, "batch_size": 128},
                             "bank": {"models": models}}, "bench")
-        dataset = _dataset(images, labels, per_model)
+        dataset = _dataset(per_model)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             row = {"models": models, "images_per_model": per_model, "epochs": epochs,

@@ -8,14 +8,17 @@ from ..io import read_json
 
 
 def study_lines(results_root: Path) -> list[str]:
-    """One line per experiment manifest under ``results_root`` (the bench folder left out),
-    then the total over every experiment and stage."""
+    """One line per experiment manifest under ``results_root`` (folders of other commands,
+    the bench's and the DP search's, left out: their manifests time no stages), then the total
+    over every experiment and stage."""
     out = []
     total, all_fresh = 0.0, True
     for manifest in sorted(results_root.glob("*/manifest.json")):
         if manifest.parent.name == "bench":
             continue
         m = read_json(manifest)
+        if "wall_seconds" not in m:  # results/dp-tuning/: a search, not an experiment
+            continue
         w = m["wall_seconds"]
         parts = ", ".join(f"{k} {v['seconds']:.0f} s"
                           + (f" ({v['workers']} processes)" if v.get("workers") else "")
