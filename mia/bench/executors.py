@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import from_dict
 from ..datasets import CIFAR10, Dataset
 from ..training import bank, bank_training
+from ..training.ray_executor import RayExecutor, connect
 from .synthetic import synthetic
 
 # (models, images per model): a small bank, and the study's (16 models of 30,000 images: half
@@ -48,8 +49,6 @@ def bench_executors(device, banks: str = BANKS, epochs: int = 1) -> dict:
     """Each bank of ``banks`` through both executors (the module's docstring). Ray's local
     instance is started here, and stopped at the end if it was."""
     import ray
-
-    from ..training.ray_executor import RayExecutor, connect
 
     started_here = not ray.is_initialized()
     t0 = time.perf_counter()

@@ -37,6 +37,7 @@ from typing import Callable
 
 from ..errors import UserError
 from ..parallel import available_cpus
+from .cpu import configure_cpu
 from .jobs import TrainingJob, Work, batches
 
 INSTALL = ("--executor ray needs Ray, which the default install leaves out: run `make cluster` "
@@ -109,8 +110,6 @@ def _tracker(ray):
 
 def _run_batch(compute, shared, batch, inputs, cpus: int, tracker, run: str):
     """The task, on a worker: tell the tracker, then ``compute`` on ``cpus`` threads."""
-    from .cpu import configure_cpu
-
     configure_cpu(cpus)
     tracker.started.remote(run, [job.key() for job in batch], os.getpid())
     return compute(shared, batch, inputs)
