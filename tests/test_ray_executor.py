@@ -146,9 +146,11 @@ def test_a_job_that_raises_is_retried(tmp_path):
 def test_a_job_that_keeps_failing_fails_the_run_in_one_line_after_the_others_are_committed():
     committed = []
     work = Work(compute=fails_for_row_1, commit=lambda batch, rows: committed.extend(rows))
+    said = []
     with pytest.raises(UserError) as e:
-        RayExecutor(retries=1, log=lambda _: None).run(jobs(3), work)
+        RayExecutor(retries=1, log=said.append).run(jobs(3), work)
     assert sorted(committed) == [0, 2]
+    assert said[-1] == "ray: 2 of 3 jobs done, 0 running, 0 pending, 1 failed"
     message = str(e.value)
     assert "\n" not in message
     assert message.startswith("bank model 1 (job ")

@@ -140,7 +140,7 @@ class RayExecutor:
     log: Callable[[str], None] = print
     # job key -> pid of the worker running it, at each poll (the fault test kills one)
     on_running: Callable[[dict[str, int]], None] | None = None
-    counts: list[tuple[int, int, int]] = field(default_factory=list)  # (done, running, pending) said
+    _said: tuple | None = field(default=None, repr=False)  # the last progress line's counts
 
     def run(self, jobs: list[TrainingJob], work: Work, on_batch=None) -> None:
         ray = connect(self.address, self.log)
@@ -150,7 +150,8 @@ class RayExecutor:
         tracker, run = _tracker(ray), uuid.uuid4().hex
         sent = {task.remote(work.compute, shared, chunk, work.inputs(chunk), self.cpus, tracker,
                             run): chunk for chunk in batches(jobs, self.batch)}
-        finished: set[str] = set()
+        finished: set[str] = set()  # committed or failed for good
+        done = 0
         failed: list[tuple[list[TrainingJob], BaseException]] = []
         try:
             while sent:
@@ -164,13 +165,17 @@ class RayExecutor:
                         failed.append((chunk, e))
                         continue
                     work.commit(chunk, result)
+                    done += len(chunk)
                     if on_batch is not None:
                         on_batch(chunk)
-                started = ray.get(tracker.snapshot.remote(run))
+                try:
+                    started = ray.get(tracker.snapshot.remote(run))
+                except ray.exceptions.RayError:  # the tracker is gone: progress without "running"
+                    started = {}
                 running = {k: pid for k, pid in started.items() if k not in finished}
                 if self.on_running is not None:
                     self.on_running(running)
-                self._say(len(jobs), len(finished), len(running))
+                self._say(len(jobs), done, len(running), len(finished) - done)
         finally:
             for ref in sent:  # interrupted: nothing more starts (what is committed stays)
                 ray.cancel(ref, force=True)
@@ -182,12 +187,12 @@ class RayExecutor:
                             f"last error: {_cause(error)}{more}; every other result is "
                             f"cached, and a rerun trains only what is missing")
 
-    def _say(self, total: int, done: int, running: int) -> None:
-        counts = (done, running, total - done - running)
-        if not self.counts or self.counts[-1] != counts:
-            self.counts.append(counts)
-            self.log(f"ray: {done} of {total} jobs done, {running} running, "
-                     f"{counts[2]} pending")
+    def _say(self, total: int, done: int, running: int, failed: int) -> None:
+        counts = (done, running, total - done - running - failed, failed)
+        if counts != self._said:
+            self._said = counts
+            self.log(f"ray: {done} of {total} jobs done, {running} running, {counts[2]} pending"
+                     + (f", {failed} failed" if failed else ""))
 
 
 def executor_for(name: str, address: str | None, device_type: str, log=print):
