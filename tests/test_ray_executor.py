@@ -17,7 +17,9 @@ from conftest import write_experiment
 from mia import config, pipeline, studies
 from mia.datasets import CIFAR10, Dataset
 from mia.errors import UserError
-from mia.training import bank, bank_training, ray_executor
+from mia.pipeline import target_job
+from mia.pipeline.stages import train_stage
+from mia.training import bank, bank_training, engine, ray_executor
 from mia.training.jobs import TrainingJob, Work
 from mia.training.ray_executor import RayExecutor
 
@@ -198,7 +200,8 @@ def without_wall_times(tree):
 
 
 def test_a_sweep_through_the_ray_executor_gives_the_results_of_a_local_run(tmp_path, tiny_npz):
-    """``invoke experiments --executor ray`` on a sweep of two seeds sharing a bank of 4."""
+    """``invoke experiments --executor ray`` on a sweep of two seeds sharing a bank of 4: the
+    targets and the bank's models train on Ray's workers."""
     write_experiment(tmp_path / "experiments", "sweep", SWEEP)
     outputs = {}
     for name in ("local", "ray"):
@@ -215,9 +218,14 @@ def test_a_sweep_through_the_ray_executor_gives_the_results_of_a_local_run(tmp_p
         assert (without_wall_times(json.loads((on_ray / "calibrated.json").read_text()))
                 == without_wall_times(json.loads((local / "calibrated.json").read_text())))
         assert (on_ray / "metrics.json").read_bytes() == (local / "metrics.json").read_bytes()
+        # the targets trained on Ray's workers: the same weights, the same history
+        assert (on_ray / "model.pt").read_bytes() == (local / "model.pt").read_bytes()
+        assert (json.loads((on_ray / "history.json").read_text())[-1]["train_loss"]
+                == json.loads((local / "history.json").read_text())[-1]["train_loss"])
     banks = [next(d for d in (tmp_path / n / "cache" / "banks").iterdir() if d.is_dir())
              for n in ("local", "ray")]
     assert model_bytes(banks[1], 4) == model_bytes(banks[0], 4)
+    assert sum(line.startswith("ray: 1 of 1 jobs done") for line in outputs["ray"]) == 2  # targets
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch):
@@ -236,3 +244,26 @@ def test_an_unknown_executor_and_an_address_without_ray_are_refused():
     on_gpu = ray_executor.executor_for("ray", None, "cuda")
     assert (on_gpu.gpus, on_gpu.batch) == (1, ray_executor.GPU_BATCH)
     assert (ray_executor.executor_for("ray", None, "cpu").cpus, ray_executor.executor_for("ray", None, "cpu").batch) == (1, 1)
+
+
+def test_a_target_on_ray_resumes_from_the_checkpoint_sent_with_it(tmp_path):
+    """The run folder travels with the target's job: a run of 2 epochs sent with the checkpoint
+    of epoch 1 resumes there, and its weights are those of 2 epochs trained here."""
+    ds = tiny_dataset()
+    one, two = (config.from_dict({"train": {"epochs": e, "batch_size": 32}}, "t") for e in (1, 2))
+    for folder, cfg in ((tmp_path / "one", one), (tmp_path / "here", two)):
+        folder.mkdir()
+        train_stage(cfg, ds, folder, CPU, progress=False, log=lambda _: None)
+    sent = tmp_path / "sent"
+    sent.mkdir()
+    (sent / engine.CHECKPOINT).write_bytes((tmp_path / "one" / engine.CHECKPOINT).read_bytes())
+    said = []
+    RayExecutor(cpus=2, log=said.append).run(
+        [TrainingJob.target(two, ds.key)],
+        target_job.remote_work(two, ds, sent, CPU, None, said.append))
+    assert any("resuming from epoch 1 of 2" in line for line in said)
+    assert (sent / "model.pt").read_bytes() == (tmp_path / "here" / "model.pt").read_bytes()
+    def epochs(folder):  # without the wall times
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "history.json").read_text())]
+    assert epochs(sent) == epochs(tmp_path / "here")

@@ -1,6 +1,7 @@
 """One experiment from start to finish: size checks, reuse, the stages, the results."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -23,6 +24,7 @@ from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
+from . import target_job
 from .audit import audit_stage
 from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
                      experiment_rows, load_model, load_scores, npz_names, per_sample_stage,
@@ -138,7 +140,8 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
     nothing depends on how many. One run per experiment at a time: a second one, on the same
     results or the same cache, is refused with the first one's pid and host (``locking``).
     ``retrain``: ``--retrain``, or what it has cleared so far in this run (``reuse.Retrain``).
-    ``executor``: where the bank's models train (``training.jobs.Executor``; default here).
+    ``executor``: where the target and the bank's models train (``training.jobs.Executor``;
+    default here).
     """
     retrain = retrain if isinstance(retrain, Retrain) else Retrain(bool(retrain))
     with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
@@ -190,13 +193,17 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         stops_early = bool(config.train.early_stopping_patience)
         if not stops_early:  # a stopped run's checkpoint is no epoch's snapshot of its length
             resume_from_snapshot(config, run_dir, snapshots, log)
-        # the same executor seam as the bank's models; the target trains here, where its
-        # checkpoint resumes (its compute writes run_dir itself, so no other executor takes it)
-        with timed_stage(timings, "train"):
-            LocalExecutor().run([job], Work(compute=lambda *_: train_stage(
-                config, trained, run_dir, device, progress, log,
-                held_out=membership_mod.held_out(dataset, membership) if stops_early else None),
-                commit=lambda *_: None))
+        held_out = membership_mod.held_out(dataset, membership) if stops_early else None
+        with timed_stage(timings, "train"):  # the same executor seam as the bank's models
+            if executor is not None and executor.remote:  # the run folder travels with the job
+                target_executor = dataclasses.replace(executor, cpus=config.train.cpu_shards,
+                                                      batch=1)
+                target_executor.run([job], target_job.remote_work(
+                    config, trained, run_dir, device, held_out, log))
+            else:  # here, in the run folder, with a checkpoint after every epoch
+                LocalExecutor().run([job], Work(compute=lambda *_: train_stage(
+                    config, trained, run_dir, device, progress, log, held_out=held_out),
+                    commit=lambda *_: None))
         if not stops_early:
             write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
                         (run_dir / train_mod.CHECKPOINT).read_bytes())

@@ -21,7 +21,7 @@ ran it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 from ..config import ExperimentConfig
 from ..io import sha256_json
@@ -82,6 +82,10 @@ class Work:
 
 
 class Executor(Protocol):
+    # True when jobs run on other machines: a job's compute then gets every input as an
+    # argument (the target's run folder too: ``pipeline.target_job``)
+    remote: bool
+
     def run(self, jobs: list[TrainingJob], work: Work,
             on_batch: Callable[[list[TrainingJob]], None] | None = None) -> None:
         """Do ``work`` for ``jobs`` (the pending ones: a stage skips what is cached) until every
@@ -98,6 +102,7 @@ def batches(jobs: list[TrainingJob], size: int) -> list[list[TrainingJob]]:
 class LocalExecutor:
     """The jobs, in order, in batches of ``batch``, on this machine."""
 
+    remote: ClassVar[bool] = False
     batch: int = 1
 
     def run(self, jobs, work: Work, on_batch=None) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 from ..errors import UserError
 from ..parallel import available_cpus
@@ -131,6 +131,8 @@ def _cause(error: BaseException) -> str:
 @dataclass
 class RayExecutor:
     """The jobs as Ray tasks of ``batch`` jobs each (``jobs.Executor``)."""
+
+    remote: ClassVar[bool] = True  # jobs run elsewhere: a stage sends what its job reads
 
     address: str | None = None
     cpus: int = 1                 # CPUs each task asks for (and trains on)
