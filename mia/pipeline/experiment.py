@@ -218,7 +218,10 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
             device=str(device), attempts=attempts,
             epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
             **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}),
-            **engine_settings(config, device))
+            **engine_settings(config, device),
+            # on a Ray worker: its own thread count, not this machine's
+            **({"executor": "ray", "cpu_workers": config.train.cpu_shards}
+               if executor is not None and executor.remote and device.type == "cpu" else {}))
         write_json(run_dir / "timings.json", timings)
 
     have = npz_names(run_dir / "scores.npz")

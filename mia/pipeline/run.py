@@ -41,9 +41,10 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     ``reuse_root``: results whose trained models may be reused (default ``results_root``).
     ``train``: False stops, in one line and before any work, a run that would train on CPU for
     longer than ``plan.LONG_TRAINING_SECONDS`` (``invoke experiments`` without ``--train``).
-    ``executor``: where the banks' models train: ``local`` (this machine) or ``ray`` (Ray's
-    local instance, or the cluster at ``ray_address`` or ``RAY_ADDRESS``:
-    ``training.ray_executor``); the results do not depend on it. ``studies_dir``: the study files (default ``experiments_dir/studies``, whose experiments are
+    ``executor``: where the targets and the banks' models train: ``local`` (this machine) or
+    ``ray`` (Ray's local instance, or the cluster at ``ray_address`` or ``RAY_ADDRESS``:
+    ``training.ray_executor``); the results do not depend on it. ``studies_dir``: the study
+    files (default ``experiments_dir/studies``, whose experiments are
     ``experiments_dir``'s files); each study that compares an experiment of this run is written
     after them. Returns the experiments' results folders.
 
@@ -69,7 +70,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     for root in (results_root, cache_root):
         check_writable(root)
     dev = train_mod.resolve_device(device)
-    bank_executor = executor_for(executor, ray_address, dev.type, log)
+    training_executor = executor_for(executor, ray_address, dev.type, log)
     if dev.type == "cpu":
         workers = train_mod.configure_cpu(threads)
     else:
@@ -100,7 +101,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     ordered = sorted(configs, key=lambda c: c.train.epochs)
     fresh = Retrain(retrain)  # with --retrain, a target or bank two experiments share trains once
     done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,
-                                   fresh, progress, log, workers, reuse_root, bank_executor)
+                                   fresh, progress, log, workers, reuse_root, training_executor)
             for c in ordered}
     paths = [done[c.name] for c in configs]
     write_studies(found, results_root, log)
