@@ -72,7 +72,8 @@ def test_a_bank_trained_on_ray_has_bitwise_the_weights_of_one_trained_here(tmp_p
     again = bank_training.train_bank(cfg, ds, tmp_path / "ray", CPU, progress=False,
                                      log=said.append, executor=RayExecutor(log=said.append))
     assert again["trained_this_run"] == 0
-    assert "ray: 4 of 4 jobs done, 0 running, 0 pending" in said  # progress: done, running, pending
+    # progress: done, running, pending
+    assert "[t] bank: ray: 4 of 4 jobs done, 0 running, 0 pending" in said
 
 
 def test_snapshots_go_to_the_worker_and_come_back_to_the_cache(tmp_path):
@@ -169,7 +170,7 @@ def test_a_rerun_after_an_interruption_trains_only_the_missing_models(tmp_path):
     info = bank_training.train_bank(cfg, ds, tmp_path, CPU, progress=False, log=said.append,
                                     executor=RayExecutor(log=said.append))
     assert info["trained_this_run"] == 1
-    assert "ray: 1 of 1 jobs done, 0 running, 0 pending" in said
+    assert "[t] bank: ray: 1 of 1 jobs done, 0 running, 0 pending" in said
     assert model_bytes(tmp_path, 4) == before
 
 
@@ -199,10 +200,30 @@ def without_wall_times(tree):
     return [without_wall_times(v) for v in tree] if isinstance(tree, list) else tree
 
 
+OTHER = """
+description = "another recipe: its own bank"
+seed = 5
+figures = false
+[train]
+epochs = 2
+batch_size = 32
+[attack]
+sampling_percentages = [50]
+repeats = 2
+kde_grid_points = 128
+[bank]
+models = 2
+[calibrated]
+references = 2
+"""
+
+
 def test_a_sweep_through_the_ray_executor_gives_the_results_of_a_local_run(tmp_path, tiny_npz):
-    """``invoke experiments --executor ray`` on a sweep of two seeds sharing a bank of 4: the
-    targets and the bank's models train on Ray's workers."""
+    """``invoke experiments --executor ray`` on a sweep of two seeds sharing a bank of 4 and
+    an experiment with a bank of its own: the targets and the banks' models train on Ray's
+    workers, the two groups of experiments side by side."""
     write_experiment(tmp_path / "experiments", "sweep", SWEEP)
+    write_experiment(tmp_path / "experiments", "other", OTHER)
     outputs = {}
     for name in ("local", "ray"):
         said = []
@@ -211,10 +232,11 @@ def test_a_sweep_through_the_ray_executor_gives_the_results_of_a_local_run(tmp_p
                      progress=False, log=said.append, experiments_dir=tmp_path / "experiments",
                      studies_dir=studies.STUDIES_DIR, executor=name)
         outputs[name] = said
-    assert any(line.startswith("ray: started a local instance") or line.startswith("ray: 4 of 4")
-               for line in outputs["ray"])
-    for seed in (0, 1):
-        local, on_ray = (tmp_path / n / "results" / f"sweep-seed{seed}" for n in ("local", "ray"))
+    assert "[sweep-seed0] bank: ray: 4 of 4 jobs done, 0 running, 0 pending" in outputs["ray"]
+    assert "[other] bank: ray: 2 of 2 jobs done, 0 running, 0 pending" in outputs["ray"]
+    assert "ray: 3 experiments in 2 groups that share nothing, up to 4 at a time" in outputs["ray"]
+    for name in ("sweep-seed0", "sweep-seed1", "other"):
+        local, on_ray = (tmp_path / n / "results" / name for n in ("local", "ray"))
         assert (without_wall_times(json.loads((on_ray / "calibrated.json").read_text()))
                 == without_wall_times(json.loads((local / "calibrated.json").read_text())))
         assert (on_ray / "metrics.json").read_bytes() == (local / "metrics.json").read_bytes()
@@ -222,10 +244,12 @@ def test_a_sweep_through_the_ray_executor_gives_the_results_of_a_local_run(tmp_p
         assert (on_ray / "model.pt").read_bytes() == (local / "model.pt").read_bytes()
         assert (json.loads((on_ray / "history.json").read_text())[-1]["train_loss"]
                 == json.loads((local / "history.json").read_text())[-1]["train_loss"])
-    banks = [next(d for d in (tmp_path / n / "cache" / "banks").iterdir() if d.is_dir())
-             for n in ("local", "ray")]
-    assert model_bytes(banks[1], 4) == model_bytes(banks[0], 4)
-    assert sum(line.startswith("ray: 1 of 1 jobs done") for line in outputs["ray"]) == 2  # targets
+    for local_bank in (d for d in (tmp_path / "local" / "cache" / "banks").iterdir() if d.is_dir()):
+        k = json.loads((local_bank / "bank.json").read_text())["models"]
+        on_ray = tmp_path / "ray" / "cache" / "banks" / local_bank.name
+        assert model_bytes(on_ray, k) == model_bytes(local_bank, k)
+    assert sum(line.endswith("train: ray: 1 of 1 jobs done, 0 running, 0 pending")
+               for line in outputs["ray"]) == 3  # the targets
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch):
@@ -267,3 +291,18 @@ def test_a_target_on_ray_resumes_from_the_checkpoint_sent_with_it(tmp_path):
         return [{k: v for k, v in e.items() if k != "seconds"}
                 for e in json.loads((folder / "history.json").read_text())]
     assert epochs(sent) == epochs(tmp_path / "here")
+
+
+def test_experiments_that_share_a_bank_or_a_trajectory_run_in_one_group():
+    from mia.pipeline import concurrent
+
+    ds = tiny_dataset()
+    base = {"train": {"epochs": 2, "batch_size": 32}, "bank": {"models": 2}}
+    seed0, seed1 = (config.from_dict({**base, "seed": s}, f"s{s}") for s in (0, 1))
+    shared_bank = config.from_dict({**base, "seed": 1, "bank": {"models": 2, "seed": 0}}, "b")
+    longer = config.from_dict({**base, "seed": 0, "train": {"epochs": 3, "batch_size": 32}}, "l")
+    names = lambda grouped: [[c.name for c in g] for g in grouped]  # noqa: E731
+    assert names(concurrent.groups([seed0, seed1], {"cifar10": ds})) == [["s0"], ["s1"]]
+    assert names(concurrent.groups([seed0, seed1, shared_bank], {"cifar10": ds})) == [["s0", "s1", "b"]]
+    # the same trajectory (a longer run of seed 0), another bank: one group, in run order
+    assert names(concurrent.groups([seed0, longer, seed1], {"cifar10": ds})) == [["s0", "l"], ["s1"]]

@@ -214,14 +214,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
         snapshot = read_json_or(run_dir / SNAPSHOT, None, log)
         attempts = int(state.get("attempts", 1)) - (snapshot or {}).get("attempts", 0)
+        engine = engine_settings(config, device)
+        if executor is not None and executor.remote and "cpu_workers" in engine:
+            engine.update(executor="ray", cpu_workers=config.train.cpu_shards)  # the task's own
         timings["train"].update(
             device=str(device), attempts=attempts,
             epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
-            **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}),
-            **engine_settings(config, device),
-            # on a Ray worker: its own thread count, not this machine's
-            **({"executor": "ray", "cpu_workers": config.train.cpu_shards}
-               if executor is not None and executor.remote and device.type == "cpu" else {}))
+            **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}), **engine)
         write_json(run_dir / "timings.json", timings)
 
     have = npz_names(run_dir / "scores.npz")

@@ -66,5 +66,5 @@ def remote_work(config: ExperimentConfig, trained: Dataset, run_dir: Path, devic
         for name in sorted(returned, key=lambda n: n == "model.pt"):
             write_bytes(run_dir / name, returned[name])
 
-    return Work(compute=train_target, commit=commit, inputs=files,
+    return Work(compute=train_target, commit=commit, inputs=files, label=f"[{config.name}] train",
                 shared=TargetInputs(config, trained, held_out, device.type))

@@ -243,7 +243,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
             info["trained_from_epoch"] = started
         write_json(bank_dir / "bank.json", info)
 
-    work = Work(compute=train_models, commit=commit, inputs=starts,
+    work = Work(compute=train_models, commit=commit, inputs=starts, label=f"[{config.name}] bank",
                 shared=BankInputs(config.train, images, labels, keep, dataset.spec, device.type,
                                   snapshots is not None))
     # CPU: one model per worker thread (each runs its shards serially: the same weights)

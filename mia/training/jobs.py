@@ -79,6 +79,7 @@ class Work:
     commit: Callable[[list[TrainingJob], Any], None]
     shared: Any = None
     inputs: Callable[[list[TrainingJob]], Any] = lambda batch: None
+    label: str = ""  # what the jobs are, for progress lines ("[baseline] bank")
 
 
 class Executor(Protocol):

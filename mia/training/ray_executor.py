@@ -31,8 +31,9 @@ task has started on a worker, as a small tracker actor hears from the task itsel
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 from ..errors import UserError
@@ -57,12 +58,20 @@ def import_ray():
     return ray
 
 
+_connecting = threading.Lock()  # experiments' threads (pipeline.concurrent) connect once
+
+
 def connect(address: str | None, log=print):
     """Ray, initialised once per process: the cluster at ``address`` (else ``RAY_ADDRESS``), or
     a local instance with every available core when neither is given."""
     ray = import_ray()
-    if ray.is_initialized():
-        return ray
+    with _connecting:
+        if not ray.is_initialized():
+            _start(ray, address, log)
+    return ray
+
+
+def _start(ray, address: str | None, log) -> None:
     target = address or os.environ.get("RAY_ADDRESS") or None
     options = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
     try:
@@ -76,7 +85,6 @@ def connect(address: str | None, log=print):
     resources = ray.cluster_resources()
     log(f"ray: {'joined the cluster at ' + target if target else 'started a local instance'} "
         f"({int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs)")
-    return ray
 
 
 class _Tracker:
@@ -142,7 +150,6 @@ class RayExecutor:
     log: Callable[[str], None] = print
     # job key -> pid of the worker running it, at each poll (the fault test kills one)
     on_running: Callable[[dict[str, int]], None] | None = None
-    _said: tuple | None = field(default=None, repr=False)  # the last progress line's counts
 
     def run(self, jobs: list[TrainingJob], work: Work, on_batch=None) -> None:
         ray = connect(self.address, self.log)
@@ -153,7 +160,7 @@ class RayExecutor:
         sent = {task.remote(work.compute, shared, chunk, work.inputs(chunk), self.cpus, tracker,
                             run): chunk for chunk in batches(jobs, self.batch)}
         finished: set[str] = set()  # committed or failed for good
-        done = 0
+        done, said = 0, None
         failed: list[tuple[list[TrainingJob], BaseException]] = []
         try:
             while sent:
@@ -177,7 +184,8 @@ class RayExecutor:
                 running = {k: pid for k, pid in started.items() if k not in finished}
                 if self.on_running is not None:
                     self.on_running(running)
-                self._say(len(jobs), done, len(running), len(finished) - done)
+                said = self._say(work.label, len(jobs), done, len(running),
+                                 len(finished) - done, said)
         finally:
             for ref in sent:  # interrupted: nothing more starts (what is committed stays)
                 ray.cancel(ref, force=True)
@@ -189,12 +197,15 @@ class RayExecutor:
                             f"last error: {_cause(error)}{more}; every other result is "
                             f"cached, and a rerun trains only what is missing")
 
-    def _say(self, total: int, done: int, running: int, failed: int) -> None:
+    def _say(self, label: str, total: int, done: int, running: int, failed: int,
+             said: tuple | None) -> tuple:
+        """A progress line when the counts changed since the last one (``said``)."""
         counts = (done, running, total - done - running - failed, failed)
-        if counts != self._said:
-            self._said = counts
-            self.log(f"ray: {done} of {total} jobs done, {running} running, {counts[2]} pending"
+        if counts != said:
+            self.log(f"{label + ': ' if label else ''}ray: {done} of {total} jobs done, "
+                     f"{running} running, {counts[2]} pending"
                      + (f", {failed} failed" if failed else ""))
+        return counts
 
 
 def executor_for(name: str, address: str | None, device_type: str, log=print):
