@@ -11,6 +11,8 @@ after another in one group, shortest first, as a local run orders them (``groups
 run concurrently, at most ``MAX_CONCURRENT`` at a time (each holds its dataset's images in
 memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or the
 concurrency; only the interleaving of the log lines does (each names its experiment).
+pyplot's state is one per process: the figures are drawn one experiment at a time
+(``results.DRAWING``).
 """
 from __future__ import annotations
 
