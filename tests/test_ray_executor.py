@@ -30,11 +30,9 @@ CPU = torch.device("cpu")
 def local_instance():
     """One local Ray instance for the module (about 4 s to start), on 2 CPUs. Its workers
     import this module's fault-injecting computes by name, so they get tests/ on their path."""
-    path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
     if ray.is_initialized():  # by another test module's command in this process
         ray.shutdown()
-    ray.init(runtime_env={"env_vars": {"PYTHONPATH": path}}, address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level="warning")
+    local_instance_again()
     yield
     ray.shutdown()
 
@@ -201,9 +199,8 @@ def without_wall_times(tree):
 
 
 OTHER = """
-description = "another recipe: its own bank"
+description = "another recipe: its own bank, and figures (drawn while the sweep runs)"
 seed = 5
-figures = false
 [train]
 epochs = 2
 batch_size = 32
@@ -306,3 +303,31 @@ def test_experiments_that_share_a_bank_or_a_trajectory_run_in_one_group():
     assert names(concurrent.groups([seed0, seed1, shared_bank], {"cifar10": ds})) == [["s0", "s1", "b"]]
     # the same trajectory (a longer run of seed 0), another bank: one group, in run order
     assert names(concurrent.groups([seed0, longer, seed1], {"cifar10": ds})) == [["s0", "l"], ["s1"]]
+
+
+def test_a_second_ray_session_in_one_process_gets_a_tracker_of_its_own(tmp_path, monkeypatch):
+    """After ``ray.shutdown`` a new local instance reuses the first job id: the tracker of the
+    earlier session must not be reused (sending its handle crashes Ray's driver)."""
+    committed = []
+    work = Work(compute=fails_once, commit=lambda batch, rows: committed.extend(rows),
+                shared=tmp_path)
+    RayExecutor(log=lambda _: None).run(jobs(1), work)
+    ray.shutdown()
+    monkeypatch.setenv("PYTHONPATH", _test_path())  # the new instance's workers import this module
+    ray_executor.connect(None, log=lambda _: None)  # a new local instance, job id 01000000 again
+    try:
+        RayExecutor(log=lambda _: None).run(jobs(2), work)
+    finally:
+        ray.shutdown()
+        local_instance_again()
+    assert sorted(committed) == [0, 0, 1]
+
+
+def _test_path() -> str:
+    """PYTHONPATH with tests/ first: Ray's workers import this module's computes by name."""
+    return os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
+
+
+def local_instance_again():
+    ray.init(runtime_env={"env_vars": {"PYTHONPATH": _test_path()}}, address="local", num_cpus=2,
+             include_dashboard=False, log_to_driver=False, logging_level="warning")

@@ -105,15 +105,19 @@ class _Tracker:
         self.running.pop(run, None)
 
 
-_trackers: dict[str, object] = {}  # Ray job id -> the tracker actor of this driver
+_trackers: dict[tuple[str, str], object] = {}  # (node, job) -> this driver's tracker actor
 
 
 def _tracker(ray):
-    job = ray.get_runtime_context().get_job_id()
-    if job not in _trackers:
+    """This driver's tracker in the current Ray session. A session started after an earlier
+    one's shutdown may reuse its job id (the first job of a new local instance): the node id
+    tells them apart, and an earlier session's handle crashes Ray if it is sent."""
+    context = ray.get_runtime_context()
+    session = (context.get_node_id(), context.get_job_id())
+    if session not in _trackers:
         _trackers.clear()  # of an earlier Ray session
-        _trackers[job] = ray.remote(_Tracker).options(num_cpus=0).remote()
-    return _trackers[job]
+        _trackers[session] = ray.remote(_Tracker).options(num_cpus=0).remote()
+    return _trackers[session]
 
 
 def _run_batch(compute, shared, batch, inputs, cpus: int, tracker, run: str):
