@@ -6,6 +6,8 @@
 # Set-up steps are file targets, so each runs once and again only when its lock changes:
 #   .venv/.installed       Python packages from requirements.txt (exact versions, sha256-checked)
 #   .venv/.installed-dev   the same plus the development set, from requirements-dev.txt
+#   .venv/.installed-cluster  Ray, for `invoke experiments --executor ray` (make cluster), from
+#                          requirements-cluster.txt; the test suite's Ray tests need it
 #   slides/node_modules    Marp CLI from slides/package-lock.json (npm ci)
 #   chromium               Debian's chromium for the deck's PDF, when running as root; otherwise
 #                          the deck is built as HTML and the PDF step says it was skipped
@@ -15,7 +17,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MIA_DATA_DIR
 
-.PHONY: all study experiments slides test chromium clean
+.PHONY: all study experiments slides test cluster chromium clean
 all: study
 
 # the verdict last: its final line says whether every experiment reproduced, and make exits 1
@@ -31,8 +33,12 @@ experiments: $(VENV)/.installed
 slides: $(VENV)/.installed slides/node_modules/.installed chromium
 	$(BIN)/invoke slides
 
-test: $(VENV)/.installed-dev slides/node_modules/.installed chromium
+test: $(VENV)/.installed-dev $(VENV)/.installed-cluster slides/node_modules/.installed chromium
 	$(BIN)/invoke test
+
+# Ray, not part of the default install: training jobs on a Ray cluster (README, "Running on a
+# cluster"). Its lock holds the default set's versions (it was compiled against them) plus Ray.
+cluster: $(VENV)/.installed-cluster
 
 $(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +53,10 @@ $(VENV)/.installed-dev: requirements-dev.txt pyproject.toml | $(VENV)/bin/pip
 	$(BIN)/pip install --require-hashes -r requirements-dev.txt
 	$(BIN)/pip install --no-deps -e .
 	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-cluster: requirements-cluster.txt $(VENV)/.installed
+	$(BIN)/pip install --require-hashes -r requirements-cluster.txt
+	touch $@
 
 slides/node_modules/.installed: slides/package-lock.json
 	npm ci --prefix slides

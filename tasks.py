@@ -45,10 +45,15 @@ def task(*args, **kwargs):
     "threads": "CPU worker threads (default: every available core); results do not depend on it",
     "train": "go on when the run would train on CPU for more than 10 minutes (without it, such "
              "a run stops first and says what it would train, why, and for how long)",
+    "executor": "where the reference banks' models train: local (this machine, the default) or "
+                "ray (Ray's local instance, or the cluster at --ray-address or $RAY_ADDRESS; "
+                "needs `make cluster`); results do not depend on it",
+    "ray_address": "the Ray cluster to join with --executor ray (else $RAY_ADDRESS, else a "
+                   "local instance)",
 })
 def experiments(c, only=None, study=None, quick=False, data_dir=None, device="auto",
                 results_dir=None, retrain=False, no_progress=False, experiments_dir=None,
-                threads=None, train=False):
+                threads=None, train=False, executor="local", ray_address=None):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
     from mia import config, pipeline, studies
     from mia.errors import UserError
@@ -67,7 +72,8 @@ def experiments(c, only=None, study=None, quick=False, data_dir=None, device="au
         pipeline.run(names, data_dir=data_dir, device=device, quick=quick,
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
                      progress=not no_progress, threads=workers, train=train,
-                     experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR)
+                     experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR,
+                     executor=executor, ray_address=ray_address)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
     except KeyboardInterrupt:
@@ -281,13 +287,16 @@ def dp_tuning(c, data_dir=None, out=None):
 
 @task
 def lock(c):
-    """Regenerate requirements.txt and requirements-dev.txt (exact versions with hashes) from
-    pyproject.toml with pip-tools. Commit both."""
+    """Regenerate requirements.txt, requirements-dev.txt and requirements-cluster.txt (exact
+    versions with hashes) from pyproject.toml with pip-tools. Commit all three."""
     common = ("--generate-hashes --strip-extras --allow-unsafe --no-emit-index-url "
               "--no-emit-find-links --quiet")
     c.run(f"{sys.executable} -m piptools compile {common} -o requirements.txt pyproject.toml")
     c.run(f"{sys.executable} -m piptools compile {common} --extra dev -o requirements-dev.txt "
           f"pyproject.toml")
+    # Ray's lock (`make cluster`): the same versions as the development set's, plus Ray
+    c.run(f"{sys.executable} -m piptools compile {common} --extra cluster -c requirements-dev.txt "
+          f"-o requirements-cluster.txt pyproject.toml")
 
 
 @task(help={"keep": "reuse mutants/ from an earlier run (only retest what changed)"})

@@ -5,7 +5,7 @@ import torch
 
 from mia import config, io, keep as keep_mod, manifest
 from mia.datasets import CIFAR10, Dataset
-from mia.training import bank
+from mia.training import bank, bank_training
 from mia.errors import UserError
 from mia.io import read_json, write_json, write_npz
 
@@ -28,7 +28,7 @@ def test_bank_trains_every_model_then_only_what_is_missing(tiny, tmp_path):
     cfg, ds = tiny
     d = tmp_path / "bank"
     logs = []
-    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    info = bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert info["trained_this_run"] == 4 and sorted(info["train_seconds"]) == ["0", "1", "2", "3"]
     first = weights(d, 4)
     keep, seeds = bank.read_keep(d / "keep.npz")
@@ -38,14 +38,14 @@ def test_bank_trains_every_model_then_only_what_is_missing(tiny, tmp_path):
     bank.model_path(d, 2).unlink()
     bank.model_path(d, 3).write_bytes(bank.model_path(d, 3).read_bytes()[:100])
     logs.clear()
-    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    info = bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert info["trained_this_run"] == 2
     assert any("model-003.pt is unreadable or changed; training model 3 again" in line for line in logs)
     assert any("training 2 of 4 models" in line and "2 already trained" in line for line in logs)
     again = weights(d, 4)
     for a, b in zip(first, again):  # the same seeds give the same weights
         assert all(torch.equal(a[n], b[n]) for n in a)
-    assert bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
+    assert bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
 
 
 def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_used(tiny, tmp_path):
@@ -55,7 +55,7 @@ def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_
     cfg, ds = tiny
     d = tmp_path / "bank"
     cpu = torch.device("cpu")
-    bank.train_bank(cfg, ds, d, cpu, progress=False, log=lambda _: None)
+    bank_training.train_bank(cfg, ds, d, cpu, progress=False, log=lambda _: None)
     logits = bank.bank_logits(cfg, ds, d, cpu, progress=False, log=lambda _: None)
     original = bank.model_path(d, 1).read_bytes()
     state = bank.load_state(bank.model_path(d, 1))
@@ -63,7 +63,7 @@ def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_
     torch.save(state, bank.model_path(d, 1))
     np.save(d / bank.LOGITS_FILE, np.zeros_like(logits))
     logs = []
-    assert bank.train_bank(cfg, ds, d, cpu, progress=False, log=logs.append)["trained_this_run"] == 1
+    assert bank_training.train_bank(cfg, ds, d, cpu, progress=False, log=logs.append)["trained_this_run"] == 1
     assert any(f"{bank.model_path(d, 1)} changed since it was written" in line for line in logs)
     assert bank.model_path(d, 1).read_bytes() == original
     # retraining a model removed the logits computed from the old one; zeros again:
@@ -88,10 +88,10 @@ def test_a_cached_model_or_logits_file_that_changed_since_it_was_written_is_not_
 def test_an_unreadable_cached_bank_description_is_written_again_with_a_warning(tiny, tmp_path, garbage):
     cfg, ds = tiny
     d = tmp_path / "bank"
-    info = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    info = bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
     (d / "bank.json").write_text(garbage)
     logs = []
-    again = bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    again = bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert again["trained_this_run"] == 0 and again["bank_hash"] == info["bank_hash"]
     stored = read_json(d / "bank.json")  # written again: whole, without the lost times
     assert stored["bank_hash"] == info["bank_hash"] and stored["models"] == 4
@@ -103,7 +103,7 @@ def test_an_unreadable_cached_bank_description_is_written_again_with_a_warning(t
 def test_models_really_train_on_their_own_half(tiny, tmp_path):
     cfg, ds = tiny
     d = tmp_path / "bank"
-    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
     w = weights(d, 4)
     assert not torch.equal(w[0]["features.0.weight"], w[1]["features.0.weight"])
 
@@ -114,7 +114,7 @@ def test_a_keep_matrix_from_another_seed_is_refused_with_what_to_do(tiny, tmp_pa
     d.mkdir()
     write_npz(d / "keep.npz", keep=keep_mod.paired_keep(4, 256, 99), seeds=keep_mod.model_seeds(cfg.seed, 4))
     with pytest.raises(UserError, match=r"keep-matrix or seeds differ from those of seed 0; delete"):
-        bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+        bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
 
 
 def test_a_corrupt_cached_keep_matrix_is_written_again_from_the_seed(tiny, tmp_path):
@@ -123,7 +123,7 @@ def test_a_corrupt_cached_keep_matrix_is_written_again_from_the_seed(tiny, tmp_p
     d.mkdir()
     (d / "keep.npz").write_bytes(b"not a zip")
     logs = []
-    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
+    bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=logs.append)
     assert any("unreadable" in line and "writing it again from the seed" in line for line in logs)
     assert np.array_equal(bank.read_keep(d / "keep.npz")[0], keep_mod.paired_keep(4, 256, cfg.seed))
 
@@ -131,7 +131,7 @@ def test_a_corrupt_cached_keep_matrix_is_written_again_from_the_seed(tiny, tmp_p
 def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
     cfg, ds = tiny
     trained = tmp_path / "trained"
-    bank.train_bank(cfg, ds, trained, torch.device("cpu"), progress=False, log=lambda _: None)
+    bank_training.train_bank(cfg, ds, trained, torch.device("cpu"), progress=False, log=lambda _: None)
     committed = tmp_path / "results" / "bank"
     bank.copy_bank(trained, committed, 4)
     assert not list(committed.glob("logits*.npy"))
@@ -140,7 +140,7 @@ def test_a_fresh_cache_is_seeded_from_committed_results(tiny, tmp_path):
     fresh = tmp_path / "fresh"
     logs = []
     assert bank.seed_from_results(cfg, ds, committed, fresh, logs.append)
-    assert bank.train_bank(cfg, ds, fresh, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
+    assert bank_training.train_bank(cfg, ds, fresh, torch.device("cpu"), progress=False, log=logs.append)["trained_this_run"] == 0
     # another K is another bank: not seeded
     other = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 2}}, "tiny")
     assert not bank.seed_from_results(other, ds, committed, tmp_path / "other", logs.append)
@@ -183,7 +183,7 @@ def test_a_bank_of_folds_trains_models_that_keep_all_but_one_fold(tmp_path):
                  {"sha256": "tiny"}, CIFAR10)
     cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32},
                             "bank": {"models": 3, "folds": 3}}, "t")
-    info = bank.train_bank(cfg, ds, tmp_path / "b", torch.device("cpu"), progress=False,
+    info = bank_training.train_bank(cfg, ds, tmp_path / "b", torch.device("cpu"), progress=False,
                            log=lambda _: None)
     assert info["keeps"] == 80 and info["folds"] == 3
     keep, _ = bank.read_keep(tmp_path / "b" / "keep.npz")
@@ -195,7 +195,7 @@ def test_a_bank_of_folds_trains_models_that_keep_all_but_one_fold(tmp_path):
 def test_bank_logits_are_cached_and_shaped(tiny, tmp_path):
     cfg, ds = tiny
     d = tmp_path / "bank"
-    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
     logits = bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False)
     assert logits.shape == (4, 2, 256, 10) and logits.dtype == np.float32
     # plain and mirrored differ; a second call reads the cache
@@ -215,7 +215,7 @@ def test_every_bank_model_is_more_accurate_on_what_it_kept_than_on_what_it_left_
     cfg = config.from_dict({"train": {"epochs": 40, "batch_size": 16, "learning_rate": 0.003},
                             "bank": {"models": 4}}, "memorise")
     d = tmp_path / "bank"
-    bank.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
+    bank_training.train_bank(cfg, ds, d, torch.device("cpu"), progress=False, log=lambda _: None)
     logits = bank.bank_logits(cfg, ds, d, torch.device("cpu"), progress=False)  # (K, A, N, C)
     keep, _ = bank.read_keep(d / "keep.npz")
     _, labels = bank.population(ds)
@@ -235,28 +235,28 @@ def test_a_longer_bank_starts_from_a_shorter_banks_snapshots_with_the_same_weigh
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, dropout=dropout))
     longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=3))
     cpu = torch.device("cpu")
-    snapshots = bank.snapshot_dir_for(cfg, ds, tmp_path / "cache")
-    assert snapshots == bank.snapshot_dir_for(longer, ds, tmp_path / "cache")  # one trajectory
+    snapshots = bank_training.snapshot_dir_for(cfg, ds, tmp_path / "cache")
+    assert snapshots == bank_training.snapshot_dir_for(longer, ds, tmp_path / "cache")  # one trajectory
     assert bank.bank_hash(cfg, ds.key, 256) != bank.bank_hash(longer, ds.key, 256)
-    bank.train_bank(cfg, ds, tmp_path / "short", cpu, progress=False, log=lambda _: None,
+    bank_training.train_bank(cfg, ds, tmp_path / "short", cpu, progress=False, log=lambda _: None,
                     snapshots=snapshots)
     assert sorted(p.name for p in (snapshots / "model-002").iterdir()) == ["checksums.json",
                                                                       "epoch-0001.pt"]
     # model 1's snapshot cut off mid-file, model 2's changed in a byte (it still loads): both
     # removed, and those models train from their seeds
-    path = bank.snapshot_path(snapshots, 1, 1)
+    path = bank_training.snapshot_path(snapshots, 1, 1)
     path.write_bytes(path.read_bytes()[:100])
-    changed = bytearray(bank.snapshot_path(snapshots, 2, 1).read_bytes())
+    changed = bytearray(bank_training.snapshot_path(snapshots, 2, 1).read_bytes())
     changed[-200] ^= 1
-    bank.snapshot_path(snapshots, 2, 1).write_bytes(bytes(changed))
+    bank_training.snapshot_path(snapshots, 2, 1).write_bytes(bytes(changed))
     logs = []
-    info = bank.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=logs.append,
+    info = bank_training.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=logs.append,
                            snapshots=snapshots)
     assert info["trained_from_epoch"] == {"0": 1, "3": 1}
     assert any("changed since it was written" in line and "model-001" in line for line in logs)
     assert any("changed since it was written" in line and "model-002" in line for line in logs)
     assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"0": 1, "3": 1}
-    bank.train_bank(longer, ds, tmp_path / "scratch", cpu, progress=False, log=lambda _: None)
+    bank_training.train_bank(longer, ds, tmp_path / "scratch", cpu, progress=False, log=lambda _: None)
     for a, b in zip(weights(tmp_path / "long", 4), weights(tmp_path / "scratch", 4)):
         assert all(torch.equal(a[n], b[n]) for n in a)
     assert not (tmp_path / "scratch" / "bank.json").read_text().count("trained_from_epoch")
@@ -264,7 +264,7 @@ def test_a_longer_bank_starts_from_a_shorter_banks_snapshots_with_the_same_weigh
     bank.model_path(tmp_path / "long", 0).unlink()
     for path in (snapshots / "model-000").glob("epoch-*.pt"):
         path.unlink()
-    bank.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=lambda _: None,
+    bank_training.train_bank(longer, ds, tmp_path / "long", cpu, progress=False, log=lambda _: None,
                     snapshots=snapshots)
     assert read_json(tmp_path / "long" / "bank.json")["trained_from_epoch"] == {"3": 1}
     for a, b in zip(weights(tmp_path / "short", 4), weights(tmp_path / "long", 4)):
@@ -275,4 +275,4 @@ def test_a_recipe_whose_epochs_are_not_prefixes_has_no_bank_snapshots(tiny, tmp_
     from mia.recipes import RECIPES
     cfg, ds = tiny
     monkeypatch.setattr(RECIPES[cfg.train.recipe], "epochs_are_prefixes", False)
-    assert bank.snapshot_dir_for(cfg, ds, tmp_path) is None
+    assert bank_training.snapshot_dir_for(cfg, ds, tmp_path) is None

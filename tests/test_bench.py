@@ -1,6 +1,8 @@
 """``invoke bench`` end to end on a small synthetic set: the JSON, the manifest, the doc."""
 import json
 
+import pytest
+
 from mia import bench
 from mia.training.engine import cpu_workers
 
@@ -8,7 +10,8 @@ from mia.training.engine import cpu_workers
 def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     out = tmp_path / "bench" / "cpu-test.json"
     report = bench.main(["--device", "cpu", "--steps", "3", "--ks", "2", "--samples", "1024",
-                         "--attack-repeats", "1", "--rounds", "2", "--out", str(out)])
+                         "--attack-repeats", "1", "--rounds", "2", "--ray-banks", "2x100",
+                         "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["variants"].keys() == report["variants"].keys()
     v = saved["variants"]
@@ -28,11 +31,17 @@ def test_bench_writes_ratios_manifest_and_doc(tmp_path):
     assert paired["ratios"][0] == paired["single_b128_samples_per_s"][0] / paired["reference_samples_per_s"][0]
     assert saved["attack"]["fits"] == 21 and saved["attack"]["seconds_1worker"] > 0
     assert saved["scoring"]["samples"] == 1024 + bench.N_TEST
+    # Ray's overhead: the same bank through both executors, the same weights
+    ray_bank = saved["executors"]["banks"][0]
+    assert (ray_bank["models"], ray_bank["images_per_model"], ray_bank["same_weights"]) == (2, 100, True)
+    assert ray_bank["ray_warm_over_local"] == pytest.approx(
+        ray_bank["ray_warm_seconds"] / ray_bank["local_seconds"], rel=0.01)
     manifest = json.loads((out.parent / "manifest.json").read_text())
     assert manifest["files"]["cpu-test.json"]["created"] == saved["created"]
     doc = bench.performance_doc(out.parent, tmp_path / "no-results")
     assert "## `cpu-test.json`" in doc and "| single_b128 |" in doc
     assert "target: single-model trainer >= 2.5x reference" in doc and "alternating rounds" in doc
+    assert "Ray executor (its local instance; Ray started in" in doc
 
 
 def test_cudnn_autotuner_is_on_only_inside_the_measurement():

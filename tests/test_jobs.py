@@ -7,8 +7,8 @@ import torch
 
 from mia import config
 from mia.datasets import CIFAR10, Dataset
-from mia.training import bank
-from mia.training.jobs import LocalExecutor, TrainingJob, training_hash
+from mia.training import bank, bank_training
+from mia.training.jobs import LocalExecutor, TrainingJob, Work, training_hash
 
 BASELINE_TRAINING_HASH = "801e8919befed2cf94caf63c4b79765f238d7d1d9b0ee95d3ec3d649249aee60"
 CIFAR_NPZ_KEY = {"cifar10.npz": "61040feefc0f145d17cb154db606f9d3a602b461f4328a3cf10bd8eab431944e"}
@@ -40,8 +40,11 @@ def test_reference_jobs_differ_by_row_and_seed_and_not_by_attack_settings():
 def test_the_local_executor_runs_every_job_in_order_in_batches():
     seen, batches = [], []
     jobs = [TrainingJob({"seed": i}, "d") for i in range(5)]
-    LocalExecutor(batch=2).run(jobs, seen.extend, on_batch=lambda b: batches.append(len(b)))
-    assert seen == jobs and batches == [2, 2, 1]
+    work = Work(compute=lambda shared, batch, inputs: [shared + job.training["seed"] for job in batch],
+                commit=lambda batch, result: seen.extend(result), shared=100,
+                inputs=lambda batch: None)
+    LocalExecutor(batch=2).run(jobs, work, on_batch=lambda b: batches.append(len(b)))
+    assert seen == [100 + i for i in range(5)] and batches == [2, 2, 1]
 
 
 class RecordingExecutor(LocalExecutor):
@@ -59,12 +62,12 @@ def test_the_bank_trains_its_pending_models_through_the_executor(tmp_path):
                  {"sha256": "tiny"}, CIFAR10)
     cfg = config.from_dict({"train": {"epochs": 1, "batch_size": 32}, "bank": {"models": 2}}, "t")
     first = RecordingExecutor(batch=1)
-    bank.train_bank(cfg, ds, tmp_path, torch.device("cpu"), progress=False, log=lambda *_: None,
+    bank_training.train_bank(cfg, ds, tmp_path, torch.device("cpu"), progress=False, log=lambda *_: None,
                     executor=first)
     assert [j.subset["row"] for j in first.received] == [0, 1]
     assert [j.artifact for j in first.received] == ["model-000.pt", "model-001.pt"]
     bank.model_path(tmp_path, 1).unlink()
     again = RecordingExecutor(batch=1)
-    bank.train_bank(cfg, ds, tmp_path, torch.device("cpu"), progress=False, log=lambda *_: None,
+    bank_training.train_bank(cfg, ds, tmp_path, torch.device("cpu"), progress=False, log=lambda *_: None,
                     executor=again)
     assert [j.subset["row"] for j in again.received] == [1]  # only the pending job

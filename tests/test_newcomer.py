@@ -112,7 +112,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_locked_requirement_is_pinned_with_a_hash():
-    for lock in ("requirements.txt", "requirements-dev.txt"):
+    for lock in ("requirements.txt", "requirements-dev.txt", "requirements-cluster.txt"):
         text = (ROOT / lock).read_text()
         entries = [e for e in text.split("\n") if e and not e.startswith((" ", "#"))]
         assert entries
@@ -122,6 +122,23 @@ def test_every_locked_requirement_is_pinned_with_a_hash():
     dev = (ROOT / "requirements-dev.txt").read_text()
     for name in ("hypothesis==", "mutmut==", "pytest==", "numpy==", "scipy==", "scikit-learn=="):
         assert name in dev
+
+
+def pins(lock: str) -> dict[str, str]:
+    entries = [e.split(" ")[0] for e in (ROOT / lock).read_text().split("\n")
+               if e and not e.startswith((" ", "#"))]
+    return dict(e.split("==") for e in entries)
+
+
+def test_the_cluster_lock_adds_ray_to_the_default_set_at_the_same_versions():
+    """`make cluster` installs Ray beside the default set without changing any of its versions,
+    and `make test` installs it for the Ray tests."""
+    cluster, default = pins("requirements-cluster.txt"), pins("requirements.txt")
+    assert cluster["ray"] == "2.60.0"
+    assert {name: cluster[name] for name in default} == default
+    assert "ray" not in default and "ray" not in pins("requirements-dev.txt")
+    proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True)
+    assert "requirements-cluster.txt" in proc.stdout or (ROOT / ".venv/.installed-cluster").exists()
 
 
 # ---------------------------------------------------------------- the verdict itself

@@ -25,6 +25,7 @@ from ..training.engine import resolve_device, to_tensor
 from ..training.many_models import VMAP_MIN_MODELS
 from .contended import contended
 from .doc import write_doc
+from .executors import BANKS, bench_executors
 from .gpu_targets import bench_full_gpu
 from .runners import (bench_attack, bench_bank_rounds, bench_many, bench_paired, bench_profile,
                       bench_reference, bench_scoring, bench_single)
@@ -50,6 +51,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--target-epochs", type=int, default=100,
                     help="with --full: epochs actually timed, scaled to 100")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--ray-banks", default=BANKS,
+                    help="banks timed through Ray and locally: MODELSxIMAGES, comma-separated")
+    ap.add_argument("--executors-only", action="store_true",
+                    help="only time the Ray executor against the local one, into --out's "
+                         "existing report")
     ap.add_argument("--doc-only", action="store_true",
                     help="only regenerate docs/performance.md from results/bench/*.json")
     ap.add_argument("--worker-single", action="store_true", help=argparse.SUPPRESS)
@@ -64,6 +70,13 @@ def main(argv=None) -> dict:
     images, labels = synthetic(args.samples)
     x = to_tensor(images, device, CIFAR10)
     y = torch.from_numpy(labels).to(device)
+    if args.executors_only:
+        report = read_json(args.out)
+        report["executors"] = _executors(device, args.ray_banks)
+        print(table(report))
+        write_json(args.out, report)
+        update_manifest(args.out, report)
+        return report
     if args.worker_single:
         print(json.dumps(bench_single(x, y, device, args.steps, 128,
                                       plain_threads=args.plain_threads)))
@@ -108,6 +121,7 @@ def main(argv=None) -> dict:
         report["profile"] = attempt(bench_profile, x, y)
     report["scoring"] = attempt(bench_scoring, x_all, y_all, device)
     report["attack"] = attempt(bench_attack, args.attack_repeats)
+    report["executors"] = _executors(device, args.ray_banks)
     if args.contended:
         report["contended"] = contended(args)
     if args.full and not cpu:
@@ -123,6 +137,15 @@ def main(argv=None) -> dict:
         update_manifest(args.out, report)
         print(f"wrote {args.out}")
     return report
+
+
+def _executors(device, banks: str) -> dict:
+    """``bench_executors``, or why not (Ray is an extra: `make cluster`)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return {"error": "Ray is not installed (make cluster)"}
+    return {"created": now(), **attempt(bench_executors, device, banks)}
 
 
 def update_manifest(out: Path, report: dict) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import read_json, write_text
+from .cluster_estimate import estimate_lines
+from .executors import executors_line
 from .study_summary import study_lines
 from .synthetic import N_TRAIN
 from .tables import bank_line, paired_line
@@ -105,6 +107,8 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
                 line += (f", on {a['workers']} worker processes ({a['seconds_1worker']:.1f} s on one,"
                          f" {a['seconds_1worker'] / a['seconds']:.2f}x)")
             out.append(line)
+        if "executors" in r:
+            out.append(f"- {executors_line(r['executors'])}")
         if "contended" in r:
             c = r["contended"]
             out.append(f"- contended (another process spinning one core), training speed as a "
@@ -115,6 +119,9 @@ def performance_doc(bench_dir: Path, results_root: Path) -> str:
         out += [f"- {n}" for n in r.get("notes", [])] + [""]
         out += [f"- target: {t}" for t in verdicts(r)] + [""]
         out += gpu_details(r)
+    for path in sorted(bench_dir.glob("*.json")):  # the GPU files' 100-epoch numbers
+        if path.name != "manifest.json":
+            out += estimate_lines(read_json(path), results_root / "baseline" / "bank" / "model-000.pt")
     out += [TARGETS, ENGINE, "## The study on this project's machines", ""]
     out += study_lines(results_root)
     out.append("")

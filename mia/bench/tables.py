@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .executors import executors_line
 from .synthetic import N_TRAIN
 
 
@@ -44,6 +45,8 @@ def table(report: dict) -> str:
             lines.append(f"{key}: failed: {report[key]['error']}")
             continue
         lines.append(f"{key}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[key].items()})}")
+    if "executors" in report:
+        lines.append(executors_line(report["executors"]))
     if "contended" in report:
         c = report["contended"]
         lines.append(f"contended: project defaults (worker per core, passive) slowdown "

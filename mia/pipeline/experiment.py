@@ -1,6 +1,7 @@
 """One experiment from start to finish: size checks, reuse, the stages, the results."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -17,12 +18,13 @@ from ..evaluation.threshold import attack_stage, attacker_counts, full_roc_stage
 from ..io import read_json, record_checksum, recover_swap, write_bytes, write_json
 from ..parallel import release_freed_memory
 from ..locking import exclusive
-from ..training import bank as bank_mod, engine as train_mod
-from ..training.jobs import LocalExecutor, TrainingJob, trajectory_hash
+from ..training import bank as bank_mod, bank_training, engine as train_mod
+from ..training.jobs import LocalExecutor, TrainingJob, Work, trajectory_hash
 from .paths import REPO
 from .results import REFERENCE_ACCURACY, ExperimentRun, write_results
 from .reuse import (Retrain, drop_corrupt_cache, read_json_or, seed_cache_from_results,
                     share_cached_target)
+from . import target_job
 from .audit import audit_stage
 from .stages import (SNAPSHOT, bank_stage, calibrated_stage, computed_scores, engine_settings,
                      experiment_rows, load_model, load_scores, npz_names, per_sample_stage,
@@ -130,7 +132,7 @@ def quick_changes(full: ExperimentConfig, quick: ExperimentConfig) -> str:
 def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Path,
                    cache_root: Path, device: torch.device, retrain: bool | Retrain = False,
                    progress: bool = True, log=print, workers: int = 1,
-                   reuse_root: Path | None = None) -> Path:
+                   reuse_root: Path | None = None, executor=None) -> Path:
     """Train (or reuse), score, attack, plot and report one experiment into ``results_root``.
 
     A model in ``reuse_root/<experiment>`` (default ``results_root``) with the same training
@@ -138,17 +140,19 @@ def run_experiment(config: ExperimentConfig, dataset: Dataset, results_root: Pat
     nothing depends on how many. One run per experiment at a time: a second one, on the same
     results or the same cache, is refused with the first one's pid and host (``locking``).
     ``retrain``: ``--retrain``, or what it has cleared so far in this run (``reuse.Retrain``).
+    ``executor``: where the target and the bank's models train (``training.jobs.Executor``;
+    default here).
     """
     retrain = retrain if isinstance(retrain, Retrain) else Retrain(bool(retrain))
     with exclusive(results_root / f".{config.name}.lock", f"results/{config.name} ({results_root})"), \
             exclusive(cache_root / "runs" / f".{config.name}.lock", f"the cache of {config.name}"):
         recover_swap(results_root / config.name, log)
         return _run_experiment(config, dataset, results_root, cache_root, device, retrain,
-                               progress, log, workers, reuse_root)
+                               progress, log, workers, reuse_root, executor)
 
 
 def _run_experiment(config, dataset, results_root, cache_root, device, retrain, progress, log,
-                    workers, reuse_root) -> Path:
+                    workers, reuse_root, executor) -> Path:
     dataset = experiment_dataset(config, dataset)
     # canaries and held-out images (mia.membership): the target trains on ``trained``,
     # membership is evaluated on ``evaluated``; the bank's population is every image of
@@ -189,10 +193,17 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         stops_early = bool(config.train.early_stopping_patience)
         if not stops_early:  # a stopped run's checkpoint is no epoch's snapshot of its length
             resume_from_snapshot(config, run_dir, snapshots, log)
+        held_out = membership_mod.held_out(dataset, membership) if stops_early else None
         with timed_stage(timings, "train"):  # the same executor seam as the bank's models
-            LocalExecutor().run([job], lambda _: train_stage(
-                config, trained, run_dir, device, progress, log,
-                held_out=membership_mod.held_out(dataset, membership) if stops_early else None))
+            if executor is not None and executor.remote:  # the run folder travels with the job
+                target_executor = dataclasses.replace(executor, cpus=config.train.cpu_shards,
+                                                      batch=1)
+                target_executor.run([job], target_job.remote_work(
+                    config, trained, run_dir, device, held_out, log))
+            else:  # here, in the run folder, with a checkpoint after every epoch
+                LocalExecutor().run([job], Work(compute=lambda *_: train_stage(
+                    config, trained, run_dir, device, progress, log, held_out=held_out),
+                    commit=lambda *_: None))
         if not stops_early:
             write_bytes(snapshots / f"epoch-{config.train.epochs:04d}.pt",
                         (run_dir / train_mod.CHECKPOINT).read_bytes())
@@ -203,11 +214,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         state = torch.load(run_dir / train_mod.CHECKPOINT, map_location="cpu", weights_only=True)
         snapshot = read_json_or(run_dir / SNAPSHOT, None, log)
         attempts = int(state.get("attempts", 1)) - (snapshot or {}).get("attempts", 0)
+        engine = engine_settings(config, device)
+        if executor is not None and executor.remote and "cpu_workers" in engine:
+            engine.update(executor="ray", cpu_workers=config.train.cpu_shards)  # the task's own
         timings["train"].update(
             device=str(device), attempts=attempts,
             epochs_seconds_all_attempts=round(sum(h["seconds"] for h in state["history"]), 3),
-            **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}),
-            **engine_settings(config, device))
+            **({"from_snapshot_epoch": snapshot["epoch"]} if snapshot else {}), **engine)
         write_json(run_dir / "timings.json", timings)
 
     have = npz_names(run_dir / "scores.npz")
@@ -232,13 +245,13 @@ def _run_experiment(config, dataset, results_root, cache_root, device, retrain, 
         with exclusive(bank_dir.parent / f".{bank_dir.name}.lock", f"the bank {bank_dir}"):
             retrain.clear(bank_dir)  # a bank shared by two experiments retrains once
             # the bank's trajectory: a longer bank of the same recipe starts from its snapshots
-            bank_snapshots = (bank_mod.snapshot_dir_for(bank_config, dataset, cache_root)
+            bank_snapshots = (bank_training.snapshot_dir_for(bank_config, dataset, cache_root)
                               if not config.train.early_stopping_patience else None)
             if bank_snapshots is not None:
                 retrain.clear(bank_snapshots)
             committed = None if retrain.enabled else (reuse_root or results_root) / config.name / "bank"
             bank_stage(bank_config, dataset, bank_dir, committed, device, progress, log, timings,
-                       bank_snapshots)
+                       bank_snapshots, executor)
             # calibrated results are taken only from the folder this run replaces, never from
             # reuse_root: `invoke verify` (which reuses the reference's models) recomputes them
             calibrated = calibrated_stage(config, dataset, run_dir, bank_dir, device, progress,

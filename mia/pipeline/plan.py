@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..io import read_json
 from ..membership import bank_config
 from ..recipes import get as recipe_of
-from ..training import bank as bank_mod
+from ..training import bank as bank_mod, bank_training
 from ..training.jobs import TrainingJob, trajectory_hash
 from .experiment import experiment_dataset
 
@@ -70,7 +70,7 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
                      results_root: Path, reuse_root: Path | None, cache_root: Path) -> list[Planned]:
     """The targets and bank models that ``configs`` would train, each once (experiments
     share targets and banks by hash). Runs of one trajectory (a recipe whose shorter runs are
-    prefixes of its longer ones: ``trajectory_hash``, ``bank.snapshot_dir_for``) are counted
+    prefixes of its longer ones: ``trajectory_hash``, ``bank_training.snapshot_dir_for``) are counted
     once, for the epochs of the longest: the others start from or end at its snapshots."""
     planned, seen = [], set()
     covered: dict[object, int] = {}  # trajectory -> epochs already counted
@@ -124,7 +124,7 @@ def planned_training(configs: list[ExperimentConfig], data: dict[str, Dataset],
                 f"{missing} bank models of {config.name} ({config.train.epochs} epochs on "
                 f"{keeps:,} images each)",
                 missing * keeps / IMAGES_PER_SECOND * epochs_to_count(
-                    bank_mod.snapshot_dir_for(config, dataset, cache_root), config.train.epochs)
+                    bank_training.snapshot_dir_for(config, dataset, cache_root), config.train.epochs)
                 * recipe_of(config.train.recipe).relative_cpu_cost,
                 _why(dataset, committed, "config_hash", config.hash()), "bank", missing))
     return planned

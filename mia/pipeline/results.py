@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,10 @@ REFERENCE_ACCURACY = {
                   "shared/reference/study-deck.md), slide 'Model Training'",
     },
 }
+
+# pyplot's state is one per process: experiments that run side by side in threads
+# (pipeline.concurrent) draw one at a time
+DRAWING = threading.Lock()
 
 
 @dataclass
@@ -108,7 +113,7 @@ def write_results(run: ExperimentRun, scores: dict, history: list[dict], metrics
     source = figure_source(config, run.git)
     drawn_key = figures_key(config, staging, run.dataset)
     kept = _keep_reference_figures(final, staging, drawn_key, log)
-    with timed_stage(timings, "plots"):
+    with DRAWING, timed_stage(timings, "plots"):
         if config.figures:  # [figures] false: the numbers only (config.ExperimentConfig)
             plots.experiment_figures(config, scores, history, metrics, staging / "figures",
                                      progress=run.progress, dataset=run.dataset, workers=workers,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..config import ExperimentConfig
 from .. import config as config_mod, datasets as data_mod, experiment_index, figure_index
 from ..errors import UserError
 from ..experiment_files import expand
 from ..training import engine as train_mod
+from ..training.ray_executor import executor_for
+from . import concurrent
 from .experiment import (check_augmentations, check_memory, check_sizes, experiment_dataset,
                          quick_changes, run_experiment)
 from .paths import DEFAULT_CACHE, DEFAULT_RESULTS
@@ -34,12 +37,16 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         results_root: Path | None, cache_root: Path = DEFAULT_CACHE, retrain: bool = False,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
         threads: int | None = None, log=print, reuse_root: Path | None = None,
-        studies_dir: Path | None = None, train: bool = True) -> list[Path]:
+        studies_dir: Path | None = None, train: bool = True, executor: str = "local",
+        ray_address: str | None = None) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
     ``reuse_root``: results whose trained models may be reused (default ``results_root``).
     ``train``: False stops, in one line and before any work, a run that would train on CPU for
     longer than ``plan.LONG_TRAINING_SECONDS`` (``invoke experiments`` without ``--train``).
-    ``studies_dir``: the study files (default ``experiments_dir/studies``, whose experiments are
+    ``executor``: where the targets and the banks' models train: ``local`` (this machine) or
+    ``ray`` (Ray's local instance, or the cluster at ``ray_address`` or ``RAY_ADDRESS``:
+    ``training.ray_executor``); the results do not depend on it. ``studies_dir``: the study
+    files (default ``experiments_dir/studies``, whose experiments are
     ``experiments_dir``'s files); each study that compares an experiment of this run is written
     after them. Returns the experiments' results folders.
 
@@ -65,6 +72,7 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     for root in (results_root, cache_root):
         check_writable(root)
     dev = train_mod.resolve_device(device)
+    training_executor = executor_for(executor, ray_address, dev.type, log)
     if dev.type == "cpu":
         workers = train_mod.configure_cpu(threads)
     else:
@@ -94,8 +102,18 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     # (stages.resume_from_snapshot); the order changes no result.
     ordered = sorted(configs, key=lambda c: c.train.epochs)
     fresh = Retrain(retrain)  # with --retrain, a target or bank two experiments share trains once
-    done = {c.name: run_experiment(c, data[c.data.dataset], results_root, cache_root, dev,
-                                   fresh, progress, log, workers, reuse_root) for c in ordered}
+    def run_one(c: ExperimentConfig, progress: bool = progress) -> Path:
+        return run_experiment(c, data[c.data.dataset], results_root, cache_root, dev, fresh,
+                              progress, log, workers, reuse_root, training_executor)
+    if training_executor is not None and training_executor.remote:
+        # the cluster trains: experiments that share no bank or trajectory run side by side
+        # (progress bars off: lines from several experiments would garble them)
+        grouped = concurrent.groups(ordered, data)
+        log(f"ray: {len(ordered)} experiments in {len(grouped)} groups that share nothing, "
+            f"up to {concurrent.MAX_CONCURRENT} at a time")
+        done = concurrent.run_groups(grouped, lambda c: run_one(c, progress=False))
+    else:
+        done = {c.name: run_one(c) for c in ordered}
     paths = [done[c.name] for c in configs]
     write_studies(found, results_root, log)
     figure_index.write(results_root, log)

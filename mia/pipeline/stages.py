@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..manifest import check_recorded
 from ..parallel import release_freed_memory
 from ..recipes import get as recipe_of
-from ..training import bank as bank_mod, early_stopping, engine as train_mod, private
+from ..training import bank as bank_mod, bank_training, early_stopping, engine as train_mod, private
 
 @contextlib.contextmanager
 def timed_stage(timings: dict, stage: str):
@@ -177,15 +177,16 @@ def load_scores(path: Path) -> dict[str, np.ndarray]:
 
 def bank_stage(config: ExperimentConfig, dataset: data_mod.Dataset, bank_dir: Path,
                committed: Path | None, device: torch.device, progress: bool, log, timings: dict,
-               snapshots: Path | None = None) -> None:
+               snapshots: Path | None = None, executor=None) -> None:
     """Train (or reuse) the reference bank, first taking in the ``committed`` one (results/)
     when it matches (``None``: never, as with --retrain); its wall time is the sum over the
     models' training, whichever run trained them (from ``snapshots``, the bank trajectory's
-    folder: only the epochs after a model's snapshot)."""
+    folder: only the epochs after a model's snapshot). ``executor``: where its models train
+    (``jobs.Executor``; default this machine)."""
     if committed is not None:
         bank_mod.seed_from_results(config, dataset, committed, bank_dir, log)
-    info = bank_mod.train_bank(config, dataset, bank_dir, device, progress, log,
-                               snapshots=snapshots)
+    info = bank_training.train_bank(config, dataset, bank_dir, device, progress, log,
+                                    executor=executor, snapshots=snapshots)
     trained = info.pop("trained_this_run")
     timings["bank"] = {"seconds": round(sum(info["train_seconds"].values()), 3),
                        "reused": trained == 0, "models": config.bank.models,

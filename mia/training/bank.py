@@ -30,23 +30,12 @@ Stage outputs, in ``<cache>/banks/<bank hash[:16]>/`` (shared by every experimen
                     whose bytes changed since (one that still loads included) is not used, but
                     trained or computed again, with a warning
 
-Training resumes at model granularity: models whose files exist are not trained again, so
-an interrupted bank loses at most the models in flight (one per CPU worker).
-
-Banks of one recipe that differ only in their number of epochs share a trajectory
-(``snapshot_dir_for``, ``<cache>/bank-trajectories/<hash[:16]>/``): each model trained by the
-loop strategy leaves its snapshot there (``model-007/epoch-0020.pt``: weights and the Adam
-state), and a longer bank's model starts from the longest snapshot of its own (seed, row,
-recipe) that it would pass through. For a recipe whose epochs are prefixes (Adam) the weights
-are bitwise those of a run from the seed, so banks of 20, 25, 50 and 100 epochs cost 100 epochs
-per model in all, and their hashes are unchanged. bank.json's ``trained_from_epoch`` records
-which models started from a snapshot (their ``train_seconds`` then count only the epochs
-trained here).
+The models are trained by ``bank_training.train_bank``; this module is what the calibrated
+stage reads (the population, the keep-matrix, the models and their logits), and so what its
+results are keyed by (``pipeline.stages.CALIBRATED_CODE``).
 """
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,18 +43,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import schemas
-from ..architectures import build, weights_bytes
+from ..architectures import build
 from ..config import ExperimentConfig
 from ..errors import UserError
-from ..io import (atomic_path, read_checked, read_json, record_checksum, recorded_checksums, sha256_json,
-                  unchanged_since_written, write_bytes, write_json, write_npy, write_npz)
-from ..keep import (attacker_keep, check_attacker_keep, check_keep, fold_keep, model_seeds,
-                    shadow_size)
+from ..io import (read_checked, record_checksum, recorded_checksums, sha256_json,
+                  unchanged_since_written, write_npy)
+from ..keep import (attacker_keep, check_attacker_keep, check_keep, fold_keep, shadow_size)
 from ..manifest import check_recorded
-from ..recipes import RECIPES
 from . import engine as train_mod
-from .jobs import Executor, LocalExecutor, TrainingJob
-from .many_models import choose_strategy, train_many, train_many_from
+
 
 def bank_seed(config: ExperimentConfig) -> int:
     """The seed of the bank's keep-matrix and models: ``[bank] seed``, else the experiment's."""
@@ -85,44 +71,6 @@ def bank_hash(config: ExperimentConfig, data_key, n: int) -> str:
     return sha256_json({"bank": {"models": config.bank.models, "population": n, **design},
                         "training": config.training_key(seed=bank_seed(config)),
                         "data_sha256": data_key})
-
-
-def snapshot_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path | None:
-    """Where the bank's models leave and find their snapshots: the bank's hash without the
-    number of epochs, for a recipe whose shorter runs are prefixes of its longer ones (see the
-    module's docstring); None for any other recipe (its banks never start from a snapshot)."""
-    if not RECIPES[config.train.recipe].epochs_are_prefixes:
-        return None
-    n = population_size(config, dataset)
-    any_length = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
-    key = sha256_json({"bank": bank_hash(any_length, dataset.key, n), "trajectory": True})
-    return cache_root / "bank-trajectories" / key[:16]
-
-
-def snapshot_path(snapshots: Path, row: int, epoch: int) -> Path:
-    return snapshots / f"model-{row:03d}" / f"epoch-{epoch:04d}.pt"
-
-
-def latest_snapshot(snapshots: Path, row: int, epochs: int, log) -> dict | None:
-    """Model ``row``'s snapshot at the latest epoch up to ``epochs`` that loads and is the file
-    that was written (its sha256 recorded then); another is removed (with a warning) and the
-    next earlier one tried."""
-    folder = snapshots / f"model-{row:03d}"
-    found = sorted((int(p.stem.split("-")[1]), p) for p in folder.glob("epoch-*.pt")
-                   if p.stem.split("-")[1].isdigit())
-    for epoch, path in reversed([(e, p) for e, p in found if e <= epochs]):
-        if not unchanged_since_written(folder, path.name, log):  # it warns
-            path.unlink(missing_ok=True)
-            continue
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if int(state["epoch"]) != epoch or not isinstance(state["model"], dict):
-                raise ValueError(f"holds epoch {state['epoch']}")
-            return state
-        except Exception as e:  # noqa: BLE001 - any unreadable snapshot is dropped, not used
-            log(f"warning: unreadable bank snapshot {path} ({type(e).__name__}); removed it")
-            path.unlink(missing_ok=True)
-    return None
 
 
 def model_path(bank_dir: Path, k: int) -> Path:
@@ -201,127 +149,6 @@ def load_state(path: Path) -> dict[str, torch.Tensor] | None:
     except Exception:  # noqa: BLE001 - any unreadable file is retrained
         return None
     return state if isinstance(state, dict) else None
-
-
-def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.device,
-               progress: bool = True, log=print, executor: Executor | None = None,
-               snapshots: Path | None = None) -> dict:
-    """Train the models of the bank that ``bank_dir`` lacks, as jobs (``jobs.TrainingJob``) on
-    ``executor`` (default: this machine); return bank.json's content. With ``snapshots``
-    (``snapshot_dir_for``), models trained by the loop strategy start from and leave snapshots
-    there (the module's docstring)."""
-    k = config.bank.models
-    images, labels = population(dataset, config)
-    n = len(labels)
-    bank_dir.mkdir(parents=True, exist_ok=True)
-    seed = bank_seed(config)
-    keep, seeds = make_keep(config, dataset, seed), model_seeds(seed, k)
-    keep_file = bank_dir / "keep.npz"
-    try:
-        stored = read_keep(keep_file)
-    except ValueError as e:  # the cache's copy: regenerated from the seed
-        log(f"warning: {e}; writing it again from the seed")
-        stored = None
-    if stored is not None:
-        check_stored_keep(stored[0], config, dataset, str(keep_file))
-        if not (np.array_equal(stored[0], keep) and np.array_equal(stored[1], seeds)):
-            raise UserError(f"{keep_file}: the keep-matrix or seeds differ from those of seed "
-                            f"{seed}; delete {bank_dir} or run with --retrain")
-    else:
-        write_npz(keep_file, keep=keep, seeds=seeds)
-    info = {"bank_hash": bank_hash(config, dataset.key, n), "models": k,
-            "folds": config.bank.folds, "keeps": keeps_per_model(config, dataset),
-            "population": n, "population_order": "training images, then test images"
-            + (", then the attacker's images (the training images outside the members)"
-               if config.bank.population == "attacker" else ""),
-            "recipe": config.training_key()["train"], "seeds": seeds.tolist(),
-            "train_seconds": {}, "device": str(device)}
-    try:  # the per-model wall times of earlier attempts, and where they ran
-        earlier = read_json(bank_dir / "bank.json")
-        info["train_seconds"] = dict(earlier["train_seconds"])
-        info["device"] = str(earlier.get("device", info["device"]))
-        if earlier.get("trained_from_epoch"):  # only written when a model started from a snapshot
-            info["trained_from_epoch"] = dict(earlier["trained_from_epoch"])
-    except FileNotFoundError:
-        earlier = None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        log(f"warning: unreadable {bank_dir / 'bank.json'} ({type(e).__name__}); writing it "
-            f"again (the training times it held are lost)")
-        earlier = None
-    if earlier != info:  # missing, unreadable, or written before a field was added
-        write_json(bank_dir / "bank.json", info)
-    jobs = [TrainingJob.reference(config, dataset.key, int(seeds[m]), info["bank_hash"], m,
-                                  model_path(bank_dir, m).name) for m in range(k)]
-    pending = [job for job in jobs if not _cached(job, bank_dir, config.name, log)]
-    if not pending:
-        return {**info, "trained_this_run": 0}
-    log(f"[{config.name}] bank: training {len(pending)} of {k} models ({config.train.epochs} "
-        f"epochs, {info['keeps']:,} images each) on {device}"
-        + (f"; {k - len(pending)} already trained" if len(pending) < k else ""))
-    (bank_dir / LOGITS_FILE).unlink(missing_ok=True)  # computed from the models being replaced
-    x = train_mod.to_tensor(images, device, dataset.spec)
-    y = torch.from_numpy(labels).to(device)
-    keep_t = torch.from_numpy(keep)
-
-    epochs = config.train.epochs
-
-    def work(batch: list[TrainingJob]) -> None:
-        rows = [job.subset["row"] for job in batch]
-        job_seeds = [int(job.training["seed"]) for job in batch]
-        t0 = time.perf_counter()
-        if snapshots is None or choose_strategy("auto", device, len(batch)) != "loop":
-            starts = [None] * len(batch)
-            states = train_many(config.train, job_seeds, keep_t[rows], x, y, progress=False,
-                                num_classes=dataset.spec.num_classes)
-        else:
-            starts = [latest_snapshot(snapshots, row, epochs, log) for row in rows]
-            for row, start in zip(rows, starts):
-                if start is not None:
-                    log(f"[{config.name}] bank: model {row} starts from its epoch-"
-                        f"{start['epoch']} snapshot ({snapshots})")
-            ends = train_many_from(config.train, job_seeds, keep_t[rows], x, y, starts,
-                                   num_classes=dataset.spec.num_classes)
-            for row, end in zip(rows, ends):
-                path = snapshot_path(snapshots, row, epochs)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(path) as tmp:
-                    torch.save(end, tmp)
-                record_checksum(path.parent, path.name, log)
-            states = [end["model"] for end in ends]
-        seconds = (time.perf_counter() - t0) / len(batch)
-        started = info.pop("trained_from_epoch", {})  # a model trained again replaces its entry
-        for job, state, start in zip(batch, states, starts):
-            write_bytes(bank_dir / job.artifact, weights_bytes(state))
-            record_checksum(bank_dir, job.artifact, log)
-            row = str(job.subset["row"])
-            info["train_seconds"][row] = round(seconds, 3)
-            started.pop(row, None)
-            if start is not None:
-                started[row] = int(start["epoch"])
-        if started:  # only written when a model started from a snapshot
-            info["trained_from_epoch"] = started
-        write_json(bank_dir / "bank.json", info)
-
-    # CPU: one model per worker thread (each runs its shards serially: the same weights)
-    executor = executor or LocalExecutor(train_mod.cpu_workers().n if device.type == "cpu"
-                                         else len(pending))
-    with tqdm(total=k, initial=k - len(pending), desc=f"{config.name}: bank", unit="model",
-              disable=not progress) as bar:
-        executor.run(pending, work, on_batch=lambda batch: bar.update(len(batch)))
-    return {**info, "trained_this_run": len(pending)}  # for the manifest, not bank.json
-
-
-def _cached(job: TrainingJob, bank_dir: Path, name: str, log) -> bool:
-    """True if the job's model file loads and is the file that was written; another one is
-    removed, to be trained again."""
-    path = bank_dir / job.artifact
-    if path.exists() and unchanged_since_written(bank_dir, job.artifact, log) and load_state(path) is not None:
-        return True
-    if path.exists():
-        log(f"[{name}] bank: model file {path} is unreadable or changed; training model "
-            f"{job.subset['row']} again")
-        path.unlink()
-    return False
 
 
 def load_models(config: ExperimentConfig, bank_dir: Path, device: torch.device, spec

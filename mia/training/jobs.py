@@ -9,15 +9,19 @@ Its ``key()`` is the hash of all that; a target's is the training hash its cache
 manifest carry.
 
 A stage lists its jobs, keeps those whose artifact is not cached (or does not load), and hands
-them to an executor with ``work(jobs)``, which trains a batch of them and writes their
-artifacts. ``LocalExecutor`` runs them on this machine in batches (a bank: one model per CPU
-worker); a cluster executor (the Ray issue) goes behind the same ``run``. Nothing about a job's
-result depends on which executor ran it.
+them to an executor with a ``Work``: how a batch of jobs is done, in the parts an executor may
+run in different places. ``inputs`` and ``commit`` run where the stage runs (they read and
+write its cache); ``compute`` trains, anywhere: it is a module-level function of ``shared``
+(what every job reads, the images: a cluster receives it once), the batch and its inputs,
+and returns the artifacts' bytes, which ``commit`` writes. ``LocalExecutor`` runs the batches
+on this machine, one after another (a bank: one model per CPU worker); ``ray_executor.RayExecutor``
+sends them to a Ray cluster as tasks. Nothing about a job's result depends on which executor
+ran it.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 from ..config import ExperimentConfig
 from ..io import sha256_json
@@ -62,23 +66,49 @@ class TrainingJob:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class Work:
+    """How a stage's pending jobs are done.
+
+    ``compute(shared, batch, inputs)`` must be a module-level function (a cluster worker
+    imports it by name) that reads nothing but its arguments and writes nothing: it returns
+    what ``commit(batch, result)`` writes. ``inputs(batch)`` is what the batch needs from the
+    stage's cache (a bank model's snapshot to start from); it runs when the batch is sent."""
+
+    compute: Callable[[Any, list[TrainingJob], Any], Any]
+    commit: Callable[[list[TrainingJob], Any], None]
+    shared: Any = None
+    inputs: Callable[[list[TrainingJob]], Any] = lambda batch: None
+    label: str = ""  # what the jobs are, for progress lines ("[baseline] bank")
+
+
 class Executor(Protocol):
-    def run(self, jobs: list[TrainingJob], work: Callable[[list[TrainingJob]], None],
+    # True when jobs run on other machines: a job's compute then gets every input as an
+    # argument (the target's run folder too: ``pipeline.target_job``)
+    remote: bool
+
+    def run(self, jobs: list[TrainingJob], work: Work,
             on_batch: Callable[[list[TrainingJob]], None] | None = None) -> None:
-        """Run ``work`` over ``jobs`` (the pending ones: a stage skips what is cached) until
-        every job's artifact is written; ``on_batch`` after each batch (progress, bookkeeping)."""
+        """Do ``work`` for ``jobs`` (the pending ones: a stage skips what is cached) until every
+        job's result is committed; ``on_batch`` after each batch is committed (progress). A
+        batch that cannot be done raises, after every other batch's result is committed."""
+
+
+def batches(jobs: list[TrainingJob], size: int) -> list[list[TrainingJob]]:
+    """``jobs`` cut, in order, into batches of ``size`` (the last may be shorter)."""
+    return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
 
 
 @dataclass(frozen=True)
 class LocalExecutor:
     """The jobs, in order, in batches of ``batch``, on this machine."""
 
+    remote: ClassVar[bool] = False
     batch: int = 1
 
-    def run(self, jobs, work, on_batch=None) -> None:
-        for i in range(0, len(jobs), self.batch):
-            chunk = list(jobs[i:i + self.batch])
-            work(chunk)
+    def run(self, jobs, work: Work, on_batch=None) -> None:
+        for chunk in batches(jobs, self.batch):
+            work.commit(chunk, work.compute(work.shared, chunk, work.inputs(chunk)))
             if on_batch is not None:
                 on_batch(chunk)
 

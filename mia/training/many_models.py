@@ -99,7 +99,7 @@ def train_many_from(cfg: TrainConfig, seeds: list[int], keep: torch.Tensor, x: t
     For a recipe whose epochs are prefixes (``Recipe.epochs_are_prefixes``: Adam, whose epoch
     e's batches and dropout masks depend on (seed, e) only), the model resumed at epoch 20 and
     trained to 50 equals, bitwise, the model trained 50 epochs from its seed; the caller
-    checks the recipe (``bank.snapshot_dir_for``)."""
+    checks the recipe (``bank_training.snapshot_dir_for``)."""
     if len(starts) != len(seeds):
         raise ValueError(f"{len(starts)} starting snapshots for {len(seeds)} models")
     return list(_loop(cfg, seeds, subsets_from_keep(keep.to(x.device)), starts, x, y, None,
