@@ -46,7 +46,9 @@ AUC_TOL = 1e-4
 STEP_SAMPLES = 2
 STEP_METRICS = {"accuracy", "precision", "recall", "f1", "advantage", "best_accuracy",
                 "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "train_accuracy", "test_accuracy"}
-FLOAT_METRICS = {"train_loss", "test_loss"}
+# continuous values judged like scores: losses, and a fitted mean of a score (study 003's rule
+# records the known members' mean loss: another CPU moves it by ~1e-15, as it moves scores)
+FLOAT_METRICS = {"train_loss", "test_loss", "known_member_mean"}
 THRESHOLDS = {"threshold", "best_threshold"}
 HASHES = ("config_hash", "training_hash")  # manifest.json: compared exactly
 

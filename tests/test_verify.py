@@ -370,6 +370,17 @@ def test_one_metric_checked_by_its_kind():
     assert v.thresholds_checked == 2 and v.thresholds_moved == ["m.t2"]
 
 
+def test_a_fitted_mean_of_a_score_is_judged_like_a_score():
+    """Study 003's rule records the known members' mean loss: the last digits another CPU
+    rounds differently (measured: 0.22699516101789713 on Intel, ...854 on AMD EPYC, from the
+    same weights) reproduce; a moved mean does not."""
+    v = verify.Verdict("x")
+    verify._check_metric(v, "m.k", "known_member_mean", 0.22699516101789713, 0.22699516101789854)
+    assert v.mismatches == []
+    verify._check_metric(v, "m.k2", "known_member_mean", 0.227, 0.2275)
+    assert [m["name"] for m in v.mismatches] == ["m.k2"]
+
+
 # ---------------------------------------------------------------- what a comparison reads
 @pytest.mark.parametrize("name", ["model.pt", "scores.npz", "calibrated.json"])
 def test_a_results_file_in_only_one_folder_is_a_mismatch(ref, tmp_path, name):
