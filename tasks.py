@@ -45,15 +45,18 @@ def task(*args, **kwargs):
     "threads": "CPU worker threads (default: every available core); results do not depend on it",
     "train": "go on when the run would train on CPU for more than 10 minutes (without it, such "
              "a run stops first and says what it would train, why, and for how long)",
-    "executor": "where the reference banks' models train: local (this machine, the default) or "
+    "executor": "where the targets and the reference banks' models train: local (this machine, "
+                "the default) or "
                 "ray (Ray's local instance, or the cluster at --ray-address or $RAY_ADDRESS; "
                 "needs `make cluster`); results do not depend on it",
     "ray_address": "the Ray cluster to join with --executor ray (else $RAY_ADDRESS, else a "
                    "local instance)",
+    "side_by_side": "with --executor ray: how many experiments that share nothing run at once "
+                    "(default 4; each holds its dataset's images here, about 0.8 GB for CIFAR-10)",
 })
 def experiments(c, only=None, study=None, quick=False, data_dir=None, device="auto",
                 results_dir=None, retrain=False, no_progress=False, experiments_dir=None,
-                threads=None, train=False, executor="local", ray_address=None):
+                threads=None, train=False, executor="local", ray_address=None, side_by_side=None):
     """Train the targets, score every sample, attack, and write results/<experiment>/."""
     from mia import config, pipeline, studies
     from mia.errors import UserError
@@ -62,6 +65,10 @@ def experiments(c, only=None, study=None, quick=False, data_dir=None, device="au
         workers = None if threads is None else int(threads)
     except ValueError:
         raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
+    try:
+        at_once = None if side_by_side is None else int(side_by_side)
+    except ValueError:
+        raise Exit(f"error: --side-by-side must be a whole number, got {side_by_side!r}", code=2)
     if only and study:
         raise Exit("error: give --only or --study, not both", code=2)
     try:
@@ -73,7 +80,7 @@ def experiments(c, only=None, study=None, quick=False, data_dir=None, device="au
                      results_root=Path(results_dir) if results_dir else None, retrain=retrain,
                      progress=not no_progress, threads=workers, train=train,
                      experiments_dir=Path(experiments_dir) if experiments_dir else config.EXPERIMENTS_DIR,
-                     executor=executor, ray_address=ray_address)
+                     executor=executor, ray_address=ray_address, side_by_side=at_once)
     except UserError as e:
         raise Exit(f"error: {e}", code=2)
     except KeyboardInterrupt:

@@ -66,6 +66,14 @@ def test_bad_thread_count(workspace, threads, fragment):
     assert_untouched(workspace)
 
 
+@pytest.mark.parametrize("count, fragment", [
+    ("two", "--side-by-side must be a whole number, got 'two'"),
+    ("2", "--side-by-side 2 needs --executor ray")])
+def test_bad_side_by_side(workspace, count, fragment):
+    assert_one_line_error(run_cli(workspace, "--side-by-side", count), fragment)
+    assert_untouched(workspace)
+
+
 def test_unknown_experiment(workspace):
     assert_one_line_error(run_cli(workspace, "--only", "nope"), "unknown experiment 'nope'", "tiny")
     assert_untouched(workspace)

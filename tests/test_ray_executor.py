@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from conftest import write_experiment
 from mia import config, pipeline, studies
 from mia.datasets import CIFAR10, Dataset
 from mia.errors import UserError
-from mia.pipeline import target_job
+from mia.pipeline import concurrent, target_job
 from mia.pipeline.stages import train_stage
 from mia.training import bank, bank_training, engine, ray_executor
 from mia.training.jobs import TrainingJob, Work
@@ -291,8 +293,6 @@ def test_a_target_on_ray_resumes_from_the_checkpoint_sent_with_it(tmp_path):
 
 
 def test_experiments_that_share_a_bank_or_a_trajectory_run_in_one_group():
-    from mia.pipeline import concurrent
-
     ds = tiny_dataset()
     base = {"train": {"epochs": 2, "batch_size": 32}, "bank": {"models": 2}}
     seed0, seed1 = (config.from_dict({**base, "seed": s}, f"s{s}") for s in (0, 1))
@@ -331,3 +331,29 @@ def _test_path() -> str:
 def local_instance_again():
     ray.init(runtime_env={"env_vars": {"PYTHONPATH": _test_path()}}, address="local", num_cpus=2,
              include_dashboard=False, log_to_driver=False, logging_level="warning")
+
+
+def test_side_by_side_bounds_the_groups_running_at_once_and_needs_a_cluster():
+    """``--side-by-side N``: at most N groups at once (here 1 and 2 of 4), every group run;
+    refused without a cluster, and below 1, in one line each."""
+    grouped = [[config.from_dict({"seed": s}, f"s{s}")] for s in range(4)]
+    for at_once in (1, 2):
+        running, most, lock = [0], [0], threading.Lock()
+
+        def run_one(c):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.2)
+            with lock:
+                running[0] -= 1
+            return Path(c.name)
+
+        done = concurrent.run_groups(grouped, run_one, at_once)
+        assert sorted(done) == ["s0", "s1", "s2", "s3"] and most[0] == at_once
+    assert concurrent.side_by_side(None, remote=False) == concurrent.MAX_CONCURRENT
+    assert concurrent.side_by_side(16, remote=True) == 16
+    with pytest.raises(UserError, match=r"^--side-by-side 8 needs --executor ray"):
+        concurrent.side_by_side(8, remote=False)
+    with pytest.raises(UserError, match=r"^--side-by-side must be at least 1, got 0$"):
+        concurrent.side_by_side(0, remote=True)

@@ -41,7 +41,7 @@ def estimate_lines(gpu_bench: dict, model_file: Path) -> list[str]:
            f"`--executor ray` a target is one task on one GPU, and a bank {per_bank} tasks of "
            f"{MODELS_PER_TASK} models each ({tasks} bank tasks), sent when its target is done; "
            f"the {banks} experiments share no bank, so up to {MAX_CONCURRENT} run side by side "
-           f"(`mia/pipeline/concurrent.py`, `MAX_CONCURRENT`). Measured on {gpu} (`full_gpu` "
+           f"(`--side-by-side`, default {MAX_CONCURRENT}: `mia/pipeline/concurrent.py`). Measured on {gpu} (`full_gpu` "
            f"above): {MODELS_PER_TASK} models x 100 epochs over {BENCH_IMAGES:,} images each in "
            f"{stacked:.1f} s (float32, `vmap`, the strategy a task of {MODELS_PER_TASK} runs on "
            f"CUDA; the grouped network in bfloat16 took "
@@ -50,8 +50,8 @@ def estimate_lines(gpu_bench: dict, model_file: Path) -> list[str]:
            f"{single:.1f} s, a target's task. The experiments being alike, they are counted in "
            f"waves of {MAX_CONCURRENT} that start and finish together: a wave's targets, then "
            f"its banks' tasks, in rounds over the GPUs.", "",
-           f"| GPUs | training, as built ({MAX_CONCURRENT} experiments side by side) "
-           f"| with all {banks} side by side | banks as one model per task |",
+           f"| GPUs | training, by default ({MAX_CONCURRENT} experiments side by side) "
+           f"| `--side-by-side {banks}` | banks as one model per task |",
            "|---:|---:|---:|---:|"]
     for n in GPUS:
         alone = (math.ceil(banks / n) * target_s
@@ -61,9 +61,9 @@ def estimate_lines(gpu_bench: dict, model_file: Path) -> list[str]:
                    f"| {_duration(alone)} |")
     out += ["",
             f"- What limits it. First, the study's own concurrency: with {MAX_CONCURRENT} "
-            f"experiments side by side at most {most} tasks run at once, so GPUs beyond {most} "
-            f"stay idle (the middle column is what raising `MAX_CONCURRENT` to {banks} would "
-            f"give; each experiment holds its dataset's images in the command's memory, about "
+            f"experiments side by side (the default) at most {most} tasks run at once, so GPUs "
+            f"beyond {most} stay idle (the middle column: `--side-by-side {banks}`; each "
+            f"experiment holds its dataset's images in the command's memory, about "
             f"0.8 GB for CIFAR-10). Then the serial part on the command's machine, not counted "
             f"above and not measured on a GPU: each experiment's scores, its {REFERENCES} "
             f"references' logits and the attacks run there, {MAX_CONCURRENT} threads at a time. "

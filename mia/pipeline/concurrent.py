@@ -8,8 +8,8 @@ its jobs and waits for them; scoring, the attacks and the figures stay here.
 Experiments share something when they share a bank (one bank, trained once, under its lock)
 or a training trajectory (a longer run starts from a shorter one's snapshot): those run one
 after another in one group, shortest first, as a local run orders them (``groups``). Groups
-run concurrently, at most ``MAX_CONCURRENT`` at a time (each holds its dataset's images in
-memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or the
+run concurrently, at most ``--side-by-side`` at a time (default ``MAX_CONCURRENT``; each
+holds its dataset's images in memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or the
 concurrency; only the interleaving of the log lines does (each names its experiment).
 pyplot's state is one per process: the figures are drawn one experiment at a time
 (``results.DRAWING``).
@@ -22,12 +22,26 @@ from typing import Callable
 
 from ..config import ExperimentConfig
 from ..datasets import Dataset
+from ..errors import UserError
 from ..membership import bank_config
 from ..training import bank as bank_mod
 from ..training.jobs import trajectory_hash
 from .experiment import experiment_dataset
 
-MAX_CONCURRENT = 4
+MAX_CONCURRENT = 4  # the default of --side-by-side
+
+
+def side_by_side(n: int | None, remote: bool) -> int:
+    """How many groups run at once: ``n`` (``--side-by-side``), else ``MAX_CONCURRENT``. Only a
+    cluster runs experiments side by side: ``n`` without one, or below 1, is refused."""
+    if n is None:
+        return MAX_CONCURRENT
+    if not remote:
+        raise UserError(f"--side-by-side {n} needs --executor ray: a local run trains one "
+                        f"experiment at a time, on this machine's cores")
+    if n < 1:
+        raise UserError(f"--side-by-side must be at least 1, got {n}")
+    return n
 
 
 def _shared_keys(config: ExperimentConfig, dataset: Dataset) -> list[str]:
@@ -64,15 +78,15 @@ def groups(configs: list[ExperimentConfig], data: dict[str, Dataset]) -> list[li
     return list(found.values())
 
 
-def run_groups(grouped: list[list[ExperimentConfig]], run_one: Callable[[ExperimentConfig], Path]
-               ) -> dict[str, Path]:
-    """``run_one`` over every group's experiments, the groups in threads, ``MAX_CONCURRENT``
-    at a time; every group runs to its end (or its error) before the first error is raised,
+def run_groups(grouped: list[list[ExperimentConfig]], run_one: Callable[[ExperimentConfig], Path],
+               at_once: int = MAX_CONCURRENT) -> dict[str, Path]:
+    """``run_one`` over every group's experiments, the groups in threads, ``at_once`` at a
+    time; every group runs to its end (or its error) before the first error is raised,
     so no finished work is lost. The threads are daemons: Ctrl-C ends the command as in a
     local run (every artifact is written atomically, and results are swapped in whole)."""
     done: dict[str, Path] = {}
     errors: list[BaseException] = []
-    slots = threading.Semaphore(MAX_CONCURRENT)
+    slots = threading.Semaphore(at_once)
 
     def run_group(group: list[ExperimentConfig]) -> None:
         with slots:

@@ -38,14 +38,16 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         progress: bool = True, experiments_dir: Path = config_mod.EXPERIMENTS_DIR,
         threads: int | None = None, log=print, reuse_root: Path | None = None,
         studies_dir: Path | None = None, train: bool = True, executor: str = "local",
-        ray_address: str | None = None) -> list[Path]:
+        ray_address: str | None = None, side_by_side: int | None = None) -> list[Path]:
     """Everything ``invoke experiments`` does. All input is validated before anything runs.
     ``reuse_root``: results whose trained models may be reused (default ``results_root``).
     ``train``: False stops, in one line and before any work, a run that would train on CPU for
     longer than ``plan.LONG_TRAINING_SECONDS`` (``invoke experiments`` without ``--train``).
     ``executor``: where the targets and the banks' models train: ``local`` (this machine) or
     ``ray`` (Ray's local instance, or the cluster at ``ray_address`` or ``RAY_ADDRESS``:
-    ``training.ray_executor``); the results do not depend on it. ``studies_dir``: the study
+    ``training.ray_executor``); the results do not depend on it. ``side_by_side``: with a
+    cluster, how many experiments that share nothing run at once (``concurrent.side_by_side``).
+    ``studies_dir``: the study
     files (default ``experiments_dir/studies``, whose experiments are
     ``experiments_dir``'s files); each study that compares an experiment of this run is written
     after them. Returns the experiments' results folders.
@@ -73,6 +75,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         check_writable(root)
     dev = train_mod.resolve_device(device)
     training_executor = executor_for(executor, ray_address, dev.type, log)
+    at_once = concurrent.side_by_side(side_by_side, remote=training_executor is not None
+                                      and training_executor.remote)
     if dev.type == "cpu":
         workers = train_mod.configure_cpu(threads)
     else:
@@ -110,8 +114,8 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
         # (progress bars off: lines from several experiments would garble them)
         grouped = concurrent.groups(ordered, data)
         log(f"ray: {len(ordered)} experiments in {len(grouped)} groups that share nothing, "
-            f"up to {concurrent.MAX_CONCURRENT} at a time")
-        done = concurrent.run_groups(grouped, lambda c: run_one(c, progress=False))
+            f"up to {at_once} at a time")
+        done = concurrent.run_groups(grouped, lambda c: run_one(c, progress=False), at_once)
     else:
         done = {c.name: run_one(c) for c in ordered}
     paths = [done[c.name] for c in configs]
