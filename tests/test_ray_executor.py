@@ -22,7 +22,7 @@ from mia.errors import UserError
 from mia.pipeline import concurrent, target_job
 from mia.pipeline.stages import train_stage
 from mia.training import bank, bank_training, engine, ray_executor
-from mia.training.jobs import TrainingJob, Work
+from mia.training.jobs import LocalExecutor, TrainingJob, Work
 from mia.training.ray_executor import RayExecutor
 
 CPU = torch.device("cpu")
@@ -132,6 +132,10 @@ def fails_for_row_1(shared, batch, inputs):
     return [job.subset["row"] for job in batch]
 
 
+def rows_of(shared, batch, inputs):
+    return [job.subset["row"] for job in batch]
+
+
 def jobs(n):
     return [TrainingJob({"seed": m}, "d", {"bank": "b", "row": m}, f"model-{m:03d}.pt")
             for m in range(n)]
@@ -158,6 +162,59 @@ def test_a_job_that_keeps_failing_fails_the_run_in_one_line_after_the_others_are
     assert "\n" not in message
     assert message.startswith("bank model 1 (job ")
     assert "failed 2 times on Ray" in message and "ValueError: row 1 cannot be trained" in message
+
+
+def refuses_row_1(shared, batch, inputs):
+    """Row 1 refuses its inputs (as a diverged training does), leaving a mark per attempt."""
+    if batch[0].subset["row"] == 1:
+        (shared / f"attempt-{len(list(shared.glob('attempt-*')))}").write_text("x")
+        raise UserError("training diverged (loss nan at epoch 3): lower the learning rate")
+    return [job.subset["row"] for job in batch]
+
+
+def test_a_job_that_refuses_its_inputs_is_not_retried(tmp_path):
+    committed = []
+    work = Work(compute=refuses_row_1, commit=lambda batch, rows: committed.extend(rows),
+                shared=tmp_path)
+    with pytest.raises(UserError) as e:
+        RayExecutor(log=lambda _: None).run(jobs(3), work)
+    assert sorted(committed) == [0, 2] and len(list(tmp_path.glob("attempt-*"))) == 1
+    assert str(e.value).startswith(
+        "bank model 1 (job ") and ("failed on Ray (not retried: the same inputs fail the same "
+                                   "way): training diverged (loss nan at epoch 3)") in str(e.value)
+
+
+def test_a_result_that_cannot_be_written_fails_its_job_and_the_others_are_committed():
+    committed = []
+
+    def commit(batch, rows):
+        if rows == [1]:
+            raise OSError(28, "No space left on device")
+        committed.extend(rows)
+
+    work = Work(compute=rows_of, commit=commit)
+    with pytest.raises(UserError) as e:
+        RayExecutor(log=lambda _: None).run(jobs(3), work)
+    assert sorted(committed) == [0, 2]
+    assert "bank model 1 (job " in str(e.value) and (
+        "came back but could not be written here: OSError: [Errno 28] No space left on device"
+        in str(e.value))
+
+
+def test_a_bank_declares_the_memory_its_tasks_hold(tmp_path):
+    """Ray places tasks by ``Work.memory``: a bank's is three float32 copies of its images."""
+    seen = []
+
+    class Watching(LocalExecutor):
+        def run(self, jobs, work, on_batch=None):
+            seen.append(work)
+            super().run(jobs, work, on_batch)
+
+    ds, cfg = tiny_dataset(), tiny_bank(models=2, epochs=1)
+    bank_training.train_bank(cfg, ds, tmp_path, CPU, progress=False, log=lambda _: None,
+                             executor=Watching())
+    n_images = len(ds.y_train) + len(ds.y_test)  # the bank's population: both halves
+    assert seen[0].memory == 3 * 4 * n_images * 32 * 32 * 3
 
 
 def test_a_rerun_after_an_interruption_trains_only_the_missing_models(tmp_path):
@@ -303,6 +360,11 @@ def test_experiments_that_share_a_bank_or_a_trajectory_run_in_one_group():
     assert names(concurrent.groups([seed0, seed1, shared_bank], {"cifar10": ds})) == [["s0", "s1", "b"]]
     # the same trajectory (a longer run of seed 0), another bank: one group, in run order
     assert names(concurrent.groups([seed0, longer, seed1], {"cifar10": ds})) == [["s0", "l"], ["s1"]]
+    # other targets, banks that differ only in epochs: their models share snapshots
+    bank_short = config.from_dict({**base, "seed": 2, "bank": {"models": 2, "seed": 0}}, "b2")
+    bank_long = config.from_dict({**base, "seed": 3, "train": {"epochs": 3, "batch_size": 32},
+                                  "bank": {"models": 2, "seed": 0}}, "b3")
+    assert names(concurrent.groups([bank_short, bank_long], {"cifar10": ds})) == [["b2", "b3"]]
 
 
 def test_a_second_ray_session_in_one_process_gets_a_tracker_of_its_own(tmp_path, monkeypatch):

@@ -5,8 +5,9 @@ cluster, each experiment's training (its target, its bank) waits on the cluster'
 so experiments that share nothing run at once, each in a thread of this process that sends
 its jobs and waits for them; scoring, the attacks and the figures stay here.
 
-Experiments share something when they share a bank (one bank, trained once, under its lock)
-or a training trajectory (a longer run starts from a shorter one's snapshot): those run one
+Experiments share something when they share a bank (one bank, trained once, under its lock),
+a training trajectory (a longer run starts from a shorter one's snapshot) or a bank's
+trajectory (the same for banks that differ only in epochs): those run one
 after another in one group, shortest first, as a local run orders them (``groups``). Groups
 run concurrently, at most ``--side-by-side`` at a time (default ``MAX_CONCURRENT``; each
 holds its dataset's images in memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or the
@@ -24,7 +25,7 @@ from ..config import ExperimentConfig
 from ..datasets import Dataset
 from ..errors import UserError
 from ..membership import bank_config
-from ..training import bank as bank_mod
+from ..training import bank as bank_mod, bank_training
 from ..training.jobs import trajectory_hash
 from .experiment import experiment_dataset
 
@@ -45,12 +46,15 @@ def side_by_side(n: int | None, remote: bool) -> int:
 
 
 def _shared_keys(config: ExperimentConfig, dataset: Dataset) -> list[str]:
-    """What an experiment may share with another: its training trajectory, and its bank."""
+    """What an experiment may share with another: its training trajectory, its bank, and its
+    bank's trajectory (banks that differ only in epochs share their models' snapshots)."""
     used = experiment_dataset(config, dataset)
     keys = [f"trajectory {trajectory_hash(config, used.key)}"]
     if config.bank.models:
         bank = bank_config(config)
         keys.append(f"bank {bank_mod.bank_hash(bank, used.key, bank_mod.population_size(bank, used))}")
+        if (key := bank_training.bank_trajectory_key(bank, used)) is not None:
+            keys.append(f"bank trajectory {key}")
     return keys
 
 

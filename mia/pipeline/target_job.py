@@ -21,7 +21,7 @@ import torch
 from ..config import ExperimentConfig
 from ..datasets import Dataset
 from ..io import write_bytes
-from ..training.jobs import TrainingJob, Work
+from ..training.jobs import TrainingJob, Work, images_memory
 from .stages import train_stage
 
 
@@ -67,4 +67,5 @@ def remote_work(config: ExperimentConfig, trained: Dataset, run_dir: Path, devic
             write_bytes(run_dir / name, returned[name])
 
     return Work(compute=train_target, commit=commit, inputs=files, label=f"[{config.name}] train",
-                shared=TargetInputs(config, trained, held_out, device.type))
+                shared=TargetInputs(config, trained, held_out, device.type),
+                memory=images_memory(trained.x_train) + images_memory(trained.x_test))

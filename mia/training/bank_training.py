@@ -49,20 +49,26 @@ from ..recipes import RECIPES
 from . import engine as train_mod
 from .bank import (LOGITS_FILE, bank_hash, bank_seed, check_stored_keep, keeps_per_model,
                    load_state, make_keep, model_path, population, population_size, read_keep)
-from .jobs import Executor, LocalExecutor, TrainingJob, Work
+from .jobs import Executor, LocalExecutor, TrainingJob, Work, images_memory
 from .many_models import choose_strategy, train_many, train_many_from
 
 
-def snapshot_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path | None:
-    """Where the bank's models leave and find their snapshots: the bank's hash without the
-    number of epochs, for a recipe whose shorter runs are prefixes of its longer ones (see the
-    module's docstring); None for any other recipe (its banks never start from a snapshot)."""
+def bank_trajectory_key(config: ExperimentConfig, dataset) -> str | None:
+    """The bank's hash without the number of epochs, for a recipe whose shorter runs are
+    prefixes of its longer ones (see the module's docstring): banks that differ only in epochs
+    share it, and their snapshots; None for any other recipe (its banks never start from a
+    snapshot)."""
     if not RECIPES[config.train.recipe].epochs_are_prefixes:
         return None
     n = population_size(config, dataset)
     any_length = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1))
-    key = sha256_json({"bank": bank_hash(any_length, dataset.key, n), "trajectory": True})
-    return cache_root / "bank-trajectories" / key[:16]
+    return sha256_json({"bank": bank_hash(any_length, dataset.key, n), "trajectory": True})
+
+
+def snapshot_dir_for(config: ExperimentConfig, dataset, cache_root: Path) -> Path | None:
+    """Where the bank's models leave and find their snapshots (``bank_trajectory_key``)."""
+    key = bank_trajectory_key(config, dataset)
+    return None if key is None else cache_root / "bank-trajectories" / key[:16]
 
 
 def snapshot_path(snapshots: Path, row: int, epoch: int) -> Path:
@@ -245,7 +251,7 @@ def train_bank(config: ExperimentConfig, dataset, bank_dir: Path, device: torch.
 
     work = Work(compute=train_models, commit=commit, inputs=starts, label=f"[{config.name}] bank",
                 shared=BankInputs(config.train, images, labels, keep, dataset.spec, device.type,
-                                  snapshots is not None))
+                                  snapshots is not None), memory=images_memory(images))
     # CPU: one model per worker thread (each runs its shards serially: the same weights)
     executor = executor or LocalExecutor(train_mod.cpu_workers().n if device.type == "cpu"
                                          else len(pending))

@@ -16,13 +16,16 @@ nothing but its arguments, which is what makes its result the same wherever it r
 
 Where: without an address Ray's local instance starts, with every available core (Ray's
 default, usable on a laptop); with ``address`` (``--ray-address``), or ``RAY_ADDRESS``, the run
-joins that cluster. Each task asks for ``cpus`` CPUs (and ``gpus`` GPUs on a GPU cluster) and
-trains its batch on that many worker threads (``cpu.configure_cpu``): the weights do not depend
+joins that cluster. Each task asks for ``cpus`` CPUs (and ``gpus`` GPUs on a GPU cluster, and
+the memory its copy of the images takes: ``Work.memory``) and trains its batch on that many
+worker threads (``cpu.configure_cpu``): the weights do not depend
 on the number (``many_models._loop``).
 
 Faults: a task whose worker dies is retried by Ray, and so is one that raises
 (``retry_exceptions``), up to ``retries`` times; then the run fails with that job's error in
-one line, after every other task has finished and its result is committed. Nothing committed
+one line, after every other task has finished and its result is committed. A job that refuses
+its inputs (a ``UserError``: they would fail the same way again) is not retried, and a result
+that cannot be written here (a full disk) fails its job, not the others. Nothing committed
 is lost: an interrupted run, rerun, skips every job whose artifact is cached.
 
 Progress: a line each time the count of jobs done, running or pending changes (running: the
@@ -120,11 +123,22 @@ def _tracker(ray):
     return _trackers[session]
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """A batch whose compute refused its inputs (a ``UserError``: a diverged training, a
+    corrupt checkpoint): the same inputs would fail the same way, so it is not retried."""
+
+    message: str
+
+
 def _run_batch(compute, shared, batch, inputs, cpus: int, tracker, run: str):
     """The task, on a worker: tell the tracker, then ``compute`` on ``cpus`` threads."""
     configure_cpu(cpus)
     tracker.started.remote(run, [job.key() for job in batch], os.getpid())
-    return compute(shared, batch, inputs)
+    try:
+        return compute(shared, batch, inputs)
+    except UserError as e:
+        return _Refused(str(e))
 
 
 def _job_name(batch: list[TrainingJob]) -> str:
@@ -158,14 +172,16 @@ class RayExecutor:
     def run(self, jobs: list[TrainingJob], work: Work, on_batch=None) -> None:
         ray = connect(self.address, self.log)
         shared = ray.put(work.shared)
+        # memory: Ray places tasks by it too (each holds its own float32 copy of the images)
         task = ray.remote(_run_batch).options(num_cpus=self.cpus, num_gpus=self.gpus,
-                                              max_retries=self.retries, retry_exceptions=True)
+                                              max_retries=self.retries, retry_exceptions=True,
+                                              **({"memory": work.memory} if work.memory else {}))
         tracker, run = _tracker(ray), uuid.uuid4().hex
         sent = {task.remote(work.compute, shared, chunk, work.inputs(chunk), self.cpus, tracker,
                             run): chunk for chunk in batches(jobs, self.batch)}
         finished: set[str] = set()  # committed or failed for good
         done, said = 0, None
-        failed: list[tuple[list[TrainingJob], BaseException]] = []
+        failed: list[tuple[list[TrainingJob], str]] = []  # (batch, what happened)
         try:
             while sent:
                 ready, _ = ray.wait(list(sent), num_returns=1, timeout=POLL_SECONDS)
@@ -175,9 +191,19 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as e:  # after every retry
-                        failed.append((chunk, e))
+                        failed.append((chunk, f"failed {self.retries + 1} times on Ray; the "
+                                              f"last error: {_cause(e)}"))
                         continue
-                    work.commit(chunk, result)
+                    if isinstance(result, _Refused):
+                        failed.append((chunk, f"failed on Ray (not retried: the same inputs "
+                                              f"fail the same way): {result.message}"))
+                        continue
+                    try:
+                        work.commit(chunk, result)
+                    except Exception as e:  # noqa: BLE001 - raised below, after the others
+                        failed.append((chunk, f"came back but could not be written here: "
+                                              f"{_cause(e)}"))
+                        continue
                     done += len(chunk)
                     if on_batch is not None:
                         on_batch(chunk)
@@ -195,11 +221,10 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             tracker.forget.remote(run)
         if failed:
-            chunk, error = failed[0]
+            chunk, what = failed[0]
             more = f" ({len(failed) - 1} more jobs failed too)" if len(failed) > 1 else ""
-            raise UserError(f"{_job_name(chunk)} failed {self.retries + 1} times on Ray; the "
-                            f"last error: {_cause(error)}{more}; every other result is "
-                            f"cached, and a rerun trains only what is missing")
+            raise UserError(f"{_job_name(chunk)} {what}{more}; every other result is cached, "
+                            f"and a rerun trains only what is missing")
 
     def _say(self, label: str, total: int, done: int, running: int, failed: int,
              said: tuple | None) -> tuple:
