@@ -42,6 +42,11 @@ def _dataset(per_model: int) -> Dataset:
                    {"sha256": f"synthetic-{n}"}, CIFAR10)
 
 
+def _bank_config(models: int, epochs: int):
+    return from_dict({"train": {"epochs": epochs, "batch_size": 128}, "bank": {"models": models}},
+                     "bench")
+
+
 def _timed_bank(config, dataset, folder: Path, device, executor) -> float:
     t0 = time.perf_counter()
     bank_training.train_bank(config, dataset, folder, device, progress=False,
@@ -68,11 +73,9 @@ def bench_executors(device, banks: str = BANKS, epochs: int = 1) -> dict:
 def _bench(device, banks: str, epochs: int, start_seconds: float, ray_executor) -> dict:
     out = {"ray_start_seconds": start_seconds, "banks": []}
     with tempfile.TemporaryDirectory() as tmp:  # PyTorch's one-time set-up, untimed
-        _timed_bank(from_dict({"train": {"epochs": 1, "batch_size": 128}, "bank": {"models": 2}},
-                              "bench"), _dataset(200), Path(tmp), device, None)
+        _timed_bank(_bank_config(2, 1), _dataset(200), Path(tmp), device, None)
     for models, per_model in parse_banks(banks):
-        config = from_dict({"train": {"epochs": epochs, "batch_size": 128},
-                            "bank": {"models": models}}, "bench")
+        config = _bank_config(models, epochs)
         dataset = _dataset(per_model)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -87,7 +90,9 @@ def _bench(device, banks: str, epochs: int, start_seconds: float, ray_executor) 
         for run in ("cold", "warm"):
             row[f"ray_{run}_overhead_seconds"] = row[f"ray_{run}_seconds"] - row["local_seconds"]
             row[f"ray_{run}_over_local"] = row[f"ray_{run}_seconds"] / row["local_seconds"]
-        out["banks"].append({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})
+        # microseconds: with the warm-up, a small bank's local time is hundredths of a second,
+        # and milliseconds would put its ratios a few percent off the seconds they come from
+        out["banks"].append({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()})
     return out
 
 
