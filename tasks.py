@@ -30,6 +30,15 @@ def task(*args, **kwargs):
     return _task(*args, klass=HelpfulTask, **kwargs)
 
 
+def whole_number(value, option: str) -> int | None:
+    """An option's count (invoke passes it as text), or None when not given; one line and
+    exit code 2 when it is not a whole number."""
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        raise Exit(f"error: {option} must be a whole number, got {value!r}", code=2) from None
+
+
 @task(help={
     "only": "run just this experiment (a file name in experiments/ without .toml; a seed "
             "sweep's name runs every seed, <name>-seed<k> one of them)",
@@ -46,9 +55,8 @@ def task(*args, **kwargs):
     "train": "go on when the run would train on CPU for more than 10 minutes (without it, such "
              "a run stops first and says what it would train, why, and for how long)",
     "executor": "where the targets and the reference banks' models train: local (this machine, "
-                "the default) or "
-                "ray (Ray's local instance, or the cluster at --ray-address or $RAY_ADDRESS; "
-                "needs `make cluster`); results do not depend on it",
+                "the default) or ray (Ray's local instance, or the cluster at --ray-address or "
+                "$RAY_ADDRESS; needs `make cluster`); results do not depend on it",
     "ray_address": "the Ray cluster to join with --executor ray (else $RAY_ADDRESS, else a "
                    "local instance)",
     "side_by_side": "with --executor ray: how many experiments that share nothing run at once "
@@ -61,14 +69,8 @@ def experiments(c, only=None, study=None, quick=False, data_dir=None, device="au
     from mia import config, pipeline, studies
     from mia.errors import UserError
 
-    try:
-        workers = None if threads is None else int(threads)
-    except ValueError:
-        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
-    try:
-        at_once = None if side_by_side is None else int(side_by_side)
-    except ValueError:
-        raise Exit(f"error: --side-by-side must be a whole number, got {side_by_side!r}", code=2)
+    workers = whole_number(threads, "--threads")
+    at_once = whole_number(side_by_side, "--side-by-side")
     if only and study:
         raise Exit("error: give --only or --study, not both", code=2)
     try:
@@ -115,10 +117,7 @@ def verify(c, reference=None, candidate=None, only=None, quick=False, data_dir=N
     from mia import config, pipeline, verify as verify_mod
     from mia.errors import UserError
 
-    try:
-        workers = None if threads is None else int(threads)
-    except ValueError:
-        raise Exit(f"error: --threads must be a whole number, got {threads!r}", code=2)
+    workers = whole_number(threads, "--threads")
     copy = pipeline.DEFAULT_CACHE / "verify-reference"
     if copy.exists():
         shutil.rmtree(copy)

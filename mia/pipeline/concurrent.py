@@ -7,11 +7,11 @@ its jobs and waits for them; scoring, the attacks and the figures stay here.
 
 Experiments share something when they share a bank (one bank, trained once, under its lock),
 a training trajectory (a longer run starts from a shorter one's snapshot) or a bank's
-trajectory (the same for banks that differ only in epochs): those run one
-after another in one group, shortest first, as a local run orders them (``groups``). Groups
-run concurrently, at most ``--side-by-side`` at a time (default ``MAX_CONCURRENT``; each
-holds its dataset's images in memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or the
-concurrency; only the interleaving of the log lines does (each names its experiment).
+trajectory (the same for banks that differ only in epochs): those run one after another in
+one group, shortest first, as a local run orders them (``groups``). Groups run concurrently,
+at most ``--side-by-side`` at a time (default ``MAX_CONCURRENT``; each holds its dataset's
+images in memory here: about 0.8 GB for CIFAR-10). Nothing computed depends on the order or
+the concurrency; only the interleaving of the log lines does (each names its experiment).
 pyplot's state is one per process: the figures are drawn one experiment at a time
 (``results.DRAWING``).
 """

@@ -47,10 +47,9 @@ def run(names: list[str] | None, data_dir: str | None, device: str, quick: bool,
     ``ray`` (Ray's local instance, or the cluster at ``ray_address`` or ``RAY_ADDRESS``:
     ``training.ray_executor``); the results do not depend on it. ``side_by_side``: with a
     cluster, how many experiments that share nothing run at once (``concurrent.side_by_side``).
-    ``studies_dir``: the study
-    files (default ``experiments_dir/studies``, whose experiments are
-    ``experiments_dir``'s files); each study that compares an experiment of this run is written
-    after them. Returns the experiments' results folders.
+    ``studies_dir``: the study files (default ``experiments_dir/studies``, whose experiments
+    are ``experiments_dir``'s files); each study that compares an experiment of this run is
+    written after them. Returns the experiments' results folders.
 
     On CPU, training and scoring run on ``threads`` worker threads (default: every available
     core), each with one PyTorch thread; the attack fits and the figures run on as many worker

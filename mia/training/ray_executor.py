@@ -18,8 +18,8 @@ Where: without an address Ray's local instance starts, with every available core
 default, usable on a laptop); with ``address`` (``--ray-address``), or ``RAY_ADDRESS``, the run
 joins that cluster. Each task asks for ``cpus`` CPUs (and ``gpus`` GPUs on a GPU cluster, and
 the memory its copy of the images takes: ``Work.memory``) and trains its batch on that many
-worker threads (``cpu.configure_cpu``): the weights do not depend
-on the number (``many_models._loop``).
+worker threads (``cpu.configure_cpu``): the weights do not depend on the number
+(``many_models._loop``).
 
 Faults: a task whose worker dies is retried by Ray, and so is one that raises
 (``retry_exceptions``), up to ``retries`` times; then the run fails with that job's error in
